@@ -1,0 +1,1 @@
+"""How a generated project runs: one interface, a local and a Docker implementation."""
