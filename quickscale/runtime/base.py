@@ -18,7 +18,7 @@ from quickscale.project import Project
 SERVICES = ("web", "db", "mail")
 
 
-class ServiceState(str, Enum):
+class ServiceState(str, Enum):  # noqa: UP042 (str() and format() stay as in 3.10)
     RUNNING = "running"
     STOPPED = "stopped"
     EXTERNAL = "external"  # e.g. a database the user's DATABASE_URL points at

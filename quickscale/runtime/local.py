@@ -1,0 +1,476 @@
+"""The local runtime: the project's `.venv`, an embedded PostgreSQL, uvicorn in the background.
+
+All state lives under the project's `.quickscale/` (the database under
+`/var/lib/quickscale/<hash>/` when running as root, see `embedded_db`):
+
+- `web.json`      pid and port of the running web server
+- `logs/web.log`  bootstrap and uvicorn output
+- `logs/db.log`   PostgreSQL's log
+- `logs/mail.log` mail sent by the development mail backend (`MAIL_LOG_PATH`)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from quickscale.errors import QuickScaleError
+from quickscale.project import Project
+from quickscale.runtime.base import SERVICES, Runtime, ServiceState, ServiceStatus, UpResult
+from quickscale.runtime.embedded_db import EmbeddedDatabase
+from quickscale.runtime.ports import fallback_enabled, is_port_free, next_free_port, parse_port
+from quickscale.runtime.venv import ensure_venv, venv_python
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WEB_PORT = 8000
+DEFAULT_DB_NAME = "quickscale"
+HEALTH_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 10.0
+TAIL_LINES_IN_ERRORS = 20
+FOLLOW_POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class WebProcess:
+    """What `.quickscale/web.json` records about the background web server."""
+
+    pid: int
+    port: int
+
+
+def _process_alive(pid: int) -> bool:
+    """True when `pid` is a live process (a zombie counts as dead)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own finished child
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): the signal test is all we have
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    return state not in ("Z", "X")
+
+
+def _looks_like_web_server(pid: int) -> bool:
+    """Guard against a recycled pid: the process must be a uvicorn."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # no /proc at all: trust the pid file
+    except OSError:
+        return False
+    return b"uvicorn" in cmdline
+
+
+def _http_get_status(url: str, timeout: float = 2.0) -> int | None:
+    """Status code of a GET, ignoring any proxy settings; None when nothing answers."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def tail_lines(path: Path, lines: int) -> list[str]:
+    """The last `lines` lines of a file, reading only its end."""
+    if lines <= 0:
+        return []
+    block = 8192
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        position = handle.tell()
+        data = b""
+        while position > 0 and data.count(b"\n") <= lines:
+            step = min(block, position)
+            position -= step
+            handle.seek(position)
+            data = handle.read(step) + data
+    text = data.decode(errors="replace")
+    return text.splitlines(keepends=True)[-lines:]
+
+
+def _run_in_foreground(command: Sequence[str], *, cwd: Path, env: dict[str, str]) -> int:
+    """Run an interactive child; Ctrl-C goes to it, not to us. Returns its exit code."""
+    process = subprocess.Popen(list(command), cwd=cwd, env=env)
+    previous: Any = None
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+    try:
+        code = process.wait()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return 128 - code if code < 0 else code
+
+
+class LocalRuntime(Runtime):
+    """Run a project on this machine, without Docker."""
+
+    name = "local"
+
+    def __init__(self, project: Project) -> None:
+        super().__init__(project)
+        self.root = project.root.resolve()
+        self.state_dir = self.root / ".quickscale"
+        self.logs_dir = self.state_dir / "logs"
+        self.web_log = self.logs_dir / "web.log"
+        self.pid_file = self.state_dir / "web.json"
+        self.db = EmbeddedDatabase(self.root)
+
+    # Settings read from the project's .env.
+
+    @property
+    def external_database_url(self) -> str | None:
+        """The user's own DATABASE_URL from `.env`; then no embedded cluster is started."""
+        value = self.project.env.get("DATABASE_URL", "").strip()
+        return value or None
+
+    @property
+    def db_name(self) -> str:
+        return self.project.env.get("DB_NAME", "").strip() or DEFAULT_DB_NAME
+
+    @property
+    def mail_log(self) -> Path:
+        value = self.project.env.get("MAIL_LOG_PATH", "").strip()
+        path = Path(value) if value else Path(".quickscale/logs/mail.log")
+        return path if path.is_absolute() else self.root / path
+
+    def _database_url(self, *, start: bool) -> str:
+        external = self.external_database_url
+        if external is not None:
+            return external
+        if start:
+            return self.db.start(self.db_name)
+        return self.db.uri(self.db_name)
+
+    def _env(self, database_url: str) -> dict[str, str]:
+        """What every project process gets: our environment, the .env values, DATABASE_URL."""
+        env = dict(os.environ)
+        env.pop("DJANGO_SETTINGS_MODULE", None)  # another project's, from the user's shell
+        env.update(self.project.env)
+        venv = self.root / ".venv"
+        env["DATABASE_URL"] = database_url
+        env["PYTHONUNBUFFERED"] = "1"
+        env["VIRTUAL_ENV"] = str(venv)
+        env["PATH"] = os.pathsep.join([str(venv / "bin"), os.environ.get("PATH", "")])
+        return env
+
+    # The web server's pid file.
+
+    def _read_pid_file(self) -> WebProcess | None:
+        try:
+            data = json.loads(self.pid_file.read_text())
+            return WebProcess(pid=int(data["pid"]), port=int(data["port"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _write_pid_file(self, web: WebProcess) -> None:
+        temporary = self.pid_file.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps({"pid": web.pid, "port": web.port}) + "\n")
+        os.replace(temporary, self.pid_file)
+
+    def _running_web(self) -> WebProcess | None:
+        """The web server from the pid file when it still runs; a stale file is removed."""
+        web = self._read_pid_file()
+        if web is None:
+            if self.pid_file.exists():
+                logger.info("removing unreadable pid file %s", self.pid_file)
+                self.pid_file.unlink(missing_ok=True)
+            return None
+        if _process_alive(web.pid) and _looks_like_web_server(web.pid):
+            return web
+        logger.info("removing stale pid file %s (pid %s is gone)", self.pid_file, web.pid)
+        self.pid_file.unlink(missing_ok=True)
+        return None
+
+    @staticmethod
+    def _url(port: int) -> str:
+        return f"http://127.0.0.1:{port}/"
+
+    def _healthy(self, port: int) -> bool:
+        return _http_get_status(f"http://127.0.0.1:{port}/health/") == 200
+
+    # Runtime interface.
+
+    def up(self) -> UpResult:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        running = self._running_web()
+        if running is not None:
+            if self._healthy(running.port):
+                return UpResult(url=self._url(running.port), already_running=True)
+            logger.info("web server %s does not answer; restarting it", running.pid)
+            self._stop_web()
+
+        notes: list[str] = []
+        port = self._choose_port(notes)  # before anything starts: a busy port starts nothing
+        ensure_venv(self.root)
+        env = self._env(self._database_url(start=True))
+        self._bootstrap(env)
+        if not is_port_free(port):  # taken while bootstrap ran
+            port = self._choose_port(notes)
+        self._start_web(port, env)
+        return UpResult(url=self._url(port), notes=tuple(notes))
+
+    def down(self) -> None:
+        self._stop_web()
+        if self.external_database_url is None:
+            self.db.stop()
+
+    def status(self) -> list[ServiceStatus]:
+        web = self._running_web()
+        web_state = ServiceState.RUNNING if web else ServiceState.STOPPED
+        rows = [
+            ServiceStatus(
+                name="web",
+                state=web_state,
+                port=web.port if web else None,
+                pid=web.pid if web else None,
+                detail=self._url(web.port) if web else "",
+            )
+        ]
+        external = self.external_database_url
+        if external is not None:
+            parts = urlsplit(external)
+            where = f"{parts.scheme}://{parts.hostname or 'localhost'}"
+            if parts.port:
+                where += f":{parts.port}"
+            rows.append(
+                ServiceStatus(name="db", state=ServiceState.EXTERNAL, detail=f"{where}{parts.path}")
+            )
+        else:
+            pid = self.db.pid()
+            rows.append(
+                ServiceStatus(
+                    name="db",
+                    state=ServiceState.RUNNING if pid else ServiceState.STOPPED,
+                    pid=pid,
+                    detail=str(self.db.data_dir),
+                )
+            )
+        rows.append(ServiceStatus(name="mail", state=web_state, detail=str(self.mail_log)))
+        return rows
+
+    def logs(self, service: str, *, follow: bool, lines: int) -> int:
+        if service not in SERVICES:
+            raise QuickScaleError(
+                f"There is no service {service!r}. Choose one of: {', '.join(SERVICES)}."
+            )
+        if service == "db" and self.external_database_url is not None:
+            sys.stderr.write(
+                "The database is external (DATABASE_URL in .env); "
+                "its log is wherever that server keeps it.\n"
+            )
+            return 0
+        path = {"web": self.web_log, "db": self.db.log_path, "mail": self.mail_log}[service]
+        if not path.exists():
+            sys.stderr.write(
+                f"No {service} log yet: {path} does not exist"
+                + (" (waiting for it; Ctrl-C to stop).\n" if follow else ".\n")
+            )
+            if not follow:
+                return 0
+        else:
+            sys.stdout.write("".join(tail_lines(path, lines)))
+            sys.stdout.flush()
+        if follow:
+            with contextlib.suppress(KeyboardInterrupt):
+                self._follow(path)
+        return 0
+
+    def shell(self) -> int:
+        ensure_venv(self.root)
+        env = self._env(self._database_url(start=False))
+        shell = os.environ.get("SHELL") or "/bin/bash"
+        return _run_in_foreground([shell], cwd=self.root, env=env)
+
+    def manage(self, args: Sequence[str]) -> int:
+        ensure_venv(self.root)
+        env = self._env(self._database_url(start=True))  # the database alone, never the web
+        python = str(venv_python(self.root))
+        return _run_in_foreground([python, "manage.py", *args], cwd=self.root, env=env)
+
+    def destroy(self) -> None:
+        try:
+            self.down()
+        finally:
+            self.db.remove()
+            self.pid_file.unlink(missing_ok=True)
+
+    # Steps of `up`.
+
+    def _choose_port(self, notes: list[str]) -> int:
+        wanted = parse_port(
+            self.project.env.get("WEB_PORT"), name="WEB_PORT", default=DEFAULT_WEB_PORT
+        )
+        if is_port_free(wanted):
+            return wanted
+        if fallback_enabled(self.project.env.get("WEB_PORT_ALTERNATIVE_FALLBACK")):
+            port = next_free_port(wanted + 1)
+            notes.append(f"Port {wanted} is busy; using {port}")
+            return port
+        raise QuickScaleError(
+            f"Port {wanted} is already in use. Free it, set WEB_PORT in .env to a free port, "
+            "or set WEB_PORT_ALTERNATIVE_FALLBACK=yes."
+        )
+
+    def _log_header(self, text: str) -> bytes:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        return f"\n=== {stamp} quickscale: {text} ===\n".encode()
+
+    def _bootstrap(self, env: dict[str, str]) -> None:
+        """Run `manage.py bootstrap`, its output appended to web.log."""
+        command = [str(venv_python(self.root)), "manage.py", "bootstrap"]
+        last: deque[str] = deque(maxlen=TAIL_LINES_IN_ERRORS)
+        with open(self.web_log, "ab") as log:
+            log.write(self._log_header("manage.py bootstrap"))
+            log.flush()
+            process = subprocess.Popen(
+                command,
+                cwd=self.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            assert process.stdout is not None
+            with process.stdout:
+                for line in process.stdout:
+                    log.write(line)
+                    last.append(line.decode(errors="replace").rstrip())
+            code = process.wait()
+        if code != 0:
+            raise QuickScaleError(
+                f"`manage.py bootstrap` failed (exit code {code}); nothing was started "
+                f"besides the database. Last lines of {self.web_log}:\n" + "\n".join(last)
+            )
+
+    def _start_web(self, port: int, env: dict[str, str]) -> None:
+        """Start uvicorn in its own session, record it, wait for /health/."""
+        command = [
+            str(venv_python(self.root)), "-m", "uvicorn", "core.asgi:application",
+            "--host", "127.0.0.1", "--port", str(port), "--timeout-graceful-shutdown", "5",
+        ]  # fmt: skip
+        with open(self.web_log, "ab") as log:
+            log.write(self._log_header(f"web server on port {port}"))
+            log.flush()
+            process = subprocess.Popen(
+                command,
+                cwd=self.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in the terminal must not reach it
+            )
+        self._write_pid_file(WebProcess(pid=process.pid, port=port))
+        try:
+            self._wait_until_healthy(process, port)
+        except BaseException:
+            self._stop_web()
+            raise
+
+    def _wait_until_healthy(self, process: subprocess.Popen[bytes], port: int) -> None:
+        deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise QuickScaleError(
+                    f"The web server exited (code {process.returncode}) before answering. "
+                    f"Last lines of {self.web_log}:\n{self._web_log_tail()}"
+                )
+            if self._healthy(port):
+                return
+            time.sleep(0.2)
+        raise QuickScaleError(
+            f"The web server did not answer http://127.0.0.1:{port}/health/ within "
+            f"{HEALTH_TIMEOUT_SECONDS:.0f} s. Last lines of {self.web_log}:\n"
+            f"{self._web_log_tail()}"
+        )
+
+    def _web_log_tail(self) -> str:
+        try:
+            return "".join(tail_lines(self.web_log, TAIL_LINES_IN_ERRORS)).rstrip()
+        except OSError:
+            return "(no log)"
+
+    def _stop_web(self) -> None:
+        """SIGTERM the web server's process group, SIGKILL after a timeout, drop the pid file."""
+        web = self._running_web()
+        if web is not None:
+            self._signal_group(web.pid, signal.SIGTERM)
+            if not self._wait_gone(web.pid, STOP_TIMEOUT_SECONDS):
+                logger.warning("web server %s ignored SIGTERM; killing it", web.pid)
+                self._signal_group(web.pid, signal.SIGKILL)
+                self._wait_gone(web.pid, STOP_TIMEOUT_SECONDS)
+        self.pid_file.unlink(missing_ok=True)
+
+    @staticmethod
+    def _signal_group(pid: int, signum: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            try:
+                same_group = os.getpgid(pid) == pid
+            except ProcessLookupError:
+                return
+            if same_group:
+                os.killpg(pid, signum)
+            else:
+                os.kill(pid, signum)
+
+    @staticmethod
+    def _wait_gone(pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _process_alive(pid):
+                return True
+            time.sleep(0.1)
+        return not _process_alive(pid)
+
+    # `logs -f`.
+
+    def _follow(self, path: Path) -> None:
+        """Print what is appended to `path` until interrupted; survives truncation and rotation."""
+        position = path.stat().st_size if path.exists() else 0
+        inode = path.stat().st_ino if path.exists() else None
+        while True:
+            time.sleep(FOLLOW_POLL_SECONDS)
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                continue
+            if info.st_ino != inode or info.st_size < position:
+                inode, position = info.st_ino, 0
+            if info.st_size > position:
+                for chunk in self._read_from(path, position):
+                    sys.stdout.write(chunk.decode(errors="replace"))
+                    position += len(chunk)
+                sys.stdout.flush()
+
+    @staticmethod
+    def _read_from(path: Path, position: int) -> Iterator[bytes]:
+        with open(path, "rb") as handle:
+            handle.seek(position)
+            while chunk := handle.read(65536):
+                yield chunk

@@ -1,0 +1,39 @@
+"""Pick the runtime a project was built for. Never guesses, never switches silently."""
+
+from __future__ import annotations
+
+import importlib
+
+from quickscale.errors import QuickScaleError
+from quickscale.project import Project
+from quickscale.runtime.base import Runtime
+
+RUNTIME_NAMES = ("local", "docker")
+
+
+def get_runtime(project: Project) -> Runtime:
+    """Return the runtime recorded in the project's `.env` as QUICKSCALE_RUNTIME."""
+    name = project.runtime_name.strip()
+    if name == "local":
+        from quickscale.runtime.local import LocalRuntime
+
+        return LocalRuntime(project)
+    if name == "docker":
+        try:
+            module = importlib.import_module("quickscale.runtime.docker")
+        except ModuleNotFoundError as exc:
+            if exc.name != "quickscale.runtime.docker":
+                raise
+            raise QuickScaleError(
+                "This project is set to QUICKSCALE_RUNTIME=docker, but the Docker runtime "
+                "is not available in this version of QuickScale. Upgrade QuickScale, or "
+                "set QUICKSCALE_RUNTIME=local in .env (the local runtime keeps its data "
+                "in a separate database)."
+            ) from exc
+        runtime_class: type[Runtime] = module.DockerRuntime
+        return runtime_class(project)
+    allowed = ", ".join(RUNTIME_NAMES)
+    raise QuickScaleError(
+        f"QUICKSCALE_RUNTIME={project.runtime_name!r} in {project.root / '.env'} is not a "
+        f"runtime QuickScale knows. Set it to one of: {allowed}."
+    )

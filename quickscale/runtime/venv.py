@@ -1,0 +1,116 @@
+"""The project's Python environment: `.venv`, created and filled by uv.
+
+Reinstalled only when `requirements*.txt` change: their hash is stored in
+`.quickscale/venv.hash` after a successful install, so an interrupted or failed
+install is simply redone by the next command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from quickscale.errors import QuickScaleError
+
+logger = logging.getLogger(__name__)
+
+VENV_DIR = ".venv"
+
+
+def venv_python(project_root: Path) -> Path:
+    return project_root / VENV_DIR / "bin" / "python"
+
+
+def hash_path(project_root: Path) -> Path:
+    return project_root / ".quickscale" / "venv.hash"
+
+
+def install_log_path(project_root: Path) -> Path:
+    return project_root / ".quickscale" / "logs" / "install.log"
+
+
+def requirements_file(project_root: Path) -> Path:
+    """`requirements-dev.txt` when present (a development checkout), else `requirements.txt`."""
+    dev = project_root / "requirements-dev.txt"
+    return dev if dev.is_file() else project_root / "requirements.txt"
+
+
+def requirements_hash(project_root: Path) -> str:
+    """Hash of every `requirements*.txt` (names and contents)."""
+    digest = hashlib.sha256()
+    for path in sorted(project_root.glob("requirements*.txt")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def is_current(project_root: Path) -> bool:
+    """True when `.venv` exists and was filled from the present requirements."""
+    stored = hash_path(project_root)
+    if not venv_python(project_root).exists() or not stored.is_file():
+        return False
+    return stored.read_text().strip() == requirements_hash(project_root)
+
+
+def _uv() -> str:
+    from uv import find_uv_bin
+
+    return str(find_uv_bin())
+
+
+def ensure_venv(project_root: Path) -> Path:
+    """Make `.venv` match the requirements; return its python. Fast when nothing changed."""
+    python = venv_python(project_root)
+    if is_current(project_root):
+        return python
+    requirements = requirements_file(project_root)
+    if not requirements.is_file():
+        raise QuickScaleError(
+            f"{requirements} is missing, so the project's packages cannot be installed. "
+            "Restore it (or rebuild the project)."
+        )
+    log_path = install_log_path(project_root)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    stored = hash_path(project_root)
+    stored.unlink(missing_ok=True)  # until this install succeeds, the venv is not current
+    wanted = requirements_hash(project_root)
+
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    steps: list[list[str]] = []
+    if not (python.exists() and (project_root / VENV_DIR / "pyvenv.cfg").is_file()):
+        steps.append([_uv(), "venv", "--clear", "--python", sys.executable, VENV_DIR])
+    steps.append([_uv(), "pip", "install", "--python", str(python), "-r", requirements.name])
+
+    started = time.monotonic()
+    logger.info("installing the project's packages", extra={"requirements": str(requirements)})
+    with open(log_path, "a") as log:
+        for step in steps:
+            log.write(f"\n$ {' '.join(step)}\n")
+            log.flush()
+            try:
+                result = subprocess.run(
+                    step,
+                    cwd=project_root,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    check=False,
+                )
+                code = result.returncode
+            except OSError as exc:
+                log.write(f"{exc}\n")
+                code = -1
+            if code != 0:
+                raise QuickScaleError(
+                    f"Installing the project's Python packages failed. See {log_path} "
+                    "for uv's output, fix the cause, then run the command again."
+                )
+    stored.write_text(wanted + "\n")
+    logger.info("packages installed", extra={"seconds": round(time.monotonic() - started, 1)})
+    return python
