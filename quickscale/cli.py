@@ -1,0 +1,342 @@
+"""The `quickscale` command line: one thin function per command.
+
+Each function parses its options, calls `quickscale/commands/<module>.py` and
+prints through Rich. A QuickScaleError becomes one line on stderr and its exit
+code; the traceback is shown only with `--verbose`. Command modules and Rich
+are imported inside the functions so `--version` and `build --no-start` stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from quickscale.errors import QuickScaleError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from typer._click import Context as ClickContext
+
+    from quickscale.runtime.base import UpResult
+
+INTERRUPTED_EXIT_CODE = 130
+
+
+class _Group(TyperGroup):
+    """Turn errors raised by any command into one line and an exit code."""
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        verbose = bool(ctx.params.get("verbose"))
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except QuickScaleError as error:
+            _fail(str(error), error.exit_code, verbose=verbose)
+        except KeyboardInterrupt:
+            _fail("Interrupted. Run the command again when ready.", INTERRUPTED_EXIT_CODE)
+        except Exception as error:
+            _fail(
+                f"Unexpected error: {error!r}. Run again with --verbose for the traceback "
+                "and report it.",
+                1,
+                verbose=verbose,
+            )
+
+
+def _fail(message: str, code: int, *, verbose: bool = False) -> None:
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    _stderr().print(f"Error: {message}", markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _stdout() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from quickscale.commands.system import version_text
+
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    name="quickscale",
+    cls=_Group,
+    add_completion=False,
+    invoke_without_command=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="Generate and run a complete Django SaaS project.",
+)
+PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Show tracebacks and more detail.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Generate and run a complete Django SaaS project."""
+    if ctx.invoked_subcommand is None:
+        _print_command_list()
+
+
+@app.command()
+def build(
+    name: Annotated[
+        str, typer.Argument(help="Project name: a letter, then letters, digits, -, _.")
+    ],
+    no_start: Annotated[
+        bool, typer.Option("--no-start", help="Write the project without starting it.")
+    ] = False,
+) -> None:
+    """Create a new project in ./NAME and start it."""
+    from quickscale.commands import build as command
+
+    root = command.create(name)
+    out = _stdout()
+    out.print(f"Created {name} in {root}", markup=False)
+    if no_start:
+        out.print(f"Start it with: cd {name} && quickscale up", markup=False)
+        return
+    out.print(f"Starting {name} (the first start installs its packages)...", markup=False)
+    started = command.start(root)
+    _print_running(out, name, started.up)
+    out.print(f"Stop it with: cd {name} && quickscale down", markup=False)
+
+
+@app.command()
+def up() -> None:
+    """Start the project: database, bootstrap, web server."""
+    from quickscale.commands import checks, lifecycle
+
+    project = checks.require_project("up")
+    result = lifecycle.up(project)
+    _print_running(_stdout(), project.name, result)
+
+
+@app.command()
+def down() -> None:
+    """Stop the project, keeping its data."""
+    from quickscale.commands import checks, lifecycle
+
+    project = checks.require_project("down")
+    lifecycle.down(project)
+    _stdout().print(f"Stopped {project.name}. Its data is kept; start again with: quickscale up")
+
+
+@app.command()
+def ps() -> None:
+    """Show what runs, on which port, with which pid."""
+    from rich.table import Table
+
+    from quickscale.commands import checks, lifecycle
+
+    project = checks.require_project("ps")
+    table = Table(title=f"{project.name} ({project.runtime_name} runtime)")
+    for column in ("Service", "State", "Port", "PID", "Detail"):
+        table.add_column(column)
+    for status in lifecycle.status(project):
+        table.add_row(
+            status.name,
+            status.state.value,
+            str(status.port or ""),
+            str(status.pid or ""),
+            status.detail,
+        )
+    _stdout().print(table)
+
+
+class LogService(StrEnum):
+    web = "web"
+    db = "db"
+    mail = "mail"
+
+
+@app.command()
+def logs(
+    service: Annotated[LogService, typer.Argument(help="Which log: web, db or mail.")] = (
+        LogService.web
+    ),
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = (
+        False
+    ),
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", min=0, help="How many lines to show first.")
+    ] = 50,
+) -> None:
+    """Show (or follow) the web, db or mail log."""
+    from quickscale.commands import checks, lifecycle
+
+    project = checks.require_project("logs")
+    code = lifecycle.logs(project, service.value, follow=follow, lines=lines)
+    raise typer.Exit(code)
+
+
+@app.command()
+def shell() -> None:
+    """Open a shell with the project's environment."""
+    from quickscale.commands import checks, dev
+
+    raise typer.Exit(dev.shell(checks.require_project("shell")))
+
+
+@app.command("django-shell", context_settings=PASSTHROUGH)
+def django_shell(ctx: typer.Context) -> None:
+    """Open Django's shell; extra arguments go to `manage.py shell`."""
+    from quickscale.commands import checks, dev
+
+    raise typer.Exit(dev.django_shell(checks.require_project("django-shell"), ctx.args))
+
+
+@app.command(context_settings=PASSTHROUGH, add_help_option=False)
+def manage(ctx: typer.Context) -> None:
+    """Run any manage.py command; everything after `manage` is passed on."""
+    from quickscale.commands import checks, dev
+
+    raise typer.Exit(dev.manage(checks.require_project("manage"), ctx.args))
+
+
+@app.command()
+def check() -> None:
+    """Check this machine and, inside a project, its .env and port."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from quickscale.commands import system
+
+    rows = system.run_checks()
+    styles = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
+    table = Table(title="quickscale check")
+    for column in ("Check", "Result", "Detail", "Fix"):
+        table.add_column(column)
+    for row in rows:
+        outcome = row.outcome.value
+        table.add_row(
+            row.name, Text(outcome, style=styles[outcome]), Text(row.detail), Text(row.fix)
+        )
+    _stdout().print(table)
+    if system.has_failures(rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def destroy(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete the project: stop it, remove its data and its folder."""
+    from rich.prompt import Prompt
+
+    from quickscale.commands import checks, lifecycle
+
+    project = checks.require_project("destroy")
+    if not yes:
+        expected = project.root.name
+        _stdout().print(
+            f"This deletes {project.root}, its database and everything in it.", markup=False
+        )
+        try:
+            answer = Prompt.ask(f"Type [bold]{expected}[/] to confirm", console=_stdout())
+        except EOFError:
+            answer = ""
+        lifecycle.confirm_destroy(project, answer)
+    done = lifecycle.destroy(project)
+    out = _stdout()
+    out.print(f"Removed {done.root}.", markup=False)
+    if done.moved_to is not None:
+        out.print(
+            f"Your shell is still in the deleted folder; run: cd {done.moved_to}", markup=False
+        )
+
+
+@app.command("help")
+def help_(
+    ctx: typer.Context,
+    command: Annotated[str | None, typer.Argument(help="A command to explain.")] = None,
+) -> None:
+    """List the commands, or show one command's help."""
+    from quickscale.commands.system import command_help
+
+    if command is None:
+        _print_command_list()
+        return
+    entry = command_help(command)
+    parent = ctx.parent
+    group = parent.command if parent is not None else None
+    sub = None
+    if parent is not None and isinstance(group, TyperGroup):
+        sub = group.get_command(parent, command)
+    if entry is None or sub is None:
+        raise QuickScaleError(
+            f"There is no command {command!r}. Run 'quickscale help' to list them.", exit_code=2
+        )
+    sub_ctx = sub.context_class(sub, info_name=command, parent=parent)
+    out = _stdout()
+    out.print(sub.get_help(sub_ctx), markup=False)
+    out.print(f"\nExample: {entry.example}", markup=False)
+
+
+@app.command()
+def version() -> None:
+    """Print QuickScale's version."""
+    from quickscale.commands.system import version_text
+
+    typer.echo(version_text())
+
+
+def _print_command_list() -> None:
+    from rich.table import Table
+
+    from quickscale.commands.system import COMMANDS, version_text
+
+    table = Table(title=f"{version_text()}: commands", title_justify="left")
+    for column in ("Command", "What it does", "Example"):
+        table.add_column(column)
+    for entry in COMMANDS:
+        table.add_row(entry.name, entry.summary, entry.example)
+    out = _stdout()
+    out.print(table)
+    out.print(
+        "Details: quickscale help COMMAND. Global options: --verbose, --version.", markup=False
+    )
+
+
+def _print_running(out: Console, name: str, result: UpResult) -> None:
+    from quickscale.commands.build import STARTER_LOGINS
+
+    state = "was already running" if result.already_running else "is running"
+    out.print(f"{name} {state} at {result.url}", markup=False)
+    for note in result.notes:
+        out.print(note, markup=False)
+    logins = ", ".join(f"{email} / {password} ({kind})" for email, password, kind in STARTER_LOGINS)
+    out.print(f"Starter logins: {logins}", markup=False)
+
+
+def main() -> None:
+    """Console-script entry point (`quickscale`)."""
+    app(prog_name="quickscale")

@@ -1,0 +1,1 @@
+"""What each CLI command does; `quickscale/cli.py` parses options and prints."""

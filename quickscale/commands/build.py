@@ -1,0 +1,56 @@
+"""`quickscale build NAME`: write a new project, then start it unless asked not to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from quickscale.commands import checks
+from quickscale.errors import QuickScaleError
+from quickscale.project import Project, read_env_file
+from quickscale.runtime.base import UpResult
+
+STARTER_LOGINS = (
+    ("user@test.com", "userpasswd", "user"),
+    ("admin@test.com", "adminpasswd", "staff"),
+)
+
+
+@dataclass(frozen=True)
+class Started:
+    """A freshly built project that is now running."""
+
+    project: Project
+    up: UpResult
+
+
+def create(name: str, *, parent: Path | None = None, template: Path | None = None) -> Path:
+    """Validate `name` and write the project into `parent/name`; return its root."""
+    from quickscale.generator.generate import generate_project
+
+    checks.validate_name(name)
+    target = (parent or Path.cwd()) / name
+    checks.ensure_target_absent(target)
+    return generate_project(target, template=template)
+
+
+def start(root: Path) -> Started:
+    """Start a just-built project; on failure, say the project exists and how to retry."""
+    from quickscale.runtime.select import get_runtime
+
+    project = Project(root=root, env=read_env_file(root / ".env"))
+    try:
+        result = get_runtime(project).up()
+    except QuickScaleError as exc:
+        raise QuickScaleError(
+            f"Created {root}, but it did not start: {exc} "
+            f"Fix that, then run: cd {root.name} && quickscale up",
+            exit_code=exc.exit_code,
+        ) from exc
+    except KeyboardInterrupt as exc:
+        raise QuickScaleError(
+            f"Created {root}, but its start was interrupted. "
+            f"To start it: cd {root.name} && quickscale up",
+            exit_code=130,
+        ) from exc
+    return Started(project=project, up=result)
