@@ -20,6 +20,13 @@ if (( ${#missing[@]} > 0 )); then
     exit 1
 fi
 
+# The development mail log lives in the logs volume; create it so that
+# `quickscale logs mail -f` can follow it before the first mail is sent.
+if [[ -n "${MAIL_LOG_PATH:-}" ]]; then
+    mkdir -p "$(dirname "${MAIL_LOG_PATH}")"
+    touch "${MAIL_LOG_PATH}"
+fi
+
 # 2. Wait for the database: up to 10 tries, 2 seconds apart.
 max_tries=10
 try=1

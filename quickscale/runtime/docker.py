@@ -1,0 +1,341 @@
+"""The Docker runtime: every command maps to `docker compose` on the project's compose file.
+
+The project runs as two compose services, `web` (the project's own image) and
+`db` (postgres:15), under a compose project name derived from the project
+directory. All state lives in Docker's named volumes (`pgdata`, `media`,
+`logs`), so `down` keeps it and `destroy` removes it. Every call to `docker`
+goes through `run_docker`, one small function, so tests can observe the calls
+with a stand-in `docker` executable on PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from quickscale.errors import QuickScaleError
+from quickscale.project import Project
+from quickscale.runtime import ports
+from quickscale.runtime.base import Runtime, ServiceState, ServiceStatus, UpResult
+
+COMPOSE_FILE = "docker-compose.yml"
+WEB_CONTAINER_PORT = 8000
+DB_CONTAINER_PORT = 5432
+# Where the web container's development mail backend appends (the `logs` volume).
+MAIL_LOG_IN_CONTAINER = "/app/.quickscale/logs/mail.log"
+# A one-off `manage` run on a stopped project skips the entrypoint's start-up work.
+SKIP_BOOTSTRAP = "QUICKSCALE_SKIP_BOOTSTRAP=1"
+
+LOCAL_INSTEAD = (
+    "use the local runtime: set QUICKSCALE_RUNTIME=local in .env (it keeps its data in "
+    "its own database, not in Docker's volumes)"
+)
+
+
+def run_docker(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    capture: bool = False,
+    echo_stderr: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run `docker ARGS` in `cwd`; the one place this module starts a process.
+
+    `env` is added to the current environment. With `capture` the output is
+    returned; with `echo_stderr` stdout is captured and stderr (compose's
+    progress) is shown as it comes and also returned; with neither the command
+    shares the terminal (logs, shells, manage). A missing `docker` executable
+    becomes a QuickScaleError.
+    """
+    command = ["docker", *args]
+    full_env = {**os.environ, **env} if env else None
+    try:
+        if not echo_stderr:
+            return subprocess.run(
+                command, cwd=cwd, env=full_env, check=False, text=True, capture_output=capture
+            )
+        with subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=full_env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as process:
+            assert process.stderr is not None and process.stdout is not None
+            seen: list[str] = []
+            for line in process.stderr:
+                sys.stderr.write(line)
+                seen.append(line)
+            stdout = process.stdout.read()
+            returncode = process.wait()
+        return subprocess.CompletedProcess(command, returncode, stdout, "".join(seen))
+    except FileNotFoundError as exc:
+        raise QuickScaleError(
+            f"Docker is not installed ('docker' was not found on PATH). "
+            f"Install Docker, or {LOCAL_INSTEAD}."
+        ) from exc
+
+
+def compose_project_name(root: Path) -> str:
+    """Return the compose project name for a project directory (compose's allowed characters)."""
+    name = re.sub(r"[^a-z0-9_-]", "", root.name.lower()).lstrip("_-")
+    return name or "quickscale"
+
+
+def require_engine(cwd: Path) -> None:
+    """Raise a QuickScaleError saying what to do unless the Docker engine answers."""
+    result = run_docker(["info", "--format", "{{.ServerVersion}}"], cwd=cwd, capture=True)
+    if result.returncode != 0:
+        problem = _first_line(result.stderr) or f"'docker info' exited {result.returncode}"
+        raise QuickScaleError(
+            f"Docker is not running ({problem}). Start Docker, or {LOCAL_INSTEAD}."
+        )
+
+
+class DockerRuntime(Runtime):
+    """Run a project with `docker compose`: web + postgres:15, state in named volumes."""
+
+    name = "docker"
+    # Seconds `up` waits for /health/ (a first start migrates the database).
+    health_timeout: float = 180.0
+    health_interval: float = 1.0
+
+    def __init__(self, project: Project) -> None:
+        super().__init__(project)
+        self.compose_name = compose_project_name(project.root)
+
+    # Runtime interface.
+
+    def up(self) -> UpResult:
+        self._require_engine()
+        running = {row.name: row for row in self._ps() if row.state is ServiceState.RUNNING}
+        notes: list[str] = []
+        if "web" in running and running["web"].port:
+            web_port = running["web"].port
+        else:
+            web_port = self._choose_port("WEB_PORT", 8000, notes)
+        if "db" in running and running["db"].port:
+            db_port = running["db"].port
+        else:
+            db_port = self._choose_port("DB_PORT_EXTERNAL", 5432, notes)
+        result = self._compose(
+            ["up", "-d", "--build"],
+            env={"WEB_PORT": str(web_port), "DB_PORT_EXTERNAL": str(db_port)},
+            echo_stderr=True,
+        )
+        if result.returncode != 0:
+            raise QuickScaleError(
+                f"docker compose up failed: {_engine_message(result)} "
+                "Fix the cause and run 'quickscale up' again."
+            )
+        url = f"http://127.0.0.1:{web_port}/"
+        self._wait_for_health(web_port)
+        return UpResult(url=url, already_running="web" in running, notes=tuple(notes))
+
+    def down(self) -> None:
+        self._require_engine()
+        self._compose_checked(["down"], action="stop the project")
+
+    def status(self) -> list[ServiceStatus]:
+        self._require_engine()
+        return self._ps()
+
+    def logs(self, service: str, *, follow: bool, lines: int) -> int:
+        self._require_engine()
+        if service == "mail":
+            tail = ["tail", "-n", str(lines), *(["-F"] if follow else []), MAIL_LOG_IN_CONTAINER]
+            if self._web_running():
+                return self._compose(["exec", "web", *tail]).returncode
+            # Stopped: read the log volume from a throwaway container, no database needed.
+            run = ["run", "--rm", "--no-deps", "--entrypoint", tail[0], "web", *tail[1:]]
+            return self._compose(run).returncode
+        if service not in ("web", "db"):
+            raise QuickScaleError(f"Unknown service {service!r}. Choose one of: web, db, mail.")
+        return self._compose(
+            ["logs", *(["-f"] if follow else []), "--tail", str(lines), service]
+        ).returncode
+
+    def shell(self) -> int:
+        self._require_engine()
+        return self._in_web(["bash"])
+
+    def manage(self, args: Sequence[str]) -> int:
+        self._require_engine()
+        return self._in_web(["python", "manage.py", *args])
+
+    def destroy(self) -> None:
+        self._require_engine()
+        self._compose_checked(
+            ["down", "-v", "--remove-orphans"], action="remove the project's containers and volumes"
+        )
+
+    # Helpers.
+
+    def _compose(
+        self,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        capture: bool = False,
+        echo_stderr: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        if not (self.project.root / COMPOSE_FILE).is_file():
+            raise QuickScaleError(
+                f"{self.project.root / COMPOSE_FILE} is missing, so the Docker runtime cannot "
+                "run this project. Restore it (e.g. from git), or rebuild the project."
+            )
+        base = ["compose", "-p", self.compose_name, "-f", COMPOSE_FILE]
+        return run_docker(
+            [*base, *args],
+            cwd=self.project.root,
+            env=env,
+            capture=capture,
+            echo_stderr=echo_stderr,
+        )
+
+    def _compose_checked(self, args: Sequence[str], *, action: str) -> None:
+        result = self._compose(args, capture=True)
+        if result.returncode != 0:
+            raise QuickScaleError(
+                f"docker compose could not {action}: {_engine_message(result)} "
+                "Fix the cause and try again."
+            )
+
+    def _require_engine(self) -> None:
+        require_engine(self.project.root)
+
+    def _ps(self) -> list[ServiceStatus]:
+        result = self._compose(["ps", "--all", "--format", "json"], capture=True)
+        if result.returncode != 0:
+            raise QuickScaleError(
+                f"docker compose could not list the project's containers: {_engine_message(result)}"
+            )
+        containers = {str(c.get("Service", "")): c for c in parse_ps_output(result.stdout)}
+        rows = [_service_row(service, containers.get(service)) for service in ("web", "db")]
+        web = rows[0]
+        mail_detail = f"log {MAIL_LOG_IN_CONTAINER} in the web container"
+        rows.append(ServiceStatus(name="mail", state=web.state, detail=mail_detail))
+        return rows
+
+    def _web_running(self) -> bool:
+        return any(row.name == "web" and row.state is ServiceState.RUNNING for row in self._ps())
+
+    def _in_web(self, command: Sequence[str]) -> int:
+        """Run `command` in the running web container, else in a one-off one (db started)."""
+        if self._web_running():
+            return self._compose(["exec", "web", *command]).returncode
+        notes: list[str] = []
+        db_port = self._choose_port("DB_PORT_EXTERNAL", 5432, notes)
+        for note in notes:
+            sys.stderr.write(f"{note}\n")
+        run = ["run", "--rm", "-e", SKIP_BOOTSTRAP, "web", *command]
+        return self._compose(run, env={"DB_PORT_EXTERNAL": str(db_port)}).returncode
+
+    def _choose_port(self, key: str, default: int, notes: list[str]) -> int:
+        """Return the configured host port, or the next free one when its fallback is on."""
+        wanted = ports.parse_port(self.project.env.get(key), name=key, default=default)
+        if _host_port_free(wanted):
+            return wanted
+        flag = f"{key}_ALTERNATIVE_FALLBACK"
+        if not ports.fallback_enabled(self.project.env.get(flag)):
+            raise QuickScaleError(
+                f"Port {wanted} ({key}) is already in use. Stop what uses it, set {key} "
+                f"in .env to a free port, or set {flag}=true to pick the next free port."
+            )
+        for candidate in range(wanted + 1, min(wanted + ports.SEARCH_SPAN, 65536)):
+            if _host_port_free(candidate):
+                notes.append(f"Port {wanted} ({key}) is busy; using {candidate} instead.")
+                return candidate
+        raise QuickScaleError(
+            f"No free port between {wanted} and {wanted + ports.SEARCH_SPAN - 1} for {key}. "
+            f"Stop some servers or set {key} in .env to a free port."
+        )
+
+    def _wait_for_health(self, web_port: int) -> None:
+        url = f"http://127.0.0.1:{web_port}/health/"
+        deadline = time.monotonic() + self.health_timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        return
+                    last = f"HTTP {response.status}"
+            except urllib.error.HTTPError as exc:
+                last = f"HTTP {exc.code}"
+            except (urllib.error.URLError, OSError) as exc:
+                last = str(getattr(exc, "reason", exc))
+            time.sleep(self.health_interval)
+        tail = self._compose(["logs", "--tail", "20", "web"], capture=True)
+        recent = _last_lines(tail.stdout + tail.stderr, 5)
+        raise QuickScaleError(
+            f"The containers started but {url} did not answer 200 within "
+            f"{self.health_timeout:.0f} s ({last}). Recent web log: {recent or '(empty)'} "
+            "See 'quickscale logs web', fix the cause and run 'quickscale up' again."
+        )
+
+
+def parse_ps_output(stdout: str) -> list[dict[str, Any]]:
+    """Parse `compose ps --format json`: a JSON array (older compose) or one object a line."""
+    text = stdout.strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        data = json.loads(text)
+        return [item for item in data if isinstance(item, dict)]
+    rows: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            item = json.loads(line)
+            if isinstance(item, dict):
+                rows.append(item)
+    return rows
+
+
+def _service_row(service: str, container: Mapping[str, Any] | None) -> ServiceStatus:
+    if container is None:
+        return ServiceStatus(name=service, state=ServiceState.STOPPED, detail="no container")
+    running = str(container.get("State", "")).lower() == "running"
+    target = WEB_CONTAINER_PORT if service == "web" else DB_CONTAINER_PORT
+    port = None
+    for publisher in container.get("Publishers") or []:
+        if publisher.get("TargetPort") == target and publisher.get("PublishedPort"):
+            port = int(publisher["PublishedPort"])
+            break
+    detail = str(container.get("Status") or container.get("State") or "")
+    state = ServiceState.RUNNING if running else ServiceState.STOPPED
+    return ServiceStatus(name=service, state=state, port=port if running else None, detail=detail)
+
+
+def _host_port_free(port: int) -> bool:
+    """Docker publishes on every interface: the port must be free on all of them."""
+    return ports.is_port_free(port, "127.0.0.1") and ports.is_port_free(port, "0.0.0.0")
+
+
+def _engine_message(result: subprocess.CompletedProcess[str]) -> str:
+    message = _last_lines(result.stderr or result.stdout or "", 5)
+    return message or f"exit code {result.returncode}, no message."
+
+
+def _first_line(text: str | None) -> str:
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _last_lines(text: str, count: int) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[-count:])

@@ -1,0 +1,191 @@
+"""A stand-in `docker` executable for tests: records every call, answers like compose.
+
+Copied by the `docker_standin` fixture to `tmp_path/bin/docker` (first on PATH).
+Each call appends its argv (and the WEB_PORT/DB_PORT_EXTERNAL it was given)
+as one JSON line to $DOCKER_STANDIN_LOG. State (which services run, on which
+port, whether volumes exist) lives in the JSON file $DOCKER_STANDIN_STATE, so
+`up`, `ps`, `down` and `destroy` behave consistently.
+`compose up` starts a tiny HTTP server on the published WEB_PORT (127.0.0.1)
+that answers /health/ like the real web container; `down` stops it.
+
+Knobs (environment variables):
+  DOCKER_STANDIN_ENGINE=down       `docker info` fails like a stopped daemon
+  DOCKER_STANDIN_FAIL=<subcommand> that compose subcommand (up, down, ps, ...)
+                                   fails with DOCKER_STANDIN_STDERR, exit DOCKER_STANDIN_RC
+  DOCKER_STANDIN_HEALTH=503        the web server's /health/ answers this status
+  DOCKER_STANDIN_EXEC_RC=N         `compose exec|run` commands exit with N
+"""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+ENGINE_DOWN = (
+    "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+    "Is the docker daemon running?"
+)
+
+SERVER = """
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+status = int(os.environ.get("DOCKER_STANDIN_HEALTH", "200"))
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        code = status if self.path.startswith("/health/") else 200
+        body = json.dumps({"status": "ok" if code == 200 else "error",
+                           "database": "ok" if code == 200 else "unavailable"}).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+def load_state(path: Path) -> dict:
+    if path.is_file():
+        return json.loads(path.read_text())
+    return {"services": {}, "volumes": False}
+
+
+def save_state(path: Path, state: dict) -> None:
+    path.write_text(json.dumps(state))
+
+
+def stop_web(state: dict) -> None:
+    web = state["services"].get("web")
+    if web and web.get("server_pid"):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(web["server_pid"], signal.SIGTERM)
+        web["server_pid"] = None
+
+
+def start_web(state: dict, port: int) -> None:
+    stop_web(state)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    state["services"]["web"] = {"state": "running", "port": port, "server_pid": server.pid}
+
+
+def ps_lines(state: dict, project: str) -> str:
+    rows = []
+    for service, target in (("web", 8000), ("db", 5432)):
+        info = state["services"].get(service)
+        if not info:
+            continue
+        running = info["state"] == "running"
+        rows.append(
+            {
+                "Name": f"{project}-{service}-1",
+                "Service": service,
+                "Project": project,
+                "State": info["state"],
+                "Status": "Up 5 seconds" if running else "Exited (0) 2 seconds ago",
+                "Health": "",
+                "Publishers": [
+                    {
+                        "URL": "0.0.0.0",
+                        "TargetPort": target,
+                        "PublishedPort": info["port"] if running else 0,
+                        "Protocol": "tcp",
+                    }
+                ],
+            }
+        )
+    return "".join(json.dumps(row) + "\n" for row in rows)
+
+
+def compose(args: list[str], state: dict) -> int:
+    project = "quickscale"
+    while args and args[0].startswith("-"):
+        option = args.pop(0)
+        value = args.pop(0)
+        if option == "-p":
+            project = value
+    command, rest = args[0], args[1:]
+    if os.environ.get("DOCKER_STANDIN_FAIL") == command:
+        sys.stderr.write(os.environ.get("DOCKER_STANDIN_STDERR", "compose failed") + "\n")
+        return int(os.environ.get("DOCKER_STANDIN_RC", "1"))
+    services = state["services"]
+    if command == "up":
+        sys.stderr.write(" Container web  Started\n")
+        services["db"] = {"state": "running", "port": int(os.environ.get("DB_PORT_EXTERNAL", 5432))}
+        start_web(state, int(os.environ.get("WEB_PORT", 8000)))
+        state["volumes"] = True
+        return 0
+    if command == "ps":
+        sys.stdout.write(ps_lines(state, project))
+        return 0
+    if command == "down":
+        stop_web(state)
+        if "-v" in rest:
+            services.clear()
+            state["volumes"] = False
+        else:
+            for info in services.values():
+                info["state"] = "exited"
+        return 0
+    if command == "logs":
+        service = rest[-1]
+        sys.stdout.write(f"{service}-1  | a line of the {service} log\n")
+        return 0
+    if command == "exec":
+        web = services.get("web")
+        if not web or web["state"] != "running":
+            sys.stderr.write('service "web" is not running\n')
+            return 1
+        sys.stdout.write("ran in the web container: " + " ".join(rest[1:]) + "\n")
+        return int(os.environ.get("DOCKER_STANDIN_EXEC_RC", "0"))
+    if command == "run":
+        if "--no-deps" not in rest:
+            port = int(os.environ.get("DB_PORT_EXTERNAL", 5432))
+            services["db"] = {"state": "running", "port": port}
+            state["volumes"] = True
+        sys.stdout.write("ran in a one-off web container\n")
+        return int(os.environ.get("DOCKER_STANDIN_EXEC_RC", "0"))
+    sys.stderr.write(f"unknown docker compose command: {command}\n")
+    return 1
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    with open(os.environ["DOCKER_STANDIN_LOG"], "a") as log:
+        ports = {
+            key: os.environ[key] for key in ("WEB_PORT", "DB_PORT_EXTERNAL") if key in os.environ
+        }
+        log.write(json.dumps({"argv": argv, "env": ports}) + "\n")
+    if argv[:1] == ["info"]:
+        if os.environ.get("DOCKER_STANDIN_ENGINE") == "down":
+            sys.stderr.write(ENGINE_DOWN + "\n")
+            return 1
+        sys.stdout.write("28.2.2\n")
+        return 0
+    if argv[:1] == ["compose"]:
+        state_path = Path(os.environ["DOCKER_STANDIN_STATE"])
+        state = load_state(state_path)
+        try:
+            return compose(argv[1:], state)
+        finally:
+            save_state(state_path, state)
+    sys.stderr.write(f"docker: unknown command: docker {' '.join(argv)}\n")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,457 @@
+"""The Docker runtime, against a stand-in `docker` executable (no engine runs here).
+
+The stand-in (tests/runtime/docker_standin.py) records every call and answers
+like compose does; these tests assert the exact compose calls each command
+makes, and what the user sees when the engine or compose fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from quickscale.errors import QuickScaleError
+from quickscale.project import Project
+from quickscale.runtime.base import ServiceState
+from quickscale.runtime.docker import (
+    DockerRuntime,
+    compose_project_name,
+    parse_ps_output,
+)
+
+STANDIN = Path(__file__).with_name("docker_standin.py")
+TEMPLATE = Path(__file__).resolve().parents[2] / "quickscale" / "project_templates"
+COMPOSE = ["compose", "-p", "shop", "-f", "docker-compose.yml"]
+INFO = ["info", "--format", "{{.ServerVersion}}"]
+PS = [*COMPOSE, "ps", "--all", "--format", "json"]
+MAIL_LOG = "/app/.quickscale/logs/mail.log"
+
+
+@dataclass
+class Standin:
+    """Handle on the stand-in `docker`: what it was called with, what it holds."""
+
+    log: Path
+    state_path: Path
+
+    def calls(self) -> list[list[str]]:
+        if not self.log.is_file():
+            return []
+        return [json.loads(line)["argv"] for line in self.log.read_text().splitlines()]
+
+    def envs(self) -> list[dict[str, str]]:
+        return [json.loads(line)["env"] for line in self.log.read_text().splitlines()]
+
+    def compose_calls(self) -> list[list[str]]:
+        """The calls after `-p NAME -f FILE`, skipping engine checks and `ps`."""
+        return [
+            call[len(COMPOSE) :]
+            for call in self.calls()
+            if call[: len(COMPOSE)] == COMPOSE and call != PS
+        ]
+
+    def state(self) -> dict:
+        if not self.state_path.is_file():
+            return {}
+        return json.loads(self.state_path.read_text())
+
+    def reset_log(self) -> None:
+        self.log.unlink(missing_ok=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def docker_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Standin]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(f"#!{sys.executable}\n" + STANDIN.read_text())
+    docker.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    standin = Standin(log=tmp_path / "docker-calls.jsonl", state_path=tmp_path / "docker.json")
+    monkeypatch.setenv("DOCKER_STANDIN_LOG", str(standin.log))
+    monkeypatch.setenv("DOCKER_STANDIN_STATE", str(standin.state_path))
+    for knob in ("ENGINE", "FAIL", "STDERR", "RC", "HEALTH", "EXEC_RC"):
+        monkeypatch.delenv(f"DOCKER_STANDIN_{knob}", raising=False)
+    for key in ("WEB_PORT", "DB_PORT_EXTERNAL"):
+        monkeypatch.delenv(key, raising=False)
+    yield standin
+    pid = standin.state().get("services", {}).get("web", {}).get("server_pid")
+    if pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+def make_project(tmp_path: Path, **env: str) -> Project:
+    root = tmp_path / "shop"
+    root.mkdir(exist_ok=True)
+    shutil.copy(TEMPLATE / "docker-compose.yml", root / "docker-compose.yml")
+    values = {
+        "QUICKSCALE_RUNTIME": "docker",
+        "WEB_PORT": str(free_port()),
+        "DB_PORT_EXTERNAL": str(free_port()),
+        "DB_PASSWORD": "pw",
+        **env,
+    }
+    (root / ".env").write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    return Project(root=root, env=values)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return make_project(tmp_path)
+
+
+@pytest.fixture
+def runtime(project: Project, docker_standin: Standin) -> DockerRuntime:
+    runtime = DockerRuntime(project)
+    runtime.health_interval = 0.05
+    runtime.health_timeout = 10.0
+    return runtime
+
+
+def started(runtime: DockerRuntime, standin: Standin) -> DockerRuntime:
+    runtime.up()
+    standin.reset_log()
+    return runtime
+
+
+def get(url: str) -> tuple[int, dict]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, json.loads(response.read())
+
+
+# up
+
+
+def test_up_checks_the_engine_builds_and_starts_with_the_chosen_ports(runtime, docker_standin):
+    web_port = runtime.project.env["WEB_PORT"]
+    db_port = runtime.project.env["DB_PORT_EXTERNAL"]
+
+    result = runtime.up()
+
+    assert docker_standin.calls() == [INFO, PS, [*COMPOSE, "up", "-d", "--build"]]
+    assert docker_standin.envs()[-1] == {"WEB_PORT": web_port, "DB_PORT_EXTERNAL": db_port}
+    assert result.url == f"http://127.0.0.1:{web_port}/"
+    assert result.already_running is False
+    assert get(f"{result.url}health/") == (200, {"status": "ok", "database": "ok"})
+
+
+def test_up_when_running_keeps_the_published_ports(runtime, docker_standin):
+    first = runtime.up()
+    docker_standin.reset_log()
+
+    again = runtime.up()
+
+    assert again.already_running is True
+    assert again.url == first.url
+    assert docker_standin.compose_calls() == [["up", "-d", "--build"]]
+
+
+def test_up_without_engine_says_so_and_changes_nothing(runtime, docker_standin, monkeypatch):
+    monkeypatch.setenv("DOCKER_STANDIN_ENGINE", "down")
+
+    with pytest.raises(QuickScaleError) as error:
+        runtime.up()
+
+    message = str(error.value)
+    assert message.startswith("Docker is not running (Cannot connect to the Docker daemon")
+    assert "Start Docker, or use the local runtime" in message
+    assert error.value.exit_code != 0
+    assert docker_standin.calls() == [INFO]
+    assert docker_standin.state() == {}
+
+
+def test_up_without_docker_installed_says_so(runtime, docker_standin, monkeypatch, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+    with pytest.raises(QuickScaleError, match=r"Docker is not installed"):
+        runtime.up()
+
+
+def test_up_shows_the_engines_own_message_when_compose_fails(runtime, docker_standin, monkeypatch):
+    engine_says = (
+        "Error response from daemon: pull access denied for postgres, repository does not exist"
+    )
+    monkeypatch.setenv("DOCKER_STANDIN_FAIL", "up")
+    monkeypatch.setenv("DOCKER_STANDIN_STDERR", engine_says)
+
+    with pytest.raises(QuickScaleError) as error:
+        runtime.up()
+
+    assert engine_says in str(error.value)
+    assert "Traceback" not in str(error.value)
+    assert "quickscale up" in str(error.value)
+
+
+def test_up_reports_a_web_server_that_never_gets_healthy(runtime, docker_standin, monkeypatch):
+    monkeypatch.setenv("DOCKER_STANDIN_HEALTH", "503")
+    runtime.health_timeout = 0.5
+
+    with pytest.raises(QuickScaleError) as error:
+        runtime.up()
+
+    message = str(error.value)
+    assert "/health/ did not answer 200" in message
+    assert "HTTP 503" in message
+    assert "quickscale logs web" in message
+    assert docker_standin.compose_calls()[-1] == ["logs", "--tail", "20", "web"]
+
+
+@pytest.mark.parametrize("key", ["DB_PORT_EXTERNAL", "WEB_PORT"])
+def test_up_with_a_busy_port_and_no_fallback_fails_before_compose(tmp_path, docker_standin, key):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        runtime = DockerRuntime(make_project(tmp_path, **{key: str(port)}))
+
+        with pytest.raises(QuickScaleError) as error:
+            runtime.up()
+
+    message = str(error.value)
+    assert f"Port {port} ({key}) is already in use" in message
+    assert f"{key}_ALTERNATIVE_FALLBACK=true" in message
+    assert docker_standin.compose_calls() == []
+
+
+@pytest.mark.parametrize("key", ["DB_PORT_EXTERNAL", "WEB_PORT"])
+def test_up_with_a_busy_port_and_fallback_takes_the_next_free_one(tmp_path, docker_standin, key):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {key: str(port), f"{key}_ALTERNATIVE_FALLBACK": "yes"}
+        runtime = DockerRuntime(make_project(tmp_path, **env))
+        runtime.health_interval = 0.05
+
+        result = runtime.up()
+
+    chosen = int(docker_standin.envs()[-1][key])
+    assert chosen > port
+    assert any(f"Port {port} ({key}) is busy; using {chosen}" in note for note in result.notes)
+    published = {row.name: row.port for row in runtime.status()}
+    assert published["web" if key == "WEB_PORT" else "db"] == chosen
+
+
+# down, status
+
+
+def test_down_stops_the_containers_and_keeps_the_volumes(runtime, docker_standin):
+    started(runtime, docker_standin)
+
+    runtime.down()
+
+    assert docker_standin.calls() == [INFO, [*COMPOSE, "down"]]
+    states = {row.name: row.state for row in runtime.status()}
+    assert states == {
+        "web": ServiceState.STOPPED,
+        "db": ServiceState.STOPPED,
+        "mail": ServiceState.STOPPED,
+    }
+    assert docker_standin.state()["volumes"] is True
+
+
+def test_status_parses_compose_ps_into_rows(runtime, docker_standin):
+    started(runtime, docker_standin)
+
+    rows = {row.name: row for row in runtime.status()}
+
+    assert docker_standin.calls() == [INFO, PS]
+    assert rows["web"].state is ServiceState.RUNNING
+    assert rows["web"].port == int(runtime.project.env["WEB_PORT"])
+    assert rows["db"].port == int(runtime.project.env["DB_PORT_EXTERNAL"])
+    assert rows["db"].detail == "Up 5 seconds"
+    assert rows["mail"].state is ServiceState.RUNNING
+
+
+def test_status_of_a_project_never_started(runtime, docker_standin):
+    rows = runtime.status()
+
+    assert [(row.name, row.state, row.port) for row in rows] == [
+        ("web", ServiceState.STOPPED, None),
+        ("db", ServiceState.STOPPED, None),
+        ("mail", ServiceState.STOPPED, None),
+    ]
+
+
+def test_status_shows_the_engines_message_when_compose_fails(runtime, docker_standin, monkeypatch):
+    monkeypatch.setenv("DOCKER_STANDIN_FAIL", "ps")
+    monkeypatch.setenv("DOCKER_STANDIN_STDERR", "no configuration file provided: not found")
+
+    with pytest.raises(QuickScaleError, match="no configuration file provided: not found"):
+        runtime.status()
+
+
+@pytest.mark.parametrize(
+    "stdout",
+    [
+        '{"Service": "web", "State": "running"}\n{"Service": "db", "State": "exited"}\n',
+        '[{"Service": "web", "State": "running"}, {"Service": "db", "State": "exited"}]',
+    ],
+    ids=["one-object-a-line", "json-array"],
+)
+def test_parse_ps_output_reads_both_compose_formats(stdout):
+    assert [row["Service"] for row in parse_ps_output(stdout)] == ["web", "db"]
+    assert parse_ps_output("") == []
+
+
+# logs, shell, manage
+
+
+@pytest.mark.parametrize("service", ["web", "db"])
+def test_logs_of_a_container(runtime, docker_standin, capfd, service):
+    assert runtime.logs(service, follow=False, lines=50) == 0
+    assert runtime.logs(service, follow=True, lines=5) == 0
+
+    assert docker_standin.compose_calls() == [
+        ["logs", "--tail", "50", service],
+        ["logs", "-f", "--tail", "5", service],
+    ]
+    assert f"a line of the {service} log" in capfd.readouterr().out
+
+
+def test_logs_mail_reads_the_web_containers_log_volume(runtime, docker_standin):
+    started(runtime, docker_standin)
+
+    runtime.logs("mail", follow=False, lines=20)
+    runtime.logs("mail", follow=True, lines=3)
+
+    assert docker_standin.compose_calls() == [
+        ["exec", "web", "tail", "-n", "20", MAIL_LOG],
+        ["exec", "web", "tail", "-n", "3", "-F", MAIL_LOG],
+    ]
+
+
+def test_logs_mail_of_a_stopped_project_reads_the_volume_without_the_database(
+    runtime, docker_standin
+):
+    runtime.logs("mail", follow=False, lines=20)
+
+    assert docker_standin.compose_calls() == [
+        ["run", "--rm", "--no-deps", "--entrypoint", "tail", "web", "-n", "20", MAIL_LOG],
+    ]
+    assert "db" not in docker_standin.state()["services"]
+
+
+def test_logs_of_an_unknown_service_is_a_clear_error(runtime, docker_standin):
+    with pytest.raises(QuickScaleError, match="Choose one of: web, db, mail"):
+        runtime.logs("redis", follow=False, lines=10)
+
+
+def test_shell_opens_bash_in_the_web_container(runtime, docker_standin):
+    started(runtime, docker_standin)
+
+    assert runtime.shell() == 0
+
+    assert docker_standin.compose_calls() == [["exec", "web", "bash"]]
+
+
+def test_manage_runs_in_the_running_web_container(runtime, docker_standin, monkeypatch):
+    started(runtime, docker_standin)
+    monkeypatch.setenv("DOCKER_STANDIN_EXEC_RC", "3")
+
+    assert runtime.manage(["migrate", "--check"]) == 3
+    assert runtime.django_shell(["-c", "print(1)"]) == 3
+
+    assert docker_standin.compose_calls() == [
+        ["exec", "web", "python", "manage.py", "migrate", "--check"],
+        ["exec", "web", "python", "manage.py", "shell", "-c", "print(1)"],
+    ]
+
+
+def test_manage_on_a_stopped_project_starts_only_the_database(runtime, docker_standin):
+    assert runtime.manage(["createsuperuser"]) == 0
+
+    run = ["run", "--rm", "-e", "QUICKSCALE_SKIP_BOOTSTRAP=1", "web"]
+    assert docker_standin.compose_calls() == [[*run, "python", "manage.py", "createsuperuser"]]
+    assert docker_standin.envs()[-1]["DB_PORT_EXTERNAL"] == runtime.project.env["DB_PORT_EXTERNAL"]
+    services = docker_standin.state()["services"]
+    assert services["db"]["state"] == "running"
+    assert "web" not in services
+
+
+def test_shell_on_a_stopped_project_uses_a_one_off_container(runtime, docker_standin):
+    runtime.shell()
+
+    assert docker_standin.compose_calls() == [
+        ["run", "--rm", "-e", "QUICKSCALE_SKIP_BOOTSTRAP=1", "web", "bash"]
+    ]
+
+
+# destroy
+
+
+def test_destroy_removes_containers_and_volumes(runtime, docker_standin):
+    started(runtime, docker_standin)
+
+    runtime.destroy()
+
+    assert docker_standin.calls() == [INFO, [*COMPOSE, "down", "-v", "--remove-orphans"]]
+    assert docker_standin.state() == {"services": {}, "volumes": False}
+
+
+def test_destroy_when_the_containers_are_already_gone(runtime, docker_standin):
+    started(runtime, docker_standin)
+    runtime.destroy()
+    docker_standin.reset_log()
+
+    runtime.destroy()
+
+    assert docker_standin.calls() == [INFO, [*COMPOSE, "down", "-v", "--remove-orphans"]]
+
+
+def test_destroy_without_engine_changes_nothing(runtime, docker_standin, monkeypatch):
+    started(runtime, docker_standin)
+    before = docker_standin.state()
+    monkeypatch.setenv("DOCKER_STANDIN_ENGINE", "down")
+
+    with pytest.raises(QuickScaleError, match="Docker is not running"):
+        runtime.destroy()
+
+    assert docker_standin.calls() == [INFO]
+    assert docker_standin.state() == before
+
+
+def test_destroy_shows_the_engines_message_when_compose_fails(runtime, docker_standin, monkeypatch):
+    monkeypatch.setenv("DOCKER_STANDIN_FAIL", "down")
+    monkeypatch.setenv("DOCKER_STANDIN_STDERR", "Error response from daemon: volume is in use")
+
+    with pytest.raises(QuickScaleError, match="volume is in use"):
+        runtime.destroy()
+
+
+# project naming and files
+
+
+@pytest.mark.parametrize(
+    ("directory", "name"),
+    [("shop", "shop"), ("My Shop", "myshop"), ("_x.y-z", "xy-z"), ("___", "quickscale")],
+)
+def test_compose_project_name_is_derived_from_the_directory(directory, name):
+    assert compose_project_name(Path("/somewhere") / directory) == name
+
+
+def test_a_missing_compose_file_is_a_clear_error(runtime, docker_standin):
+    (runtime.project.root / "docker-compose.yml").unlink()
+
+    with pytest.raises(QuickScaleError, match=r"docker-compose.yml is missing"):
+        runtime.status()
