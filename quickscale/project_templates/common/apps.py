@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class CommonConfig(AppConfig):
+    """Shared helpers at the bottom of the app layers: mail, health, bootstrap."""
+
+    name = "common"
+    verbose_name = "Common"

@@ -1,0 +1,157 @@
+"""`manage.py bootstrap`: all start-up work, idempotent, in one ordered list.
+
+Both the local runtime (`quickscale up`) and the container entrypoint run it
+before the web server starts. Running it again changes nothing.
+
+To add start-up work, write one small step function and add it to ``STEPS`` at
+the right place. This module sits in ``common``, the lowest app layer, so steps
+owned by higher apps (expire credits, register services) run those apps'
+management commands by name with ``call_command`` instead of importing them.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import OperationalError, connection, transaction
+
+DATABASE_ATTEMPTS = 10
+DATABASE_RETRY_SECONDS = 1.0
+
+# Development-only accounts from the spec's starter database: (email, password, is_admin).
+STARTER_ACCOUNTS = (
+    ("user@test.com", "userpasswd", False),
+    ("admin@test.com", "adminpasswd", True),
+)
+
+
+@dataclass(frozen=True)
+class BootstrapOptions:
+    """What the command line asked for; steps read it instead of raw options."""
+
+    skip_collectstatic: bool
+
+
+# A step does one thing and returns a short line saying what it did.
+Step = Callable[[BootstrapOptions], str]
+
+
+def wait_for_database(options: BootstrapOptions) -> str:
+    """Retry the connection briefly: a database started just before may not accept yet."""
+    for attempt in range(1, DATABASE_ATTEMPTS + 1):
+        try:
+            connection.ensure_connection()
+        except OperationalError as error:
+            connection.close()
+            if attempt == DATABASE_ATTEMPTS:
+                raise CommandError(
+                    f"Database unreachable after {DATABASE_ATTEMPTS} attempts ({error}). "
+                    "Check DATABASE_URL or DB_* and that PostgreSQL is running."
+                ) from error
+            time.sleep(DATABASE_RETRY_SECONDS)
+        else:
+            return "reachable" if attempt == 1 else f"reachable after {attempt} attempts"
+    raise AssertionError("unreachable")  # the loop always returns or raises
+
+
+def migrate(options: BootstrapOptions) -> str:
+    """Apply pending migrations."""
+    call_command("migrate", interactive=False, verbosity=0)
+    return "up to date"
+
+
+def create_cache_table(options: BootstrapOptions) -> str:
+    """Create the database cache table (a no-op when Redis is the cache)."""
+    call_command("createcachetable", verbosity=0)
+    return "ready"
+
+
+def _ensure_verified_email(user: AbstractBaseUser, email: str) -> None:
+    """Give ``user`` a verified primary address, so mandatory verification never blocks it."""
+    address = EmailAddress.objects.filter(user=user, email__iexact=email).first()
+    if address is None:
+        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    elif not (address.verified and address.primary):
+        address.verified = True
+        address.primary = True
+        address.save(update_fields=["verified", "primary"])
+
+
+def _ensure_user(email: str, password: str, *, is_admin: bool) -> bool:
+    """Create the account unless one with this email exists; return True when created.
+
+    An existing account is left as it is (its owner may have changed the password).
+    """
+    user_model = get_user_model()
+    with transaction.atomic():
+        user = user_model._default_manager.filter(email__iexact=email).first()
+        created = user is None
+        if user is None:
+            manager: Any = user_model._default_manager
+            create = manager.create_superuser if is_admin else manager.create_user
+            user = create(email=email, password=password)
+        _ensure_verified_email(user, email)
+    return created
+
+
+def create_superuser(options: BootstrapOptions) -> str:
+    """Create the superuser named by DJANGO_SUPERUSER_EMAIL/PASSWORD when both are set."""
+    email, password = settings.DJANGO_SUPERUSER_EMAIL, settings.DJANGO_SUPERUSER_PASSWORD
+    if not (email and password):
+        return "skipped (set DJANGO_SUPERUSER_EMAIL and DJANGO_SUPERUSER_PASSWORD)"
+    created = _ensure_user(email, password, is_admin=True)
+    return f"created {email}" if created else f"{email} exists"
+
+
+def create_starter_accounts(options: BootstrapOptions) -> str:
+    """Create the spec's starter accounts, in development only."""
+    if settings.IS_PRODUCTION:
+        return "skipped (production)"
+    created = [
+        email
+        for email, password, is_admin in STARTER_ACCOUNTS
+        if _ensure_user(email, password, is_admin=is_admin)
+    ]
+    return f"created {', '.join(created)}" if created else "already exist"
+
+
+def collect_static(options: BootstrapOptions) -> str:
+    """Copy static files to STATIC_ROOT (the container image does this at build time)."""
+    if options.skip_collectstatic:
+        return "skipped (--skip-collectstatic)"
+    call_command("collectstatic", interactive=False, verbosity=0)
+    return f"collected into {settings.STATIC_ROOT}"
+
+
+STEPS: list[tuple[str, Step]] = [
+    ("database", wait_for_database),
+    ("migrate", migrate),
+    ("cache table", create_cache_table),
+    ("superuser", create_superuser),
+    ("starter accounts", create_starter_accounts),
+    ("static files", collect_static),
+]
+
+
+class Command(BaseCommand):
+    help = "Prepare the project to serve: database, migrations, accounts, static files."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--skip-collectstatic",
+            action="store_true",
+            help="Do not run collectstatic (the container image already collected).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        bootstrap_options = BootstrapOptions(skip_collectstatic=options["skip_collectstatic"])
+        for name, step in STEPS:
+            result = step(bootstrap_options)
+            self.stdout.write(f"bootstrap: {name}: {result}")

@@ -1,0 +1,78 @@
+from io import StringIO
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+STARTER_EMAILS = {"user@test.com", "admin@test.com"}
+
+
+def bootstrap(*args: str) -> str:
+    out = StringIO()
+    call_command("bootstrap", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def no_superuser_env(settings):
+    settings.DJANGO_SUPERUSER_EMAIL = ""
+    settings.DJANGO_SUPERUSER_PASSWORD = ""
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_superuser_env")
+def test_bootstrap_twice_creates_the_starter_accounts_once_with_verified_emails():
+    """transaction=True: bootstrap runs migrate and createcachetable, which commit."""
+    first = bootstrap("--skip-collectstatic")
+    second = bootstrap("--skip-collectstatic")
+
+    user_model = get_user_model()
+    assert set(user_model.objects.values_list("email", flat=True)) == STARTER_EMAILS
+    for email in STARTER_EMAILS:
+        address = EmailAddress.objects.get(email=email)
+        assert address.verified
+        assert address.primary
+    admin = user_model.objects.get(email="admin@test.com")
+    assert admin.is_staff
+    assert admin.is_superuser
+    assert admin.check_password("adminpasswd")
+    regular = user_model.objects.get(email="user@test.com")
+    assert not regular.is_staff
+    assert regular.check_password("userpasswd")
+    assert "created user@test.com, admin@test.com" in first
+    assert "starter accounts: already exist" in second
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bootstrap_creates_the_superuser_from_the_environment(settings):
+    settings.DJANGO_SUPERUSER_EMAIL = "owner@example.com"
+    settings.DJANGO_SUPERUSER_PASSWORD = "s3cret-pass"
+    settings.IS_PRODUCTION = True
+
+    bootstrap("--skip-collectstatic")
+    bootstrap("--skip-collectstatic")
+
+    owner = get_user_model().objects.get(email="owner@example.com")
+    assert owner.is_superuser
+    assert owner.check_password("s3cret-pass")
+    assert EmailAddress.objects.get(user=owner).verified
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_superuser_env")
+def test_bootstrap_creates_no_starter_accounts_in_production(settings):
+    settings.IS_PRODUCTION = True
+    output = bootstrap("--skip-collectstatic")
+    assert not get_user_model().objects.exists()
+    assert "starter accounts: skipped (production)" in output
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_superuser_env")
+def test_bootstrap_collects_static_files_unless_told_to_skip(settings, tmp_path):
+    settings.STATIC_ROOT = tmp_path / "static"
+    bootstrap("--skip-collectstatic")
+    assert not settings.STATIC_ROOT.exists()
+    bootstrap()
+    assert (settings.STATIC_ROOT / "vendor" / "bulma" / "bulma.min.css").is_file()

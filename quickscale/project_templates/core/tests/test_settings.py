@@ -1,0 +1,55 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_check(**env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=PROJECT_ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_with_unsafe_values_refuses_to_start_with_a_clear_message():
+    result = run_check(IS_PRODUCTION="true", SECRET_KEY="dummy", ALLOWED_HOSTS="*", DEBUG="")
+    assert result.returncode != 0
+    assert "Refusing to start with IS_PRODUCTION on" in result.stderr
+    assert "ImproperlyConfigured" in result.stderr
+
+
+def test_production_with_safe_values_passes_the_system_check():
+    result = run_check(
+        IS_PRODUCTION="true",
+        SECRET_KEY="k3J9x-q7Lm2vR8tY1zW4bN6cH0dF5gS!aE@uI#oP$lK%jM^nB&vC*xZ(",
+        ALLOWED_HOSTS="example.com",
+        DEBUG="false",
+        ACCOUNT_EMAIL_VERIFICATION="",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_cache_is_the_database_table_unless_redis_is_configured():
+    if settings.REDIS_URL:
+        assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
+    else:
+        assert settings.CACHES["default"]["LOCATION"] == "cache_table"
+
+
+def test_state_paths_default_to_the_quickscale_folder():
+    state = PROJECT_ROOT / ".quickscale"
+    if "MAIL_LOG_PATH" not in os.environ:
+        assert state / "logs" / "mail.log" == settings.MAIL_LOG_PATH
+    if "STATIC_ROOT" not in os.environ:
+        assert state / "staticfiles" == settings.STATIC_ROOT
+    if "MEDIA_ROOT" not in os.environ:
+        assert state / "media" == settings.MEDIA_ROOT

@@ -1,0 +1,19 @@
+"""Root URL configuration: each app owns its own urls module."""
+
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, include, path
+
+from common.views import health
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("health/", health, name="health"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", include("public.urls")),
+]
+
+# Uploaded media in development only; production serves MEDIA_ROOT from the proxy
+# or a volume. static() returns nothing when DEBUG is off.
+urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,31 @@
+import pytest
+from django.templatetags.static import static
+from django.urls import reverse
+
+
+@pytest.mark.django_db
+def test_landing_page_renders_and_links_the_vendored_bulma(client):
+    response = client.get(reverse("public:index"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'href="{static("vendor/bulma/bulma.min.css")}"' in html
+    assert f'href="{reverse("account_signup")}"' in html
+    assert f'href="{reverse("account_login")}"' in html
+
+
+@pytest.mark.django_db
+def test_landing_page_shows_the_project_name_from_settings(client, settings):
+    settings.PROJECT_NAME = "Acme Writer"
+    assert "Acme Writer" in client.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_about_page_renders(client):
+    assert client.get(reverse("public:about")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_pages_load_only_local_scripts_and_styles(client):
+    html = client.get("/").content.decode()
+    assert "http://" not in html
+    assert "https://" not in html
