@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,8 @@ from quickscale.errors import QuickScaleError
 from quickscale.generator.envfile import SECRET_KEY_PLACEHOLDER
 from quickscale.generator.names import ensure_target_absent, validate_name
 from quickscale.project import Project, load_project
+from quickscale.runtime.ports import fallback_enabled as is_enabled
+from quickscale.runtime.ports import is_port_free as port_is_free
 
 __all__ = [
     "Problem",
@@ -26,7 +27,6 @@ __all__ = [
 REQUIRED_KEYS = ("SECRET_KEY", "WEB_PORT", "QUICKSCALE_RUNTIME")
 RUNTIMES = ("local", "docker")
 DUMMY_SECRETS = {SECRET_KEY_PLACEHOLDER, "dev-only-dummy-key-replace-in-production", ""}
-_TRUE = {"yes", "true", "1", "on", "enabled", "y", "t"}
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,6 @@ class Problem:
 def require_project(command: str) -> Project:
     """Return the project around the working directory, or raise NotInProjectError (exit 2)."""
     return load_project(command)
-
-
-def is_enabled(value: str | None) -> bool:
-    """Read a boolean flag the way the spec accepts it (yes/true/1/on/enabled/y/t)."""
-    return (value or "").strip().lower() in _TRUE
 
 
 def env_problems(root: Path) -> list[Problem]:
@@ -115,14 +110,3 @@ def ensure_env_usable(project: Project) -> None:
     for problem in env_problems(project.root):
         if problem.blocks_start:
             raise QuickScaleError(f"{problem.message} (in {project.root}). To fix: {problem.fix}.")
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Return True when nothing listens on `host:port`."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
