@@ -372,7 +372,8 @@ class LocalRuntime(Runtime):
         """Start uvicorn in its own session, record it, wait for /health/."""
         command = [
             str(venv_python(self.root)), "-m", "uvicorn", "core.asgi:application",
-            "--host", "127.0.0.1", "--port", str(port), "--timeout-graceful-shutdown", "5",
+            "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
+            "--timeout-graceful-shutdown", "5",
         ]  # fmt: skip
         with open(self.web_log, "ab") as log:
             log.write(self._log_header(f"web server on port {port}"))

@@ -1,0 +1,340 @@
+"""The local runtime against a real built project: the shared contract, then local specifics."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from contract import ContractSubject, RuntimeContract, http_status, rows
+
+from quickscale.errors import QuickScaleError
+from quickscale.project import Project
+from quickscale.runtime import venv
+from quickscale.runtime.base import ServiceState
+from quickscale.runtime.embedded_db import START_FAILED, EmbeddedDatabase
+from quickscale.runtime.local import LocalRuntime
+from quickscale.runtime.ports import fallback_enabled, is_port_free, next_free_port
+from quickscale.runtime.select import get_runtime
+
+
+def data_exists(runtime: LocalRuntime) -> bool:
+    db = runtime.db
+    return db.data_dir.exists() or (db.as_root and db.base_dir.exists())
+
+
+@pytest.fixture(scope="class")
+def contract_subject(project_factory) -> Iterator[ContractSubject]:
+    runtime = LocalRuntime(project_factory("contract"))
+    yield ContractSubject(runtime=runtime, data_exists=lambda: data_exists(runtime))
+    runtime.destroy()
+
+
+class TestLocalRuntimeContract(RuntimeContract):
+    """The shared runtime contract, against a real project, PostgreSQL and uvicorn."""
+
+
+@pytest.fixture(scope="module")
+def local_project(project_factory) -> Iterator[Project]:
+    project = project_factory("local")
+    yield project
+    LocalRuntime(project).destroy()
+
+
+@pytest.fixture
+def stopped(local_project: Project) -> Project:
+    LocalRuntime(local_project).down()
+    return local_project
+
+
+@contextmanager
+def listening(port: int) -> Iterator[socket.socket]:
+    """Something else listening on 127.0.0.1:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+        yield sock
+
+
+def with_env(project: Project, **values: str) -> Project:
+    return replace(project, env={**project.env, **values})
+
+
+def wait_dead(pid: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} still alive")
+
+
+# Ports.
+
+
+def test_busy_port_without_fallback_is_a_clear_error_and_starts_nothing(stopped):
+    port = int(stopped.env["WEB_PORT"])
+    runtime = LocalRuntime(with_env(stopped, WEB_PORT_ALTERNATIVE_FALLBACK="no"))
+    with listening(port), pytest.raises(QuickScaleError) as error:
+        runtime.up()
+    assert str(error.value) == (
+        f"Port {port} is already in use. Free it, set WEB_PORT in .env to a free port, "
+        "or set WEB_PORT_ALTERNATIVE_FALLBACK=yes."
+    )
+    status = rows(runtime)
+    assert status["web"].state == ServiceState.STOPPED
+    assert status["db"].state == ServiceState.STOPPED
+    assert not runtime.pid_file.exists()
+
+
+def test_busy_port_with_fallback_uses_the_next_free_one_and_says_so(stopped):
+    port = int(stopped.env["WEB_PORT"])
+    runtime = LocalRuntime(with_env(stopped, WEB_PORT_ALTERNATIVE_FALLBACK="Yes"))
+    with listening(port):
+        result = runtime.up()
+        try:
+            used = rows(runtime)["web"].port
+            assert used is not None and used > port
+            assert result.notes == (f"Port {port} is busy; using {used}",)
+            assert http_status(f"http://127.0.0.1:{used}/health/") == 200
+        finally:
+            runtime.down()
+
+
+@pytest.mark.parametrize("value", ["yes", "TRUE", "1", "on", "Enabled", "y", "t"])
+def test_fallback_flag_accepts_the_spec_spellings(value):
+    assert fallback_enabled(value)
+
+
+@pytest.mark.parametrize("value", [None, "", "no", "false", "0", "off", "disabled", "maybe"])
+def test_fallback_flag_is_off_otherwise(value):
+    assert not fallback_enabled(value)
+
+
+def test_next_free_port_skips_a_busy_port():
+    port = next_free_port(31000)
+    with listening(port):
+        assert not is_port_free(port)
+        assert next_free_port(port) > port
+
+
+# Database.
+
+
+def test_a_database_that_cannot_start_points_at_its_log(stopped, capsys):
+    runtime = LocalRuntime(stopped)
+    runtime.manage(["check"])  # make sure the cluster exists
+    runtime.down()
+    conf = runtime.db.data_dir / "postgresql.conf"
+    original = conf.read_text()
+    conf.write_text(original + "\nquickscale_bogus_setting = 1\n")
+    try:
+        with pytest.raises(QuickScaleError) as error:
+            runtime.up()
+        assert str(error.value) == START_FAILED
+        assert "quickscale logs db" in str(error.value)
+        assert rows(runtime)["web"].state == ServiceState.STOPPED
+        capsys.readouterr()
+        assert runtime.logs("db", follow=False, lines=50) == 0
+        assert "quickscale_bogus_setting" in capsys.readouterr().out
+    finally:
+        conf.write_text(original)
+    assert runtime.up().url
+    runtime.down()
+
+
+def test_a_pg_ctl_failure_is_reported_the_same_way(tmp_path, monkeypatch):
+    import subprocess as sp
+
+    from quickscale.runtime import embedded_db
+
+    def failing(name):
+        def command(args, pgdata=None, **kwargs):
+            raise sp.CalledProcessError(1, [name, *args])
+
+        return command
+
+    db = EmbeddedDatabase(tmp_path)
+    monkeypatch.setattr(embedded_db, "_command", failing)
+    try:
+        with pytest.raises(QuickScaleError, match="quickscale logs db"):
+            db.start("app")
+        assert "returned non-zero exit status 1" in db.log_path.read_text()
+    finally:
+        monkeypatch.undo()
+        db.remove()
+
+
+def test_uri_uses_the_socket_and_adds_a_non_default_port(tmp_path):
+    db = EmbeddedDatabase(tmp_path)
+    assert db.uri("app") == f"postgresql://postgres@/app?host={db.socket_dir}"
+    (db.data_dir).mkdir(parents=True)
+    (db.data_dir / "postmaster.pid").write_text("1\n/x\n0\n5433\n/short\n\n\nready\n")
+    assert db.uri("app") == "postgresql://postgres@/app?host=/short&port=5433"
+    db.remove()
+
+
+def test_a_long_data_path_moves_the_socket_under_tmp(tmp_path):
+    db = EmbeddedDatabase(tmp_path)
+    db.data_dir = Path("/" + "x" * 120)
+    assert db.socket_dir == Path("/tmp") / f"quickscale-{db.key}"
+
+
+# Web process and pid file.
+
+
+def test_a_killed_web_server_leaves_a_stale_pid_file_that_up_recovers_from(local_project):
+    runtime = LocalRuntime(local_project)
+    runtime.up()
+    pid = rows(runtime)["web"].pid
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)  # what a crash or `kill -9` leaves behind
+    wait_dead(pid)
+    assert runtime.pid_file.exists()
+    assert rows(runtime)["web"].state == ServiceState.STOPPED
+    result = runtime.up()
+    assert not result.already_running
+    assert http_status(result.url + "health/") == 200
+
+
+def test_a_pid_file_naming_a_dead_process_is_cleaned(local_project):
+    runtime = LocalRuntime(local_project)
+    runtime.down()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    runtime.pid_file.write_text(f'{{"pid": {dead.pid}, "port": 1}}\n')
+    result = runtime.up()
+    assert not result.already_running
+    assert http_status(result.url + "health/") == 200
+
+
+def test_manage_on_a_stopped_project_starts_only_the_database(stopped):
+    runtime = LocalRuntime(stopped)
+    assert rows(runtime)["db"].state == ServiceState.STOPPED
+    assert runtime.manage(["check"]) == 0
+    status = rows(runtime)
+    assert status["db"].state == ServiceState.RUNNING
+    assert status["db"].pid is not None
+    assert status["web"].state == ServiceState.STOPPED
+    assert is_port_free(int(stopped.env["WEB_PORT"]))
+    runtime.down()
+    assert rows(runtime)["db"].state == ServiceState.STOPPED
+
+
+# Logs.
+
+
+def test_logs_prints_the_last_lines(stopped, capsys):
+    runtime = LocalRuntime(stopped)
+    runtime.web_log.parent.mkdir(parents=True, exist_ok=True)
+    with open(runtime.web_log, "a") as log:
+        log.write("first\nsecond\nthird\n")
+    capsys.readouterr()
+    assert runtime.logs("web", follow=False, lines=2) == 0
+    assert capsys.readouterr().out == "second\nthird\n"
+
+
+def test_a_missing_log_says_so(stopped, capsys):
+    runtime = LocalRuntime(with_env(stopped, MAIL_LOG_PATH=".quickscale/logs/none.log"))
+    assert runtime.logs("mail", follow=False, lines=10) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "none.log does not exist" in captured.err
+
+
+def test_logs_of_an_unknown_service_is_an_error(stopped):
+    with pytest.raises(QuickScaleError, match="web, db, mail"):
+        LocalRuntime(stopped).logs("cache", follow=False, lines=10)
+
+
+def test_logs_follow_prints_appended_lines_until_interrupted(stopped):
+    mail_log = stopped.root / ".quickscale" / "logs" / "mail.log"
+    mail_log.parent.mkdir(parents=True, exist_ok=True)
+    mail_log.write_text("old mail\n")
+    code = (
+        "import sys\n"
+        "from quickscale.project import load_project\n"
+        "from quickscale.runtime.local import LocalRuntime\n"
+        "sys.exit(LocalRuntime(load_project('logs')).logs('mail', follow=True, lines=5))\n"
+    )
+    follower = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=stopped.root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert follower.stdout is not None
+        assert follower.stdout.readline() == "old mail\n"
+        with open(mail_log, "a") as log:
+            log.write("new mail\n")
+        assert follower.stdout.readline() == "new mail\n"
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(timeout=10) == 0
+    finally:
+        follower.kill()
+
+
+# Venv.
+
+
+def test_a_failed_install_points_at_its_log_and_is_redone_next_time(tmp_path):
+    (tmp_path / "requirements.txt").write_text("./no-such-package-dir\n")
+    with pytest.raises(QuickScaleError) as error:
+        venv.ensure_venv(tmp_path)
+    log = venv.install_log_path(tmp_path)
+    assert str(log) in str(error.value)
+    assert log.read_text()
+    assert not venv.hash_path(tmp_path).exists()
+    assert not venv.is_current(tmp_path)
+
+
+def test_an_unchanged_venv_is_not_reinstalled(local_project, monkeypatch):
+    assert venv.is_current(local_project.root)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("reinstalled"))
+    venv.ensure_venv(local_project.root)
+
+
+def test_changed_requirements_make_the_venv_stale(tmp_path):
+    (tmp_path / "requirements.txt").write_text("a==1\n")
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").touch()
+    venv.hash_path(tmp_path).parent.mkdir(parents=True)
+    venv.hash_path(tmp_path).write_text(venv.requirements_hash(tmp_path))
+    assert venv.is_current(tmp_path)
+    (tmp_path / "requirements-dev.txt").write_text("-r requirements.txt\nb==2\n")
+    assert not venv.is_current(tmp_path)
+
+
+# Runtime selection.
+
+
+def test_get_runtime_picks_the_local_runtime(tmp_path):
+    assert isinstance(get_runtime(Project(root=tmp_path, env={})), LocalRuntime)
+    project = Project(root=tmp_path, env={"QUICKSCALE_RUNTIME": "local"})
+    assert isinstance(get_runtime(project), LocalRuntime)
+
+
+def test_get_runtime_refuses_an_unknown_runtime(tmp_path):
+    project = Project(root=tmp_path, env={"QUICKSCALE_RUNTIME": "podman"})
+    with pytest.raises(QuickScaleError, match=r"'podman'.*local, docker"):
+        get_runtime(project)
+
+
+def test_get_runtime_says_when_docker_is_not_available(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "quickscale.runtime.docker", None)
+    project = Project(root=tmp_path, env={"QUICKSCALE_RUNTIME": "docker"})
+    with pytest.raises(QuickScaleError, match="Docker runtime is not available"):
+        get_runtime(project)
