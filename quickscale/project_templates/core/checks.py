@@ -71,7 +71,7 @@ def production_problems(config: SecurityConfig | Mapping[str, str]) -> list[str]
                 ("STRIPE_PUBLIC_KEY", config.stripe_public_key),
                 ("STRIPE_SECRET_KEY", config.stripe_secret_key),
             )
-            if value.startswith(("pk_test_", "sk_test_")) or not value
+            if value.startswith(("pk_test_", "sk_test_")) or not value or "dummy" in value
         ]
         if test_keys:
             problems.append(

@@ -265,7 +265,7 @@ STRIPE_ENABLED = _security.stripe_enabled
 STRIPE_LIVE_MODE = _security.stripe_live_mode
 STRIPE_PUBLIC_KEY = _security.stripe_public_key
 STRIPE_SECRET_KEY = _security.stripe_secret_key
-STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_dummy")
 STRIPE_SUCCESS_URL = env_str("STRIPE_SUCCESS_URL", "/credits/success/")
 STRIPE_CANCEL_URL = env_str("STRIPE_CANCEL_URL", "/credits/cancel/")
 
