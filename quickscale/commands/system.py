@@ -146,6 +146,8 @@ def _port_row(root: Path) -> CheckRow:
         env = read_env_file(root / ".env")
         port = int(env.get("WEB_PORT", ""))
     except Exception:
+        port = 0
+    if not 1 <= port <= 65535:
         return CheckRow("Web port", Outcome.SKIP, "WEB_PORT unknown (see .env above)")
     if checks.port_is_free(port):
         return CheckRow("Web port", Outcome.PASS, f"{port} is free")
