@@ -21,6 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import OperationalError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 
 DATABASE_ATTEMPTS = 10
 DATABASE_RETRY_SECONDS = 1.0
@@ -63,8 +64,10 @@ def wait_for_database(options: BootstrapOptions) -> str:
 
 def migrate(options: BootstrapOptions) -> str:
     """Apply pending migrations."""
+    executor = MigrationExecutor(connection)
+    pending = len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
     call_command("migrate", interactive=False, verbosity=0)
-    return "up to date"
+    return f"applied {pending} migrations" if pending else "up to date"
 
 
 def create_cache_table(options: BootstrapOptions) -> str:
