@@ -9,7 +9,6 @@ are imported inside the functions so `--version` and `build --no-start` stay fas
 from __future__ import annotations
 
 import sys
-import traceback
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -51,6 +50,8 @@ class _Group(TyperGroup):
 
 def _fail(message: str, code: int, *, verbose: bool = False) -> None:
     if verbose:
+        import traceback
+
         traceback.print_exc(file=sys.stderr)
     _stderr().print(f"Error: {message}", markup=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -92,7 +93,8 @@ PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 def root(
     ctx: typer.Context,
     verbose: Annotated[
-        bool, typer.Option("--verbose", help="Show tracebacks and more detail.")
+        bool,
+        typer.Option("--verbose", envvar="QUICKSCALE_VERBOSE", help="Show tracebacks on errors."),
     ] = False,
     version: Annotated[
         bool,
@@ -254,7 +256,7 @@ def destroy(
 
     from quickscale.commands import checks, lifecycle
 
-    project = checks.require_project("destroy")
+    project = checks.require_project("destroy", env_optional=True)
     if not yes:
         expected = project.root.name
         _stdout().print(

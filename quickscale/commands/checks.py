@@ -9,7 +9,7 @@ from pathlib import Path
 from quickscale.errors import QuickScaleError
 from quickscale.generator.envfile import SECRET_KEY_PLACEHOLDER
 from quickscale.generator.names import ensure_target_absent, validate_name
-from quickscale.project import Project, load_project
+from quickscale.project import Project, find_project_root, load_project
 from quickscale.runtime.ports import fallback_enabled as is_enabled
 from quickscale.runtime.ports import is_port_free as port_is_free
 
@@ -38,8 +38,15 @@ class Problem:
     blocks_start: bool = True
 
 
-def require_project(command: str) -> Project:
-    """Return the project around the working directory, or raise NotInProjectError (exit 2)."""
+def require_project(command: str, *, env_optional: bool = False) -> Project:
+    """Return the project around the working directory, or raise NotInProjectError (exit 2).
+
+    With `env_optional`, a project whose `.env` is missing still loads (with an
+    empty environment), so `destroy` can remove a broken project.
+    """
+    root = find_project_root()
+    if env_optional and root is not None and not (root / ".env").is_file():
+        return Project(root=root, env={})
     return load_project(command)
 
 

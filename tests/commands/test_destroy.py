@@ -67,3 +67,13 @@ def test_destroy_outside_a_project_exits_2(runner, in_tmp, fake_runtime):
     assert result.exit_code == 2
     assert (in_tmp / "keep.txt").is_file()
     assert fake_runtime.calls == []
+
+
+def test_a_project_with_a_missing_env_can_still_be_destroyed(runner, inside, fake_runtime):
+    (inside / ".env").unlink()
+
+    result = runner.invoke(app, ["destroy", "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert fake_runtime.names() == ["destroy"]
+    assert not inside.exists()

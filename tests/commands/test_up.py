@@ -111,3 +111,12 @@ def test_an_unexpected_error_is_one_line_without_traceback(runner, inside, fake_
     assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert "boom" in result.stderr and "--verbose" in result.stderr
+
+
+def test_verbose_can_come_from_the_environment(runner, inside, fake_runtime, monkeypatch):
+    monkeypatch.setenv("QUICKSCALE_VERBOSE", "1")
+    fake_runtime.up_error = QuickScaleError("Port 8000 is busy. Stop it first.")
+
+    result = runner.invoke(app, ["up"])
+
+    assert "Traceback" in result.stderr
