@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from quickscale.errors import QuickScaleError
 from quickscale.project import Project
 from quickscale.runtime import ports
 from quickscale.runtime.base import Runtime, ServiceState, ServiceStatus, UpResult
+from quickscale.runtime.switch import note_runtime_switch
 
 COMPOSE_FILE = "docker-compose.yml"
 WEB_CONTAINER_PORT = 8000
@@ -141,6 +143,9 @@ class DockerRuntime(Runtime):
             )
         url = f"http://127.0.0.1:{web_port}/"
         self._wait_for_health(web_port)
+        switched = note_runtime_switch(self.project, self.name)
+        if switched:
+            notes.append(switched)
         return UpResult(url=url, already_running="web" in running, notes=tuple(notes))
 
     def down(self) -> None:
@@ -149,7 +154,9 @@ class DockerRuntime(Runtime):
 
     def status(self) -> list[ServiceStatus]:
         self._require_engine()
-        return self._ps()
+        containers = self._containers()
+        pids = self._pids(containers)
+        return [replace(row, pid=pids.get(row.name)) for row in self._ps(containers)]
 
     def logs(self, service: str, *, follow: bool, lines: int) -> int:
         self._require_engine()
@@ -215,18 +222,44 @@ class DockerRuntime(Runtime):
     def _require_engine(self) -> None:
         require_engine(self.project.root)
 
-    def _ps(self) -> list[ServiceStatus]:
+    def _containers(self) -> dict[str, dict[str, Any]]:
+        """Return the project's containers by service, from `compose ps --format json`."""
         result = self._compose(["ps", "--all", "--format", "json"], capture=True)
         if result.returncode != 0:
             raise QuickScaleError(
                 f"docker compose could not list the project's containers: {_engine_message(result)}"
             )
-        containers = {str(c.get("Service", "")): c for c in parse_ps_output(result.stdout)}
+        return {str(c.get("Service", "")): c for c in parse_ps_output(result.stdout)}
+
+    def _ps(self, containers: Mapping[str, Mapping[str, Any]] | None = None) -> list[ServiceStatus]:
+        if containers is None:
+            containers = self._containers()
         rows = [_service_row(service, containers.get(service)) for service in ("web", "db")]
         web = rows[0]
         mail_detail = f"log {MAIL_LOG_IN_CONTAINER} in the web container"
         rows.append(ServiceStatus(name="mail", state=web.state, detail=mail_detail))
         return rows
+
+    def _pids(self, containers: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+        """Return the host pid of each running container's main process (best effort)."""
+        running = [
+            (service, str(container["ID"]))
+            for service, container in containers.items()
+            if str(container.get("State", "")).lower() == "running" and container.get("ID")
+        ]
+        if not running:
+            return {}
+        ids = [container_id for _, container_id in running]
+        result = run_docker(
+            ["inspect", "--format", "{{.State.Pid}}", *ids], cwd=self.project.root, capture=True
+        )
+        if result.returncode != 0:
+            return {}
+        pids = {}
+        for (service, _), text in zip(running, result.stdout.split(), strict=False):
+            if text.isdigit() and int(text) > 0:
+                pids[service] = int(text)
+        return pids
 
     def _web_running(self) -> bool:
         return any(row.name == "web" and row.state is ServiceState.RUNNING for row in self._ps())

@@ -92,6 +92,7 @@ def ps_lines(state: dict, project: str) -> str:
         running = info["state"] == "running"
         rows.append(
             {
+                "ID": f"{project}-{service}-id",
                 "Name": f"{project}-{service}-1",
                 "Service": service,
                 "Project": project,
@@ -111,6 +112,25 @@ def ps_lines(state: dict, project: str) -> str:
     return "".join(json.dumps(row) + "\n" for row in rows)
 
 
+MANAGE_COMMANDS = {"bootstrap", "check", "createsuperuser", "migrate", "shell"}
+
+
+def run_in_container(command: list[str], state: dict) -> int:
+    """Answer a command run in the web container; `manage.py shell -c` emulates a table."""
+    if command[:2] == ["python", "manage.py"]:
+        name = command[2] if len(command) > 2 else "help"
+        if name not in MANAGE_COMMANDS:
+            sys.stderr.write(f"Unknown command: {name!r}\n")
+            return 1
+        code = command[4] if command[3:4] == ["-c"] else ""
+        if "INSERT" in code:
+            state["rows"] = [*state.get("rows", []), "kept"]
+        elif "SELECT" in code:
+            return 0 if state.get("rows") else 3
+    sys.stdout.write("ran in the web container: " + " ".join(command) + "\n")
+    return int(os.environ.get("DOCKER_STANDIN_EXEC_RC", "0"))
+
+
 def compose(args: list[str], state: dict) -> int:
     project = "quickscale"
     while args and args[0].startswith("-"):
@@ -125,7 +145,8 @@ def compose(args: list[str], state: dict) -> int:
     services = state["services"]
     if command == "up":
         sys.stderr.write(" Container web  Started\n")
-        services["db"] = {"state": "running", "port": int(os.environ.get("DB_PORT_EXTERNAL", 5432))}
+        port = int(os.environ.get("DB_PORT_EXTERNAL", 5432))
+        services["db"] = {"state": "running", "port": port, "pid": os.getpid()}
         start_web(state, int(os.environ.get("WEB_PORT", 8000)))
         state["volumes"] = True
         return 0
@@ -137,6 +158,7 @@ def compose(args: list[str], state: dict) -> int:
         if "-v" in rest:
             services.clear()
             state["volumes"] = False
+            state.pop("rows", None)
         else:
             for info in services.values():
                 info["state"] = "exited"
@@ -150,15 +172,13 @@ def compose(args: list[str], state: dict) -> int:
         if not web or web["state"] != "running":
             sys.stderr.write('service "web" is not running\n')
             return 1
-        sys.stdout.write("ran in the web container: " + " ".join(rest[1:]) + "\n")
-        return int(os.environ.get("DOCKER_STANDIN_EXEC_RC", "0"))
+        return run_in_container(rest[1:], state)
     if command == "run":
         if "--no-deps" not in rest:
             port = int(os.environ.get("DB_PORT_EXTERNAL", 5432))
-            services["db"] = {"state": "running", "port": port}
+            services["db"] = {"state": "running", "port": port, "pid": os.getpid()}
             state["volumes"] = True
-        sys.stdout.write("ran in a one-off web container\n")
-        return int(os.environ.get("DOCKER_STANDIN_EXEC_RC", "0"))
+        return run_in_container(rest[rest.index("web") + 1 :], state)
     sys.stderr.write(f"unknown docker compose command: {command}\n")
     return 1
 
@@ -175,6 +195,14 @@ def main() -> int:
             sys.stderr.write(ENGINE_DOWN + "\n")
             return 1
         sys.stdout.write("28.2.2\n")
+        return 0
+    if argv[:1] == ["inspect"]:
+        # `inspect --format {{.State.Pid}} ID...`: the web "container" is the HTTP server.
+        services = load_state(Path(os.environ["DOCKER_STANDIN_STATE"]))["services"]
+        for container_id in argv[3:]:
+            service = container_id.rsplit("-", 2)[-2]
+            info = services.get(service) or {}
+            sys.stdout.write(f"{info.get('server_pid') or info.get('pid') or 0}\n")
         return 0
     if argv[:1] == ["compose"]:
         state_path = Path(os.environ["DOCKER_STANDIN_STATE"])

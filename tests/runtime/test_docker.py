@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from contract import ContractSubject, RuntimeContract
+from fixtures_project import free_port, reload_project, set_env_value
 
 from quickscale.errors import QuickScaleError
 from quickscale.project import Project
@@ -70,32 +72,36 @@ class Standin:
         self.log.unlink(missing_ok=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def docker_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Standin]:
-    bin_dir = tmp_path / "bin"
+def install_standin(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Standin:
+    """Put the stand-in `docker` first on PATH, logging and keeping state in `directory`."""
+    bin_dir = directory / "bin"
     bin_dir.mkdir()
     docker = bin_dir / "docker"
     docker.write_text(f"#!{sys.executable}\n" + STANDIN.read_text())
     docker.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    standin = Standin(log=tmp_path / "docker-calls.jsonl", state_path=tmp_path / "docker.json")
+    standin = Standin(log=directory / "docker-calls.jsonl", state_path=directory / "docker.json")
     monkeypatch.setenv("DOCKER_STANDIN_LOG", str(standin.log))
     monkeypatch.setenv("DOCKER_STANDIN_STATE", str(standin.state_path))
     for knob in ("ENGINE", "FAIL", "STDERR", "RC", "HEALTH", "EXEC_RC"):
         monkeypatch.delenv(f"DOCKER_STANDIN_{knob}", raising=False)
     for key in ("WEB_PORT", "DB_PORT_EXTERNAL"):
         monkeypatch.delenv(key, raising=False)
-    yield standin
+    return standin
+
+
+def stop_standin_server(standin: Standin) -> None:
     pid = standin.state().get("services", {}).get("web", {}).get("server_pid")
     if pid:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
+
+
+@pytest.fixture
+def docker_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Standin]:
+    standin = install_standin(tmp_path, monkeypatch)
+    yield standin
+    stop_standin_server(standin)
 
 
 def make_project(tmp_path: Path, **env: str) -> Project:
@@ -252,6 +258,21 @@ def test_up_with_a_busy_port_and_fallback_takes_the_next_free_one(tmp_path, dock
     assert published["web" if key == "WEB_PORT" else "db"] == chosen
 
 
+def test_up_after_a_switch_from_the_local_runtime_says_so_once(runtime, docker_standin):
+    marker = runtime.project.state_dir / "last-runtime"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("local\n")
+
+    first = runtime.up()
+    again = runtime.up()
+
+    [note] = [note for note in first.notes if note.startswith("Runtime switched")]
+    assert "last ran with the local runtime and now runs with docker" in note
+    assert "QUICKSCALE_RUNTIME=local" in note
+    assert not [note for note in again.notes if note.startswith("Runtime switched")]
+    assert marker.read_text() == "docker\n"
+
+
 # down, status
 
 
@@ -275,8 +296,10 @@ def test_status_parses_compose_ps_into_rows(runtime, docker_standin):
 
     rows = {row.name: row for row in runtime.status()}
 
-    assert docker_standin.calls() == [INFO, PS]
+    inspect = ["inspect", "--format", "{{.State.Pid}}", "shop-web-id", "shop-db-id"]
+    assert docker_standin.calls() == [INFO, PS, inspect]
     assert rows["web"].state is ServiceState.RUNNING
+    assert rows["web"].pid == docker_standin.state()["services"]["web"]["server_pid"]
     assert rows["web"].port == int(runtime.project.env["WEB_PORT"])
     assert rows["db"].port == int(runtime.project.env["DB_PORT_EXTERNAL"])
     assert rows["db"].detail == "Up 5 seconds"
@@ -455,3 +478,28 @@ def test_a_missing_compose_file_is_a_clear_error(runtime, docker_standin):
 
     with pytest.raises(QuickScaleError, match=r"docker-compose.yml is missing"):
         runtime.status()
+
+
+# The runtime contract every runtime passes, against a project built with --docker.
+
+
+@pytest.fixture(scope="class")
+def contract_subject(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContractSubject]:
+    """A project built with --docker, its runtime, and the stand-in's volume as its data."""
+    from quickscale.generator.generate import generate_project
+
+    directory = tmp_path_factory.mktemp("docker-contract")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        standin = install_standin(directory, monkeypatch)
+        root = generate_project(directory / "contract", runtime="docker")
+        set_env_value(root / ".env", "WEB_PORT", str(free_port()))
+        set_env_value(root / ".env", "DB_PORT_EXTERNAL", str(free_port()))
+        runtime = DockerRuntime(reload_project(root))
+        assert runtime.project.runtime_name == "docker"
+        runtime.health_interval = 0.05
+        yield ContractSubject(runtime=runtime, data_exists=lambda: standin.state()["volumes"])
+        stop_standin_server(standin)
+
+
+class TestDockerRuntimeContract(RuntimeContract):
+    """The shared runtime suite; the stand-in keeps the database's rows in its volume state."""

@@ -1,0 +1,285 @@
+"""The generated project's container files, checked by their validators (no engine runs here).
+
+The compose file is validated against the compose specification's JSON schema
+and cross-checked (variables documented, references resolved); the Dockerfile
+goes through hadolint; the entrypoint through `bash -n`, shellcheck, and runs
+against stand-in `python` and `sleep` executables to show what it does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML  # ships with check-jsonschema
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "quickscale" / "project_templates"
+COMPOSE = TEMPLATE / "docker-compose.yml"
+DOCKERFILE = TEMPLATE / "Dockerfile"
+ENTRYPOINT = TEMPLATE / "entrypoint.sh"
+BIN = Path(sys.executable).parent
+# ${NAME...} interpolated by compose; `$${NAME}` is an escaped, literal `${NAME}`.
+VARIABLE = re.compile(r"(?<!\$)\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<rest>[^}]*)\}")
+
+
+def tool(name: str) -> str:
+    """A validator installed into the dev venv by requirements-dev.txt (or on PATH)."""
+    found = BIN / name
+    if found.exists():
+        return str(found)
+    on_path = shutil.which(name)
+    assert on_path, f"{name} is missing: install requirements-dev.txt"
+    return on_path
+
+
+def compose() -> dict:
+    return YAML(typ="safe").load(COMPOSE.read_text())
+
+
+def strings(node: object) -> list[str]:
+    """Every key and value of the parsed compose file (comments excluded)."""
+    if isinstance(node, dict):
+        return [text for key, value in node.items() for text in (*strings(key), *strings(value))]
+    if isinstance(node, list):
+        return [text for item in node for text in strings(item)]
+    return [str(node)]
+
+
+def interpolations() -> list[re.Match[str]]:
+    return [match for text in strings(compose()) for match in VARIABLE.finditer(text)]
+
+
+def documented_variables() -> set[str]:
+    names = set()
+    for line in (TEMPLATE / ".env.example").read_text().splitlines():
+        match = re.match(r"\s*#?\s*([A-Z][A-Z0-9_]*)=", line)
+        if match:
+            names.add(match.group(1))
+    return names
+
+
+# docker-compose.yml
+
+
+def test_compose_file_matches_the_compose_specification():
+    done = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_compose_variable_is_documented_in_env_example():
+    used = {match["name"] for match in interpolations()}
+    assert used, "the compose file takes its settings from .env"
+    assert used - documented_variables() == set()
+
+
+def test_compose_variables_have_defaults_or_a_clear_error():
+    for match in interpolations():
+        assert match["rest"].startswith((":-", ":?")), match.group(0)
+
+
+def test_depends_on_targets_and_named_volumes_exist():
+    spec = compose()
+    services = spec["services"]
+    declared = set(spec.get("volumes") or {})
+    for name, service in services.items():
+        for target in service.get("depends_on") or {}:
+            assert target in services, f"{name} depends on unknown service {target}"
+        for volume in service.get("volumes") or []:
+            source = volume.split(":", 1)[0]
+            if not source.startswith((".", "/", "$")):
+                assert source in declared, f"{name} mounts undeclared volume {source}"
+
+
+def test_web_waits_for_a_healthy_database():
+    services = compose()["services"]
+    assert services["web"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
+
+
+def test_data_media_and_logs_live_in_named_volumes():
+    spec = compose()
+    mounts = {
+        volume.split(":")[1]: volume.split(":")[0]
+        for service in spec["services"].values()
+        for volume in service.get("volumes") or []
+    }
+    mail_log = spec["services"]["web"]["environment"]["MAIL_LOG_PATH"]
+    assert mounts["/var/lib/postgresql/data"] in spec["volumes"]
+    assert mounts["/app/.quickscale/media"] in spec["volumes"]
+    assert Path(mail_log).parent.as_posix() in mounts
+
+
+def test_both_services_have_memory_limits_and_reservations():
+    for service in compose()["services"].values():
+        resources = service["deploy"]["resources"]
+        assert resources["limits"]["memory"]
+        assert resources["reservations"]["memory"]
+
+
+# Dockerfile
+
+
+def test_dockerfile_passes_hadolint_without_warnings():
+    done = subprocess.run(
+        [tool("hadolint"), "--failure-threshold", "info", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            rows.append((keyword.upper(), rest.strip()))
+    return rows
+
+
+def final_stage() -> list[tuple[str, str]]:
+    rows = instructions()
+    last_from = max(i for i, (keyword, _) in enumerate(rows) if keyword == "FROM")
+    return rows[last_from:]
+
+
+def test_image_runs_uvicorn_as_a_non_root_user():
+    stage = dict(final_stage())
+    assert stage["FROM"].startswith("python:3.11-slim")
+    assert stage["USER"] not in {"root", "0", "0:0"}
+    command = shlex.split(stage["CMD"].strip("[]").replace(",", " "))
+    assert command[:1] == ["uvicorn"]
+    assert "runserver" not in command
+    assert "WEB_CONCURRENCY=" in stage["ENV"]  # uvicorn's worker count
+
+
+def test_image_health_check_needs_no_curl():
+    stage = dict(final_stage())
+    assert "/health/" in stage["HEALTHCHECK"]
+    assert "python" in stage["HEALTHCHECK"]
+    assert "curl" not in stage["HEALTHCHECK"]
+
+
+def test_dockerignore_keeps_secrets_and_state_out_of_the_image():
+    ignored = (TEMPLATE / ".dockerignore").read_text().split()
+    for entry in (".env", ".venv", ".quickscale", ".git"):
+        assert entry in ignored
+
+
+# entrypoint.sh
+
+
+def test_entrypoint_passes_bash_syntax_check_and_shellcheck():
+    assert subprocess.run(["bash", "-n", str(ENTRYPOINT)], check=False).returncode == 0
+    done = subprocess.run(
+        [tool("shellcheck"), str(ENTRYPOINT)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout
+
+
+def test_entrypoint_is_executable():
+    assert os.access(ENTRYPOINT, os.X_OK)
+
+
+@pytest.fixture
+def container(tmp_path, monkeypatch):
+    """Stand-in `python` and `sleep` on PATH that record their calls, like the container's."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.log"
+    # `python -` is the database probe: it fails DB_FAILS times, then succeeds.
+    (bin_dir / "python").write_text(
+        "#!/usr/bin/env bash\n"
+        'printf "python %s\\n" "$*" >> "$CALLS"\n'
+        'if [[ "${1:-}" == "-" ]]; then\n'
+        "  cat >/dev/null\n"
+        '  tries=$(grep -c "^python -$" "$CALLS")\n'
+        '  if (( tries <= ${DB_FAILS:-0} )); then echo "db down" >&2; exit 1; fi\n'
+        "fi\n"
+        "exit 0\n"
+    )
+    (bin_dir / "sleep").write_text('#!/usr/bin/env bash\nprintf "sleep %s\\n" "$*" >> "$CALLS"\n')
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("CALLS", str(calls))
+    for key, value in {"DB_USER": "u", "DB_PASSWORD": "p", "DB_NAME": "n"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MAIL_LOG_PATH", str(tmp_path / "logs" / "mail.log"))
+    monkeypatch.delenv("QUICKSCALE_SKIP_BOOTSTRAP", raising=False)
+    monkeypatch.delenv("DB_FAILS", raising=False)
+
+    def run(*command: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+        done = subprocess.run(
+            [str(ENTRYPOINT), *command], capture_output=True, text=True, check=False
+        )
+        recorded = calls.read_text().splitlines() if calls.exists() else []
+        return done, recorded
+
+    return run
+
+
+def test_entrypoint_waits_for_the_database_bootstraps_then_execs_the_command(
+    container, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("DB_FAILS", "2")
+
+    done, calls = container("echo", "server started")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "server started\n"
+    assert calls == [
+        "python -",
+        "sleep 2",
+        "python -",
+        "sleep 2",
+        "python -",
+        "python manage.py bootstrap --skip-collectstatic",
+    ]
+    assert (tmp_path / "logs" / "mail.log").is_file()
+
+
+def test_entrypoint_gives_up_after_ten_tries(container, monkeypatch):
+    monkeypatch.setenv("DB_FAILS", "99")
+
+    done, calls = container("echo", "never")
+
+    assert done.returncode == 1
+    assert calls.count("python -") == 10
+    assert "did not answer after 10 tries" in done.stderr
+    assert "never" not in done.stdout
+
+
+@pytest.mark.parametrize("missing", ["DB_USER", "DB_PASSWORD", "DB_NAME"])
+def test_entrypoint_refuses_to_start_without_database_settings(container, monkeypatch, missing):
+    monkeypatch.delenv(missing)
+
+    done, calls = container("echo", "never")
+
+    assert done.returncode == 1
+    assert f"missing required variable(s): {missing}" in done.stderr
+    assert calls == []
+
+
+def test_entrypoint_one_off_commands_can_skip_the_bootstrap(container, monkeypatch):
+    monkeypatch.setenv("QUICKSCALE_SKIP_BOOTSTRAP", "1")
+
+    done, calls = container("python", "manage.py", "migrate")
+
+    assert done.returncode == 0
+    assert calls == ["python -", "python manage.py migrate"]
