@@ -1,9 +1,20 @@
 """ASGI entry point: `uvicorn core.asgi:application`."""
 
 import os
+import warnings
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+
+# WhiteNoise serves static files as synchronous file iterators; Django under ASGI
+# reads them in a worker thread and warns once per file. That is expected for
+# static files, and the warning would fill web.log on every page load.
+warnings.filterwarnings(
+    "ignore",
+    message="StreamingHttpResponse must consume synchronous iterators",
+    category=Warning,
+    module="django.core.handlers.asgi",
+)
 
 application = get_asgi_application()

@@ -1,9 +1,11 @@
 from io import StringIO
+from unittest import mock
 
 import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.db import OperationalError
 
 STARTER_EMAILS = {"user@test.com", "admin@test.com"}
 
@@ -76,3 +78,17 @@ def test_bootstrap_collects_static_files_unless_told_to_skip(settings, tmp_path)
     assert not settings.STATIC_ROOT.exists()
     bootstrap()
     assert (settings.STATIC_ROOT / "vendor" / "bulma" / "bulma.min.css").is_file()
+
+
+def test_bootstrap_gives_up_with_one_clear_error_when_the_database_never_answers(monkeypatch):
+    attempts: list[float] = []
+    monkeypatch.setattr("common.management.commands.bootstrap.time.sleep", attempts.append)
+    with (
+        mock.patch(
+            "django.db.backends.base.base.BaseDatabaseWrapper.ensure_connection",
+            side_effect=OperationalError("connection refused"),
+        ),
+        pytest.raises(CommandError, match="Database unreachable after 10 attempts"),
+    ):
+        bootstrap("--skip-collectstatic")
+    assert len(attempts) == 9

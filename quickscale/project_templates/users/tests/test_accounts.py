@@ -58,3 +58,12 @@ def test_signup_can_be_closed_from_the_environment(client, settings):
     settings.ACCOUNT_SIGNUP_OPEN = False
     response = client.get(reverse("account_signup"))
     assert b"closed" in response.content.lower()
+
+
+@pytest.mark.django_db
+def test_other_allauth_pages_render_inside_the_site_layout(client):
+    response = client.get(reverse("account_reset_password"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "vendor/bulma/bulma.min.css" in html
+    assert 'class="input"' in html
