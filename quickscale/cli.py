@@ -116,17 +116,26 @@ def build(
     no_start: Annotated[
         bool, typer.Option("--no-start", help="Write the project without starting it.")
     ] = False,
+    docker: Annotated[
+        bool,
+        typer.Option(
+            "--docker",
+            help="Run the project with Docker (docker compose) instead of the local runtime.",
+        ),
+    ] = False,
 ) -> None:
     """Create a new project in ./NAME and start it."""
     from quickscale.commands import build as command
 
-    root = command.create(name)
+    runtime = "docker" if docker else "local"
+    root = command.create(name, runtime=runtime)
     out = _stdout()
-    out.print(f"Created {name} in {root}", markup=False)
+    out.print(f"Created {name} in {root} ({runtime} runtime)", markup=False)
     if no_start:
         out.print(f"Start it with: cd {name} && quickscale up", markup=False)
         return
-    out.print(f"Starting {name} (the first start installs its packages)...", markup=False)
+    first_start = "builds its image" if docker else "installs its packages"
+    out.print(f"Starting {name} (the first start {first_start})...", markup=False)
     started = command.start(root)
     _print_running(out, name, started.up)
     out.print(f"Stop it with: cd {name} && quickscale down", markup=False)

@@ -24,14 +24,24 @@ class Started:
     up: UpResult
 
 
-def create(name: str, *, parent: Path | None = None, template: Path | None = None) -> Path:
-    """Validate `name` and write the project into `parent/name`; return its root."""
+def create(
+    name: str,
+    *,
+    parent: Path | None = None,
+    template: Path | None = None,
+    runtime: str = "local",
+) -> Path:
+    """Validate `name` and write the project into `parent/name`; return its root.
+
+    `runtime` ("local" or "docker") is recorded in the project's `.env` as
+    QUICKSCALE_RUNTIME; every later command runs the project with it.
+    """
     from quickscale.generator.generate import generate_project
 
     checks.validate_name(name)
     target = (parent or Path.cwd()) / name
     checks.ensure_target_absent(target)
-    return generate_project(target, template=template)
+    return generate_project(target, template=template, runtime=runtime)
 
 
 def start(root: Path) -> Started:

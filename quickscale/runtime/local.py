@@ -33,6 +33,7 @@ from quickscale.project import Project
 from quickscale.runtime.base import SERVICES, Runtime, ServiceState, ServiceStatus, UpResult
 from quickscale.runtime.embedded_db import EmbeddedDatabase
 from quickscale.runtime.ports import fallback_enabled, is_port_free, next_free_port, parse_port
+from quickscale.runtime.switch import note_runtime_switch
 from quickscale.runtime.venv import ensure_venv, venv_python
 
 logger = logging.getLogger(__name__)
@@ -233,6 +234,9 @@ class LocalRuntime(Runtime):
         if not is_port_free(port):  # taken while bootstrap ran
             port = self._choose_port(notes)
         self._start_web(port, env)
+        switched = note_runtime_switch(self.project, self.name)
+        if switched:
+            notes.append(switched)
         return UpResult(url=self._url(port), notes=tuple(notes))
 
     def down(self) -> None:
