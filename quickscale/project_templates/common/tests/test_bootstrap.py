@@ -92,3 +92,18 @@ def test_bootstrap_gives_up_with_one_clear_error_when_the_database_never_answers
     ):
         bootstrap("--skip-collectstatic")
     assert len(attempts) == 9
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_superuser_env")
+def test_bootstrap_refuses_production_while_a_starter_account_can_sign_in(settings):
+    bootstrap("--skip-collectstatic")
+    settings.IS_PRODUCTION = True
+    with pytest.raises(CommandError, match=r"Starter account user@test\.com exists"):
+        bootstrap("--skip-collectstatic")
+
+    user_model = get_user_model()
+    for user in user_model.objects.filter(email__in=STARTER_EMAILS):
+        user.set_unusable_password()
+        user.save()
+    assert "starter accounts: skipped (production)" in bootstrap("--skip-collectstatic")

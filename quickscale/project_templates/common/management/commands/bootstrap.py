@@ -113,9 +113,26 @@ def create_superuser(options: BootstrapOptions) -> str:
     return f"created {email}" if created else f"{email} exists"
 
 
+def _refuse_starter_accounts_in_production() -> None:
+    """Stop a production start while a starter account can still sign in.
+
+    Their passwords are public (they are in the spec and this README), so a
+    database copied from development must not go live with them.
+    """
+    user_model = get_user_model()
+    for email, _password, _is_admin in STARTER_ACCOUNTS:
+        user = user_model._default_manager.filter(email__iexact=email).first()
+        if user is not None and user.has_usable_password():
+            raise CommandError(
+                f"Starter account {email} exists with a usable password in production. "
+                "Delete it (or set an unusable password) in `manage.py shell`, then start again."
+            )
+
+
 def create_starter_accounts(options: BootstrapOptions) -> str:
     """Create the spec's starter accounts, in development only."""
     if settings.IS_PRODUCTION:
+        _refuse_starter_accounts_in_production()
         return "skipped (production)"
     created = [
         email
