@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "common",
     "users",
     "public",
+    "credits",
 ]
 
 MIDDLEWARE = [
@@ -130,6 +131,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "common.context_processors.project",
+                "credits.context_processors.credits",
             ],
         },
     },
@@ -274,6 +276,11 @@ try:
     DEFAULT_CREDIT_BALANCE = Decimal(env_str("DEFAULT_CREDIT_BALANCE", "0"))
 except ArithmeticError:
     raise ImproperlyConfigured("DEFAULT_CREDIT_BALANCE must be a number, e.g. 0 or 25.") from None
+# A consume that takes the balance from above this to at or below it emails the
+# user once (0 switches the email off).
+LOW_CREDIT_THRESHOLD = env_int("LOW_CREDIT_THRESHOLD", 10)
+if LOW_CREDIT_THRESHOLD < 0:
+    raise ImproperlyConfigured("LOW_CREDIT_THRESHOLD must be 0 (off) or a positive whole number.")
 MIN_CREDIT_PURCHASE = env_int("MIN_CREDIT_PURCHASE", 10)
 MAX_CREDIT_PURCHASE = env_int("MAX_CREDIT_PURCHASE", 1000)
 if not 0 < MIN_CREDIT_PURCHASE <= MAX_CREDIT_PURCHASE:

@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("health/", health, name="health"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("credits/", include("credits.urls")),
     path("", include("public.urls")),
 ]
 

@@ -1,0 +1,652 @@
+"""The credit ledger: the only code that writes credit lots and ledger entries.
+
+Design overview
+---------------
+A user's credits are a set of ``CreditLot`` rows (one per grant) and the
+history is a list of append-only ``LedgerEntry`` rows, each with
+``LedgerEntryLot`` rows saying how much it took from or returned to each lot
+(see ``credits/models.py``). Every function below changes lots and writes
+the entry that explains the change in one transaction, so the entry rows of
+a lot always sum to its ``remaining``.
+
+Spending order. ``consume`` locks the user's live lots with
+``SELECT ... FOR UPDATE`` ordered by (priority, expires_at nulls last, id):
+subscription lots first, soonest expiry first, pay-as-you-go last. Every
+function that locks lots locks them in that one global order, so two
+writers never deadlock and two concurrent spends never take the same
+credit; the balance cannot go negative (the database refuses
+``remaining < 0`` as well).
+
+Expiry. A lot is live while ``expires_at`` is null or in the future; the
+balance is computed at read time from live lots only, so an expired lot
+stops counting the moment it expires. ``expire()`` (run by ``bootstrap`` and
+the ``expire_credits`` command) then writes the expiry entries that bring
+those lots' ``remaining`` to zero; afterwards the entries, the lots and the
+balance agree.
+
+Idempotency. Each operation has a unique key: the caller's reference for
+grant, consume, adjust and convert; ``reversal:<reference>:<key>`` for a
+reversal. Repeating an operation returns the first result and changes
+nothing. The check runs after the locks are taken, and the insert runs in a
+savepoint whose ``IntegrityError`` is turned into "return the first result",
+so a race between two identical calls never reaches the caller as a
+database error and never poisons the caller's transaction. Reusing a
+reference for a different operation or user raises ``ReferenceConflict``.
+
+Amounts are ``Decimal`` with at most 2 places, positive, finite and at most
+``MAX_AMOUNT``; ints are accepted, floats never (``InvalidAmount``). The
+ledger never reads ``CREDIT_SYSTEM_ENABLED``: callers decide whether to
+charge. It reads ``LOW_CREDIT_THRESHOLD`` to send the low-balance email
+after a consume that crosses it commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
+
+from credits.emails import send_low_balance_email
+from credits.exceptions import (
+    InsufficientCredits,
+    InvalidAmount,
+    InvalidReference,
+    InvalidSource,
+    MissingReason,
+    NotReversible,
+    ReferenceConflict,
+    ReversalExceedsOriginal,
+    UnknownReference,
+)
+from credits.models import ZERO, CreditLot, LedgerEntry, LedgerEntryLot
+from users.models import CustomUser
+
+logger = logging.getLogger(__name__)
+
+CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("1000000000.00")
+MAX_REFERENCE_LENGTH = 255
+_RESERVED_PREFIXES = ("reversal:", "expiry:")
+_SPEND_ORDER = ("priority", F("expires_at").asc(nulls_last=True), "id")
+_REVERSIBLE = {LedgerEntry.Kind.GRANT, LedgerEntry.Kind.CONSUME, LedgerEntry.Kind.ADJUSTMENT}
+
+__all__ = [
+    "MAX_AMOUNT",
+    "Balance",
+    "adjust",
+    "balance",
+    "consume",
+    "convert_subscription_credits",
+    "expire",
+    "grant",
+    "reverse",
+]
+
+
+@dataclass(frozen=True)
+class Balance:
+    """A user's live credits, split by how they were obtained."""
+
+    subscription: Decimal
+    pay_as_you_go: Decimal
+    total: Decimal
+
+
+# --------------------------------------------------------------------------- public interface
+
+
+@transaction.atomic
+def grant(
+    user: CustomUser,
+    amount: Decimal | int,
+    *,
+    source: str,
+    reference: str,
+    expires_at: datetime | None = None,
+    price_id: str = "",
+    description: str = "",
+    actor: CustomUser | None = None,
+) -> CreditLot:
+    """Give ``user`` a new lot of ``amount`` credits; the same reference twice grants once."""
+    value = _positive_amount(amount)
+    reference = _reference(reference)
+    lot_source = _source(source)
+    if (first := _replayed(reference, user=user, kind=LedgerEntry.Kind.GRANT)) is not None:
+        return _lot_of(first)
+    try:
+        with transaction.atomic():
+            lot = CreditLot.objects.create(
+                user=user,
+                source=lot_source,
+                priority=_priority(lot_source),
+                amount=value,
+                remaining=value,
+                expires_at=expires_at,
+                price_id=price_id,
+                reference=reference,
+                description=description,
+            )
+            entry = LedgerEntry.objects.create(
+                user=user,
+                kind=LedgerEntry.Kind.GRANT,
+                amount=value,
+                key=reference,
+                actor=actor,
+                description=description or lot.get_source_display(),
+            )
+            LedgerEntryLot.objects.create(entry=entry, lot=lot, amount=value)
+    except IntegrityError:
+        first = _replayed_after_conflict(reference, user=user, kind=LedgerEntry.Kind.GRANT)
+        return _lot_of(first)
+    logger.info(
+        "credits granted",
+        extra={
+            "user_id": user.pk,
+            "amount": str(value),
+            "source": lot_source.value,
+            "lot_id": lot.pk,
+        },
+    )
+    return lot
+
+
+@transaction.atomic
+def consume(
+    user: CustomUser,
+    amount: Decimal | int,
+    *,
+    reference: str,
+    description: str = "",
+    actor: CustomUser | None = None,
+) -> LedgerEntry:
+    """Spend ``amount`` from ``user``'s live lots in priority order.
+
+    Raises ``InsufficientCredits`` and changes nothing when the live balance is
+    too small; the same reference twice charges once and returns the first entry.
+    """
+    value = _positive_amount(amount)
+    reference = _reference(reference)
+    lots = _lock_live_lots(user, timezone.now())
+    if (first := _replayed(reference, user=user, kind=LedgerEntry.Kind.CONSUME)) is not None:
+        return first
+    available = sum((lot.remaining for lot in lots), ZERO)
+    if available < value:
+        raise InsufficientCredits(required=value, available=available)
+    try:
+        with transaction.atomic():
+            entry = LedgerEntry.objects.create(
+                user=user,
+                kind=LedgerEntry.Kind.CONSUME,
+                amount=-value,
+                key=reference,
+                actor=actor,
+                description=description,
+            )
+            _take(entry, lots, value)
+    except IntegrityError:
+        return _replayed_after_conflict(reference, user=user, kind=LedgerEntry.Kind.CONSUME)
+    _notify_if_low(user, before=available, after=available - value)
+    return entry
+
+
+@transaction.atomic
+def reverse(
+    reference: str,
+    *,
+    amount: Decimal | int | None = None,
+    key: str | None = None,
+    reason: str,
+    actor: CustomUser | None = None,
+) -> LedgerEntry:
+    """Undo all or ``amount`` of the grant, consume or adjustment made with ``reference``.
+
+    Idempotent on ``key`` (default: the reference itself, i.e. one full
+    reversal). A consume's credits go back into the lots they came from. A
+    grant is taken back only from what is still unspent in its lot, never below
+    zero; what could not be taken back is recorded as the entry's ``shortfall``.
+    """
+    reference = _reference(reference)
+    key = reference if key is None else _reference(key)
+    value = None if amount is None else _positive_amount(amount)
+    reason = _reason(reason)
+    original = LedgerEntry.objects.select_for_update().filter(key=reference).first()
+    if original is None:
+        raise UnknownReference(f"No credit grant or charge was made with reference {reference!r}.")
+    entry_key = f"reversal:{reference}:{key}"
+    if (first := LedgerEntry.objects.filter(key=entry_key).first()) is not None:
+        return first
+    if original.kind not in _REVERSIBLE or original.amount == 0:
+        raise NotReversible(
+            f"A {original.get_kind_display().lower()} entry cannot be reversed ({reference!r})."
+        )
+    left = abs(original.amount) - _already_reversed(original)
+    wanted = left if value is None else value
+    if left <= 0 or wanted > left:
+        raise ReversalExceedsOriginal(
+            f"Only {max(left, ZERO)} of {reference!r} is left to reverse; {wanted} was asked."
+        )
+    try:
+        with transaction.atomic():
+            if original.amount < 0:
+                entry = _return_to_lots(original, wanted, key=entry_key, reason=reason, actor=actor)
+            else:
+                entry = _take_back_grant(
+                    original, wanted, key=entry_key, reason=reason, actor=actor
+                )
+    except IntegrityError:
+        return LedgerEntry.objects.get(key=entry_key)
+    logger.info(
+        "credits reversed",
+        extra={
+            "user_id": original.user_id,
+            "reference": reference,
+            "amount": str(entry.amount),
+            "shortfall": str(entry.shortfall),
+        },
+    )
+    return entry
+
+
+@transaction.atomic
+def adjust(
+    user: CustomUser,
+    amount: Decimal | int,
+    *,
+    reference: str,
+    reason: str,
+    actor: CustomUser,
+) -> LedgerEntry:
+    """Record a staff correction of ``amount`` (positive or negative) to ``user``'s credits.
+
+    A positive amount grants a pay-as-you-go lot. A negative amount takes from
+    live lots in spending order but never below zero: what was not there is
+    recorded as the entry's ``shortfall``. Either way the entry is an
+    adjustment, not usage.
+    """
+    value = _amount(amount, signed=True)
+    reference = _reference(reference)
+    reason = _reason(reason)
+    kind = LedgerEntry.Kind.ADJUSTMENT
+    lots = [] if value > 0 else _lock_live_lots(user, timezone.now())
+    if (first := _replayed(reference, user=user, kind=kind)) is not None:
+        return first
+    try:
+        with transaction.atomic():
+            if value > 0:
+                lot = CreditLot.objects.create(
+                    user=user,
+                    source=CreditLot.Source.ADJUSTMENT,
+                    priority=CreditLot.Priority.PAY_AS_YOU_GO,
+                    amount=value,
+                    remaining=value,
+                    reference=reference,
+                    description="Balance adjustment",
+                )
+                entry = LedgerEntry.objects.create(
+                    user=user,
+                    kind=kind,
+                    amount=value,
+                    key=reference,
+                    actor=actor,
+                    reason=reason,
+                    description="Balance adjustment",
+                )
+                LedgerEntryLot.objects.create(entry=entry, lot=lot, amount=value)
+            else:
+                available = sum((lot.remaining for lot in lots), ZERO)
+                taken = min(-value, available)
+                entry = LedgerEntry.objects.create(
+                    user=user,
+                    kind=kind,
+                    amount=-taken,
+                    shortfall=-value - taken,
+                    key=reference,
+                    actor=actor,
+                    reason=reason,
+                    description="Balance adjustment",
+                )
+                _take(entry, lots, taken)
+    except IntegrityError:
+        return _replayed_after_conflict(reference, user=user, kind=kind)
+    logger.info(
+        "credits adjusted",
+        extra={"user_id": user.pk, "amount": str(entry.amount), "actor_id": actor.pk},
+    )
+    return entry
+
+
+@transaction.atomic
+def convert_subscription_credits(
+    user: CustomUser, *, reference: str, except_price_id: str | None = None
+) -> LedgerEntry | None:
+    """Turn ``user``'s live subscription lots into one pay-as-you-go lot (a plan change).
+
+    Lots granted for ``except_price_id`` (the new plan's price) are left alone,
+    whichever order the plan change's events arrive in. Returns the transfer
+    entry, or None when there was nothing to convert (nothing is written then).
+    """
+    reference = _reference(reference)
+    kind = LedgerEntry.Kind.TRANSFER
+    lots = _lock_live_lots(user, timezone.now(), source=CreditLot.Source.SUBSCRIPTION)
+    if except_price_id is not None:
+        lots = [lot for lot in lots if lot.price_id != except_price_id]
+    if (first := _replayed(reference, user=user, kind=kind)) is not None:
+        return first
+    if not lots:
+        return None
+    total = sum((lot.remaining for lot in lots), ZERO)
+    try:
+        with transaction.atomic():
+            new_lot = CreditLot.objects.create(
+                user=user,
+                source=CreditLot.Source.TRANSFER,
+                priority=CreditLot.Priority.PAY_AS_YOU_GO,
+                amount=total,
+                remaining=total,
+                reference=reference,
+                description="Converted subscription credits",
+            )
+            entry = LedgerEntry.objects.create(
+                user=user,
+                kind=kind,
+                amount=ZERO,
+                key=reference,
+                description="Subscription credits converted to pay-as-you-go",
+            )
+            _take(entry, lots, total)
+            LedgerEntryLot.objects.create(entry=entry, lot=new_lot, amount=total)
+    except IntegrityError:
+        return _replayed_after_conflict(reference, user=user, kind=kind)
+    logger.info(
+        "subscription credits converted",
+        extra={"user_id": user.pk, "amount": str(total), "lots": len(lots)},
+    )
+    return entry
+
+
+@transaction.atomic
+def expire(*, now: datetime | None = None) -> int:
+    """Write expiry entries for every lot expired at ``now`` that still has credits.
+
+    Idempotent: a second run finds nothing left to expire. Returns the number
+    of lots expired.
+    """
+    moment = timezone.now() if now is None else now
+    lots = list(
+        CreditLot.objects.select_for_update()
+        .filter(remaining__gt=0, expires_at__lte=moment)
+        .order_by(*_SPEND_ORDER)
+    )
+    if not lots:
+        return 0
+    earlier = dict(
+        LedgerEntryLot.objects.filter(lot__in=lots, entry__kind=LedgerEntry.Kind.EXPIRY)
+        .values_list("lot_id")
+        .annotate(n=Count("id"))
+    )
+    entries = LedgerEntry.objects.bulk_create(
+        LedgerEntry(
+            user_id=lot.user_id,
+            kind=LedgerEntry.Kind.EXPIRY,
+            amount=-lot.remaining,
+            key=f"expiry:{lot.pk}:{earlier.get(lot.pk, 0) + 1}",
+            description="Credits expired",
+        )
+        for lot in lots
+    )
+    LedgerEntryLot.objects.bulk_create(
+        LedgerEntryLot(entry=entry, lot=lot, amount=-lot.remaining)
+        for entry, lot in zip(entries, lots, strict=True)
+    )
+    CreditLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(remaining=ZERO)
+    logger.info("credits expired", extra={"lots": len(lots), "at": moment.isoformat()})
+    return len(lots)
+
+
+def balance(user: CustomUser, *, at: datetime | None = None) -> Balance:
+    """Return ``user``'s live credits at ``at`` (default: now).
+
+    ``at`` moves only the expiry cut-off: the lots' current ``remaining`` is
+    summed over the lots still live at that moment.
+    """
+    totals = (
+        CreditLot.objects.filter(user=user)
+        .live(at)
+        .aggregate(
+            subscription=Sum("remaining", filter=Q(source=CreditLot.Source.SUBSCRIPTION)),
+            total=Sum("remaining"),
+        )
+    )
+    subscription = totals["subscription"] or ZERO
+    total = totals["total"] or ZERO
+    return Balance(subscription=subscription, pay_as_you_go=total - subscription, total=total)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _amount(value: object, *, signed: bool = False) -> Decimal:
+    """Return ``value`` as a 2-place Decimal, or raise ``InvalidAmount``."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise InvalidAmount(
+            f"Credit amounts must be Decimal or int, not {type(value).__name__}; "
+            "write Decimal('1.50'), never a float."
+        )
+    number = Decimal(value)
+    if not number.is_finite():
+        raise InvalidAmount(f"Credit amount {number} is not a finite number.")
+    if abs(number) > MAX_AMOUNT:
+        raise InvalidAmount(f"Credit amount {number} is above the limit of {MAX_AMOUNT}.")
+    try:
+        exact = number.quantize(CENT)
+    except InvalidOperation as error:  # pragma: no cover - bounded above, kept for safety
+        raise InvalidAmount(f"Credit amount {number} cannot be represented.") from error
+    if exact != number:
+        raise InvalidAmount(f"Credit amount {number} has more than 2 decimal places.")
+    if exact == 0 or (exact < 0 and not signed):
+        raise InvalidAmount(
+            f"Credit amount must be {'non-zero' if signed else 'positive'}, got {number}; "
+            "skip the ledger for free things."
+        )
+    return exact
+
+
+def _positive_amount(value: object) -> Decimal:
+    return _amount(value, signed=False)
+
+
+def _reference(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidReference("A credit reference must be a non-empty string.")
+    if len(value) > MAX_REFERENCE_LENGTH:
+        raise InvalidReference(
+            f"A credit reference must be at most {MAX_REFERENCE_LENGTH} characters."
+        )
+    if value.startswith(_RESERVED_PREFIXES):
+        raise InvalidReference(f"References starting with {value.split(':')[0]}: are reserved.")
+    return value
+
+
+def _reason(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise MissingReason("Say why: reversals and adjustments need a reason for staff.")
+    return value.strip()
+
+
+def _source(value: str) -> CreditLot.Source:
+    try:
+        return CreditLot.Source(value)
+    except ValueError:
+        choices = ", ".join(CreditLot.Source.values)
+        raise InvalidSource(f"Unknown credit source {value!r}; use one of {choices}.") from None
+
+
+def _priority(source: CreditLot.Source) -> CreditLot.Priority:
+    if source == CreditLot.Source.SUBSCRIPTION:
+        return CreditLot.Priority.SUBSCRIPTION
+    return CreditLot.Priority.PAY_AS_YOU_GO
+
+
+# --------------------------------------------------------------------------- idempotency
+
+
+def _replayed(key: str, *, user: CustomUser, kind: str) -> LedgerEntry | None:
+    """Return the entry already written under ``key`` for this operation, if any."""
+    first = LedgerEntry.objects.filter(key=key).first()
+    if first is None:
+        return None
+    if first.user_id != user.pk or first.kind != kind:
+        raise ReferenceConflict(
+            f"Reference {key!r} was already used for a {first.get_kind_display().lower()} "
+            "of another kind or account; use a new reference."
+        )
+    return first
+
+
+def _replayed_after_conflict(key: str, *, user: CustomUser, kind: str) -> LedgerEntry:
+    """Answer an ``IntegrityError`` from a concurrent identical call with its first result."""
+    first = _replayed(key, user=user, kind=kind)
+    if first is None:
+        # The unique lot reference is held by an operation with no entry under this key.
+        raise ReferenceConflict(f"Reference {key!r} is already used by another credit lot.")
+    return first
+
+
+def _lot_of(entry: LedgerEntry) -> CreditLot:
+    return CreditLot.objects.get(entry_rows__entry=entry)
+
+
+# --------------------------------------------------------------------------- lot movements
+
+
+def _lock_live_lots(
+    user: CustomUser, moment: datetime, *, source: str | None = None
+) -> list[CreditLot]:
+    """Lock and return ``user``'s live lots in spending order."""
+    lots = CreditLot.objects.filter(user=user).live(moment)
+    if source is not None:
+        lots = lots.filter(source=source)
+    return list(lots.select_for_update().order_by(*_SPEND_ORDER))
+
+
+def _take(entry: LedgerEntry, lots: Sequence[CreditLot], amount: Decimal) -> None:
+    """Take ``amount`` from ``lots`` in their order, recording one row per lot touched."""
+    left = amount
+    rows = []
+    for lot in lots:
+        if left <= 0:
+            break
+        part = min(lot.remaining, left)
+        if part <= 0:
+            continue
+        lot.remaining -= part
+        left -= part
+        lot.save(update_fields=["remaining"])
+        rows.append(LedgerEntryLot(entry=entry, lot=lot, amount=-part))
+    if left > 0:  # pragma: no cover - callers check the balance under the same locks
+        raise InsufficientCredits(required=amount, available=amount - left)
+    LedgerEntryLot.objects.bulk_create(rows)
+
+
+def _already_reversed(original: LedgerEntry) -> Decimal:
+    """Return how much of ``original`` earlier reversals covered (taken plus shortfall)."""
+    totals = original.reversals.aggregate(moved=Sum("amount"), short=Sum("shortfall"))
+    moved: Decimal = totals["moved"] or ZERO
+    short: Decimal = totals["short"] or ZERO
+    return abs(moved) + short
+
+
+def _locked(lot_ids: Iterable[int]) -> dict[int, CreditLot]:
+    lots = (
+        CreditLot.objects.select_for_update().filter(pk__in=list(lot_ids)).order_by(*_SPEND_ORDER)
+    )
+    return {lot.pk: lot for lot in lots}
+
+
+def _return_to_lots(
+    original: LedgerEntry, amount: Decimal, *, key: str, reason: str, actor: CustomUser | None
+) -> LedgerEntry:
+    """Give ``amount`` of a consume back to the lots it came from, last taken first.
+
+    A lot that has expired since gets its credits back too, and they expire
+    with it (``expire()`` writes the entry): a refund does not extend a lot's life.
+    """
+    taken = dict(original.lot_rows.order_by("id").values_list("lot_id", "amount"))
+    returned = dict(
+        LedgerEntryLot.objects.filter(entry__reverses=original)
+        .values_list("lot_id")
+        .annotate(total=Sum("amount"))
+    )
+    lots = _locked(taken)
+    entry = LedgerEntry.objects.create(
+        user_id=original.user_id,
+        kind=LedgerEntry.Kind.REVERSAL,
+        amount=amount,
+        key=key,
+        reverses=original,
+        actor=actor,
+        reason=reason,
+        description=f"Refund: {original.label}",
+    )
+    left = amount
+    rows = []
+    for lot_id in reversed(list(taken)):
+        part = min(-taken[lot_id] - returned.get(lot_id, ZERO), left)
+        if part <= 0:
+            continue
+        lot = lots[lot_id]
+        lot.remaining += part
+        lot.save(update_fields=["remaining"])
+        rows.append(LedgerEntryLot(entry=entry, lot=lot, amount=part))
+        left -= part
+        if left <= 0:
+            break
+    LedgerEntryLot.objects.bulk_create(rows)
+    return entry
+
+
+def _take_back_grant(
+    original: LedgerEntry, amount: Decimal, *, key: str, reason: str, actor: CustomUser | None
+) -> LedgerEntry:
+    """Take up to ``amount`` back from a grant's lot; record what was already spent."""
+    lot_id = original.lot_rows.values_list("lot_id", flat=True).get()
+    lot = _locked([lot_id])[lot_id]
+    part = min(amount, lot.remaining)
+    entry = LedgerEntry.objects.create(
+        user_id=original.user_id,
+        kind=LedgerEntry.Kind.REVERSAL,
+        amount=-part,
+        shortfall=amount - part,
+        key=key,
+        reverses=original,
+        actor=actor,
+        reason=reason,
+        description=f"Reversal: {original.label}",
+    )
+    if part > 0:
+        lot.remaining -= part
+        lot.save(update_fields=["remaining"])
+        LedgerEntryLot.objects.create(entry=entry, lot=lot, amount=-part)
+    return entry
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+def _notify_if_low(user: CustomUser, *, before: Decimal, after: Decimal) -> None:
+    """After commit, email ``user`` when this consume crossed ``LOW_CREDIT_THRESHOLD``."""
+    threshold = Decimal(str(getattr(settings, "LOW_CREDIT_THRESHOLD", 0) or 0))
+    if threshold > 0 and before > threshold >= after:
+        user_id = user.pk
+
+        def send_after_commit() -> None:
+            send_low_balance_email(user_id, after)
+
+        transaction.on_commit(send_after_commit, robust=True)

@@ -1,0 +1,237 @@
+"""Credit ledger models.
+
+Design overview
+---------------
+Credits are money, so they are stored the way an accountant would keep them.
+
+``CreditLot``
+    One grant of credits: a subscription period's allowance, a purchase, a
+    staff grant, the sign-up gift, or the pay-as-you-go lot a plan change
+    converts subscription credits into. A lot knows how much it granted
+    (``amount``), how much of it is still unspent (``remaining``), when it
+    stops counting (``expires_at``; null for pay-as-you-go lots, which never
+    expire; a subscription lot expires at the end of its billing period) and
+    the spending ``priority`` (subscription lots first). A subscription lot
+    also keeps the Stripe ``price_id`` it was granted for. Its
+    ``reference`` (a Stripe invoice or session id, an admin action id) is
+    unique, so a retried grant can never create a second lot.
+
+``LedgerEntry``
+    An append-only record of one change to a user's credits: a grant, a
+    consume, an expiry, a transfer (plan change), a reversal or an
+    adjustment. ``amount`` is signed (positive adds credits). Its ``key`` is
+    unique and doubles as the idempotency key: repeating an operation finds
+    the first entry instead of writing a second one.
+
+``LedgerEntryLot``
+    How much one entry took from (negative) or returned to (positive) one
+    lot, so every entry can be undone into exactly the lots it touched.
+
+Invariants held by the database (CHECK and UNIQUE constraints, so even code
+that bypasses the ledger cannot break them): ``amount > 0`` and
+``0 <= remaining <= amount`` on a lot; a lot's ``reference`` and an entry's
+``key`` are unique; an entry touches a lot at most once, never by zero.
+Every foreign key to a user is ``PROTECT``: deleting an account deactivates
+it, it never deletes financial history.
+
+Invariants held by ``credits/ledger.py`` (the only module that creates lots
+or entries or changes ``remaining``): the entry rows of a lot sum to its
+``remaining``; an entry's ``amount`` is the sum of its lot rows; the balance
+is the sum of ``remaining`` over live (not yet expired) lots.
+
+Amounts are ``Decimal`` with 2 decimal places, never float.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+AMOUNT_MAX_DIGITS = 14
+AMOUNT_DECIMAL_PLACES = 2
+ZERO = Decimal("0.00")
+
+
+class CreditLotQuerySet(models.QuerySet["CreditLot"]):
+    """Reads shared by the ledger and the selectors."""
+
+    def live(self, at: datetime | None = None) -> CreditLotQuerySet:
+        """Lots with credits left that have not expired at ``at`` (default: now).
+
+        Served by the partial index on open lots, so the cost follows the
+        number of open lots, not the length of the history.
+        """
+        moment = timezone.now() if at is None else at
+        return self.filter(remaining__gt=0).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=moment)
+        )
+
+
+class CreditLot(models.Model):
+    """One grant of credits, spent down by consumption and expiry."""
+
+    class Source(models.TextChoices):
+        SUBSCRIPTION = "subscription", "Subscription"
+        PURCHASE = "purchase", "Purchase"
+        ADMIN = "admin", "Staff grant"
+        SIGNUP = "signup", "Sign-up bonus"
+        TRANSFER = "transfer", "Converted subscription credits"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    class Priority(models.IntegerChoices):
+        SUBSCRIPTION = 10, "Subscription (spent first)"
+        PAY_AS_YOU_GO = 20, "Pay-as-you-go"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="credit_lots"
+    )
+    source = models.CharField(max_length=20, choices=Source.choices)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices)
+    amount = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
+    remaining = models.DecimalField(
+        max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    price_id = models.CharField(max_length=255, blank=True, default="")
+    reference = models.CharField(max_length=255, unique=True)
+    description = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CreditLotQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credits_lot_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0), name="credits_lot_remaining_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(remaining__lte=F("amount")),
+                name="credits_lot_remaining_within_amount",
+            ),
+        ]
+        indexes = [
+            # balance() and consume(): only lots with something left are in it,
+            # so their cost follows the number of open lots, not history.
+            models.Index(
+                fields=["user", "expires_at"],
+                include=["remaining", "source"],
+                condition=Q(remaining__gt=0),
+                name="credits_lot_open_by_user",
+            ),
+            # expire() and reminders: open lots with an expiry, across users.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(remaining__gt=0, expires_at__isnull=False),
+                name="credits_lot_open_expiring",
+            ),
+        ]
+        ordering = ["priority", F("expires_at").asc(nulls_last=True), "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} lot {self.reference} ({self.remaining}/{self.amount})"
+
+
+class LedgerEntry(models.Model):
+    """An append-only record of one change to a user's credits."""
+
+    class Kind(models.TextChoices):
+        GRANT = "grant", "Grant"
+        CONSUME = "consume", "Usage"
+        EXPIRY = "expiry", "Expiry"
+        TRANSFER = "transfer", "Transfer"
+        REVERSAL = "reversal", "Reversal"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    amount = models.DecimalField(
+        max_digits=AMOUNT_MAX_DIGITS,
+        decimal_places=AMOUNT_DECIMAL_PLACES,
+        help_text="Signed change to the balance: positive adds credits.",
+    )
+    shortfall = models.DecimalField(
+        max_digits=AMOUNT_MAX_DIGITS,
+        decimal_places=AMOUNT_DECIMAL_PLACES,
+        default=ZERO,
+        help_text="What a reversal or negative adjustment could not take back "
+        "because it was already spent.",
+    )
+    key = models.CharField(max_length=600, unique=True)
+    reverses = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversals",
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    description = models.CharField(max_length=255, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    lots: models.ManyToManyField[CreditLot, LedgerEntryLot] = models.ManyToManyField(
+        CreditLot, through="LedgerEntryLot", related_name="entries"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(shortfall__gte=0), name="credits_entry_shortfall_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-created_at", "-id"], name="credits_entry_user_recent"),
+            models.Index(fields=["created_at", "kind"], name="credits_entry_created_kind"),
+        ]
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "ledger entries"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount} ({self.key})"
+
+    @property
+    def label(self) -> str:
+        """Return the text a user sees for this entry in their history."""
+        return self.description or self.get_kind_display()
+
+
+class LedgerEntryLot(models.Model):
+    """The part of one entry that touched one lot (negative takes, positive returns)."""
+
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="lot_rows")
+    lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="entry_rows")
+    amount = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "lot"], name="credits_entry_lot_unique"),
+            models.CheckConstraint(
+                condition=~Q(amount=0), name="credits_entry_lot_amount_not_zero"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} on lot {self.lot_id} by entry {self.entry_id}"
+
+
+class ExpiryReminder(models.Model):
+    """Records that the owner of a lot was reminded it expires soon (once per lot)."""
+
+    lot = models.OneToOneField(CreditLot, on_delete=models.PROTECT, related_name="reminder")
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Reminder for lot {self.lot_id} at {self.sent_at:%Y-%m-%d %H:%M}"

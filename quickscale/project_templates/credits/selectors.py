@@ -1,0 +1,126 @@
+"""Reads of the credit ledger: the only way other apps look at lots and entries.
+
+Selectors return data (querysets, pages, small dataclasses) and never raise
+for "nothing there"; they never write. Balances come from
+``credits.ledger.balance``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.core.paginator import Page, Paginator
+from django.db.models import F, Prefetch, QuerySet, Sum
+from django.utils import timezone
+
+from credits.models import ZERO, CreditLot, LedgerEntry, LedgerEntryLot
+from users.models import CustomUser
+
+ENTRIES_PER_PAGE = 25
+
+
+@dataclass(frozen=True)
+class NextExpiry:
+    """The soonest moment some of a user's credits expire, and how many do then."""
+
+    at: datetime
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class SourceTotals:
+    """Credits granted and consumed from lots of one source over a period."""
+
+    granted: Decimal
+    consumed: Decimal
+
+
+def live_lots(user: CustomUser, *, at: datetime | None = None) -> QuerySet[CreditLot]:
+    """Return ``user``'s lots with credits left at ``at`` (default: now), in spending order."""
+    return (
+        CreditLot.objects.filter(user=user)
+        .live(at)
+        .order_by("priority", F("expires_at").asc(nulls_last=True), "id")
+    )
+
+
+def next_expiry(user: CustomUser, *, at: datetime | None = None) -> NextExpiry | None:
+    """Return when ``user``'s next credits expire and how many, or None if none will."""
+    expiring = CreditLot.objects.filter(user=user).live(at).filter(expires_at__isnull=False)
+    soonest = expiring.order_by("expires_at").values_list("expires_at", flat=True).first()
+    if soonest is None:
+        return None
+    amount = expiring.filter(expires_at=soonest).aggregate(total=Sum("remaining"))["total"]
+    return NextExpiry(at=soonest, amount=amount or ZERO)
+
+
+def entries(user: CustomUser) -> QuerySet[LedgerEntry]:
+    """Return ``user``'s ledger entries, newest first, with the lots each one touched."""
+    return (
+        LedgerEntry.objects.filter(user=user)
+        .order_by("-created_at", "-id")
+        .prefetch_related(
+            Prefetch(
+                "lot_rows", queryset=LedgerEntryLot.objects.select_related("lot").order_by("id")
+            )
+        )
+    )
+
+
+def entries_page(
+    user: CustomUser, *, page: int | str | None = 1, per_page: int = ENTRIES_PER_PAGE
+) -> Page[LedgerEntry]:
+    """Return one page of ``user``'s history; an out-of-range page gives the nearest one."""
+    return Paginator(entries(user), per_page).get_page(page)
+
+
+def entries_for_export(user: CustomUser, *, chunk_size: int = 2000) -> Iterator[LedgerEntry]:
+    """Yield every entry of ``user``, oldest first, without loading the history in memory."""
+    return (
+        LedgerEntry.objects.filter(user=user)
+        .order_by("created_at", "id")
+        .iterator(chunk_size=chunk_size)
+    )
+
+
+def expiring_lots(*, within: timedelta, now: datetime | None = None) -> QuerySet[CreditLot]:
+    """Return live lots of every user expiring within ``within`` that nobody was reminded of."""
+    moment = timezone.now() if now is None else now
+    return (
+        CreditLot.objects.live(moment)
+        .filter(expires_at__lte=moment + within, reminder__isnull=True)
+        .select_related("user")
+        .order_by("user_id", "expires_at", "id")
+    )
+
+
+def totals_by_source(*, start: datetime, end: datetime) -> dict[str, SourceTotals]:
+    """Return credits granted and consumed per lot source for entries in [start, end).
+
+    Granted counts grant entries and consumed counts usage (consume entries),
+    both gross: reversals, expiries, transfers and adjustments are not netted in.
+    """
+    rows = (
+        LedgerEntryLot.objects.filter(
+            entry__created_at__gte=start,
+            entry__created_at__lt=end,
+            entry__kind__in=[LedgerEntry.Kind.GRANT, LedgerEntry.Kind.CONSUME],
+        )
+        .values_list("lot__source", "entry__kind")
+        .annotate(total=Sum("amount"))
+    )
+    granted: dict[str, Decimal] = {}
+    consumed: dict[str, Decimal] = {}
+    for source, kind, total in rows:
+        if kind == LedgerEntry.Kind.GRANT:
+            granted[source] = total
+        else:
+            consumed[source] = -total
+    return {
+        source: SourceTotals(granted=granted.get(source, ZERO), consumed=consumed.get(source, ZERO))
+        for source in CreditLot.Source.values
+        if source in granted or source in consumed
+    }

@@ -1,0 +1,82 @@
+from decimal import Decimal
+
+import pytest
+
+from credits import ledger
+from credits.exceptions import InvalidAmount, MissingReason
+from credits.models import CreditLot
+from credits.tests.factories import assert_invariants, ledger_state
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_positive_adjustment_grants_a_pay_as_you_go_lot_recorded_as_an_adjustment(user, staff):
+    entry = ledger.adjust(user, Decimal("12.50"), reference="adj-1", reason="goodwill", actor=staff)
+
+    lot = CreditLot.objects.get(user=user)
+    assert (lot.source, lot.expires_at, lot.remaining) == ("adjustment", None, Decimal("12.50"))
+    assert (entry.kind, entry.amount, entry.reason, entry.actor) == (
+        "adjustment",
+        Decimal("12.50"),
+        "goodwill",
+        staff,
+    )
+    assert ledger.balance(user).pay_as_you_go == Decimal("12.50")
+    assert_invariants(user)
+
+
+def test_a_negative_adjustment_takes_from_live_lots_in_spending_order(user, staff):
+    ledger.grant(user, 10, source="purchase", reference="cs_1")
+
+    entry = ledger.adjust(
+        user, Decimal(-4), reference="adj-1", reason="duplicate grant", actor=staff
+    )
+
+    assert (entry.kind, entry.amount, entry.shortfall) == ("adjustment", Decimal(-4), Decimal(0))
+    assert ledger.balance(user).total == Decimal(6)
+    assert_invariants(user)
+
+
+def test_a_negative_adjustment_never_goes_below_zero_and_records_the_shortfall(user, staff):
+    ledger.grant(user, 3, source="purchase", reference="cs_1")
+
+    entry = ledger.adjust(user, Decimal(-5), reference="adj-1", reason="clawback", actor=staff)
+
+    assert (entry.amount, entry.shortfall) == (Decimal(-3), Decimal(2))
+    assert ledger.balance(user).total == Decimal(0)
+    assert_invariants(user)
+
+
+def test_an_adjustment_repeated_with_the_same_reference_applies_once(user, staff):
+    first = ledger.adjust(user, 5, reference="adj-1", reason="goodwill", actor=staff)
+    before = ledger_state()
+
+    assert ledger.adjust(user, 5, reference="adj-1", reason="goodwill", actor=staff).pk == first.pk
+    assert ledger_state() == before
+
+
+def test_an_adjustment_of_zero_is_refused_and_changes_nothing(user, staff):
+    before = ledger_state()
+
+    with pytest.raises(InvalidAmount):
+        ledger.adjust(user, 0, reference="adj-1", reason="nothing", actor=staff)
+
+    assert ledger_state() == before
+
+
+def test_an_adjustment_needs_a_reason(user, staff):
+    before = ledger_state()
+
+    with pytest.raises(MissingReason):
+        ledger.adjust(user, 5, reference="adj-1", reason="", actor=staff)
+
+    assert ledger_state() == before
+
+
+def test_a_positive_adjustment_can_be_reversed_like_a_grant(user, staff):
+    ledger.adjust(user, 5, reference="adj-1", reason="goodwill", actor=staff)
+
+    ledger.reverse("adj-1", reason="granted by mistake", actor=staff)
+
+    assert ledger.balance(user).total == Decimal(0)
+    assert_invariants(user)

@@ -1,0 +1,59 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from credits import ledger
+from credits.models import CreditLot
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_new_user_has_a_zero_balance(user):
+    assert ledger.balance(user) == ledger.Balance(Decimal(0), Decimal(0), Decimal(0))
+
+
+def test_balance_splits_subscription_and_pay_as_you_go_credits(user):
+    ledger.grant(
+        user,
+        30,
+        source="subscription",
+        reference="in_1",
+        expires_at=timezone.now() + timedelta(days=3),
+    )
+    ledger.grant(user, Decimal("7.5"), source="purchase", reference="cs_1")
+    ledger.grant(user, 2, source="signup", reference="signup-1")
+
+    assert ledger.balance(user) == ledger.Balance(Decimal(30), Decimal("9.5"), Decimal("39.5"))
+
+
+def test_balance_counts_only_lots_live_at_the_moment_asked(user):
+    now = timezone.now()
+    ledger.grant(
+        user, 10, source="subscription", reference="in_1", expires_at=now + timedelta(days=1)
+    )
+    ledger.grant(user, 4, source="purchase", reference="cs_1")
+
+    assert ledger.balance(user, at=now).total == Decimal(14)
+    assert ledger.balance(user, at=now + timedelta(days=1)).total == Decimal(4)
+
+
+def test_balance_does_not_count_other_users_credits(user, other_user):
+    ledger.grant(other_user, 10, source="purchase", reference="cs_1")
+
+    assert ledger.balance(user).total == Decimal(0)
+
+
+def test_balance_is_served_by_the_open_lots_index(user):
+    """The plan must read the partial index on open lots, whatever the history length."""
+    ledger.grant(user, 10, source="purchase", reference="cs_1")
+    query = CreditLot.objects.filter(user=user).live().values("remaining")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = query.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "credits_lot_open_by_user" in plan

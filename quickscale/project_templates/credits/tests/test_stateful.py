@@ -1,0 +1,130 @@
+"""Random sequences of ledger operations keep DESIGN.md's invariants after every step.
+
+A hypothesis state machine grants, consumes, reverses, expires and moves a
+fake clock forward, then checks after each step that the entry rows of every
+lot sum to its ``remaining``, that the balance equals the live lots'
+``remaining``, and, after ``expire()``, that entries, lots and balance agree.
+Each example runs inside a savepoint that is rolled back, so examples never
+see each other's rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from credits import ledger
+from credits.exceptions import InsufficientCredits, ReversalExceedsOriginal
+from credits.tests.factories import assert_invariants, assert_settled, ledger_state, make_user
+
+amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(50), places=2)
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self._atomic = transaction.atomic()
+        self._atomic.__enter__()
+        self.now: datetime = timezone.now()
+        self._clock = mock.patch("django.utils.timezone.now", lambda: self.now)
+        self._clock.start()
+        self.user = make_user()
+        self.references: list[str] = []
+        self.counter = 0
+
+    def teardown(self) -> None:
+        self._clock.stop()
+        transaction.set_rollback(True)
+        self._atomic.__exit__(None, None, None)
+
+    def _next(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}-{self.counter}"
+
+    @rule(amount=amounts, subscription=st.booleans(), days=st.integers(min_value=1, max_value=40))
+    def grant(self, amount: Decimal, subscription: bool, days: int) -> None:
+        reference = self._next("grant")
+        ledger.grant(
+            self.user,
+            amount,
+            source="subscription" if subscription else "purchase",
+            reference=reference,
+            expires_at=self.now + timedelta(days=days) if subscription else None,
+        )
+        self.references.append(reference)
+
+    @rule(amount=amounts)
+    def consume(self, amount: Decimal) -> None:
+        available = ledger.balance(self.user).total
+        before = ledger_state()
+        reference = self._next("use")
+        try:
+            ledger.consume(self.user, amount, reference=reference)
+        except InsufficientCredits:
+            assert available < amount
+            assert ledger_state() == before
+        else:
+            assert available >= amount
+            assert ledger.balance(self.user).total == available - amount
+            self.references.append(reference)
+
+    @rule(data=st.data(), partial=st.booleans())
+    def reverse(self, data: st.DataObject, partial: bool) -> None:
+        if not self.references:
+            return
+        reference = data.draw(st.sampled_from(self.references))
+        amount = data.draw(amounts) if partial else None
+        before = ledger_state()
+        try:
+            ledger.reverse(reference, amount=amount, key=self._next("re"), reason="test")
+        except ReversalExceedsOriginal:
+            assert ledger_state() == before
+
+    @rule(days=st.integers(min_value=1, max_value=20))
+    def advance_time(self, days: int) -> None:
+        self.now += timedelta(days=days)
+
+    @rule()
+    def expire(self) -> None:
+        ledger.expire()
+        assert_settled(self.user)
+
+    @rule(data=st.data())
+    def repeat_a_reference(self, data: st.DataObject) -> None:
+        """A retried call with a reference already used changes nothing."""
+        if not self.references:
+            return
+        reference = data.draw(st.sampled_from(self.references))
+        before = ledger_state()
+        if reference.startswith("grant"):
+            ledger.grant(self.user, Decimal(1), source="purchase", reference=reference)
+        else:
+            ledger.consume(self.user, Decimal(1), reference=reference)
+        assert ledger_state() == before
+
+    @invariant()
+    def invariants_hold(self) -> None:
+        assert_invariants(self.user, at=self.now)
+        assert ledger.balance(self.user).total >= 0
+
+
+@pytest.mark.django_db
+def test_ledger_invariants_hold_over_random_sequences_of_operations():
+    run_state_machine_as_test(
+        LedgerMachine,
+        settings=settings(
+            max_examples=30,
+            stateful_step_count=20,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
