@@ -266,10 +266,14 @@ class DockerRuntime(Runtime):
 
     def _in_web(self, command: Sequence[str]) -> int:
         """Run `command` in the running web container, else in a one-off one (db started)."""
-        if self._web_running():
+        running = {row.name: row for row in self._ps() if row.state is ServiceState.RUNNING}
+        if "web" in running:
             return self._compose(["exec", "web", *command]).returncode
         notes: list[str] = []
-        db_port = self._choose_port("DB_PORT_EXTERNAL", 5432, notes)
+        if "db" in running and running["db"].port:
+            db_port = running["db"].port  # left running by an earlier one-off command
+        else:
+            db_port = self._choose_port("DB_PORT_EXTERNAL", 5432, notes)
         for note in notes:
             sys.stderr.write(f"{note}\n")
         run = ["run", "--rm", "-e", SKIP_BOOTSTRAP, "web", *command]

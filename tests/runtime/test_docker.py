@@ -412,6 +412,18 @@ def test_manage_on_a_stopped_project_starts_only_the_database(runtime, docker_st
     assert "web" not in services
 
 
+def test_manage_again_reuses_the_port_of_the_database_left_running(runtime, docker_standin):
+    runtime.manage(["migrate"])
+    db_port = int(docker_standin.envs()[-1]["DB_PORT_EXTERNAL"])
+
+    with socket.socket() as published:  # the running db container holds its port
+        published.bind(("127.0.0.1", db_port))
+        published.listen()
+        assert runtime.manage(["createsuperuser"]) == 0
+
+    assert docker_standin.envs()[-1]["DB_PORT_EXTERNAL"] == str(db_port)
+
+
 def test_shell_on_a_stopped_project_uses_a_one_off_container(runtime, docker_standin):
     runtime.shell()
 
