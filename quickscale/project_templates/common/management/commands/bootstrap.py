@@ -12,6 +12,7 @@ management commands by name with ``call_command`` instead of importing them.
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import StringIO
 from typing import Any
 
 from allauth.account.models import EmailAddress
@@ -142,6 +143,13 @@ def create_starter_accounts(options: BootstrapOptions) -> str:
     return f"created {', '.join(created)}" if created else "already exist"
 
 
+def expire_credits(options: BootstrapOptions) -> str:
+    """Write the expiry entries of credit lots whose date has passed (credits app)."""
+    output = StringIO()
+    call_command("expire_credits", stdout=output)
+    return output.getvalue().strip()
+
+
 def collect_static(options: BootstrapOptions) -> str:
     """Copy static files to STATIC_ROOT (the container image does this at build time)."""
     if options.skip_collectstatic:
@@ -156,6 +164,7 @@ STEPS: list[tuple[str, Step]] = [
     ("cache table", create_cache_table),
     ("superuser", create_superuser),
     ("starter accounts", create_starter_accounts),
+    ("expire credits", expire_credits),
     ("static files", collect_static),
 ]
 

@@ -1,0 +1,103 @@
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.mail import EmailMultiAlternatives
+from django.utils import timezone
+
+from credits import ledger
+from credits.exceptions import InsufficientCredits
+from credits.models import CreditLot
+from users.models import CustomUser
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _threshold(settings):
+    settings.LOW_CREDIT_THRESHOLD = 10
+    settings.PROJECT_NAME = "Acme AI"
+
+
+def _consume(user: CustomUser, amount: int, reference: str, capture: Any) -> None:
+    with capture(execute=True):
+        ledger.consume(user, Decimal(amount), reference=reference)
+
+
+def test_a_consume_that_crosses_the_threshold_sends_one_low_balance_email(
+    user, django_capture_on_commit_callbacks
+):
+    ledger.grant(user, 20, source="purchase", reference="cs_1")
+
+    _consume(user, 5, "use-1", django_capture_on_commit_callbacks)
+    assert mail.outbox == []
+    _consume(user, 6, "use-2", django_capture_on_commit_callbacks)
+    _consume(user, 1, "use-3", django_capture_on_commit_callbacks)
+
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == [user.email]
+    assert "Acme AI" in message.subject
+    assert "9.00" in message.body
+    assert isinstance(message, EmailMultiAlternatives)
+    html, mimetype = message.alternatives[0]
+    assert mimetype == "text/html" and "Acme AI" in str(html)
+
+
+def test_the_low_balance_email_comes_again_after_a_top_up_and_a_new_crossing(
+    user, django_capture_on_commit_callbacks
+):
+    ledger.grant(user, 12, source="purchase", reference="cs_1")
+    _consume(user, 5, "use-1", django_capture_on_commit_callbacks)
+    ledger.grant(user, 10, source="purchase", reference="cs_2")
+
+    _consume(user, 10, "use-2", django_capture_on_commit_callbacks)
+
+    assert len(mail.outbox) == 2
+
+
+def test_the_low_balance_email_waits_for_the_commit(user, django_capture_on_commit_callbacks):
+    ledger.grant(user, 20, source="purchase", reference="cs_1")
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        ledger.consume(user, 15, reference="use-1")
+
+    assert mail.outbox == []
+    assert len(callbacks) == 1
+
+
+def test_a_refused_consume_sends_nothing(user, django_capture_on_commit_callbacks):
+    ledger.grant(user, 11, source="purchase", reference="cs_1")
+
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(InsufficientCredits):
+        ledger.consume(user, 12, reference="use-1")
+
+    assert mail.outbox == []
+
+
+def test_a_threshold_of_zero_switches_the_email_off(
+    user, settings, django_capture_on_commit_callbacks
+):
+    settings.LOW_CREDIT_THRESHOLD = 0
+    ledger.grant(user, 20, source="purchase", reference="cs_1")
+
+    _consume(user, 20, "use-1", django_capture_on_commit_callbacks)
+
+    assert mail.outbox == []
+
+
+def test_the_expiry_reminder_lists_each_expiring_lot_with_its_date(user):
+    from credits.emails import send_expiry_reminder_email
+
+    expiry = timezone.now() + timedelta(days=2)
+    ledger.grant(user, 30, source="subscription", reference="in_1", expires_at=expiry)
+
+    send_expiry_reminder_email(user, list(CreditLot.objects.filter(user=user)))
+
+    message = mail.outbox[0]
+    assert "30.00 credits expire soon" in message.subject
+    assert expiry.strftime("%Y-%m-%d") in message.body
+    assert isinstance(message, EmailMultiAlternatives)
+    assert "Acme AI" in str(message.alternatives[0][0])

@@ -1,0 +1,106 @@
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from credits import ledger
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def member_client(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_the_credits_page_needs_a_signed_in_user(client):
+    response = client.get(reverse("credits:dashboard"))
+
+    assert response.status_code == 302
+    assert reverse("account_login") in response["Location"]
+
+
+def test_the_credits_page_shows_the_balance_split_and_the_next_expiry(member_client, user):
+    expiry = timezone.now() + timedelta(days=2)
+    ledger.grant(user, 30, source="subscription", reference="in_1", expires_at=expiry)
+    ledger.grant(user, Decimal("12.50"), source="purchase", reference="cs_1", description="Pack")
+    ledger.consume(user, 5, reference="use-1", description="Sentiment analysis")
+
+    response = member_client.get(reverse("credits:dashboard"))
+
+    assert response.status_code == 200
+    assert response.context["balance"] == ledger.Balance(
+        Decimal(25), Decimal("12.50"), Decimal("37.50")
+    )
+    assert response.context["next_expiry"].amount == Decimal(25)
+    html = response.content.decode()
+    assert "Sentiment analysis" in html
+    assert "Pack" in html
+    assert expiry.strftime("%Y-%m-%d") in html
+
+
+def test_the_credits_page_paginates_the_history(member_client, user):
+    for i in range(30):
+        ledger.grant(user, 1, source="purchase", reference=f"cs_{i}")
+
+    first = member_client.get(reverse("credits:dashboard"))
+    second = member_client.get(reverse("credits:dashboard"), {"page": 2})
+
+    assert len(first.context["page"].object_list) == 25
+    assert [e.key for e in second.context["page"].object_list] == [
+        f"cs_{i}" for i in range(4, -1, -1)
+    ]
+
+
+def test_the_navbar_links_to_the_credits_page_with_the_balance(member_client, user):
+    ledger.grant(user, Decimal("7.25"), source="purchase", reference="cs_1")
+
+    html = member_client.get(reverse("public:index")).content.decode()
+
+    assert reverse("credits:dashboard") in html
+    assert "7.25" in html
+
+
+def test_switching_the_credit_system_off_hides_the_credit_ui(member_client, settings):
+    settings.CREDIT_SYSTEM_ENABLED = False
+
+    assert member_client.get(reverse("credits:dashboard")).status_code == 404
+    assert member_client.get(reverse("credits:history_csv")).status_code == 404
+    html = member_client.get(reverse("public:index")).content.decode()
+    assert reverse("credits:dashboard") not in html
+
+
+def test_the_history_export_streams_every_entry_as_csv_oldest_first(member_client, user):
+    ledger.grant(user, 10, source="purchase", reference="cs_1", description="Pack")
+    ledger.consume(user, Decimal("2.5"), reference="use-1", description="=HYPERLINK()")
+
+    response = member_client.get(reverse("credits:history_csv"))
+
+    assert isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.getvalue().decode())))
+    assert rows[0] == ["date", "type", "description", "amount", "shortfall", "reference"]
+    assert [row[1:] for row in rows[1:]] == [
+        ["Grant", "Pack", "10.00", "0.00", "cs_1"],
+        ["Usage", "'=HYPERLINK()", "-2.50", "0.00", "use-1"],
+    ]
+
+
+def test_the_history_export_needs_a_signed_in_user(client):
+    assert client.get(reverse("credits:history_csv")).status_code == 302
+
+
+def test_one_users_page_never_shows_another_users_history(member_client, other_user):
+    ledger.grant(other_user, 10, source="purchase", reference="cs_other", description="Secret")
+
+    response = member_client.get(reverse("credits:dashboard"))
+
+    assert "Secret" not in response.content.decode()
+    assert response.context["balance"].total == Decimal(0)
