@@ -96,11 +96,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "allauth",
     "allauth.account",
+    # django-ninja: its docs page then uses its bundled (local) Swagger UI files, no CDN.
+    "ninja",
     # Project apps, lowest layer first (see the import-linter contract in pyproject.toml).
     "common",
     "users",
     "public",
     "credits",
+    "services",
 ]
 
 MIDDLEWARE = [

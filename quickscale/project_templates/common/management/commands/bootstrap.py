@@ -150,6 +150,14 @@ def expire_credits(options: BootstrapOptions) -> str:
     return output.getvalue().strip()
 
 
+def create_services(options: BootstrapOptions) -> str:
+    """Create the default services, then a row for each registered class lacking one."""
+    defaults, registered = StringIO(), StringIO()
+    call_command("create_default_services", stdout=defaults)
+    call_command("register_services", stdout=registered)
+    return f"defaults {defaults.getvalue().strip()}; others {registered.getvalue().strip()}"
+
+
 def collect_static(options: BootstrapOptions) -> str:
     """Copy static files to STATIC_ROOT (the container image does this at build time)."""
     if options.skip_collectstatic:
@@ -165,6 +173,7 @@ STEPS: list[tuple[str, Step]] = [
     ("superuser", create_superuser),
     ("starter accounts", create_starter_accounts),
     ("expire credits", expire_credits),
+    ("services", create_services),
     ("static files", collect_static),
 ]
 

@@ -1,0 +1,1 @@
+"""The default services every project starts with (created by ``create_default_services``)."""

@@ -1,0 +1,55 @@
+"""Input checks shared by services: each raises ``ServiceInputError`` for one field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.exceptions import ServiceInputError
+
+MAX_TEXT_CHARS = 20_000
+# Control characters other than tab, newline and carriage return mean binary data.
+_BINARY_CHARS = frozenset(chr(code) for code in range(32) if chr(code) not in "\t\n\r") | {"\x7f"}
+
+
+def clean_text(value: Any, *, field: str = "text", max_chars: int = MAX_TEXT_CHARS) -> str:
+    """Return ``value`` if it is non-empty readable text of at most ``max_chars`` characters."""
+    if not isinstance(value, str):
+        raise ServiceInputError.for_field(field, "Send the text as a string.")
+    if not value.strip():
+        raise ServiceInputError.for_field(field, "The text is empty. Send some words.")
+    if len(value) > max_chars:
+        raise ServiceInputError.for_field(
+            field, f"The text has {len(value)} characters; the limit is {max_chars}."
+        )
+    if not _BINARY_CHARS.isdisjoint(value):
+        raise ServiceInputError.for_field(
+            field, "The text contains binary data (control characters). Send plain text."
+        )
+    return value
+
+
+def clean_int(value: Any, *, field: str, default: int, low: int, high: int) -> int:
+    """Return ``value`` as an int between ``low`` and ``high`` (``default`` when missing)."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise ServiceInputError.for_field(field, f"Send a whole number from {low} to {high}.")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ServiceInputError.for_field(
+            field, f"Send a whole number from {low} to {high}."
+        ) from None
+    if not low <= number <= high or (isinstance(value, float) and value != number):
+        raise ServiceInputError.for_field(field, f"Send a whole number from {low} to {high}.")
+    return number
+
+
+def only_fields(inputs: dict[str, Any], allowed: set[str]) -> None:
+    """Refuse fields a service does not know, so typos do not pass silently."""
+    unknown = sorted(set(inputs) - allowed)
+    if unknown:
+        raise ServiceInputError(
+            f"Unknown input field(s): {', '.join(unknown)}.",
+            details={name: ["This field is not an input of this service."] for name in unknown},
+        )
