@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("credits/", include("credits.urls")),
+    path("services/", include("services.urls")),
     path("", include("public.urls")),
 ]
 

@@ -39,3 +39,8 @@ def isolated_registry():
     yield
     decorators._registry.clear()
     decorators._registry.update(saved)
+
+
+@pytest.fixture
+def other_user(db):
+    return make_user()

@@ -1,0 +1,134 @@
+from decimal import Decimal
+from html.parser import HTMLParser
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from credits import ledger
+from public.tests.test_views import InlineCodeFinder
+from services.models import Service, ServiceUsage
+from services.tests.factories import png_bytes
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("default_services")]
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+class ElementById(HTMLParser):
+    """Collect the attributes of every element that has an id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: dict[str, dict[str, str | None]] = {}
+
+    def handle_starttag(self, tag, attrs):
+        values = dict(attrs)
+        if values.get("id"):
+            self.elements[values["id"]] = values
+
+
+def elements(html: str) -> dict[str, dict[str, str | None]]:
+    parser = ElementById()
+    parser.feed(html)
+    return parser.elements
+
+
+@pytest.fixture
+def member(client, user, fund):
+    fund(user, 5)
+    client.force_login(user)
+    return user
+
+
+def detail(name: str) -> str:
+    return reverse("services:detail", args=[name])
+
+
+def test_service_pages_need_a_signed_in_user(client):
+    for url in (reverse("services:list"), detail("demo_free_service"), reverse("services:usage")):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert reverse("account_login") in response["Location"]
+
+
+def test_the_list_shows_active_services_with_their_cost_and_hides_inactive_ones(client, member):
+    Service.objects.filter(name="text_summarizer").update(is_active=False)
+    html = client.get(reverse("services:list")).content.decode()
+    assert detail("text_sentiment_analysis") in html
+    assert detail("text_summarizer") not in html
+    assert "10.00" in html
+
+
+def test_a_plain_form_post_runs_the_service_and_renders_the_whole_page(client, member):
+    response = client.post(detail("text_sentiment_analysis"), {"text": "What a great day"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<nav" in html
+    assert "positive" in html
+    assert ledger.balance(member).total == Decimal("4.00")
+    assert ServiceUsage.objects.get().origin == "web"
+
+
+def test_an_htmx_post_returns_the_panel_and_the_new_balance_out_of_band(client, member):
+    response = client.post(detail("text_sentiment_analysis"), {"text": "Awful."}, **HTMX)
+    html = response.content.decode()
+    found = elements(html)
+    assert "<nav" not in html
+    assert "service-panel" in found
+    assert found["navbar-credits"]["hx-swap-oob"] == "true"
+    assert "4.00" in html
+    assert "negative" in html
+
+
+def test_an_image_upload_through_the_form_shows_its_metadata(client, member, fund):
+    fund(member, 10)
+    upload = SimpleUploadedFile("dot.png", png_bytes(3, 2), content_type="image/png")
+    html = client.post(detail("image_metadata_extractor"), {"image": upload}).content.decode()
+    assert "PNG" in html
+    assert ledger.balance(member).total == Decimal("5.00")
+
+
+def test_bad_input_is_shown_on_its_field_and_costs_nothing(client, member):
+    response = client.post(detail("text_sentiment_analysis"), {"text": "bad\x01bytes"})
+    assert response.status_code == 422
+    assert "binary data" in response.content.decode()
+    assert ledger.balance(member).total == Decimal("5.00")
+
+
+def test_not_enough_credits_is_explained_and_costs_nothing(client, member):
+    upload = SimpleUploadedFile("dot.png", png_bytes(), content_type="image/png")
+    response = client.post(detail("image_metadata_extractor"), {"image": upload}, **HTMX)
+    assert response.status_code == 200
+    assert "Insufficient credits" in response.content.decode()
+    assert ledger.balance(member).total == Decimal("5.00")
+    assert not ServiceUsage.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["no_such_service", "..", "text_summarizer"])
+def test_unknown_or_inactive_services_have_no_page(client, member, name):
+    Service.objects.filter(name="text_summarizer").update(is_active=False)
+    assert client.get(detail(name)).status_code == 404
+
+
+def test_the_usage_history_lists_the_users_calls_newest_first(client, member, other_user):
+    client.post(detail("demo_free_service"), {"text": "one two"})
+    client.post(detail("text_sentiment_analysis"), {"text": "fine"})
+    html = client.get(reverse("services:usage")).content.decode()
+    assert html.index("text_sentiment_analysis") < html.index("demo_free_service")
+    client.force_login(other_user)
+    assert "demo_free_service" not in client.get(reverse("services:usage")).content.decode()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        reverse("services:list"),
+        reverse("services:usage"),
+        reverse("services:detail", args=["text_summarizer"]),
+        reverse("services:detail", args=["image_metadata_extractor"]),
+    ],
+)
+def test_service_pages_have_no_inline_scripts_styles_or_handlers(client, member, url):
+    finder = InlineCodeFinder()
+    finder.feed(client.get(url).content.decode())
+    assert finder.problems == []

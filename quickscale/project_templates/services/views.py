@@ -1,0 +1,88 @@
+"""Service pages: the list, one page per service (HTMX form + result), usage history.
+
+Thin: each view validates a form, calls one selector or ``BaseService.run``, and
+renders. A service page answers an htmx POST with its ``_panel.html`` partial
+(form and result) plus the navbar balance as an out-of-band swap; without
+JavaScript the same POST renders the whole page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from credits.exceptions import InsufficientCredits
+from services import selectors
+from services.decorators import create_service_instance
+from services.exceptions import (
+    ServiceFailed,
+    ServiceInputError,
+    ServiceUnavailable,
+    UnknownService,
+)
+from users.models import CustomUser
+
+
+def _user(request: HttpRequest) -> CustomUser:
+    user = request.user
+    if not isinstance(user, CustomUser):  # login_required ran first
+        raise Http404
+    return user
+
+
+@login_required
+@require_GET
+def service_list(request: HttpRequest) -> HttpResponse:
+    """List the active services with their cost."""
+    return TemplateResponse(
+        request, "services/list.html", {"services": selectors.active_services()}
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def service_detail(request: HttpRequest, name: str) -> HttpResponse:
+    """Show a service's form; on POST run it and show the result or what went wrong."""
+    user = _user(request)
+    service = selectors.active_service(name)
+    if service is None:
+        raise Http404("No such service, or it is switched off.")
+    try:
+        instance = create_service_instance(name)
+    except UnknownService:
+        raise Http404("This service has no code behind it yet.") from None
+    form = instance.form_class(request.POST or None, request.FILES or None)
+    context: dict[str, Any] = {"service": service, "form": form, "result": None, "error": ""}
+    if request.method == "POST" and form.is_valid():
+        try:
+            outcome = instance.run(user, origin="web", **form.cleaned_data)
+        except ServiceInputError as error:
+            for field, messages in error.details.items():
+                for message in messages:
+                    form.add_error(field if field in form.fields else None, message)
+            if not error.details:
+                form.add_error(None, error.message)
+        except (InsufficientCredits, ServiceUnavailable, ServiceFailed) as error:
+            context["error"] = str(error)
+        else:
+            context["result"] = outcome.result
+            context["usage"] = outcome.usage
+    is_htmx = request.headers.get("HX-Request") == "true"
+    template = "services/_panel.html" if is_htmx else "services/detail.html"
+    context["oob_balance"] = is_htmx
+    status = 200 if request.method == "GET" or context["result"] is not None else 422
+    if is_htmx:
+        status = 200  # htmx swaps only 2xx responses by default
+    return TemplateResponse(request, template, context, status=status)
+
+
+@login_required
+@require_GET
+def usage_history(request: HttpRequest) -> HttpResponse:
+    """Show a page of the user's calls, newest first."""
+    page = selectors.usage_page(_user(request), page=request.GET.get("page"))
+    return TemplateResponse(request, "services/usage.html", {"page": page})
