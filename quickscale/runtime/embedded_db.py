@@ -27,6 +27,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import warnings
 from collections.abc import Callable, Iterator
@@ -222,7 +223,13 @@ class EmbeddedDatabase:
 
     def remove(self) -> None:
         """Stop the server and delete the cluster and its log (for `destroy`)."""
-        self.stop()
+        try:
+            self.stop()
+        except QuickScaleError:
+            info = self.postmaster()
+            if info is not None:  # it is going away anyway: immediate shutdown
+                with contextlib.suppress(OSError):
+                    os.kill(info.pid, signal.SIGQUIT)
         if self.as_root:
             shutil.rmtree(self.base_dir, ignore_errors=True)
         else:

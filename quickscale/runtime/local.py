@@ -72,6 +72,25 @@ def _process_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _session_members(session: int) -> list[int]:
+    """Live processes of the session `up` started the web server in (its workers included).
+
+    `start_new_session=True` makes the server's pid its session and group id, so
+    a process whose session and group both equal that pid belongs to it, even
+    after the server itself died (orphaned workers still holding the port).
+    """
+    members = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        state, group, sid = fields[0], int(fields[2]), int(fields[3])
+        if sid == session and group == session and state not in ("Z", "X"):
+            members.append(int(entry.parent.name))
+    return members
+
+
 def _looks_like_web_server(pid: int) -> bool:
     """Guard against a recycled pid: the process must be a uvicorn."""
     try:
@@ -98,20 +117,25 @@ def _http_get_status(url: str, timeout: float = 2.0) -> int | None:
 
 def tail_lines(path: Path, lines: int) -> list[str]:
     """The last `lines` lines of a file, reading only its end."""
-    if lines <= 0:
-        return []
+    return _tail(path, lines)[0]
+
+
+def _tail(path: Path, lines: int) -> tuple[list[str], int]:
+    """The last `lines` lines of a file and the offset just after them."""
     block = 8192
     with open(path, "rb") as handle:
         handle.seek(0, os.SEEK_END)
-        position = handle.tell()
+        end = position = handle.tell()
         data = b""
         while position > 0 and data.count(b"\n") <= lines:
             step = min(block, position)
             position -= step
             handle.seek(position)
             data = handle.read(step) + data
+    if lines <= 0:
+        return [], end
     text = data.decode(errors="replace")
-    return text.splitlines(keepends=True)[-lines:]
+    return text.splitlines(keepends=True)[-lines:], end
 
 
 def _run_in_foreground(command: Sequence[str], *, cwd: Path, env: dict[str, str]) -> int:
@@ -205,6 +229,7 @@ class LocalRuntime(Runtime):
         if _process_alive(web.pid) and _looks_like_web_server(web.pid):
             return web
         logger.info("removing stale pid file %s (pid %s is gone)", self.pid_file, web.pid)
+        self._kill_session(web.pid)  # workers the dead server left behind
         self.pid_file.unlink(missing_ok=True)
         return None
 
@@ -297,12 +322,14 @@ class LocalRuntime(Runtime):
             )
             if not follow:
                 return 0
-        else:
-            sys.stdout.write("".join(tail_lines(path, lines)))
+        position = 0
+        if path.exists():
+            last, position = _tail(path, lines)
+            sys.stdout.write("".join(last))
             sys.stdout.flush()
         if follow:
             with contextlib.suppress(KeyboardInterrupt):
-                self._follow(path)
+                self._follow(path, position)
         return 0
 
     def shell(self) -> int:
@@ -430,7 +457,20 @@ class LocalRuntime(Runtime):
                 logger.warning("web server %s ignored SIGTERM; killing it", web.pid)
                 self._signal_group(web.pid, signal.SIGKILL)
                 self._wait_gone(web.pid, STOP_TIMEOUT_SECONDS)
+            self._kill_session(web.pid)
         self.pid_file.unlink(missing_ok=True)
+
+    def _kill_session(self, session: int) -> None:
+        """SIGKILL what is left of the web server's session and wait until it is gone."""
+        members = _session_members(session)
+        if not members:
+            return
+        logger.info("killing leftover web processes %s", members)
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in members:
+            self._wait_gone(pid, STOP_TIMEOUT_SECONDS)
 
     @staticmethod
     def _signal_group(pid: int, signum: signal.Signals) -> None:
@@ -455,9 +495,11 @@ class LocalRuntime(Runtime):
 
     # `logs -f`.
 
-    def _follow(self, path: Path) -> None:
-        """Print what is appended to `path` until interrupted; survives truncation and rotation."""
-        position = path.stat().st_size if path.exists() else 0
+    def _follow(self, path: Path, position: int) -> None:
+        """Print what is appended to `path` after `position` until interrupted.
+
+        Survives truncation and rotation (a new file is read from its start).
+        """
         inode = path.stat().st_ino if path.exists() else None
         while True:
             time.sleep(FOLLOW_POLL_SECONDS)

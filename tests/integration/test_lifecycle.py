@@ -37,7 +37,7 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 
 class NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None
 
 
@@ -53,7 +53,9 @@ class Browser:
             NoRedirects(),
         )
 
-    def request(self, path: str, data: dict[str, str] | None = None) -> tuple[int, str, dict]:
+    def request(
+        self, path: str, data: dict[str, str] | None = None
+    ) -> tuple[int, str, dict[str, str]]:
         body = urllib.parse.urlencode(data).encode() if data is not None else None
         request = urllib.request.Request(self.base + path, data=body)
         if body is not None:
@@ -85,7 +87,7 @@ class Browser:
         assert status == 200
 
 
-def test_build_up_use_down_up_destroy(tmp_path, shared_venv):
+def test_build_up_use_down_up_destroy(tmp_path: Path, shared_venv: Path) -> None:
     ok(quickscale("build", "shop", "--no-start", cwd=tmp_path))
     root = tmp_path / "shop"
     try:

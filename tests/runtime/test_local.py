@@ -7,14 +7,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from contract import ContractSubject, RuntimeContract, http_status, rows
+from fixtures_project import ProjectFactory
 
 from quickscale.errors import QuickScaleError
 from quickscale.project import Project
@@ -32,7 +34,7 @@ def data_exists(runtime: LocalRuntime) -> bool:
 
 
 @pytest.fixture(scope="class")
-def contract_subject(project_factory) -> Iterator[ContractSubject]:
+def contract_subject(project_factory: ProjectFactory) -> Iterator[ContractSubject]:
     runtime = LocalRuntime(project_factory("contract"))
     yield ContractSubject(runtime=runtime, data_exists=lambda: data_exists(runtime))
     runtime.destroy()
@@ -43,7 +45,7 @@ class TestLocalRuntimeContract(RuntimeContract):
 
 
 @pytest.fixture(scope="module")
-def local_project(project_factory) -> Iterator[Project]:
+def local_project(project_factory: ProjectFactory) -> Iterator[Project]:
     project = project_factory("local")
     yield project
     LocalRuntime(project).destroy()
@@ -87,7 +89,7 @@ def wait_dead(pid: int, timeout: float = 10) -> None:
 # Ports.
 
 
-def test_busy_port_without_fallback_is_a_clear_error_and_starts_nothing(stopped):
+def test_busy_port_without_fallback_is_a_clear_error_and_starts_nothing(stopped: Project) -> None:
     port = int(stopped.env["WEB_PORT"])
     runtime = LocalRuntime(with_env(stopped, WEB_PORT_ALTERNATIVE_FALLBACK="no"))
     with listening(port), pytest.raises(QuickScaleError) as error:
@@ -102,7 +104,7 @@ def test_busy_port_without_fallback_is_a_clear_error_and_starts_nothing(stopped)
     assert not runtime.pid_file.exists()
 
 
-def test_busy_port_with_fallback_uses_the_next_free_one_and_says_so(stopped):
+def test_busy_port_with_fallback_uses_the_next_free_one_and_says_so(stopped: Project) -> None:
     port = int(stopped.env["WEB_PORT"])
     runtime = LocalRuntime(with_env(stopped, WEB_PORT_ALTERNATIVE_FALLBACK="Yes"))
     with listening(port):
@@ -117,16 +119,16 @@ def test_busy_port_with_fallback_uses_the_next_free_one_and_says_so(stopped):
 
 
 @pytest.mark.parametrize("value", ["yes", "TRUE", "1", "on", "Enabled", "y", "t"])
-def test_fallback_flag_accepts_the_spec_spellings(value):
+def test_fallback_flag_accepts_the_spec_spellings(value: str | None) -> None:
     assert fallback_enabled(value)
 
 
 @pytest.mark.parametrize("value", [None, "", "no", "false", "0", "off", "disabled", "maybe"])
-def test_fallback_flag_is_off_otherwise(value):
+def test_fallback_flag_is_off_otherwise(value: str | None) -> None:
     assert not fallback_enabled(value)
 
 
-def test_next_free_port_skips_a_busy_port():
+def test_next_free_port_skips_a_busy_port() -> None:
     port = next_free_port(31000)
     with listening(port):
         assert not is_port_free(port)
@@ -136,7 +138,9 @@ def test_next_free_port_skips_a_busy_port():
 # Database.
 
 
-def test_a_database_that_cannot_start_points_at_its_log(stopped, capsys):
+def test_a_database_that_cannot_start_points_at_its_log(
+    stopped: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     runtime = LocalRuntime(stopped)
     runtime.manage(["check"])  # make sure the cluster exists
     runtime.down()
@@ -158,13 +162,15 @@ def test_a_database_that_cannot_start_points_at_its_log(stopped, capsys):
     runtime.down()
 
 
-def test_a_pg_ctl_failure_is_reported_the_same_way(tmp_path, monkeypatch):
+def test_a_pg_ctl_failure_is_reported_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import subprocess as sp
 
     from quickscale.runtime import embedded_db
 
-    def failing(name):
-        def command(args, pgdata=None, **kwargs):
+    def failing(name: str) -> Callable[..., str]:
+        def command(args: list[str], pgdata: Path | None = None, **kwargs: object) -> str:
             raise sp.CalledProcessError(1, [name, *args])
 
         return command
@@ -180,7 +186,7 @@ def test_a_pg_ctl_failure_is_reported_the_same_way(tmp_path, monkeypatch):
         db.remove()
 
 
-def test_uri_uses_the_socket_and_adds_a_non_default_port(tmp_path):
+def test_uri_uses_the_socket_and_adds_a_non_default_port(tmp_path: Path) -> None:
     db = EmbeddedDatabase(tmp_path)
     assert db.uri("app") == f"postgresql://postgres@/app?host={db.socket_dir}"
     (db.data_dir).mkdir(parents=True)
@@ -189,7 +195,7 @@ def test_uri_uses_the_socket_and_adds_a_non_default_port(tmp_path):
     db.remove()
 
 
-def test_a_long_data_path_moves_the_socket_under_tmp(tmp_path):
+def test_a_long_data_path_moves_the_socket_under_tmp(tmp_path: Path) -> None:
     db = EmbeddedDatabase(tmp_path)
     db.data_dir = Path("/" + "x" * 120)
     assert db.socket_dir == Path("/tmp") / f"quickscale-{db.key}"
@@ -198,7 +204,9 @@ def test_a_long_data_path_moves_the_socket_under_tmp(tmp_path):
 # Web process and pid file.
 
 
-def test_a_killed_web_server_leaves_a_stale_pid_file_that_up_recovers_from(local_project):
+def test_a_killed_web_server_leaves_a_stale_pid_file_that_up_recovers_from(
+    local_project: Project,
+) -> None:
     runtime = LocalRuntime(local_project)
     runtime.up()
     pid = rows(runtime)["web"].pid
@@ -212,7 +220,7 @@ def test_a_killed_web_server_leaves_a_stale_pid_file_that_up_recovers_from(local
     assert http_status(result.url + "health/") == 200
 
 
-def test_a_pid_file_naming_a_dead_process_is_cleaned(local_project):
+def test_a_pid_file_naming_a_dead_process_is_cleaned(local_project: Project) -> None:
     runtime = LocalRuntime(local_project)
     runtime.down()
     dead = subprocess.Popen(["true"])
@@ -223,7 +231,7 @@ def test_a_pid_file_naming_a_dead_process_is_cleaned(local_project):
     assert http_status(result.url + "health/") == 200
 
 
-def test_manage_on_a_stopped_project_starts_only_the_database(stopped):
+def test_manage_on_a_stopped_project_starts_only_the_database(stopped: Project) -> None:
     runtime = LocalRuntime(stopped)
     assert rows(runtime)["db"].state == ServiceState.STOPPED
     assert runtime.manage(["check"]) == 0
@@ -239,7 +247,7 @@ def test_manage_on_a_stopped_project_starts_only_the_database(stopped):
 # Logs.
 
 
-def test_logs_prints_the_last_lines(stopped, capsys):
+def test_logs_prints_the_last_lines(stopped: Project, capsys: pytest.CaptureFixture[str]) -> None:
     runtime = LocalRuntime(stopped)
     runtime.web_log.parent.mkdir(parents=True, exist_ok=True)
     with open(runtime.web_log, "a") as log:
@@ -249,7 +257,7 @@ def test_logs_prints_the_last_lines(stopped, capsys):
     assert capsys.readouterr().out == "second\nthird\n"
 
 
-def test_a_missing_log_says_so(stopped, capsys):
+def test_a_missing_log_says_so(stopped: Project, capsys: pytest.CaptureFixture[str]) -> None:
     runtime = LocalRuntime(with_env(stopped, MAIL_LOG_PATH=".quickscale/logs/none.log"))
     assert runtime.logs("mail", follow=False, lines=10) == 0
     captured = capsys.readouterr()
@@ -257,12 +265,12 @@ def test_a_missing_log_says_so(stopped, capsys):
     assert "none.log does not exist" in captured.err
 
 
-def test_logs_of_an_unknown_service_is_an_error(stopped):
+def test_logs_of_an_unknown_service_is_an_error(stopped: Project) -> None:
     with pytest.raises(QuickScaleError, match="web, db, mail"):
         LocalRuntime(stopped).logs("cache", follow=False, lines=10)
 
 
-def test_logs_follow_prints_appended_lines_until_interrupted(stopped):
+def test_logs_follow_prints_appended_lines_until_interrupted(stopped: Project) -> None:
     mail_log = stopped.root / ".quickscale" / "logs" / "mail.log"
     mail_log.parent.mkdir(parents=True, exist_ok=True)
     mail_log.write_text("old mail\n")
@@ -275,6 +283,8 @@ def test_logs_follow_prints_appended_lines_until_interrupted(stopped):
     follower = subprocess.Popen(
         [sys.executable, "-c", code], cwd=stopped.root, stdout=subprocess.PIPE, text=True
     )
+    watchdog = threading.Timer(30, follower.kill)  # a failure must not hang the suite
+    watchdog.start()
     try:
         assert follower.stdout is not None
         assert follower.stdout.readline() == "old mail\n"
@@ -284,13 +294,14 @@ def test_logs_follow_prints_appended_lines_until_interrupted(stopped):
         follower.send_signal(signal.SIGINT)
         assert follower.wait(timeout=10) == 0
     finally:
+        watchdog.cancel()
         follower.kill()
 
 
 # Venv.
 
 
-def test_a_failed_install_points_at_its_log_and_is_redone_next_time(tmp_path):
+def test_a_failed_install_points_at_its_log_and_is_redone_next_time(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("./no-such-package-dir\n")
     with pytest.raises(QuickScaleError) as error:
         venv.ensure_venv(tmp_path)
@@ -301,13 +312,19 @@ def test_a_failed_install_points_at_its_log_and_is_redone_next_time(tmp_path):
     assert not venv.is_current(tmp_path)
 
 
-def test_an_unchanged_venv_is_not_reinstalled(local_project, monkeypatch):
+def test_an_unchanged_venv_is_not_reinstalled(
+    local_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert venv.is_current(local_project.root)
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("reinstalled"))
+
+    def no_install(*args: object, **kwargs: object) -> None:
+        pytest.fail("reinstalled")
+
+    monkeypatch.setattr(subprocess, "run", no_install)
     venv.ensure_venv(local_project.root)
 
 
-def test_changed_requirements_make_the_venv_stale(tmp_path):
+def test_changed_requirements_make_the_venv_stale(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("a==1\n")
     (tmp_path / ".venv" / "bin").mkdir(parents=True)
     (tmp_path / ".venv" / "bin" / "python").touch()
@@ -321,19 +338,21 @@ def test_changed_requirements_make_the_venv_stale(tmp_path):
 # Runtime selection.
 
 
-def test_get_runtime_picks_the_local_runtime(tmp_path):
+def test_get_runtime_picks_the_local_runtime(tmp_path: Path) -> None:
     assert isinstance(get_runtime(Project(root=tmp_path, env={})), LocalRuntime)
     project = Project(root=tmp_path, env={"QUICKSCALE_RUNTIME": "local"})
     assert isinstance(get_runtime(project), LocalRuntime)
 
 
-def test_get_runtime_refuses_an_unknown_runtime(tmp_path):
+def test_get_runtime_refuses_an_unknown_runtime(tmp_path: Path) -> None:
     project = Project(root=tmp_path, env={"QUICKSCALE_RUNTIME": "podman"})
     with pytest.raises(QuickScaleError, match=r"'podman'.*local, docker"):
         get_runtime(project)
 
 
-def test_get_runtime_says_when_docker_is_not_available(tmp_path, monkeypatch):
+def test_get_runtime_says_when_docker_is_not_available(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "quickscale.runtime.docker", None)
     project = Project(root=tmp_path, env={"QUICKSCALE_RUNTIME": "docker"})
     with pytest.raises(QuickScaleError, match="Docker runtime is not available"):
