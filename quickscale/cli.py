@@ -129,11 +129,12 @@ def build(
 
     runtime = "docker" if docker else "local"
     root = command.create(name, runtime=runtime)
-    out = _stdout()
-    out.print(f"Created {name} in {root} ({runtime} runtime)", markup=False)
+    # Plain lines need no Rich console; skipping its import keeps `build --no-start` fast.
+    typer.echo(f"Created {name} in {root} ({runtime} runtime)")
     if no_start:
-        out.print(f"Start it with: cd {name} && quickscale up", markup=False)
+        typer.echo(f"Start it with: cd {name} && quickscale up")
         return
+    out = _stdout()
     first_start = "builds its image" if docker else "installs its packages"
     out.print(f"Starting {name} (the first start {first_start})...", markup=False)
     started = command.start(root)

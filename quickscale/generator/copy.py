@@ -19,6 +19,8 @@ EXCLUDED_NAMES = frozenset(
         ".pytest_cache",
         ".mypy_cache",
         ".ruff_cache",
+        ".hypothesis",
+        ".import_linter_cache",
         "test-artifacts",
         "staticfiles",
         "node_modules",
