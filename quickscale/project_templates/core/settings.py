@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "public",
     "credits",
     "services",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -289,6 +290,20 @@ MAX_CREDIT_PURCHASE = env_int("MAX_CREDIT_PURCHASE", 1000)
 if not 0 < MIN_CREDIT_PURCHASE <= MAX_CREDIT_PURCHASE:
     raise ImproperlyConfigured(
         "MIN_CREDIT_PURCHASE and MAX_CREDIT_PURCHASE must satisfy 0 < MIN <= MAX."
+    )
+
+# =============================================================================
+# API (consumed by the api app)
+# =============================================================================
+
+# Requests per minute per API key; the counters live in CACHES (shared by workers).
+# 0 switches the limit off.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 60)
+# Largest request body the API reads (the image service takes files up to 10 MB).
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 11 * 1024 * 1024)
+if API_RATE_LIMIT_PER_MINUTE < 0 or API_MAX_BODY_BYTES <= 0:
+    raise ImproperlyConfigured(
+        "API_RATE_LIMIT_PER_MINUTE must be 0 (off) or positive; API_MAX_BODY_BYTES positive."
     )
 
 # =============================================================================

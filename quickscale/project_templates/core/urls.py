@@ -5,6 +5,7 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
+from api.endpoints import api
 from common.views import health
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -13,6 +14,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/", include("allauth.urls")),
     path("credits/", include("credits.urls")),
     path("services/", include("services.urls")),
+    path("api/", api.urls),
+    path("api-keys/", include("api.urls")),
     path("", include("public.urls")),
 ]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -18,11 +17,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from services.base import BaseService
 from services.exceptions import UnknownService
+from services.models import SERVICE_NAME_PATTERN
 
 ServiceClass = TypeVar("ServiceClass", bound=type[BaseService])
 
-# A service name is a Python identifier: it names a module in services/custom/ too.
-NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+NAME_PATTERN = SERVICE_NAME_PATTERN
 DISCOVERED_PACKAGES = ("services.defaults", "services.custom")
 
 _registry: dict[str, type[BaseService]] = {}

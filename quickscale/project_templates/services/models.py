@@ -13,6 +13,7 @@ its own rows, so dependencies keep pointing downwards.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -20,6 +21,8 @@ from django.db import models
 from django.db.models import Q
 
 COST_MAX_DIGITS = 10
+# A service name is a Python identifier: it names a module in services/custom/ too.
+SERVICE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 COST_DECIMAL_PLACES = 2
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
-from services.models import Service, ServiceUsage
+from services.models import SERVICE_NAME_PATTERN, Service, ServiceUsage
 from users.models import CustomUser
 
 USAGE_PER_PAGE = 25
@@ -22,7 +22,9 @@ def all_services() -> QuerySet[Service]:
 
 
 def active_service(name: str) -> Service | None:
-    """Return the active service called ``name``, or None."""
+    """Return the active service called ``name``, or None (also for names that cannot exist)."""
+    if not SERVICE_NAME_PATTERN.match(name):
+        return None
     return Service.objects.filter(name=name, is_active=True).first()
 
 

@@ -1,0 +1,287 @@
+"""The HTTP API under /api/ (django-ninja): thin endpoints over services and the ledger.
+
+Authentication is ``Authorization: Bearer <API key>``; the same check counts
+the request against the key's rate limit and refuses an oversize body before
+anything is read. Every answer is the envelope of ``api/schemas.py``; errors
+are mapped in one place (``api/errors.py``). OpenAPI at /api/openapi.json,
+interactive docs at /api/docs (django-ninja's bundled Swagger UI, local files).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.http.multipartparser import MultiPartParserError
+from ninja import NinjaAPI, Query, Schema
+from ninja.openapi.schema import OpenAPISchema
+from ninja.security import HttpBearer
+from pydantic import Field
+
+from api import ratelimit
+from api.errors import ERROR_STATUSES, ApiError, install_handlers, too_large
+from api.models import APIKey
+from api.schemas import (
+    BalanceEnvelope,
+    ErrorEnvelope,
+    RunEnvelope,
+    ServiceListEnvelope,
+    TextIn,
+    UsageEnvelope,
+)
+from api.services import api_key_authenticate, api_key_usage_record
+from credits import ledger
+from services import selectors as service_selectors
+from services.decorators import create_service_instance
+from services.exceptions import ServiceFailed, ServiceInputError, ServiceUnavailable
+
+TEXT_OPERATIONS = {
+    "analyze": "text_sentiment_analysis",
+    "summarize": "text_summarizer",
+    "count": "demo_free_service",
+}
+ERRORS = {status: ErrorEnvelope for status in sorted(ERROR_STATUSES)}
+AUTH_HELP = "Send your API key as 'Authorization: Bearer <key>' (create one on the API keys page)."
+
+
+class ApiKeyAuth(HttpBearer):
+    """Bearer API key, then the key's rate limit, then the body size limit."""
+
+    def __call__(self, request: HttpRequest) -> APIKey:
+        header = request.headers.get("Authorization", "")
+        if not header:
+            raise ApiError(401, "missing_api_key", f"No API key. {AUTH_HELP}")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or " " in token:
+            raise ApiError(401, "malformed_authorization", f"Malformed header. {AUTH_HELP}")
+        key = api_key_authenticate(token)
+        if key is None:
+            raise ApiError(
+                401, "invalid_api_key", "The API key is unknown or revoked. Create a new key."
+            )
+        decision = ratelimit.hit(key.pk)
+        if not decision.allowed:
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"Too many requests for this key. Retry in {decision.retry_after} s.",
+                details={"retry_after": decision.retry_after},
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.API_MAX_BODY_BYTES:
+            raise too_large()
+        return key
+
+    def authenticate(self, request: HttpRequest, token: str) -> APIKey | None:
+        return api_key_authenticate(token)
+
+
+class QuickScaleApi(NinjaAPI):
+    """NinjaAPI that also documents the Retry-After header of 429 answers."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                limited = operation.get("responses", {}).get(429)
+                if limited is not None:
+                    limited["headers"] = {
+                        "Retry-After": {
+                            "description": "Seconds until the key may call again.",
+                            "schema": {"type": "integer", "minimum": 1},
+                        }
+                    }
+        return schema
+
+
+api = QuickScaleApi(
+    title="QuickScale API",
+    version="1",
+    description="Metered AI services. Every answer is {success, data, error}.",
+    auth=ApiKeyAuth(),
+    urls_namespace="api",
+)
+install_handlers(api)
+
+
+def _key(request: HttpRequest) -> APIKey:
+    key = request.auth  # type: ignore[attr-defined]
+    assert isinstance(key, APIKey)
+    return key
+
+
+def _run(request: HttpRequest, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Run service ``name`` for the key's user and link the usage to the key."""
+    key = _key(request)
+    if service_selectors.active_service(name) is None:
+        raise ServiceUnavailable(name)
+    service = create_service_instance(name)
+    try:
+        outcome = service.run(key.user, origin="api", **inputs)
+    except ServiceFailed as error:
+        api_key_usage_record(key, error.usage)
+        raise
+    api_key_usage_record(key, outcome.usage)
+    return {
+        "success": True,
+        "data": {
+            "service": name,
+            "usage_id": outcome.usage.pk,
+            "credits_charged": str(outcome.usage.credits_charged),
+            "result": outcome.result,
+        },
+        "error": None,
+    }
+
+
+@api.post("/text/", response={200: RunEnvelope, **ERRORS}, operation_id="process_text")
+def process_text(request: HttpRequest, payload: TextIn) -> dict[str, Any]:
+    """Analyze (sentiment), summarize or count a text."""
+    return _run(request, TEXT_OPERATIONS[payload.operation], {"text": payload.text})
+
+
+@api.get("/services/", response={200: ServiceListEnvelope, **ERRORS}, operation_id="list_services")
+def list_services(request: HttpRequest) -> dict[str, Any]:
+    """List the active services and their cost per call."""
+    return {
+        "success": True,
+        "data": [
+            {
+                "name": service.name,
+                "description": service.description,
+                "credit_cost": str(service.credit_cost),
+            }
+            for service in service_selectors.active_services()
+        ],
+        "error": None,
+    }
+
+
+RUN_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["input"],
+                "properties": {"input": {"type": "object", "additionalProperties": True}},
+            }
+        },
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "description": "Form fields and files, e.g. image=@photo.jpg.",
+                "additionalProperties": True,
+            }
+        },
+    },
+}
+
+
+def _inputs(request: HttpRequest) -> dict[str, Any]:
+    """Read a run's inputs from JSON ``{"input": {...}}`` or a multipart form."""
+    content_type = request.content_type or ""
+    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        try:
+            fields: dict[str, Any] = {name: request.POST[name] for name in request.POST}
+            fields.update({name: request.FILES[name] for name in request.FILES})
+        except MultiPartParserError:
+            raise ServiceInputError("The multipart body cannot be parsed.") from None
+        return fields
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
+        raise ServiceInputError(
+            'Send a JSON object {"input": {...}} or a multipart form.',
+            details={"input": ["Expected an object."]},
+        )
+    return dict(body["input"])
+
+
+@api.post(
+    "/services/{name}/run",
+    response={200: RunEnvelope, **ERRORS},
+    openapi_extra={"requestBody": RUN_REQUEST_BODY},
+    operation_id="run_service",
+)
+def run_service(request: HttpRequest, name: str) -> dict[str, Any]:
+    """Run one service: JSON {"input": {...}}, or multipart/form-data for files."""
+    if service_selectors.active_service(name) is None:
+        raise ServiceUnavailable(name)
+    return _run(request, name, _inputs(request))
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.01")))
+
+
+@api.get("/credits/balance/", response={200: BalanceEnvelope, **ERRORS}, operation_id="balance")
+def credit_balance(request: HttpRequest) -> dict[str, Any]:
+    """The key owner's credit balance."""
+    balance = ledger.balance(_key(request).user)
+    return {
+        "success": True,
+        "data": {
+            "total": _money(balance.total),
+            "subscription": _money(balance.subscription),
+            "pay_as_you_go": _money(balance.pay_as_you_go),
+            "credit_system_enabled": bool(settings.CREDIT_SYSTEM_ENABLED),
+        },
+        "error": None,
+    }
+
+
+class PageQuery(Schema):
+    page: int = Field(1, ge=1, le=1_000_000)
+    page_size: int = Field(20, ge=1, le=100)
+
+
+@api.get("/usage/", response={200: UsageEnvelope, **ERRORS}, operation_id="usage")
+def usage(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]:
+    """The key owner's service calls (web and API), newest first, one page."""
+    rows = service_selectors.usages(_key(request).user)
+    total = rows.count()
+    start = (query.page - 1) * query.page_size
+    items = list(rows[start : start + query.page_size])
+    return {
+        "success": True,
+        "data": {
+            "items": [
+                {
+                    "id": item.pk,
+                    "service": item.service.name,
+                    "origin": item.origin,
+                    "status": item.status,
+                    "credits_charged": str(item.credits_charged),
+                    "duration_ms": item.duration_ms,
+                    "created_at": item.created_at,
+                }
+                for item in items
+            ],
+            "page": query.page,
+            "page_size": query.page_size,
+            "total": total,
+            "has_next": start + len(items) < total,
+        },
+        "error": None,
+    }
+
+
+@api.api_operation(
+    ["GET", "POST", "PUT", "PATCH", "DELETE"], "/{path:rest}", include_in_schema=False, auth=None
+)
+def not_found(request: HttpRequest, rest: str) -> None:
+    """Answer any other /api/ path with the envelope's 404."""
+    raise ApiError(404, "not_found", "No such endpoint. See /api/docs.")

@@ -1,0 +1,150 @@
+"""API errors and the one place that turns every error into the envelope and a status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from credits.exceptions import InsufficientCredits
+from services.exceptions import (
+    ServiceFailed,
+    ServiceInputError,
+    ServiceUnavailable,
+    UnknownService,
+)
+
+# Every status an endpoint can answer besides 200, declared in the OpenAPI schema.
+ERROR_STATUSES = frozenset({401, 402, 404, 413, 422, 429, 500})
+
+
+class ApiError(Exception):
+    """An error answer: status, stable code, message for people, optional details/headers."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "success": False,
+        "data": None,
+        "error": {"code": code, "message": message, "details": details or {}},
+    }
+
+
+def _field_details(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
+    fields: dict[str, list[str]] = {}
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ())]
+        # ninja prefixes body fields with "body" and the parameter name.
+        if location[:1] == ["body"]:
+            location = location[2:] or location[1:]
+        elif location[:1] in (["query"], ["path"]):
+            location = location[1:]
+        fields.setdefault(".".join(location) or "body", []).append(str(error.get("msg", "")))
+    return fields
+
+
+def to_api_error(error: Exception) -> ApiError | None:
+    """Map a domain or framework error to an ``ApiError``; None for unexpected errors."""
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, NinjaValidationError):
+        return ApiError(
+            422,
+            "validation_error",
+            "The request is not valid. Fix the fields listed in details.",
+            details={"fields": _field_details(list(error.errors))},
+        )
+    if isinstance(error, ServiceInputError):
+        return ApiError(422, "invalid_input", error.message, details={"fields": error.details})
+    if isinstance(error, InsufficientCredits):
+        return ApiError(
+            402,
+            "insufficient_credits",
+            str(error),
+            details={"required": str(error.required), "available": str(error.available)},
+        )
+    if isinstance(error, ServiceUnavailable | UnknownService | Http404):
+        message = str(error) if not isinstance(error, Http404) else "Not found."
+        return ApiError(404, "not_found", message)
+    if isinstance(error, ServiceFailed):
+        return ApiError(500, "service_failed", str(error), details={"usage_id": error.usage.pk})
+    if isinstance(error, RequestDataTooBig):
+        return _too_large()
+    if isinstance(error, AuthenticationError):
+        return ApiError(
+            401, "invalid_api_key", "Send a valid API key as 'Authorization: Bearer <key>'."
+        )
+    if isinstance(error, HttpError) and error.status_code == 400:
+        # ninja's answer to a body it cannot parse (not JSON, wrong encoding).
+        return ApiError(
+            422,
+            "validation_error",
+            "The request body cannot be parsed. Send JSON.",
+            details={"fields": {"body": [str(error)]}},
+        )
+    if isinstance(error, HttpError):
+        return ApiError(error.status_code, "http_error", str(error))
+    return None
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "payload_too_large", "The request body is too large. Send less data.")
+
+
+def install_handlers(api: NinjaAPI) -> None:
+    """Route every error type through the envelope."""
+
+    def handle(request: HttpRequest, error: Exception | type[Exception]) -> HttpResponse:
+        if isinstance(error, type):
+            error = error()
+        api_error = to_api_error(error)
+        if api_error is None:
+            raise error
+        response = api.create_response(
+            request,
+            envelope(api_error.code, api_error.message, api_error.details),
+            status=api_error.status,
+        )
+        for name, value in api_error.headers.items():
+            response[name] = value
+        return response
+
+    for error_type in (
+        ApiError,
+        NinjaValidationError,
+        ServiceInputError,
+        InsufficientCredits,
+        ServiceUnavailable,
+        UnknownService,
+        ServiceFailed,
+        Http404,
+        RequestDataTooBig,
+        AuthenticationError,
+        HttpError,
+    ):
+        api.add_exception_handler(error_type, handle)
+
+
+def too_large() -> ApiError:
+    """The 413 answer."""
+    return _too_large()

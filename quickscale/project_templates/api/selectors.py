@@ -1,0 +1,17 @@
+"""Reads of the api app."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from api.models import APIKey
+from users.models import CustomUser
+
+
+def api_keys(user: CustomUser) -> QuerySet[APIKey]:
+    """Return ``user``'s keys, newest first, each with ``call_count``."""
+    return (
+        APIKey.objects.filter(user=user)
+        .annotate(call_count=Count("usages"))
+        .order_by("-created_at", "-id")
+    )
