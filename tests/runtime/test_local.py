@@ -357,3 +357,28 @@ def test_get_runtime_says_when_docker_is_not_available(
     project = Project(root=tmp_path, env={"QUICKSCALE_RUNTIME": "docker"})
     with pytest.raises(QuickScaleError, match="Docker runtime is not available"):
         get_runtime(project)
+
+
+# Shell.
+
+
+def test_shell_runs_the_users_shell_in_the_project_with_its_env(
+    stopped: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = tmp_path / "seen"
+    fake_shell = tmp_path / "fake-shell"
+    fake_shell.write_text(
+        "#!/bin/sh\n"
+        f'{{ pwd; echo "$DATABASE_URL"; echo "$VIRTUAL_ENV"; echo "$PATH"; }} > {record}\n'
+        "exit 7\n"
+    )
+    fake_shell.chmod(0o755)
+    monkeypatch.setenv("SHELL", str(fake_shell))
+    runtime = LocalRuntime(stopped)
+    assert runtime.shell() == 7
+    cwd, database_url, virtual_env, path = record.read_text().splitlines()
+    assert Path(cwd).resolve() == stopped.root.resolve()
+    assert database_url == runtime.db.uri(runtime.db_name)
+    assert virtual_env == str(stopped.root.resolve() / ".venv")
+    assert path.startswith(f"{virtual_env}/bin:")
+    assert rows(runtime)["web"].state == ServiceState.STOPPED
