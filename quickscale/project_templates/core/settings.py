@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "credits",
     "services",
     "api",
+    "stripe_manager",
 ]
 
 MIDDLEWARE = [
@@ -274,6 +275,10 @@ STRIPE_SECRET_KEY = _security.stripe_secret_key
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_dummy")
 STRIPE_SUCCESS_URL = env_str("STRIPE_SUCCESS_URL", "/credits/success/")
 STRIPE_CANCEL_URL = env_str("STRIPE_CANCEL_URL", "/credits/cancel/")
+# Which payment gateway stripe_manager uses: real Stripe when STRIPE_ENABLED, else the
+# offline simulator in development and none in production (stripe_manager refuses
+# to start a production server with the simulator). Tests may set a dotted path.
+STRIPE_GATEWAY: str = "stripe" if STRIPE_ENABLED else ("off" if IS_PRODUCTION else "simulator")
 
 CREDIT_SYSTEM_ENABLED = env_bool("CREDIT_SYSTEM_ENABLED", True)
 try:

@@ -158,6 +158,13 @@ def create_services(options: BootstrapOptions) -> str:
     return f"defaults {defaults.getvalue().strip()}; others {registered.getvalue().strip()}"
 
 
+def seed_demo_catalog(options: BootstrapOptions) -> str:
+    """Seed the Stripe simulator's demo catalog (stripe_manager; only with the simulator)."""
+    output = StringIO()
+    call_command("seed_demo_catalog", stdout=output)
+    return output.getvalue().strip()
+
+
 def collect_static(options: BootstrapOptions) -> str:
     """Copy static files to STATIC_ROOT (the container image does this at build time)."""
     if options.skip_collectstatic:
@@ -174,6 +181,7 @@ STEPS: list[tuple[str, Step]] = [
     ("starter accounts", create_starter_accounts),
     ("expire credits", expire_credits),
     ("services", create_services),
+    ("demo catalog", seed_demo_catalog),
     ("static files", collect_static),
 ]
 

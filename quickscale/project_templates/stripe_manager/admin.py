@@ -1,0 +1,89 @@
+"""Staff views of billing data, with the catalog sync and refund actions."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from stripe_manager.catalog import catalog_sync
+from stripe_manager.exceptions import RefundError
+from stripe_manager.gateway import GatewayError
+from stripe_manager.models import (
+    Payment,
+    ProcessedStripeEvent,
+    Refund,
+    StripeCustomer,
+    StripeProduct,
+    UserSubscription,
+    WebhookFailure,
+)
+from stripe_manager.refunds import refund_payment
+from users.models import CustomUser
+
+
+@admin.register(StripeProduct)
+class StripeProductAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "interval", "price", "currency", "credit_amount", "active"]
+    list_filter = ["active", "interval"]
+    readonly_fields = ["stripe_product_id", "stripe_price_id", "updated_at"]
+    actions = ["sync_from_stripe"]
+
+    @admin.action(description="Sync the catalog from Stripe (pull-only)")
+    def sync_from_stripe(self, request: HttpRequest, queryset: QuerySet[StripeProduct]) -> None:
+        try:
+            upserted, deactivated = catalog_sync()
+        except GatewayError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        self.message_user(request, f"{upserted} prices synced, {deactivated} deactivated.")
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["receipt_number", "user", "kind", "amount", "amount_refunded", "status"]
+    list_filter = ["kind", "status"]
+    search_fields = ["receipt_number", "user__email", "stripe_invoice_id"]
+    actions = ["refund_in_full"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Payment | None = None) -> bool:
+        return False
+
+    @admin.action(description="Refund what is left of the selected payments")
+    def refund_in_full(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        actor = request.user if isinstance(request.user, CustomUser) else None
+        for payment in queryset:
+            try:
+                refund = refund_payment(payment_id=payment.pk, reason="Admin action", actor=actor)
+            except RefundError as error:
+                self.message_user(request, f"{payment.receipt_number}: {error}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{payment.receipt_number}: refunded {refund.amount}, "
+                    f"{refund.credits_reversed} credits taken back.",
+                )
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["payment", "amount", "status", "stripe_refund_id", "credits_reversed"]
+    list_filter = ["status"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Refund | None = None) -> bool:
+        return False
+
+
+@admin.register(UserSubscription)
+class UserSubscriptionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["user", "product", "status", "current_period_end", "cancel_at_period_end"]
+    list_filter = ["status"]
+
+
+admin.site.register(StripeCustomer)
+admin.site.register(ProcessedStripeEvent)
+
+
+@admin.register(WebhookFailure)
+class WebhookFailureAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["event_id", "event_type", "attempts", "last_failed_at", "resolved_at"]

@@ -1,0 +1,23 @@
+"""Billing errors. Each message says what happened and what to do next."""
+
+from __future__ import annotations
+
+
+class BillingError(Exception):
+    """A billing request that cannot be done as asked; the message is shown to the user."""
+
+
+class InvalidPurchase(BillingError):
+    """A checkout for a product that does not exist, is inactive, or a bad quantity."""
+
+
+class PlanChangeError(BillingError):
+    """A plan change, cancellation or resume that does not apply to the current plan."""
+
+
+class RefundError(BillingError):
+    """A refund that is not allowed (status, amount) or that Stripe refused."""
+
+
+class MissingPrerequisite(Exception):
+    """A webhook needs data that has not arrived yet; raising makes Stripe retry later."""

@@ -1,0 +1,377 @@
+"""The payment gateway: one interface, the real Stripe implementation, and the chooser.
+
+This module is the only code that imports the ``stripe`` SDK (an import-linter
+contract checks it). Everything else calls :func:`get_gateway` and passes plain
+data in and out: the rest of the app never sees an SDK object. The offline
+simulator (``stripe_manager/simulator.py``) implements the same interface.
+
+``settings.STRIPE_GATEWAY`` picks the implementation: ``"stripe"``,
+``"simulator"``, ``"off"`` (no payments) or a dotted path to a ``Gateway``
+subclass (tests use this to swap in a fake, as allauth's tests swap adapters).
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
+
+# The API version the pinned SDK (stripe==16.1.0) ships; fixtures follow its shapes.
+API_VERSION = "2026-10-28.endive"
+
+GATEWAYS = {
+    "stripe": "stripe_manager.gateway.StripeGateway",
+    "simulator": "stripe_manager.simulator.SimulatorGateway",
+}
+
+Mode = Literal["payment", "subscription"]
+
+
+class GatewayError(Exception):
+    """The payment provider refused or failed an operation; the message is for people."""
+
+
+class PaymentsDisabled(GatewayError):
+    """No gateway is configured (production with STRIPE_ENABLED off)."""
+
+
+@dataclass(frozen=True)
+class PriceInfo:
+    """An active price and its product, as the catalog sync needs them."""
+
+    price_id: str
+    product_id: str
+    name: str
+    description: str
+    unit_amount: int  # minor units (cents)
+    currency: str
+    interval: str  # "none", "month" or "year"
+    credit_amount: Decimal | None  # price metadata, else product metadata, else None
+    display_order: int = 0
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    session_id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund_id: str
+    status: str
+    amount: int  # minor units
+
+
+@dataclass(frozen=True)
+class SubscriptionChange:
+    """What a plan change did (for logging; state arrives by webhook)."""
+
+    subscription_id: str
+    price_id: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Gateway(abc.ABC):
+    """What stripe_manager asks of a payment provider. One method per operation."""
+
+    # Methods that implementations must provide.
+
+    @abc.abstractmethod
+    def create_customer(self, *, email: str, user_id: int, idempotency_key: str) -> str:
+        """Create a customer and return its id."""
+
+    @abc.abstractmethod
+    def create_checkout_session(
+        self,
+        *,
+        customer_id: str,
+        price_id: str,
+        quantity: int,
+        mode: Mode,
+        success_url: str,
+        cancel_url: str,
+        metadata: dict[str, str],
+    ) -> CheckoutSession:
+        """Open a hosted checkout for one price and return where to send the user."""
+
+    @abc.abstractmethod
+    def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
+        """Open a billing portal session and return its URL."""
+
+    @abc.abstractmethod
+    def upgrade_subscription(
+        self, *, subscription_id: str, item_id: str, price_id: str
+    ) -> SubscriptionChange:
+        """Switch to ``price_id`` now and invoice the proration immediately."""
+
+    @abc.abstractmethod
+    def schedule_downgrade(self, *, subscription_id: str, price_id: str) -> SubscriptionChange:
+        """Switch to ``price_id`` at the end of the current period (a subscription schedule)."""
+
+    @abc.abstractmethod
+    def set_cancel_at_period_end(self, *, subscription_id: str, cancel: bool) -> None:
+        """Cancel at period end (``cancel=True``) or resume (``False``)."""
+
+    @abc.abstractmethod
+    def create_refund(
+        self,
+        *,
+        payment_intent_id: str,
+        amount: int,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> RefundResult:
+        """Refund ``amount`` minor units of a payment."""
+
+    @abc.abstractmethod
+    def list_prices(self, *, product_id: str | None = None) -> list[PriceInfo]:
+        """Every active price (of one product when given), with its product."""
+
+
+def check_gateway_setting() -> None:
+    """Refuse the simulator in production (called when the app starts)."""
+    if settings.IS_PRODUCTION and settings.STRIPE_GATEWAY == "simulator":
+        raise ImproperlyConfigured(
+            "The Stripe simulator cannot run in production. Set STRIPE_ENABLED=True with "
+            "real keys, or leave payments off."
+        )
+
+
+def payments_enabled() -> bool:
+    return bool(settings.STRIPE_GATEWAY) and settings.STRIPE_GATEWAY != "off"
+
+
+def uses_simulator() -> bool:
+    return bool(settings.STRIPE_GATEWAY == "simulator")
+
+
+def get_gateway() -> Gateway:
+    """Return the configured gateway; raise ``PaymentsDisabled`` when there is none."""
+    check_gateway_setting()
+    choice = settings.STRIPE_GATEWAY
+    if not payments_enabled():
+        raise PaymentsDisabled("Payments are not available on this site.")
+    gateway_class = import_string(GATEWAYS.get(choice, choice))
+    gateway: Gateway = gateway_class()
+    return gateway
+
+
+# --------------------------------------------------------------------------- real Stripe
+
+
+def _to_dict(obj: Any) -> dict[str, Any]:
+    result: dict[str, Any] = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    return result
+
+
+def _credit_amount(*metadatas: Any) -> Decimal | None:
+    for metadata in metadatas:
+        value = (metadata or {}).get("credit_amount")
+        if value not in (None, ""):
+            try:
+                return Decimal(str(value))
+            except ArithmeticError:
+                logger.warning("ignoring non-numeric credit_amount", extra={"value": value})
+    return None
+
+
+class StripeGateway(Gateway):
+    """The real Stripe API, through the pinned SDK and API version."""
+
+    def __init__(self, *, api_key: str | None = None, http_client: Any = None) -> None:
+        import stripe
+
+        self._stripe = stripe
+        self._client = stripe.StripeClient(
+            api_key or settings.STRIPE_SECRET_KEY,
+            stripe_version=API_VERSION,
+            http_client=http_client,
+            max_network_retries=2,
+        )
+
+    def _call(self, operation: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except self._stripe.StripeError as error:
+            logger.warning("stripe call failed", extra={"operation": operation})
+            message = getattr(error, "user_message", None) or str(error)
+            raise GatewayError(f"Stripe could not {operation}: {message}") from error
+
+    def create_customer(self, *, email: str, user_id: int, idempotency_key: str) -> str:
+        customer = self._call(
+            "create the customer",
+            self._client.v1.customers.create,
+            params={"email": email, "metadata": {"user_id": str(user_id)}},
+            options={"idempotency_key": idempotency_key},
+        )
+        return str(customer.id)
+
+    def create_checkout_session(
+        self,
+        *,
+        customer_id: str,
+        price_id: str,
+        quantity: int,
+        mode: Mode,
+        success_url: str,
+        cancel_url: str,
+        metadata: dict[str, str],
+    ) -> CheckoutSession:
+        params: dict[str, Any] = {
+            "mode": mode,
+            "customer": customer_id,
+            "line_items": [{"price": price_id, "quantity": quantity}],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": metadata,
+        }
+        if mode == "subscription":
+            params["subscription_data"] = {"metadata": metadata}
+        else:
+            params["payment_intent_data"] = {"metadata": metadata}
+        session = self._call(
+            "start the checkout", self._client.v1.checkout.sessions.create, params=params
+        )
+        return CheckoutSession(session_id=str(session.id), url=str(session.url))
+
+    def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
+        session = self._call(
+            "open the billing portal",
+            self._client.v1.billing_portal.sessions.create,
+            params={"customer": customer_id, "return_url": return_url},
+        )
+        return str(session.url)
+
+    def upgrade_subscription(
+        self, *, subscription_id: str, item_id: str, price_id: str
+    ) -> SubscriptionChange:
+        subscription = self._call(
+            "read the subscription", self._client.v1.subscriptions.retrieve, subscription_id
+        )
+        if subscription.schedule:
+            schedule_id = getattr(subscription.schedule, "id", subscription.schedule)
+            self._call(
+                "release the pending plan change",
+                self._client.v1.subscription_schedules.release,
+                schedule_id,
+            )
+        self._call(
+            "change the plan",
+            self._client.v1.subscriptions.update,
+            subscription_id,
+            params={
+                "items": [{"id": item_id, "price": price_id}],
+                "proration_behavior": "always_invoice",
+                "cancel_at_period_end": False,
+            },
+        )
+        return SubscriptionChange(subscription_id=subscription_id, price_id=price_id)
+
+    def schedule_downgrade(self, *, subscription_id: str, price_id: str) -> SubscriptionChange:
+        subscription = self._call(
+            "read the subscription", self._client.v1.subscriptions.retrieve, subscription_id
+        )
+        if subscription.schedule:
+            schedule_id = getattr(subscription.schedule, "id", subscription.schedule)
+            schedule = self._call(
+                "read the schedule", self._client.v1.subscription_schedules.retrieve, schedule_id
+            )
+        else:
+            schedule = self._call(
+                "schedule the plan change",
+                self._client.v1.subscription_schedules.create,
+                params={"from_subscription": subscription_id},
+            )
+        current = schedule.phases[0]
+        item = subscription["items"]["data"][0]
+        self._call(
+            "schedule the plan change",
+            self._client.v1.subscription_schedules.update,
+            schedule.id,
+            params={
+                "end_behavior": "release",
+                "phases": [
+                    {
+                        "items": [{"price": item["price"]["id"], "quantity": 1}],
+                        "start_date": current.start_date,
+                        "end_date": current.end_date,
+                    },
+                    {
+                        "items": [{"price": price_id, "quantity": 1}],
+                        "duration": {"interval": item["price"]["recurring"]["interval"]},
+                        "proration_behavior": "none",
+                    },
+                ],
+            },
+        )
+        return SubscriptionChange(
+            subscription_id=subscription_id, price_id=price_id, details={"schedule": schedule.id}
+        )
+
+    def set_cancel_at_period_end(self, *, subscription_id: str, cancel: bool) -> None:
+        self._call(
+            "update the subscription",
+            self._client.v1.subscriptions.update,
+            subscription_id,
+            params={"cancel_at_period_end": cancel},
+        )
+
+    def create_refund(
+        self,
+        *,
+        payment_intent_id: str,
+        amount: int,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> RefundResult:
+        refund = self._call(
+            "refund the payment",
+            self._client.v1.refunds.create,
+            params={"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
+            options={"idempotency_key": idempotency_key},
+        )
+        return RefundResult(
+            refund_id=str(refund.id), status=str(refund.status), amount=int(refund.amount)
+        )
+
+    def list_prices(self, *, product_id: str | None = None) -> list[PriceInfo]:
+        params: dict[str, Any] = {"active": True, "expand": ["data.product"], "limit": 100}
+        if product_id:
+            params["product"] = product_id
+        page = self._call("list prices", self._client.v1.prices.list, params=params)
+        result = []
+        for price in page.auto_paging_iter():
+            data = _to_dict(price)
+            product = data["product"] if isinstance(data["product"], dict) else {}
+            if product and not product.get("active", True):
+                continue
+            recurring = data.get("recurring") or {}
+            metadata = data.get("metadata") or {}
+            result.append(
+                PriceInfo(
+                    price_id=data["id"],
+                    product_id=product.get("id", str(data["product"])),
+                    name=product.get("name") or data.get("nickname") or data["id"],
+                    description=product.get("description") or "",
+                    unit_amount=int(data.get("unit_amount") or 0),
+                    currency=data.get("currency", "usd"),
+                    interval=recurring.get("interval") or "none",
+                    credit_amount=_credit_amount(metadata, product.get("metadata")),
+                    display_order=int(
+                        metadata.get("display_order")
+                        or (product.get("metadata") or {}).get("display_order")
+                        or 0
+                    ),
+                )
+            )
+        return result

@@ -1,0 +1,195 @@
+"""Test helpers: catalog rows, customers, signed event delivery, Stripe-shaped fixtures."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from decimal import Decimal
+from typing import Any
+
+from django.test import Client
+
+from credits import ledger
+from stripe_manager import shapes, signing
+from stripe_manager.models import StripeCustomer, StripeProduct
+from users.models import CustomUser
+
+SECRET = "whsec_test_secret"
+NOW = int(time.time())
+DAY = 24 * 3600
+_emails = itertools.count(1)
+_ids = itertools.count(1)
+
+
+def make_user(**fields: Any) -> CustomUser:
+    email = fields.pop("email", None) or f"payer{next(_emails)}@example.com"
+    return CustomUser.objects.create_user(email=email, password="pw-for-tests-123", **fields)
+
+
+def make_catalog() -> dict[str, StripeProduct]:
+    """A credit pack (100 credits, 10 USD) and two monthly plans (500 and 2000 credits)."""
+    rows = {
+        "pack": dict(
+            name="100 credits", price=Decimal("10.00"), interval="none", credit_amount=100
+        ),
+        "basic": dict(name="Basic", price=Decimal("15.00"), interval="month", credit_amount=500),
+        "pro": dict(name="Pro", price=Decimal("45.00"), interval="month", credit_amount=2000),
+        "retired": dict(
+            name="Old", price=Decimal("5.00"), interval="none", credit_amount=10, active=False
+        ),
+    }
+    return {
+        key: StripeProduct.objects.create(
+            stripe_product_id=f"prod_{key}", stripe_price_id=f"price_{key}", **values
+        )
+        for key, values in rows.items()
+    }
+
+
+def make_customer(user: CustomUser, customer_id: str = "") -> StripeCustomer:
+    return StripeCustomer.objects.create(
+        user=user, stripe_customer_id=customer_id or f"cus_test{next(_ids)}"
+    )
+
+
+def price_obj(product: StripeProduct) -> dict[str, Any]:
+    return shapes.price(
+        product.stripe_price_id,
+        product_id=product.stripe_product_id,
+        unit_amount=int(product.price * 100),
+        interval=product.interval,
+    )
+
+
+def deliver(client: Client, event: dict[str, Any], *, secret: str = SECRET, **kw: Any) -> int:
+    """POST ``event`` signed as Stripe signs it; return the status code."""
+    body = json.dumps(event).encode()
+    header = signing.sign(body, secret, timestamp=kw.pop("timestamp", None))
+    response = client.post(
+        "/stripe/webhook/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+    return response.status_code
+
+
+def balance(user: CustomUser) -> tuple[Any, ...]:
+    b = ledger.balance(user)
+    return (b.subscription, b.pay_as_you_go, b.total)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def purchase_completed(
+    customer: StripeCustomer, pack: StripeProduct, *, quantity: int = 1, session_id: str = ""
+) -> dict[str, Any]:
+    session_id = session_id or f"cs_test_{next(_ids)}"
+    return shapes.event(
+        "checkout.session.completed",
+        shapes.checkout_session(
+            session_id,
+            customer=customer.stripe_customer_id,
+            mode="payment",
+            amount_total=int(pack.price * 100) * quantity,
+            metadata={
+                "user_id": str(customer.user_id),
+                "price_id": pack.stripe_price_id,
+                "quantity": str(quantity),
+                "credits": str(pack.credit_amount * quantity),
+            },
+            payment_intent=f"pi_{session_id}",
+        ),
+        event_id=f"evt_{session_id}",
+    )
+
+
+def subscription_event(
+    event_type: str,
+    customer: StripeCustomer,
+    plan: StripeProduct,
+    *,
+    sub_id: str = "sub_1",
+    status: str = "active",
+    start: int = NOW,
+    created: int = NOW,
+    cancel_at_period_end: bool = False,
+    event_id: str = "",
+) -> dict[str, Any]:
+    return shapes.event(
+        event_type,
+        shapes.subscription(
+            sub_id,
+            customer=customer.stripe_customer_id,
+            price_obj=price_obj(plan),
+            item_id=f"si_{sub_id}",
+            status=status,
+            period_start=start,
+            period_end=start + 30 * DAY,
+            cancel_at_period_end=cancel_at_period_end,
+        ),
+        created=created,
+        event_id=event_id,
+    )
+
+
+def invoice_paid(
+    customer: StripeCustomer,
+    plan: StripeProduct,
+    *,
+    invoice_id: str,
+    sub_id: str = "sub_1",
+    start: int = NOW,
+    reason: str = "subscription_cycle",
+    previous: StripeProduct | None = None,
+    created: int | None = None,
+    event_type: str = "invoice.paid",
+) -> dict[str, Any]:
+    lines = []
+    if previous is not None:
+        lines.append(
+            shapes.invoice_line(
+                price_obj=price_obj(previous),
+                amount=-500,
+                period_start=start,
+                period_end=start + 30 * DAY,
+            )
+        )
+    lines.append(
+        shapes.invoice_line(
+            price_obj=price_obj(plan),
+            amount=int(plan.price * 100),
+            period_start=start,
+            period_end=start + 30 * DAY,
+        )
+    )
+    return shapes.event(
+        event_type,
+        shapes.invoice(
+            invoice_id,
+            customer=customer.stripe_customer_id,
+            subscription_id=sub_id,
+            lines=lines,
+            billing_reason=reason,
+            status="paid" if event_type == "invoice.paid" else "open",
+            payment_intent=f"pi_{invoice_id}",
+            created=created,
+        ),
+        event_id=f"evt_{event_type}_{invoice_id}",
+    )
+
+
+def charge_refunded(
+    payment_intent: str, *, amount: int, refunds: list[tuple[str, int]], customer: str = "cus_x"
+) -> dict[str, Any]:
+    charge_id = f"ch_{payment_intent}"
+    objs = [
+        shapes.refund(rid, amount=value, charge=charge_id, payment_intent=payment_intent)
+        for rid, value in refunds
+    ]
+    return shapes.event(
+        "charge.refunded",
+        shapes.charge(
+            charge_id, customer=customer, payment_intent=payment_intent, amount=amount, refunds=objs
+        ),
+        event_id=f"evt_refund_{refunds[-1][0]}",
+    )

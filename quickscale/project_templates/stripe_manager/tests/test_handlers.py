@@ -1,0 +1,338 @@
+"""Every handler, and each event delivered twice having one effect."""
+
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+
+from credits.models import CreditLot
+from stripe_manager import shapes
+from stripe_manager.models import Payment, Refund, StripeProduct, UserSubscription
+from stripe_manager.tests.factories import (
+    DAY,
+    NOW,
+    balance,
+    charge_refunded,
+    deliver,
+    invoice_paid,
+    purchase_completed,
+    subscription_event,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_checkout_completed_for_a_paid_purchase_grants_credits_once(client, customer, catalog):
+    event = purchase_completed(customer, catalog["pack"], quantity=3)
+    with_email = len(mail.outbox)
+    assert deliver(client, event) == 200
+    assert deliver(client, event) == 200
+    payment = Payment.objects.get()
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert payment.amount == Decimal("30.00")
+    assert payment.credits == 300
+    assert balance(customer.user) == (0, 300, 300)
+    assert len(mail.outbox) == with_email  # on_commit never fires in a rolled-back test
+
+
+def test_the_receipt_email_is_sent_after_the_purchase_commits(
+    client, customer, catalog, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(client, purchase_completed(customer, catalog["pack"]))
+    assert len(mail.outbox) == 1
+    assert Payment.objects.get().receipt_number in mail.outbox[0].subject
+
+
+def test_an_unpaid_async_checkout_records_a_pending_payment_and_grants_nothing(
+    client, customer, catalog
+):
+    event = purchase_completed(customer, catalog["pack"])
+    event["data"]["object"]["payment_status"] = "unpaid"
+    assert deliver(client, event) == 200
+    assert Payment.objects.get().status == Payment.Status.PENDING
+    assert balance(customer.user)[2] == 0
+
+
+def test_async_payment_succeeded_grants_once(client, customer, catalog):
+    completed = purchase_completed(customer, catalog["pack"])
+    completed["data"]["object"]["payment_status"] = "unpaid"
+    deliver(client, completed)
+    succeeded = shapes.event(
+        "checkout.session.async_payment_succeeded",
+        {**completed["data"]["object"], "payment_status": "paid"},
+        event_id="evt_async_ok",
+    )
+    assert deliver(client, succeeded) == 200
+    assert deliver(client, succeeded) == 200
+    assert Payment.objects.get().status == Payment.Status.SUCCEEDED
+    assert balance(customer.user)[2] == 100
+
+
+def test_async_payment_failed_marks_the_payment_failed_without_credits(client, customer, catalog):
+    completed = purchase_completed(customer, catalog["pack"])
+    completed["data"]["object"]["payment_status"] = "unpaid"
+    deliver(client, completed)
+    failed = shapes.event(
+        "checkout.session.async_payment_failed",
+        completed["data"]["object"],
+        event_id="evt_async_failed",
+    )
+    assert deliver(client, failed) == 200
+    assert Payment.objects.get().status == Payment.Status.FAILED
+    assert balance(customer.user)[2] == 0
+
+
+def test_checkout_completed_for_a_subscription_grants_nothing_itself(client, customer, catalog):
+    event = shapes.event(
+        "checkout.session.completed",
+        shapes.checkout_session(
+            "cs_sub",
+            customer=customer.stripe_customer_id,
+            mode="subscription",
+            amount_total=1500,
+            subscription="sub_1",
+            invoice="in_1",
+        ),
+    )
+    assert deliver(client, event) == 200
+    assert Payment.objects.count() == 0
+    assert balance(customer.user)[2] == 0
+
+
+def test_invoice_paid_grants_the_plan_credits_for_the_period_once(client, customer, catalog):
+    event = invoice_paid(
+        customer, catalog["basic"], invoice_id="in_1", reason="subscription_create"
+    )
+    assert deliver(client, event) == 200
+    assert deliver(client, event) == 200
+    lot = CreditLot.objects.get()
+    assert lot.amount == 500
+    assert lot.price_id == "price_basic"
+    assert lot.expires_at is not None
+    assert lot.expires_at.timestamp() == NOW + 30 * DAY
+    payment = Payment.objects.get()
+    assert payment.kind == Payment.Kind.SUBSCRIPTION
+    assert payment.stripe_payment_intent_id == "pi_in_1"
+    assert balance(customer.user) == (500, 0, 500)
+
+
+def test_an_upgrade_invoice_grants_the_new_plan_and_converts_the_old_plans_credits(
+    client, customer, catalog
+):
+    deliver(client, invoice_paid(customer, catalog["basic"], invoice_id="in_1"))
+    upgrade = invoice_paid(
+        customer,
+        catalog["pro"],
+        invoice_id="in_2",
+        previous=catalog["basic"],
+        reason="subscription_update",
+        created=NOW + 60,
+    )
+    assert deliver(client, upgrade) == 200
+    assert deliver(client, upgrade) == 200
+    assert balance(customer.user) == (2000, 500, 2500)
+
+
+def test_an_invoice_for_an_unknown_price_fails_until_the_catalog_knows_it(
+    client, customer, catalog
+):
+    unknown = StripeProduct(
+        stripe_price_id="price_new",
+        stripe_product_id="prod_new",
+        price=Decimal("9"),
+        interval="month",
+        name="New",
+    )
+    event = invoice_paid(customer, unknown, invoice_id="in_9")
+    assert deliver(client, event) == 500
+    unknown.credit_amount = Decimal("50")
+    unknown.save()
+    assert deliver(client, event) == 200
+    assert balance(customer.user)[2] == 50
+
+
+def test_a_one_off_invoice_without_a_subscription_grants_nothing(client, customer, catalog):
+    event = invoice_paid(customer, catalog["basic"], invoice_id="in_x")
+    event["data"]["object"]["parent"] = None
+    assert deliver(client, event) == 200
+    assert balance(customer.user)[2] == 0
+
+
+def test_invoice_payment_failed_records_it_and_emails_a_billing_link(
+    client, customer, catalog, django_capture_on_commit_callbacks
+):
+    event = invoice_paid(
+        customer, catalog["basic"], invoice_id="in_f", event_type="invoice.payment_failed"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(client, event) == 200
+        assert deliver(client, event) == 200
+    assert Payment.objects.get().status == Payment.Status.FAILED
+    assert len(mail.outbox) == 1
+    assert "/billing/" in mail.outbox[0].body
+    assert balance(customer.user)[2] == 0
+    # Stripe's retry succeeds: the same invoice is paid and granted.
+    assert deliver(client, invoice_paid(customer, catalog["basic"], invoice_id="in_f")) == 200
+    assert Payment.objects.get().status == Payment.Status.SUCCEEDED
+    assert balance(customer.user)[2] == 500
+
+
+def test_invoice_upcoming_emails_the_renewal(
+    client, customer, catalog, django_capture_on_commit_callbacks
+):
+    event = invoice_paid(
+        customer, catalog["basic"], invoice_id="in_u", event_type="invoice.upcoming"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(client, event) == 200
+    assert len(mail.outbox) == 1
+    assert "renews" in mail.outbox[0].body
+    assert Payment.objects.count() == 0
+
+
+def test_subscription_created_updated_and_deleted_track_the_subscription(client, customer, catalog):
+    deliver(
+        client,
+        subscription_event(
+            "customer.subscription.created", customer, catalog["basic"], created=NOW
+        ),
+    )
+    row = UserSubscription.objects.get()
+    assert (row.status, row.price_id, row.stripe_item_id) == ("active", "price_basic", "si_sub_1")
+    assert row.current_period_start is not None
+    assert row.current_period_start.timestamp() == NOW
+    deliver(
+        client,
+        subscription_event(
+            "customer.subscription.updated",
+            customer,
+            catalog["pro"],
+            created=NOW + 10,
+            cancel_at_period_end=True,
+        ),
+    )
+    row.refresh_from_db()
+    assert (row.price_id, row.cancel_at_period_end) == ("price_pro", True)
+    deliver(
+        client,
+        subscription_event(
+            "customer.subscription.deleted",
+            customer,
+            catalog["pro"],
+            created=NOW + 20,
+            status="canceled",
+        ),
+    )
+    row.refresh_from_db()
+    assert row.status == "canceled"
+
+
+def test_a_late_subscription_updated_after_deleted_does_not_reactivate(client, customer, catalog):
+    deleted = subscription_event(
+        "customer.subscription.deleted",
+        customer,
+        catalog["basic"],
+        status="canceled",
+        created=NOW + 100,
+    )
+    late = subscription_event(
+        "customer.subscription.updated",
+        customer,
+        catalog["basic"],
+        status="active",
+        created=NOW + 50,
+    )
+    # Even a late event stamped after the deletion cannot bring a canceled one back.
+    later = subscription_event(
+        "customer.subscription.updated",
+        customer,
+        catalog["basic"],
+        status="active",
+        created=NOW + 200,
+        event_id="evt_later",
+    )
+    assert deliver(client, deleted) == 200
+    assert deliver(client, late) == 200
+    assert deliver(client, later) == 200
+    assert UserSubscription.objects.get().status == "canceled"
+
+
+def test_an_older_subscription_event_does_not_undo_a_newer_one(client, customer, catalog):
+    newer = subscription_event(
+        "customer.subscription.updated", customer, catalog["pro"], created=NOW + 10
+    )
+    older = subscription_event(
+        "customer.subscription.updated", customer, catalog["basic"], created=NOW
+    )
+    deliver(client, newer)
+    deliver(client, older)
+    assert UserSubscription.objects.get().price_id == "price_pro"
+
+
+def test_charge_refunded_reverses_each_refund_once_by_refund_id(client, customer, catalog):
+    deliver(client, purchase_completed(customer, catalog["pack"], session_id="cs_r"))
+    partial = charge_refunded("pi_cs_r", amount=1000, refunds=[("re_1", 250)])
+    assert deliver(client, partial) == 200
+    assert deliver(client, partial) == 200
+    assert balance(customer.user)[2] == 75
+    full = charge_refunded("pi_cs_r", amount=1000, refunds=[("re_1", 250), ("re_2", 750)])
+    assert deliver(client, full) == 200
+    assert balance(customer.user)[2] == 0
+    payment = Payment.objects.get()
+    assert (payment.status, payment.amount_refunded) == ("refunded", Decimal("10.00"))
+    assert Refund.objects.filter(status="succeeded").count() == 2
+
+
+def test_charge_refunded_before_its_payment_fails_until_the_payment_arrives(
+    client, customer, catalog
+):
+    refund = charge_refunded("pi_cs_early", amount=1000, refunds=[("re_e", 1000)])
+    assert deliver(client, refund) == 500
+    deliver(client, purchase_completed(customer, catalog["pack"], session_id="cs_early"))
+    assert deliver(client, refund) == 200
+    assert balance(customer.user)[2] == 0
+
+
+def test_customer_deleted_answers_200_and_keeps_history(client, customer):
+    event = shapes.event(
+        "customer.deleted", {"id": customer.stripe_customer_id, "object": "customer"}
+    )
+    assert deliver(client, event) == 200
+    customer.refresh_from_db()
+
+
+def test_price_and_product_events_pull_that_product_from_the_gateway(client, db, settings):
+    settings.STRIPE_GATEWAY = "simulator"
+    from stripe_manager.simulator import SimulatorGateway
+
+    SimulatorGateway().seed_demo_catalog()
+    event = shapes.event(
+        "price.created",
+        shapes.price(
+            "price_sim_basic_monthly",
+            product_id="prod_sim_basic",
+            unit_amount=1500,
+            interval="month",
+        ),
+    )
+    assert deliver(client, event) == 200
+    row = StripeProduct.objects.get()
+    assert row.stripe_price_id == "price_sim_basic_monthly"
+    assert row.credit_amount == 500
+    assert row.active
+    from stripe_manager.models import SimulatedObject
+
+    SimulatedObject.objects.filter(object_id="price_sim_basic_monthly").delete()
+    deleted = shapes.event(
+        "price.deleted",
+        shapes.price(
+            "price_sim_basic_monthly",
+            product_id="prod_sim_basic",
+            unit_amount=1500,
+            interval="month",
+        ),
+    )
+    assert deliver(client, deleted) == 200
+    row.refresh_from_db()
+    assert row.active is False

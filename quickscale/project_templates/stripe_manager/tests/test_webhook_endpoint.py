@@ -1,0 +1,139 @@
+"""The endpoint: signature on the raw body, dedupe, 500 + WebhookFailure on failure."""
+
+import json
+import time
+from unittest import mock
+
+import pytest
+
+from credits.models import CreditLot
+from stripe_manager import signing
+from stripe_manager.models import Payment, ProcessedStripeEvent, WebhookFailure
+from stripe_manager.tests.factories import SECRET, balance, deliver, purchase_completed
+
+pytestmark = pytest.mark.django_db
+
+
+def nothing_stored() -> bool:
+    return (
+        ProcessedStripeEvent.objects.count() == 0
+        and Payment.objects.count() == 0
+        and CreditLot.objects.count() == 0
+        and WebhookFailure.objects.count() == 0
+    )
+
+
+def test_a_valid_signed_event_is_processed(client, customer, catalog):
+    assert deliver(client, purchase_completed(customer, catalog["pack"])) == 200
+    assert balance(customer.user)[2] == 100
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["", "t=123", "v1=abc", "t=abc,v1=def", "garbage"],
+    ids=["missing", "no-signature", "no-timestamp", "bad-timestamp", "garbage"],
+)
+def test_missing_or_malformed_signature_is_400_and_stores_nothing(
+    client, customer, catalog, header
+):
+    body = json.dumps(purchase_completed(customer, catalog["pack"])).encode()
+    extra = {"HTTP_STRIPE_SIGNATURE": header} if header else {}
+    response = client.post("/stripe/webhook/", data=body, content_type="application/json", **extra)
+    assert response.status_code == 400
+    assert nothing_stored()
+
+
+def test_signature_with_the_wrong_secret_is_400_and_stores_nothing(client, customer, catalog):
+    event = purchase_completed(customer, catalog["pack"])
+    assert deliver(client, event, secret="whsec_someone_else") == 400
+    assert nothing_stored()
+
+
+def test_stale_signature_is_400_and_stores_nothing(client, customer, catalog):
+    event = purchase_completed(customer, catalog["pack"])
+    assert deliver(client, event, timestamp=int(time.time()) - 3600) == 400
+    assert nothing_stored()
+
+
+def test_a_body_changed_after_signing_is_400(client, customer, catalog):
+    body = json.dumps(purchase_completed(customer, catalog["pack"])).encode()
+    header = signing.sign(body, SECRET)
+    tampered = body.replace(b'"credits": "100"', b'"credits": "9999"')
+    response = client.post(
+        "/stripe/webhook/",
+        data=tampered,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+    )
+    assert response.status_code == 400
+    assert nothing_stored()
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"id": "evt_1"}', b""])
+def test_a_signed_body_that_is_not_an_event_is_400(client, body):
+    response = client.post(
+        "/stripe/webhook/",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signing.sign(body, SECRET),
+    )
+    assert response.status_code == 400
+    assert nothing_stored()
+
+
+def test_get_is_not_allowed(client):
+    assert client.get("/stripe/webhook/").status_code == 405
+
+
+def test_unknown_event_types_answer_200_and_are_recorded_once(client):
+    event = {
+        "id": "evt_unknown",
+        "type": "radar.early_fraud_warning.created",
+        "data": {"object": {}},
+    }
+    assert deliver(client, event) == 200
+    assert deliver(client, event) == 200
+    assert ProcessedStripeEvent.objects.filter(event_id="evt_unknown").count() == 1
+
+
+def test_the_same_event_delivered_twice_has_one_effect(client, customer, catalog):
+    event = purchase_completed(customer, catalog["pack"])
+    assert deliver(client, event) == 200
+    assert deliver(client, event) == 200
+    assert balance(customer.user)[2] == 100
+    assert Payment.objects.count() == 1
+
+
+def test_a_handler_exception_is_500_with_no_effect_and_one_failure_row(client, customer, catalog):
+    event = purchase_completed(customer, catalog["pack"])
+    with (
+        mock.patch("stripe_manager.webhooks.emails.send_receipt", side_effect=AssertionError),
+        mock.patch("credits.ledger.grant", side_effect=RuntimeError("boom")),
+    ):
+        assert deliver(client, event) == 500
+        assert deliver(client, event) == 500
+    assert Payment.objects.count() == 0
+    assert CreditLot.objects.count() == 0
+    assert ProcessedStripeEvent.objects.count() == 0
+    failure = WebhookFailure.objects.get()
+    assert failure.event_id == event["id"]
+    assert failure.attempts == 2
+    assert "boom" in failure.error
+    # Stripe retries later and the retry settles it.
+    assert deliver(client, event) == 200
+    assert balance(customer.user)[2] == 100
+    failure.refresh_from_db()
+    assert failure.resolved_at is not None
+
+
+def test_an_event_for_an_unknown_customer_fails_until_the_customer_exists(client, user, catalog):
+    from stripe_manager.tests.factories import make_customer
+
+    customer = make_customer(user, "cus_later")
+    event = purchase_completed(customer, catalog["pack"])
+    customer.delete()
+    assert deliver(client, event) == 500
+    assert WebhookFailure.objects.count() == 1
+    make_customer(user, "cus_later")
+    assert deliver(client, event) == 200
+    assert balance(user)[2] == 100

@@ -1,0 +1,273 @@
+"""Billing pages. Thin: validate, call one service or selector, render or redirect.
+
+Every payment action is an HTML form POST answered with a 303 (the spec's
+"Pure Form + POST"), so each works without JavaScript.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterator
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from stripe_manager import selectors, services, signing
+from stripe_manager.exceptions import BillingError
+from stripe_manager.gateway import GatewayError, payments_enabled, uses_simulator
+from stripe_manager.webhooks import process_event, record_failure
+from users.models import CustomUser
+
+logger = logging.getLogger(__name__)
+
+
+class CheckoutForm(forms.Form):
+    price_id = forms.CharField(max_length=255)
+    quantity = forms.IntegerField(min_value=1, max_value=100_000, required=False)
+
+
+class PlanForm(forms.Form):
+    price_id = forms.CharField(max_length=255)
+
+
+def _see_other(url: str) -> HttpResponse:
+    response = redirect(url)
+    response.status_code = 303
+    return response
+
+
+def _user(request: HttpRequest) -> CustomUser:
+    user = request.user
+    assert isinstance(user, CustomUser)  # login_required ran first
+    return user
+
+
+def _fail(request: HttpRequest, message: str, to: str = "stripe_manager:pricing") -> HttpResponse:
+    messages.error(request, message)
+    return _see_other(reverse(to))
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@require_GET
+def pricing(request: HttpRequest) -> HttpResponse:
+    """Plans and credit packs, with subscribe / change / buy forms for signed-in users."""
+    subscription = (
+        selectors.current_subscription(request.user)
+        if isinstance(request.user, CustomUser)
+        else None
+    )
+    current = subscription.product if subscription else None
+    return TemplateResponse(
+        request,
+        "stripe_manager/pricing.html",
+        {
+            "plans": selectors.plans(),
+            "packs": selectors.credit_packs(),
+            "subscription": subscription,
+            "current_product": current,
+            "payments_enabled": payments_enabled(),
+            "MIN_CREDIT_PURCHASE": settings.MIN_CREDIT_PURCHASE,
+            "MAX_CREDIT_PURCHASE": settings.MAX_CREDIT_PURCHASE,
+        },
+    )
+
+
+@login_required
+@require_POST
+def checkout(request: HttpRequest) -> HttpResponse:
+    """Start a Checkout Session for a credit pack or a plan, then 303 to it."""
+    form = CheckoutForm(request.POST)
+    if not form.is_valid():
+        return _fail(request, "Choose a product and a whole-number quantity of at least 1.")
+    if not payments_enabled():
+        return _fail(request, "Payments are not available on this site.")
+    success = request.build_absolute_uri(settings.STRIPE_SUCCESS_URL)
+    try:
+        session = services.checkout_start(
+            user=_user(request),
+            price_id=form.cleaned_data["price_id"],
+            quantity=form.cleaned_data["quantity"] or 1,
+            success_url=f"{success}?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=request.build_absolute_uri(settings.STRIPE_CANCEL_URL),
+        )
+    except (BillingError, GatewayError) as error:
+        return _fail(request, str(error))
+    return _see_other(session.url)
+
+
+@login_required
+@require_POST
+def change_plan(request: HttpRequest) -> HttpResponse:
+    """Upgrade now with proration, or downgrade at the end of the period."""
+    form = PlanForm(request.POST)
+    if not form.is_valid():
+        return _fail(request, "Choose a plan.")
+    try:
+        outcome = services.subscription_change_plan(
+            user=_user(request), price_id=form.cleaned_data["price_id"]
+        )
+    except (BillingError, GatewayError) as error:
+        return _fail(request, str(error))
+    if outcome == "upgraded":
+        messages.success(request, "Plan upgraded. The new plan's credits arrive with its invoice.")
+    else:
+        messages.success(request, "Your plan changes at the end of the current period.")
+    return _see_other(reverse("stripe_manager:billing"))
+
+
+@login_required
+@require_POST
+def cancel_plan(request: HttpRequest) -> HttpResponse:
+    try:
+        services.subscription_set_cancel(user=_user(request), cancel=True)
+    except (BillingError, GatewayError) as error:
+        return _fail(request, str(error), "stripe_manager:billing")
+    messages.success(request, "Your plan ends at the end of the current period.")
+    return _see_other(reverse("stripe_manager:billing"))
+
+
+@login_required
+@require_POST
+def resume_plan(request: HttpRequest) -> HttpResponse:
+    try:
+        services.subscription_set_cancel(user=_user(request), cancel=False)
+    except (BillingError, GatewayError) as error:
+        return _fail(request, str(error), "stripe_manager:billing")
+    messages.success(request, "Your plan continues.")
+    return _see_other(reverse("stripe_manager:billing"))
+
+
+@login_required
+@require_POST
+def portal(request: HttpRequest) -> HttpResponse:
+    """Open the Billing Portal (cards, invoices, cancellation)."""
+    if not payments_enabled():
+        return _fail(request, "Payments are not available on this site.", "stripe_manager:billing")
+    try:
+        url = services.portal_url(
+            user=_user(request),
+            return_url=request.build_absolute_uri(reverse("stripe_manager:billing")),
+        )
+    except (BillingError, GatewayError) as error:
+        return _fail(request, str(error), "stripe_manager:billing")
+    return _see_other(url)
+
+
+@login_required
+@require_GET
+def billing(request: HttpRequest) -> HttpResponse:
+    """The user's plan and payment history."""
+    user = _user(request)
+    return TemplateResponse(
+        request,
+        "stripe_manager/billing.html",
+        {
+            "subscription": selectors.current_subscription(user),
+            "payments": selectors.payments(user)[:200],
+            "payments_enabled": payments_enabled(),
+            "simulator": uses_simulator(),
+        },
+    )
+
+
+@login_required
+@require_GET
+def receipt(request: HttpRequest, receipt_number: str) -> HttpResponse:
+    """A printable receipt of one of the user's own payments (404 for anyone else's)."""
+    payment = selectors.payment_for_receipt(_user(request), receipt_number)
+    if payment is None:
+        raise Http404("No such receipt.")
+    return TemplateResponse(request, "stripe_manager/receipt.html", {"payment": payment})
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+@require_GET
+def billing_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """The user's payments as CSV."""
+    writer = csv.writer(_Echo())
+    header = ["receipt", "date", "description", "amount", "refunded", "currency", "status"]
+
+    def rows() -> Iterator[str]:
+        yield writer.writerow(header)
+        for payment in selectors.payments(_user(request)).iterator():
+            yield writer.writerow(
+                [
+                    payment.receipt_number,
+                    payment.created_at.date().isoformat(),
+                    payment.description,
+                    payment.amount,
+                    payment.amount_refunded,
+                    payment.currency.upper(),
+                    payment.get_status_display(),
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="billing-history.csv"'
+    return response
+
+
+@login_required
+@require_GET
+def checkout_success(request: HttpRequest) -> HttpResponse:
+    """Say the payment is being confirmed. Never grants anything: webhooks do."""
+    return TemplateResponse(request, "stripe_manager/success.html")
+
+
+@login_required
+@require_GET
+def checkout_cancel(request: HttpRequest) -> HttpResponse:
+    return TemplateResponse(request, "stripe_manager/cancel.html")
+
+
+# --------------------------------------------------------------------------- webhook
+
+
+@csrf_exempt
+@require_POST
+def webhook(request: HttpRequest) -> HttpResponse:
+    """Stripe events: verify the signature on the raw body, then process once.
+
+    400 and nothing stored for a bad signature or a body that is not an event;
+    500 (and a ``WebhookFailure`` row) when processing fails, so Stripe retries.
+    """
+    payload = request.body
+    try:
+        signing.verify(
+            payload,
+            request.headers.get("Stripe-Signature", ""),
+            settings.STRIPE_WEBHOOK_SECRET,
+        )
+        event = json.loads(payload)
+        event_id, event_type = str(event["id"]), str(event["type"])
+        event["data"]["object"]
+    except signing.SignatureError as error:
+        logger.warning("webhook signature rejected", extra={"reason": str(error)})
+        return HttpResponse("Invalid signature.", status=400)
+    except (ValueError, KeyError, TypeError):
+        logger.warning("webhook body is not a Stripe event")
+        return HttpResponse("Not a Stripe event.", status=400)
+    try:
+        process_event(event)
+    except Exception as error:
+        logger.exception("webhook processing failed", extra={"event_id": event_id})
+        record_failure(event_id, event_type, error)
+        return HttpResponse("Processing failed; retry later.", status=500)
+    return HttpResponse("ok")

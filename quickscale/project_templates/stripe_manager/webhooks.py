@@ -1,0 +1,427 @@
+"""Webhook processing: dedupe, one transaction per event, one handler per type.
+
+Rules (DESIGN.md, "Stripe"):
+- An event's effect and its ``ProcessedStripeEvent`` row commit together, so
+  a redelivered event finds the row and changes nothing.
+- A handler that finds a prerequisite missing (an invoice before its
+  customer, a refund before its payment) raises ``MissingPrerequisite``;
+  the view answers 500 and Stripe retries later.
+- Stale events never undo newer state: subscription events older than the
+  last one applied are ignored, and a canceled subscription stays canceled.
+- Credits are granted here only: purchases keyed by the Checkout Session id,
+  subscription periods keyed by the invoice id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from credits import ledger
+from stripe_manager import emails, selectors
+from stripe_manager.catalog import catalog_sync
+from stripe_manager.exceptions import MissingPrerequisite
+from stripe_manager.models import (
+    Payment,
+    ProcessedStripeEvent,
+    StripeCustomer,
+    UserSubscription,
+    WebhookFailure,
+)
+from stripe_manager.refunds import refund_apply
+from users.models import CustomUser
+
+logger = logging.getLogger(__name__)
+
+CENTS = Decimal("100")
+Obj = dict[str, Any]
+Handler = Callable[[Obj, Obj], None]
+
+
+def process_event(event: Obj) -> bool:
+    """Apply one verified event once. Returns False for an event already processed.
+
+    Raises whatever the handler raised; nothing of the event is stored then.
+    """
+    event_id, event_type = str(event["id"]), str(event["type"])
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                ProcessedStripeEvent.objects.create(event_id=event_id, event_type=event_type)
+        except IntegrityError:
+            logger.info("duplicate event ignored", extra={"event_id": event_id})
+            return False
+        handler = handler_for(event_type)
+        if handler is None:
+            logger.info("event type not handled", extra={"event_type": event_type})
+        else:
+            handler(event["data"]["object"], event)
+        WebhookFailure.objects.filter(event_id=event_id, resolved_at__isnull=True).update(
+            resolved_at=timezone.now()
+        )
+    return True
+
+
+def record_failure(event_id: str, event_type: str, error: BaseException) -> None:
+    """Count a failed attempt in its own transaction (the attempt was rolled back)."""
+    message = f"{type(error).__name__}: {error}"[:2000]
+    with transaction.atomic():
+        updated = WebhookFailure.objects.filter(event_id=event_id).update(
+            attempts=F("attempts") + 1,
+            error=message,
+            last_failed_at=timezone.now(),
+            resolved_at=None,
+        )
+        if not updated:
+            WebhookFailure.objects.create(event_id=event_id, event_type=event_type, error=message)
+
+
+def handler_for(event_type: str) -> Handler | None:
+    if event_type.startswith(("product.", "price.")):
+        return _catalog_changed
+    return HANDLERS.get(event_type)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _ts(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
+
+def _id(value: Any) -> str:
+    """An expandable field: either an id or an object with one."""
+    if isinstance(value, dict):
+        return str(value.get("id", ""))
+    return str(value or "")
+
+
+def _user_for_customer(customer: Any) -> CustomUser:
+    customer_id = _id(customer)
+    row = StripeCustomer.objects.select_related("user").filter(stripe_customer_id=customer_id)
+    found = row.first()
+    if found is None:
+        raise MissingPrerequisite(f"Unknown customer {customer_id!r}; retry after it is known.")
+    return found.user
+
+
+def _decimal(value: Any, default: Decimal) -> Decimal:
+    try:
+        result = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return default
+    return result if result.is_finite() else default
+
+
+# --------------------------------------------------------------------------- checkout
+
+
+def _checkout_completed(session: Obj, event: Obj) -> None:
+    if session.get("mode") != "payment":
+        return  # subscriptions are settled by customer.subscription.* and invoice.paid
+    if session.get("payment_status") == "paid":
+        _fulfil_purchase(session)
+    else:
+        _purchase_payment(session, status=Payment.Status.PENDING)
+
+
+def _async_payment_succeeded(session: Obj, event: Obj) -> None:
+    if session.get("mode") == "payment":
+        _fulfil_purchase(session)
+
+
+def _async_payment_failed(session: Obj, event: Obj) -> None:
+    if session.get("mode") != "payment":
+        return
+    payment = _purchase_payment(session, status=Payment.Status.FAILED)
+    if payment.status == Payment.Status.PENDING:
+        payment.status = Payment.Status.FAILED
+        payment.save(update_fields=["status"])
+
+
+def _purchase_payment(session: Obj, *, status: str) -> Payment:
+    user = _user_for_customer(session.get("customer"))
+    metadata = session.get("metadata") or {}
+    price_id = str(metadata.get("price_id", ""))
+    product = selectors.product_for_price(price_id)
+    quantity = int(_decimal(metadata.get("quantity"), Decimal(1)))
+    default_credits = product.credit_amount * quantity if product else Decimal(0)
+    payment, _ = Payment.objects.select_for_update().get_or_create(
+        stripe_checkout_session_id=session["id"],
+        defaults={
+            "user": user,
+            "product": product,
+            "kind": Payment.Kind.CREDIT_PURCHASE,
+            "status": status,
+            "amount": Decimal(int(session.get("amount_total") or 0)) / CENTS,
+            "currency": session.get("currency") or "usd",
+            "quantity": quantity,
+            "credits": _decimal(metadata.get("credits"), default_credits),
+            "price_id": price_id,
+            "description": f"{quantity} x {product.name}" if product else "Credit purchase",
+            "stripe_payment_intent_id": _id(session.get("payment_intent")),
+            "stripe_created": _ts(session.get("created")),
+        },
+    )
+    return payment
+
+
+def _fulfil_purchase(session: Obj) -> None:
+    payment = _purchase_payment(session, status=Payment.Status.PENDING)
+    if payment.credit_reference:
+        return  # already granted (completed and async_payment_succeeded both came)
+    if payment.credits > 0:
+        ledger.grant(
+            payment.user,
+            payment.credits,
+            source="purchase",
+            reference=session["id"],
+            description=f"Bought {payment.description}",
+        )
+    payment.credit_reference = session["id"]
+    payment.status = Payment.Status.SUCCEEDED
+    payment.stripe_payment_intent_id = (
+        _id(session.get("payment_intent")) or payment.stripe_payment_intent_id
+    )
+    payment.save(update_fields=["credit_reference", "status", "stripe_payment_intent_id"])
+    transaction.on_commit(lambda: emails.send_receipt(payment.pk))
+
+
+# --------------------------------------------------------------------------- invoices
+
+
+def _invoice_subscription(invoice: Obj) -> str:
+    parent = invoice.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    return _id(details.get("subscription"))
+
+
+def _plan_line(invoice: Obj) -> Obj | None:
+    """The line of the plan being paid for: the last priced line with a positive amount."""
+    priced = [
+        line
+        for line in (invoice.get("lines") or {}).get("data", [])
+        if ((line.get("pricing") or {}).get("price_details") or {}).get("price")
+    ]
+    positive = [line for line in priced if int(line.get("amount") or 0) > 0]
+    chosen = positive or priced
+    return chosen[-1] if chosen else None
+
+
+def _invoice_payment_intent(invoice: Obj) -> str:
+    for row in (invoice.get("payments") or {}).get("data", []):
+        intent = _id((row.get("payment") or {}).get("payment_intent"))
+        if intent:
+            return intent
+    return ""
+
+
+def _invoice_paid(invoice: Obj, event: Obj) -> None:
+    subscription_id = _invoice_subscription(invoice)
+    if not subscription_id:
+        return  # a one-off invoice: nothing to grant
+    user = _user_for_customer(invoice.get("customer"))
+    line = _plan_line(invoice)
+    if line is None:
+        logger.warning("paid invoice without a priced line", extra={"invoice": invoice["id"]})
+        return
+    price_id = _id(line["pricing"]["price_details"]["price"])
+    product = selectors.product_for_price(price_id)
+    if product is None:
+        raise MissingPrerequisite(f"Unknown price {price_id!r}; run sync_stripe_products.")
+    period_start, period_end = _ts(line["period"]["start"]), _ts(line["period"]["end"])
+    payment, created = Payment.objects.select_for_update().get_or_create(
+        stripe_invoice_id=invoice["id"],
+        defaults={
+            "user": user,
+            "product": product,
+            "kind": Payment.Kind.SUBSCRIPTION,
+            "status": Payment.Status.SUCCEEDED,
+            "amount": Decimal(int(invoice.get("amount_paid") or 0)) / CENTS,
+            "currency": invoice.get("currency") or "usd",
+            "credits": product.credit_amount,
+            "credit_reference": invoice["id"],
+            "price_id": price_id,
+            "description": f"{product.name} ({period_start:%Y-%m-%d} to {period_end:%Y-%m-%d})"
+            if period_start and period_end
+            else product.name,
+            "stripe_payment_intent_id": _invoice_payment_intent(invoice),
+            "stripe_subscription_id": subscription_id,
+            "period_start": period_start,
+            "period_end": period_end,
+            "stripe_created": _ts(invoice.get("created")),
+        },
+    )
+    if not created and payment.status in (Payment.Status.PENDING, Payment.Status.FAILED):
+        # An earlier invoice.payment_failed recorded it; the retry succeeded.
+        Payment.objects.filter(pk=payment.pk).update(
+            status=Payment.Status.SUCCEEDED,
+            amount=Decimal(int(invoice.get("amount_paid") or 0)) / CENTS,
+            credits=product.credit_amount,
+            credit_reference=invoice["id"],
+            stripe_payment_intent_id=_invoice_payment_intent(invoice),
+        )
+    if product.credit_amount > 0:
+        ledger.grant(
+            user,
+            product.credit_amount,
+            source="subscription",
+            reference=invoice["id"],
+            expires_at=period_end,
+            price_id=price_id,
+            description=f"{product.name} plan credits",
+        )
+    # The plan in force is the newest paid invoice's; whatever the order events
+    # arrive in, every other plan's live credits become pay-as-you-go.
+    newest = (
+        Payment.objects.filter(
+            stripe_subscription_id=subscription_id,
+            kind=Payment.Kind.SUBSCRIPTION,
+            credit_reference__gt="",
+        )
+        .order_by(F("period_start").desc(nulls_last=True), "-stripe_created", "-id")
+        .first()
+    )
+    ledger.convert_subscription_credits(
+        user,
+        reference=f"convert:{invoice['id']}",
+        except_price_id=newest.price_id if newest else price_id,
+    )
+    transaction.on_commit(lambda: emails.send_receipt(payment.pk))
+
+
+def _invoice_payment_failed(invoice: Obj, event: Obj) -> None:
+    user = _user_for_customer(invoice.get("customer"))
+    subscription_id = _invoice_subscription(invoice)
+    if subscription_id:
+        line = _plan_line(invoice)
+        price_id = _id(line["pricing"]["price_details"]["price"]) if line else ""
+        product = selectors.product_for_price(price_id)
+        Payment.objects.get_or_create(
+            stripe_invoice_id=invoice["id"],
+            defaults={
+                "user": user,
+                "product": product,
+                "kind": Payment.Kind.SUBSCRIPTION,
+                "status": Payment.Status.FAILED,
+                "amount": Decimal(int(invoice.get("amount_due") or 0)) / CENTS,
+                "currency": invoice.get("currency") or "usd",
+                "price_id": price_id,
+                "description": f"{product.name} (payment failed)" if product else "Plan renewal",
+                "stripe_subscription_id": subscription_id,
+                "stripe_created": _ts(invoice.get("created")),
+            },
+        )
+    amount = Decimal(int(invoice.get("amount_due") or 0)) / CENTS
+    currency = str(invoice.get("currency") or "usd")
+    transaction.on_commit(lambda: emails.send_payment_failed(user.pk, amount, currency))
+
+
+def _invoice_upcoming(invoice: Obj, event: Obj) -> None:
+    user = _user_for_customer(invoice.get("customer"))
+    amount = Decimal(int(invoice.get("amount_due") or 0)) / CENTS
+    currency = str(invoice.get("currency") or "usd")
+    when = _ts(invoice.get("next_payment_attempt") or invoice.get("period_end"))
+    transaction.on_commit(lambda: emails.send_upcoming_renewal(user.pk, amount, currency, when))
+
+
+# --------------------------------------------------------------------------- subscriptions
+
+
+def _subscription_changed(subscription: Obj, event: Obj) -> None:
+    user = _user_for_customer(subscription.get("customer"))
+    event_at = _ts(event.get("created")) or timezone.now()
+    items = (subscription.get("items") or {}).get("data") or []
+    item = items[0] if items else {}
+    price_id = _id(item.get("price"))
+    period_start = _ts(item.get("current_period_start"))
+    status = str(subscription.get("status"))
+    if event["type"] == "customer.subscription.deleted":
+        status = UserSubscription.Status.CANCELED
+    row = (
+        UserSubscription.objects.select_for_update()
+        .filter(stripe_subscription_id=subscription["id"])
+        .first()
+    )
+    if row is not None and _is_stale(row, status=status, event_at=event_at, start=period_start):
+        logger.info(
+            "stale subscription event ignored",
+            extra={"event_id": event["id"], "subscription": subscription["id"]},
+        )
+        return
+    row = row or UserSubscription(user=user, stripe_subscription_id=subscription["id"])
+    row.status = status
+    row.price_id = price_id
+    row.product = selectors.product_for_price(price_id)
+    row.stripe_item_id = str(item.get("id", ""))
+    row.current_period_start = period_start
+    row.current_period_end = _ts(item.get("current_period_end"))
+    row.cancel_at_period_end = bool(subscription.get("cancel_at_period_end"))
+    if not subscription.get("schedule") or row.scheduled_price_id == price_id:
+        row.scheduled_price_id = ""
+    row.last_event_at = event_at
+    row.save()
+
+
+def _is_stale(
+    row: UserSubscription, *, status: str, event_at: datetime, start: datetime | None
+) -> bool:
+    if row.status in UserSubscription.TERMINAL and status not in UserSubscription.TERMINAL:
+        return True  # Stripe never reactivates a canceled subscription
+    if row.last_event_at is None:
+        return False
+    if event_at != row.last_event_at:
+        return event_at < row.last_event_at
+    # Same second: the later billing period wins.
+    return bool(start and row.current_period_start and start < row.current_period_start)
+
+
+# --------------------------------------------------------------------------- refunds, catalog
+
+
+def _charge_refunded(charge: Obj, event: Obj) -> None:
+    intent = _id(charge.get("payment_intent"))
+    payment = Payment.objects.filter(stripe_payment_intent_id=intent).first() if intent else None
+    if payment is None or (not payment.credit_reference and payment.credits > 0):
+        raise MissingPrerequisite(f"No settled payment for {intent!r} yet; retry later.")
+    for refund in (charge.get("refunds") or {}).get("data", []):
+        if refund.get("status") != "succeeded":
+            continue
+        refund_apply(
+            payment_id=payment.pk,
+            stripe_refund_id=refund["id"],
+            amount=int(refund["amount"]),
+            refund_key=str((refund.get("metadata") or {}).get("refund_key", "")),
+        )
+
+
+def _customer_deleted(customer: Obj, event: Obj) -> None:
+    # The customer row stays: payments and subscriptions hang on its history.
+    logger.info("stripe customer deleted", extra={"customer": customer.get("id")})
+
+
+def _catalog_changed(obj: Obj, event: Obj) -> None:
+    product_id = obj["id"] if obj.get("object") == "product" else _id(obj.get("product"))
+    catalog_sync(product_id=product_id)
+
+
+HANDLERS: dict[str, Handler] = {
+    "checkout.session.completed": _checkout_completed,
+    "checkout.session.async_payment_succeeded": _async_payment_succeeded,
+    "checkout.session.async_payment_failed": _async_payment_failed,
+    "invoice.paid": _invoice_paid,
+    "invoice.payment_failed": _invoice_payment_failed,
+    "invoice.upcoming": _invoice_upcoming,
+    "customer.subscription.created": _subscription_changed,
+    "customer.subscription.updated": _subscription_changed,
+    "customer.subscription.deleted": _subscription_changed,
+    "charge.refunded": _charge_refunded,
+    "customer.deleted": _customer_deleted,
+}
