@@ -405,6 +405,9 @@ class LocalRuntime(Runtime):
             str(venv_python(self.root)), "-m", "uvicorn", "core.asgi:application",
             "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
             "--timeout-graceful-shutdown", "5",
+            # One process in development: WEB_CONCURRENCY sizes the Docker image's
+            # workers, and extra workers here only slow every `up`.
+            "--workers", "1",
         ]  # fmt: skip
         with open(self.web_log, "ab") as log:
             log.write(self._log_header(f"web server on port {port}"))
