@@ -36,8 +36,9 @@ caller as a database error and never poisons the caller's transaction.
 Reusing a reference for a different operation or user raises
 ``ReferenceConflict``.
 
-Speed. ``consume`` runs on every paid request, so it is one SQL statement
-(see ``_CONSUME_SQL``) instead of ORM calls, and the tables carry only the
+Speed. ``consume`` runs on every paid request, so it is one self-committing
+SQL statement (see ``_CONSUME_SQL``) instead of ORM calls in a transaction
+block, and the tables carry only the
 indexes it needs; ``balance`` reads a partial index of open lots, so neither
 slows down as the history grows.
 
@@ -218,7 +219,6 @@ def grant(
     return lot
 
 
-@transaction.atomic
 def consume(
     user: CustomUser,
     amount: Decimal | int,
@@ -231,6 +231,12 @@ def consume(
 
     Raises ``InsufficientCredits`` and changes nothing when the live balance is
     too small; the same reference twice charges once and returns the first entry.
+
+    The whole change is one SQL statement, atomic by itself, so this function
+    is not wrapped in ``transaction.atomic``: outside a caller's transaction
+    the statement commits in the same round trip and holds the lot locks for
+    the shortest possible time (twice the throughput of BEGIN ... COMMIT under
+    contention, see ``bench/credits.py``); inside one, it joins it.
     """
     value = _positive_amount(amount)
     reference = _reference(reference)
