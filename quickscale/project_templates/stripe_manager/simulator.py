@@ -33,7 +33,7 @@ from stripe_manager.gateway import (
     RefundResult,
     SubscriptionChange,
 )
-from stripe_manager.models import SimulatedObject
+from stripe_manager.models import SimulatedObject, StripeProduct
 
 logger = logging.getLogger(__name__)
 
@@ -90,11 +90,21 @@ def _put(object_id: str, kind: str, data: Obj) -> None:
 
 
 def _price(price_id: str) -> Obj:
+    """A simulated price; falls back to the local catalog row of that price id."""
     row = SimulatedObject.objects.filter(object_id=price_id, kind="price").first()
-    if row is None:
+    if row is not None:
+        data: Obj = row.data
+        return data
+    product = StripeProduct.objects.filter(stripe_price_id=price_id).first()
+    if product is None:
         raise GatewayError(f"The simulator has no price {price_id!r}.")
-    data: Obj = row.data
-    return data
+    return shapes.price(
+        price_id,
+        product_id=product.stripe_product_id,
+        unit_amount=int(product.price * 100),
+        currency=product.currency,
+        interval=product.interval,
+    )
 
 
 def deliver(events: list[Obj]) -> None:
@@ -198,8 +208,9 @@ class SimulatorGateway(Gateway):
     ) -> SubscriptionChange:
         sub = _get(subscription_id, "subscription")
         old, new = _price(sub["price"]), _price(price_id)
-        now = int(time.time())
         start, end = sub["period_start"], sub["period_end"]
+        # Simulated renewals move the clock ahead: the change happens inside the period.
+        now = max(int(time.time()), start + 1)
         left = max(0.0, min(1.0, (end - now) / max(1, end - start)))
         unused = -round(int(old["unit_amount"]) * left)
         remaining = round(int(new["unit_amount"]) * left)

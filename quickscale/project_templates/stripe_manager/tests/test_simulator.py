@@ -1,0 +1,148 @@
+"""The offline simulator end to end: buy, subscribe, renew, change plan, refund."""
+
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+
+from stripe_manager.exceptions import RefundError
+from stripe_manager.gateway import get_gateway
+from stripe_manager.models import Payment, Refund, StripeProduct, UserSubscription
+from stripe_manager.refunds import refund_payment
+from stripe_manager.tests.factories import balance
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo(db):
+    call_command("seed_demo_catalog", stdout=None)
+    return {p.name: p for p in StripeProduct.objects.all()}
+
+
+@pytest.fixture
+def signed_in(client, user):
+    client.force_login(user)
+    return client
+
+
+def pay(client, price_id, capture, quantity=1) -> Any:
+    response = client.post("/billing/checkout/", {"price_id": price_id, "quantity": str(quantity)})
+    assert response.status_code == 303
+    with capture(execute=True):
+        paid = client.post(response["Location"], {"action": "pay"})
+    assert paid.status_code == 303
+    assert "/credits/success/" in paid["Location"]
+
+
+def test_the_demo_catalog_is_a_credit_pack_and_two_monthly_plans_seeded_once(demo):
+    call_command("seed_demo_catalog", stdout=None)
+    assert StripeProduct.objects.count() == 3
+    assert sorted(p.interval for p in StripeProduct.objects.all()) == ["month", "month", "none"]
+
+
+def test_the_demo_catalog_is_not_seeded_without_the_simulator(db, settings):
+    settings.STRIPE_GATEWAY = "off"
+    call_command("seed_demo_catalog", stdout=None)
+    assert StripeProduct.objects.count() == 0
+
+
+def test_production_refuses_the_simulator(settings):
+    settings.IS_PRODUCTION = True
+    with pytest.raises(ImproperlyConfigured):
+        get_gateway()
+
+
+def test_buy_subscribe_renew_upgrade_downgrade_cancel_and_refund_offline(
+    signed_in, user, demo, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    pay(signed_in, "price_sim_credits_100", capture, quantity=2)
+    assert balance(user) == (0, 200, 200)
+
+    pay(signed_in, "price_sim_basic_monthly", capture)
+    subscription = UserSubscription.objects.get(user=user)
+    assert (subscription.status, subscription.price_id) == ("active", "price_sim_basic_monthly")
+    assert balance(user) == (500, 200, 700)
+
+    with capture(execute=True):
+        assert signed_in.post("/stripe/simulator/renew/").status_code == 303
+    assert balance(user)[0] == 1000  # both periods' lots are live until the first one ends
+
+    with capture(execute=True):
+        response = signed_in.post("/billing/plan/change/", {"price_id": "price_sim_pro_monthly"})
+    assert response.status_code == 303
+    subscription.refresh_from_db()
+    assert subscription.price_id == "price_sim_pro_monthly"
+    assert balance(user) == (2000, 1200, 3200)  # Basic's credits became pay-as-you-go
+
+    with capture(execute=True):
+        signed_in.post("/billing/plan/change/", {"price_id": "price_sim_basic_monthly"})
+    subscription.refresh_from_db()
+    assert subscription.scheduled_price_id == "price_sim_basic_monthly"
+    with capture(execute=True):
+        signed_in.post("/stripe/simulator/renew/")
+    subscription.refresh_from_db()
+    assert subscription.price_id == "price_sim_basic_monthly"
+    assert subscription.scheduled_price_id == ""
+
+    with capture(execute=True):
+        signed_in.post("/billing/plan/cancel/")
+    subscription.refresh_from_db()
+    assert subscription.cancel_at_period_end
+    with capture(execute=True):
+        signed_in.post("/billing/plan/resume/")
+    subscription.refresh_from_db()
+    assert not subscription.cancel_at_period_end
+    with capture(execute=True):
+        signed_in.post("/billing/plan/cancel/")
+        signed_in.post("/stripe/simulator/renew/")
+    subscription.refresh_from_db()
+    assert subscription.status == "canceled"
+
+    purchase = Payment.objects.get(kind="credit_purchase")
+    before = balance(user)[2]
+    with capture(execute=True):
+        refund = refund_payment(payment_id=purchase.pk, amount="5.00", reason="test")
+    assert refund.status == "succeeded"
+    assert balance(user)[2] == before - 50
+    with pytest.raises(RefundError):
+        refund_payment(payment_id=purchase.pk, amount="15.01")
+    with capture(execute=True):
+        call_command("refund_payment", purchase.receipt_number, stdout=None)
+    purchase.refresh_from_db()
+    assert purchase.status == "refunded"
+    assert balance(user)[2] == before - 200
+    assert Refund.objects.filter(payment=purchase, status="succeeded").count() == 2
+    with pytest.raises(RefundError):
+        refund_payment(payment_id=purchase.pk)
+
+
+def test_the_simulated_checkout_page_belongs_to_its_user(signed_in, client, other_user, demo):
+    response = signed_in.post(
+        "/billing/checkout/", {"price_id": "price_sim_credits_100", "quantity": "1"}
+    )
+    url = response["Location"]
+    assert signed_in.get(url).status_code == 200
+    client.force_login(other_user)
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"action": "pay"}).status_code == 404
+
+
+def test_cancelling_a_simulated_checkout_grants_nothing(
+    signed_in, user, demo, django_capture_on_commit_callbacks
+):
+    response = signed_in.post(
+        "/billing/checkout/", {"price_id": "price_sim_credits_100", "quantity": "1"}
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        cancelled = signed_in.post(response["Location"], {"action": "cancel"})
+    assert "/credits/cancel/" in cancelled["Location"]
+    assert balance(user)[2] == 0
+
+
+def test_the_portal_button_opens_the_simulated_portal(signed_in, demo):
+    response = signed_in.post("/billing/portal/")
+    assert response.status_code == 303
+    assert signed_in.get(response["Location"]).status_code == 200

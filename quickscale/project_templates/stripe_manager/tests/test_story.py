@@ -1,0 +1,123 @@
+"""purchase -> subscribe -> renew -> upgrade -> partial refund -> full refund, in any order."""
+
+import random
+from typing import Any
+
+import pytest
+
+from stripe_manager.models import Payment, Refund, UserSubscription
+from stripe_manager.tests.factories import (
+    DAY,
+    NOW,
+    balance,
+    charge_refunded,
+    deliver,
+    invoice_paid,
+    purchase_completed,
+    subscription_event,
+)
+
+pytestmark = pytest.mark.django_db
+
+P1 = NOW - 35 * DAY  # the first period is over
+P2 = NOW - 5 * DAY  # the current period
+
+
+def story(customer, catalog) -> Any:
+    basic, pro, pack = catalog["basic"], catalog["pro"], catalog["pack"]
+    return [
+        purchase_completed(customer, pack, quantity=2, session_id="cs_story"),
+        subscription_event(
+            "customer.subscription.created", customer, basic, start=P1, created=P1, event_id="e1"
+        ),
+        invoice_paid(customer, basic, invoice_id="in_1", start=P1, created=P1),
+        subscription_event(
+            "customer.subscription.updated", customer, basic, start=P2, created=P2, event_id="e2"
+        ),
+        invoice_paid(customer, basic, invoice_id="in_2", start=P2, created=P2),
+        subscription_event(
+            "customer.subscription.updated", customer, pro, start=P2, created=NOW, event_id="e3"
+        ),
+        invoice_paid(
+            customer,
+            pro,
+            invoice_id="in_3",
+            start=P2,
+            created=NOW,
+            previous=basic,
+            reason="subscription_update",
+        ),
+        charge_refunded("pi_cs_story", amount=2000, refunds=[("re_1", 500)]),
+        charge_refunded("pi_cs_story", amount=2000, refunds=[("re_1", 500), ("re_2", 1500)]),
+    ]
+
+
+def final_state(user) -> Any:
+    return (
+        balance(user),
+        sorted(Payment.objects.values_list("stripe_invoice_id", "status", "amount_refunded")),
+        sorted(Refund.objects.values_list("stripe_refund_id", "credits_reversed")),
+        list(UserSubscription.objects.values_list("status", "price_id")),
+    )
+
+
+def deliver_like_stripe(client, events, rng) -> Any:
+    """Deliver in the given order; re-deliver every non-2xx answer later, as Stripe retries."""
+    pending = list(events)
+    for _ in range(50):
+        if not pending:
+            return
+        failed = [event for event in pending if deliver(client, event) != 200]
+        rng.shuffle(failed)
+        pending = failed
+    raise AssertionError(f"never settled: {[e['type'] for e in pending]}")
+
+
+def test_the_story_in_order_gives_the_expected_state(client, customer, catalog):
+    for event in story(customer, catalog):
+        assert deliver(client, event) == 200
+    subscription, pay_as_you_go, total = balance(customer.user)
+    # Pro's 2000 for the current period; Basic's current 500 converted; the pack refunded.
+    assert (subscription, pay_as_you_go, total) == (2000, 500, 2500)
+    assert UserSubscription.objects.get().price_id == "price_pro"
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_story_shuffled_with_retries_ends_in_the_in_order_state(
+    client, customer, catalog, seed, django_db_blocker
+):
+    for event in story(customer, catalog):
+        deliver(client, event)
+    expected = final_state(customer.user)
+
+    from stripe_manager.tests.factories import make_customer, make_user
+
+    other = make_customer(make_user(), "cus_shuffled")
+    events = story(other, catalog)
+    # Same story for a second customer, with its own ids.
+    for event in events:
+        event["id"] = f"{event['id']}_b"
+        obj = event["data"]["object"]
+        for key in ("id", "payment_intent"):
+            if isinstance(obj.get(key), str):
+                obj[key] = f"{obj[key]}_b"
+        for refund in (obj.get("refunds") or {}).get("data", []):
+            refund["id"] = f"{refund['id']}_b"
+            refund["payment_intent"] = f"{refund['payment_intent']}_b"
+        details = (obj.get("parent") or {}).get("subscription_details")
+        if details:
+            details["subscription"] = f"{details['subscription']}_b"
+        for row in (obj.get("payments") or {}).get("data", []):
+            row["payment"]["payment_intent"] = f"{row['payment']['payment_intent']}_b"
+    rng = random.Random(seed)
+    rng.shuffle(events)
+    deliver_like_stripe(client, events, rng)
+    assert balance(other.user) == expected[0]
+    mine = Payment.objects.filter(user=other.user)
+    assert sorted(mine.values_list("status", "amount_refunded")) == sorted(
+        Payment.objects.filter(user=customer.user).values_list("status", "amount_refunded")
+    )
+    assert (
+        list(UserSubscription.objects.filter(user=other.user).values_list("status", "price_id"))
+        == expected[3]
+    )
