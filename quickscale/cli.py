@@ -234,6 +234,44 @@ def manage(ctx: typer.Context) -> None:
     raise typer.Exit(dev.manage(checks.require_project("manage"), ctx.args))
 
 
+@app.command("generate-service")
+def generate_service(
+    name: Annotated[str, typer.Argument(help="Service name: lowercase letters, digits and _.")],
+    service_type: Annotated[
+        str,
+        typer.Option("--type", help="basic, text_processing, image_processing or data_validation."),
+    ] = "basic",
+    credit_cost: Annotated[
+        str | None, typer.Option("--credit-cost", help="Credits per call, e.g. 1.5.")
+    ] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", help="Shown on the services page.")
+    ] = None,
+) -> None:
+    """Write services/custom/NAME.py and its test; live after the next `quickscale up`."""
+    from quickscale.commands import checks
+    from quickscale.commands import service as command
+
+    project = checks.require_project("generate-service")
+    try:
+        kind = command.ServiceType(service_type)
+    except ValueError:
+        kinds = ", ".join(member.value for member in command.ServiceType)
+        raise QuickScaleError(
+            f"--type {service_type!r} is not one of: {kinds}.", exit_code=2
+        ) from None
+    done = command.generate(project, name, kind, credit_cost=credit_cost, description=description)
+    out = _stdout()
+    root = project.root
+    out.print(f"Wrote {done.module.relative_to(root)} and {done.test.relative_to(root)}.")
+    out.print("It is live after the next: quickscale up", markup=False)
+    out.print(
+        f"Change its cost or state: quickscale manage configure_service {name} "
+        "--update --credit-cost 2 (or --inactive)",
+        markup=False,
+    )
+
+
 @app.command()
 def check() -> None:
     """Check this machine and, inside a project, its .env and port."""

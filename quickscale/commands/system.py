@@ -32,6 +32,11 @@ COMMANDS = (
     CommandHelp("shell", "Open a shell with the project's environment.", "quickscale shell"),
     CommandHelp("django-shell", "Open Django's shell in the project.", "quickscale django-shell"),
     CommandHelp("manage", "Run any manage.py command.", "quickscale manage createsuperuser"),
+    CommandHelp(
+        "generate-service",
+        "Write a new AI service and its test into the project.",
+        "quickscale generate-service summarizer --type text_processing",
+    ),
     CommandHelp("check", "Check this machine and the current project.", "quickscale check"),
     CommandHelp("destroy", "Delete the project, its data and its folder.", "quickscale destroy"),
     CommandHelp("help", "List the commands, or show one command's help.", "quickscale help logs"),

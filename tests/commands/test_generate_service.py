@@ -1,0 +1,112 @@
+"""`quickscale generate-service`: what it writes, what it refuses, and that it writes nothing then.
+
+That the generated code lints and its test passes inside a real project is
+checked in tests/integration/test_generated_services.py (one built project).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from quickscale.cli import app
+from quickscale.commands.service import ServiceType
+
+
+@pytest.fixture
+def project(inside: Path) -> Path:
+    """The fake project of conftest, with the services app's folders."""
+    for folder in ("services/custom", "services/tests", "services/defaults"):
+        (inside / folder).mkdir(parents=True, exist_ok=True)
+    (inside / "services/custom/existing_one.py").write_text("")
+    return inside
+
+
+def written(root: Path) -> set[str]:
+    return {
+        str(path.relative_to(root))
+        for path in (root / "services").rglob("*.py")
+        if path.name != "existing_one.py"
+    }
+
+
+@pytest.mark.parametrize("kind", [member.value for member in ServiceType])
+def test_generate_service_writes_a_module_and_its_test_as_valid_python(
+    runner: CliRunner, project: Path, kind: str
+) -> None:
+    result = runner.invoke(app, ["generate-service", "word_magic", "--type", kind])
+    assert result.exit_code == 0, result.output
+    module = project / "services/custom/word_magic.py"
+    test = project / "services/tests/test_custom_word_magic.py"
+    assert written(project) == {
+        "services/custom/word_magic.py",
+        "services/tests/test_custom_word_magic.py",
+    }
+    tree = ast.parse(module.read_text())
+    classes = [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
+    assert "WordMagic" in classes
+    assert "register_service('word_magic')" in ast.unparse(tree)
+    ast.parse(test.read_text())
+    assert "service_template_name" not in module.read_text() + test.read_text()
+    assert "quickscale manage configure_service word_magic" in result.output
+
+
+def test_credit_cost_and_description_become_the_class_defaults(
+    runner: CliRunner, project: Path
+) -> None:
+    result = runner.invoke(
+        app,
+        ["generate-service", "pricey", "--credit-cost", "2.5", "--description", 'Says "hi"'],
+    )
+    assert result.exit_code == 0, result.output
+    namespace: dict[str, object] = {}
+    tree = ast.parse((project / "services/custom/pricey.py").read_text())
+    service_class = next(node for node in tree.body if isinstance(node, ast.ClassDef))
+    for statement in service_class.body:
+        if isinstance(statement, ast.Assign) and isinstance(statement.targets[0], ast.Name):
+            namespace[statement.targets[0].id] = ast.unparse(statement.value)
+    assert namespace["default_credit_cost"] == "Decimal('2.50')"
+    assert namespace["description"] == "'Says \"hi\"'"
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        pytest.param("class", "keyword", id="keyword"),
+        pytest.param("match", "keyword", id="soft keyword"),
+        pytest.param("existing_one", "already exists", id="existing custom service"),
+        pytest.param("text_summarizer", "already exists", id="default service"),
+        pytest.param("9lives", "not a valid service name", id="starts with a digit"),
+        pytest.param("../evil", "not a valid service name", id="path characters"),
+        pytest.param("My-Service", "not a valid service name", id="dash and capitals"),
+    ],
+)
+def test_bad_names_are_refused_with_exit_2_and_nothing_written(
+    runner: CliRunner, project: Path, name: str, why: str
+) -> None:
+    result = runner.invoke(app, ["generate-service", name])
+    assert result.exit_code == 2
+    assert why in result.output
+    assert written(project) == set()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--type", "video"], ["--credit-cost", "-1"], ["--credit-cost", "abc"]],
+)
+def test_bad_options_are_refused_with_exit_2_and_nothing_written(
+    runner: CliRunner, project: Path, args: list[str]
+) -> None:
+    result = runner.invoke(app, ["generate-service", "fine_name", *args])
+    assert result.exit_code == 2
+    assert written(project) == set()
+
+
+def test_outside_a_project_it_exits_2_and_writes_nothing(runner: CliRunner, in_tmp: Path) -> None:
+    result = runner.invoke(app, ["generate-service", "lost_service"])
+    assert result.exit_code == 2
+    assert "inside a QuickScale project" in result.output
+    assert list(in_tmp.rglob("*.py")) == []
