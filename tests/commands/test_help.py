@@ -16,6 +16,7 @@ COMMANDS = [
     "shell",
     "django-shell",
     "manage",
+    "generate-service",
     "check",
     "destroy",
     "help",
