@@ -153,9 +153,10 @@ def seed_history(user: Any, entries: int) -> None:
     """Give ``user`` about ``entries`` entries: spent lots (grant + consume) and 3 live lots."""
     from datetime import timedelta
 
+    from django.utils import timezone
+
     from credits import ledger
     from credits.models import CreditLot, LedgerEntry, LedgerEntryLot
-    from django.utils import timezone
 
     spent = max((entries - 3) // 2, 0)
     tag = uuid.uuid4().hex[:8]
@@ -237,9 +238,10 @@ def main() -> int:
 
     with database_server() as server, scratch_database(server) as url:
         setup_django(url)
+        from django.db import connection
+
         from credits import ledger
         from credits.models import LedgerEntry
-        from django.db import connection
         from users.models import CustomUser
 
         spender = CustomUser.objects.create_user(email="spender@bench.test", password=None)
