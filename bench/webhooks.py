@@ -90,6 +90,7 @@ def install_baseline_urls() -> None:
     from django.http import HttpRequest, HttpResponse
     from django.urls import include, path
     from django.views.decorators.csrf import csrf_exempt
+
     from stripe_manager import signing
 
     @csrf_exempt
@@ -159,6 +160,7 @@ def make_events(count: int, duplicates: float) -> list[dict[str, Any]]:
 
 def run(path: str, bodies: list[bytes]) -> tuple[float, dict[int, int]]:
     from django.test import Client
+
     from stripe_manager import signing
 
     client = Client()
