@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "services",
     "api",
     "stripe_manager",
+    "admin_dashboard",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,40 @@
+"""The dashboard home: headline figures and links to every page."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from credits import ledger
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_home_page_shows_users_and_credits_sold_and_consumed(staff_client, customer):
+    ledger.grant(customer, 20, source="purchase", reference="cs_1")
+    ledger.grant(customer, 5, source="admin", reference="admin_1")
+    ledger.consume(customer, 3, reference="use_1")
+
+    page = staff_client.get(reverse("admin_dashboard:dashboard"))
+
+    figures = page.context["headline"]
+    assert figures.users == 2  # staff and customer
+    assert figures.credits_sold == Decimal("20")
+    assert figures.credits_consumed == Decimal("3")
+
+
+def test_credits_older_than_thirty_days_do_not_count(staff_client, customer):
+    from admin_dashboard.selectors import headline
+
+    ledger.grant(customer, 20, source="purchase", reference="cs_1")
+
+    assert headline(now=timezone.now() + timedelta(days=31)).credits_sold == 0
+
+
+def test_the_home_page_links_every_dashboard_section(staff_client):
+    html = staff_client.get(reverse("admin_dashboard:dashboard")).content.decode()
+
+    for name in ("users", "audit"):
+        assert reverse(f"admin_dashboard:{name}") in html
