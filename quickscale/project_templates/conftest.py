@@ -37,7 +37,10 @@ def django_db_modify_db_settings(
     server = get_server(data_dir, cleanup_mode="delete")
     parsed = dj_database_url.parse(server.get_uri("postgres"))
     database = settings.DATABASES["default"]
-    database["HOST"] = parsed.get("HOST", "")  # the socket directory
+    # The URI names its socket directory as ?host=..., which dj-database-url puts in
+    # OPTIONS; without it in HOST, libpq would use the default socket and could reach
+    # another run's server (concurrent runs then fight over test_postgres).
+    database["HOST"] = parsed.get("HOST") or parsed.get("OPTIONS", {}).get("host", "")
     database["PORT"] = parsed.get("PORT", "")
     database["NAME"] = parsed.get("NAME", "postgres")
     database["USER"] = parsed.get("USER", "postgres")

@@ -18,3 +18,9 @@ warnings.filterwarnings(
 )
 
 application = get_asgi_application()
+
+# After setup (the call above): production refuses to serve while a starter
+# account from the spec (user@test.com, admin@test.com) has a usable password.
+from users.startup import refuse_starter_accounts  # noqa: E402
+
+refuse_starter_accounts()

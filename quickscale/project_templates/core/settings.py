@@ -83,6 +83,23 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# HTTPS in production (manage.py check --deploy --fail-level WARNING passes with these).
+# https://docs.djangoproject.com/en/5.2/ref/middleware/#http-strict-transport-security
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", IS_PRODUCTION)
+# The container's health check calls /health/ over plain HTTP from inside.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if IS_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", IS_PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", IS_PRODUCTION)
+
+# Sent by common.middleware.ContentSecurityPolicyMiddleware on every response.
+# Templates carry no inline scripts, handlers or style attributes (DESIGN.md).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
 # =============================================================================
 # APPLICATIONS AND MIDDLEWARE
 # =============================================================================
@@ -111,6 +128,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "common.middleware.ContentSecurityPolicyMiddleware",
     # Right after SecurityMiddleware so static files skip the rest of the stack.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -184,12 +202,40 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
+# Complexity: at least PASSWORD_MIN_LENGTH characters from at least
+# PASSWORD_MIN_CHARACTER_CLASSES of lowercase, uppercase, digits and symbols.
+PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 10)
+PASSWORD_MIN_CHARACTER_CLASSES = env_int("PASSWORD_MIN_CHARACTER_CLASSES", 3)
+if PASSWORD_MIN_LENGTH < 8 or not 1 <= PASSWORD_MIN_CHARACTER_CLASSES <= 4:
+    raise ImproperlyConfigured(
+        "PASSWORD_MIN_LENGTH must be at least 8 and PASSWORD_MIN_CHARACTER_CLASSES 1 to 4."
+    )
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Also checks the minimum length, so Django's MinimumLengthValidator is not listed.
+    {"NAME": "users.validators.ComplexityValidator"},
 ]
+
+# Lockout: the ACCOUNT_LOCKOUT_ATTEMPTS-th failed sign-in within
+# ACCOUNT_LOCKOUT_MINUTES locks the account, and separately the client IP, for
+# ACCOUNT_LOCKOUT_MINUTES (users.lockout). allauth's own failed-login limit is set
+# above it so users see our lockout page (which offers a password reset).
+ACCOUNT_LOCKOUT_ATTEMPTS = env_int("ACCOUNT_LOCKOUT_ATTEMPTS", 5)
+ACCOUNT_LOCKOUT_MINUTES = env_int("ACCOUNT_LOCKOUT_MINUTES", 15)
+if ACCOUNT_LOCKOUT_ATTEMPTS < 1 or ACCOUNT_LOCKOUT_MINUTES < 1:
+    raise ImproperlyConfigured("ACCOUNT_LOCKOUT_ATTEMPTS and ACCOUNT_LOCKOUT_MINUTES must be >= 1.")
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": (
+        f"{ACCOUNT_LOCKOUT_ATTEMPTS * 4}/m/ip,"
+        f"{ACCOUNT_LOCKOUT_ATTEMPTS * 2}/{ACCOUNT_LOCKOUT_MINUTES * 60}s/key"
+    ),
+}
+
+# Profile pictures (users.validators.validate_avatar).
+AVATAR_MAX_BYTES = env_int("AVATAR_MAX_BYTES", 2 * 1024 * 1024)
+AVATAR_MAX_PIXELS = env_int("AVATAR_MAX_PIXELS", 4096 * 4096)
 
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
@@ -203,8 +249,12 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
 # "optional" by default in development, production refuses anything but "mandatory".
 ACCOUNT_EMAIL_VERIFICATION = _security.account_email_verification
-ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{PROJECT_NAME}] "
+# Email subjects start with "[PROJECT_NAME] " (users.adapters.AccountAdapter).
 ACCOUNT_SIGNUP_OPEN = env_bool("ACCOUNT_SIGNUP_OPEN", True)
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+# Contact form (public app): messages per client IP per hour, and their size.
+CONTACT_RATE_LIMIT_PER_HOUR = env_int("CONTACT_RATE_LIMIT_PER_HOUR", 5)
+CONTACT_MAX_LENGTH = 5000
 
 # Read by `manage.py bootstrap`: a superuser is created when both are set.
 DJANGO_SUPERUSER_EMAIL = env_str("DJANGO_SUPERUSER_EMAIL")

@@ -11,6 +11,8 @@ from common.views import health
 urlpatterns: list[URLPattern | URLResolver] = [
     path("health/", health, name="health"),
     path("admin/", admin.site.urls),
+    # Our account pages (profile, settings, delete) first, then allauth's.
+    path("accounts/", include("users.urls")),
     path("accounts/", include("allauth.urls")),
     path("credits/", include("credits.urls")),
     path("services/", include("services.urls")),

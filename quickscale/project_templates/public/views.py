@@ -1,7 +1,17 @@
-"""Public pages: plain templates, no data of their own yet."""
+"""Public pages: landing, about and contact."""
 
+from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.views.decorators.http import require_http_methods
+
+from common.client_ip import client_ip
+from common.htmx import is_htmx, render_page
+from common.ratelimit import hit
+from public.forms import ContactForm
+from public.services import contact_message_create
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -12,3 +22,42 @@ def index(request: HttpRequest) -> HttpResponse:
 def about(request: HttpRequest) -> HttpResponse:
     """About page."""
     return TemplateResponse(request, "public/about.html")
+
+
+@require_http_methods(["GET", "POST"])
+def contact(request: HttpRequest) -> HttpResponse:
+    """Contact form: stored, emailed to staff, rate-limited per client IP."""
+    form = ContactForm(request.POST or None)
+    sent = False
+    status = 200
+    if request.method == "POST":
+        ip = client_ip(request)
+        allowed = hit(
+            f"contact:{ip}", limit=settings.CONTACT_RATE_LIMIT_PER_HOUR, period_seconds=3600
+        )
+        if not allowed:
+            form.add_error(None, "You sent several messages in the last hour. Please wait a while.")
+            status = 429
+        elif form.is_valid():
+            if not form.is_spam():  # bots get the same answer and nothing is stored
+                data = form.cleaned_data
+                contact_message_create(
+                    name=data["name"],
+                    email=data["email"],
+                    subject=data["subject"],
+                    message=data["message"],
+                    ip_address=ip,
+                )
+            if not is_htmx(request):
+                messages.success(request, "Thank you, your message was sent. We will reply soon.")
+                return redirect("public:contact")
+            sent = True
+            form = ContactForm()
+    # htmx swaps only 2xx answers, so a refused htmx post still answers 200.
+    return render_page(
+        request,
+        "public/contact.html",
+        {"form": form, "sent": sent},
+        partial="public/partials/contact_form.html",
+        status=200 if is_htmx(request) else status,
+    )

@@ -2,11 +2,14 @@
 
 from typing import TYPE_CHECKING
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from users.models import CustomUser
+from users import security
+from users.models import CustomUser, LoginLockout, Profile, SecurityEvent
 
 # Django's admin and form classes are generic only in django-stubs; subscripting
 # them at run time would need django-stubs-ext, a dev-only dependency.
@@ -30,9 +33,39 @@ class CustomUserChangeForm(_ChangeForm):
         fields = ("email", "first_name", "last_name")
 
 
+class ProfileInline(admin.StackedInline):  # type: ignore[type-arg]
+    model = Profile
+    can_delete = False
+    extra = 0
+
+
+def _lift(request: HttpRequest, lockouts: "QuerySet[LoginLockout]") -> int:
+    lifted = 0
+    for row in lockouts:
+        security.record(
+            SecurityEvent.Kind.LOCKOUT_LIFTED,
+            request=request,
+            email=row.key if row.scope == LoginLockout.Scope.ACCOUNT else "",
+            detail=f"{row.scope} {row.key} by {request.user}",
+        )
+        lifted += 1
+    lockouts.delete()
+    return lifted
+
+
 @admin.register(CustomUser)
 class CustomUserAdmin(_UserAdmin):
     """Django's UserAdmin with email in place of username."""
+
+    inlines = (ProfileInline,)
+    actions = ("lift_lockout",)
+
+    @admin.action(description="Lift the sign-in lockout of selected users")
+    def lift_lockout(self, request: HttpRequest, queryset: "QuerySet[CustomUser]") -> None:
+        keys = [email.lower() for email in queryset.values_list("email", flat=True)]
+        lockouts = LoginLockout.objects.filter(scope=LoginLockout.Scope.ACCOUNT, key__in=keys)
+        lifted = _lift(request, lockouts)
+        self.message_user(request, f"Lifted {lifted} lockout(s).", messages.SUCCESS)
 
     form = CustomUserChangeForm
     add_form = CustomUserCreationForm
@@ -49,3 +82,42 @@ class CustomUserAdmin(_UserAdmin):
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+
+@admin.register(LoginLockout)
+class LoginLockoutAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Failed sign-in counters; lifting one deletes it (the next failure starts anew)."""
+
+    list_display = ("scope", "key", "failures", "window_started", "locked_until")
+    list_filter = ("scope",)
+    search_fields = ("key",)
+    readonly_fields = ("scope", "key", "failures", "window_started", "locked_until")
+    actions = ("lift",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Lift selected lockouts")
+    def lift(self, request: HttpRequest, queryset: "QuerySet[LoginLockout]") -> None:
+        lifted = _lift(request, queryset)
+        self.message_user(request, f"Lifted {lifted} lockout(s).", messages.SUCCESS)
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The security log, read-only: staff can search it but never edit or delete it."""
+
+    list_display = ("created_at", "kind", "email", "ip_address", "user")
+    list_filter = ("kind",)
+    search_fields = ("email", "ip_address", "detail")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

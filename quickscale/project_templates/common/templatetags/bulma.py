@@ -9,7 +9,7 @@ register = template.Library()
 def _bulma_class(widget: forms.Widget) -> str:
     if isinstance(widget, forms.Textarea):
         return "textarea"
-    if isinstance(widget, forms.CheckboxInput | forms.Select | forms.RadioSelect):
+    if isinstance(widget, forms.CheckboxInput | forms.Select | forms.RadioSelect | forms.FileInput):
         # Bulma styles these through their wrapper (label.checkbox, div.select).
         return ""
     return "input"
@@ -17,11 +17,24 @@ def _bulma_class(widget: forms.Widget) -> str:
 
 @register.filter
 def bulma_widget(field: forms.BoundField) -> SafeString:
-    """Render ``field``'s widget with Bulma's control class (and is-danger on errors)."""
+    """Render ``field``'s widget with Bulma's class, tied to its help and error text.
+
+    The ids match ``includes/form_field.html``, so screen readers announce the help
+    and the errors with the field, and ``aria-invalid`` marks a field with errors.
+    """
     classes = [field.field.widget.attrs.get("class", ""), _bulma_class(field.field.widget)]
+    attrs: dict[str, str | bool] = {}
+    described_by = []
+    if field.help_text:
+        described_by.append(f"{field.auto_id}_help")
     if field.errors:
         classes.append("is-danger")
-    return field.as_widget(attrs={"class": " ".join(c for c in classes if c)})
+        described_by.append(f"{field.auto_id}_errors")
+        attrs["aria-invalid"] = "true"
+    if described_by:
+        attrs["aria-describedby"] = " ".join(described_by)
+    attrs["class"] = " ".join(c for c in classes if c)
+    return field.as_widget(attrs=attrs)
 
 
 @register.filter

@@ -1,0 +1,87 @@
+"""Production hardening, checked the way a deployment runs: in a fresh process."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from users.startup import refuse_starter_accounts
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def production_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEBUG"))}
+    env.update(
+        IS_PRODUCTION="True",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="example.com",
+        ACCOUNT_EMAIL_VERIFICATION="mandatory",
+        DATABASE_URL=env.get("DATABASE_URL", "postgres://nobody@localhost:1/none"),
+    )
+    env.update(extra)
+    return env
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_deploy_check_passes_at_warning_level_with_production_values():
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env())
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_production_sends_the_security_headers():
+    code = (
+        "import django; django.setup();"
+        "from django.conf import settings as s;"
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS > 0,"
+        " s.SECURE_SSL_REDIRECT, s.X_FRAME_OPTIONS, s.SECURE_REFERRER_POLICY,"
+        " 'script-src' in s.CONTENT_SECURITY_POLICY)"
+    )
+    env = production_env(DJANGO_SETTINGS_MODULE="core.settings")
+    result = run(["-c", code], env)
+    assert result.stdout.split() == ["True", "True", "True", "True", "DENY", "same-origin", "True"]
+
+
+def _test_database_url() -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@/{db['NAME']}?host={db['HOST']}" + (
+        f"&port={db['PORT']}" if db["PORT"] else ""
+    )
+
+
+@pytest.mark.django_db(transaction=True)  # the started process must see the committed account
+@pytest.mark.parametrize("email", ["user@test.com", "ADMIN@test.com"])
+def test_the_app_refuses_to_start_while_a_starter_account_has_a_usable_password(email):
+    from users.models import CustomUser
+
+    user = CustomUser.objects.create_user(email=email, password="userpasswd")
+    env = production_env(DATABASE_URL=_test_database_url())
+    result = run(["-c", "import core.asgi"], env)
+    assert result.returncode != 0
+    assert "starter account" in result.stderr and email.lower() in result.stderr
+
+    user.set_unusable_password()
+    user.save()
+    assert run(["-c", "import core.asgi"], env).returncode == 0
+
+
+@pytest.mark.django_db
+def test_the_starter_guard_ignores_development(settings):
+    from users.models import CustomUser
+
+    CustomUser.objects.create_user(email="user@test.com", password="userpasswd")
+    settings.IS_PRODUCTION = False
+    refuse_starter_accounts()
+    settings.IS_PRODUCTION = True
+    with pytest.raises(ImproperlyConfigured, match=r"user@test\.com"):
+        refuse_starter_accounts()

@@ -1,0 +1,42 @@
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from users.tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_unknown_page_gets_the_styled_404(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "Page not found" in html and "css/app.css" in html
+
+
+def test_a_post_without_csrf_token_is_refused_with_the_styled_page(db):
+    client = Client(enforce_csrf_checks=True)
+    make_user("dana@example.com")
+    for url, data in [
+        (reverse("account_login"), {"login": "dana@example.com", "password": "x"}),
+        (reverse("public:contact"), {"name": "a"}),
+        (reverse("account_signup"), {"email": "a@example.com"}),
+    ]:
+        response = client.post(url, data)
+        assert response.status_code == 403
+        assert "This form expired" in response.content.decode()
+
+
+def test_the_500_page_renders_without_a_request_context():
+    from django.template.loader import render_to_string
+
+    html = render_to_string("500.html")
+    assert "Something went wrong" in html
+
+
+def test_403_page_is_styled(rf):
+    from django.views.defaults import permission_denied
+
+    response = permission_denied(rf.get("/"), exception=None)
+    assert response.status_code == 403
+    assert "Access denied" in response.content.decode()

@@ -1,0 +1,45 @@
+"""Forms of the profile and account settings pages."""
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import AbstractBaseUser
+
+from users.validators import validate_avatar
+
+
+class ProfileForm(forms.Form):
+    """Edit the profile; the avatar is checked with Pillow before it is stored."""
+
+    full_name = forms.CharField(label="Full name", max_length=150, required=False)
+    bio = forms.CharField(
+        label="Bio", max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    avatar = forms.FileField(
+        label="Avatar",
+        required=False,
+        validators=[validate_avatar],
+        help_text="JPEG, PNG, GIF or WebP, up to 2 MB.",
+        widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/gif,image/webp"}),
+    )
+    clear_avatar = forms.BooleanField(label="Remove the current avatar", required=False)
+
+
+class DeleteAccountForm(forms.Form):
+    """Ask for the password before deleting an account."""
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args: Any, user: AbstractBaseUser, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password: str = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.", code="wrong_password")
+        return password

@@ -1,0 +1,66 @@
+"""Writes on accounts and profiles (reads are in users.selectors)."""
+
+import logging
+
+from allauth.account.models import EmailAddress
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.http import HttpRequest
+
+from users import security
+from users.models import CustomUser, LoginLockout, Profile, SecurityEvent
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def profile_update(
+    *, profile: Profile, full_name: str, bio: str, avatar: object | None, clear_avatar: bool
+) -> Profile:
+    """Save the profile; a new or cleared avatar deletes the old file after commit."""
+    old_avatar = profile.avatar.name if profile.avatar else ""
+    profile.full_name = full_name
+    profile.bio = bio
+    if avatar is not None:
+        profile.avatar = avatar
+    elif clear_avatar:
+        profile.avatar = None
+    profile.save()
+    new_avatar = profile.avatar.name if profile.avatar else ""
+    if old_avatar and old_avatar != new_avatar:
+        storage = profile.avatar.storage
+        transaction.on_commit(lambda: storage.delete(old_avatar))
+    return profile
+
+
+def deleted_email(user: AbstractBaseUser) -> str:
+    """The placeholder address a deleted account keeps (unique, undeliverable)."""
+    return f"deleted-{user.pk}@deleted.invalid"
+
+
+@transaction.atomic
+def user_delete(*, user: CustomUser, request: HttpRequest | None = None) -> None:
+    """Deactivate ``user`` and erase their personal data; keep the row.
+
+    Rows that financial history points to (credit lots, payments, usage) keep
+    pointing at this user, so nothing is deleted that PROTECT foreign keys guard.
+    Changing the password hash ends every session of the account (Django checks
+    the session's auth hash on each request); the caller logs the current one out.
+    """
+    old_email = user.email
+    placeholder = deleted_email(user)
+    profile = Profile.objects.filter(user=user).first()
+    if profile is not None:
+        profile_update(profile=profile, full_name="", bio="", avatar=None, clear_avatar=True)
+    EmailAddress.objects.filter(user=user).delete()
+    LoginLockout.objects.filter(scope=LoginLockout.Scope.ACCOUNT, key=old_email.lower()).delete()
+    user.email = placeholder
+    user.first_name = ""
+    user.last_name = ""
+    user.is_active = False
+    user.set_unusable_password()
+    user.save()
+    SecurityEvent.objects.filter(user=user).update(
+        email=placeholder, ip_address=None, user_agent=""
+    )
+    security.record(SecurityEvent.Kind.ACCOUNT_DELETED, request=None, user=user)

@@ -1,0 +1,123 @@
+import io
+import os
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from PIL import Image
+
+from users.models import Profile
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def png(size=(64, 64), fmt="PNG", name="me.png"):
+    buffer = io.BytesIO()
+    # Noise, so the file does not compress to almost nothing.
+    Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)).save(buffer, fmt)
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type=f"image/{fmt.lower()}")
+
+
+def bomb_png():
+    """A PNG whose header claims 30000 x 30000 pixels, in a few kilobytes."""
+    buffer = io.BytesIO()
+    Image.new("1", (30000, 30000)).save(buffer, "PNG")
+    return SimpleUploadedFile("bomb.png", buffer.getvalue(), content_type="image/png")
+
+
+def test_the_profile_page_needs_a_signed_in_user(client):
+    response = client.get(reverse("users:profile"))
+    assert response.status_code == 302
+    assert reverse("account_login") in response["Location"]
+
+
+def test_a_plain_post_saves_the_profile_and_redirects(client, account):
+    client.force_login(account)
+    response = client.post(
+        reverse("users:profile"), {"full_name": "Dana Scully", "bio": "FBI", "avatar": png()}
+    )
+    assert response.status_code == 302
+    profile = Profile.objects.get(user=account)
+    assert profile.full_name == "Dana Scully"
+    assert profile.avatar.name.startswith("avatars/") and profile.avatar.name.endswith(".png")
+    assert "me.png" not in profile.avatar.name
+    page = client.get(reverse("users:profile")).content.decode()
+    assert profile.avatar.url in page
+
+
+def test_an_htmx_post_gets_only_the_profile_fragment(client, account):
+    client.force_login(account)
+    response = client.post(reverse("users:profile"), {"full_name": "Dana", "bio": ""}, **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith("{#") is False
+    assert 'id="profile-panel"' in html
+    assert "<html" not in html
+    assert "Your profile was saved." in html
+    assert "HX-Request" in response["Vary"]
+
+
+def test_a_new_avatar_replaces_and_deletes_the_old_file(
+    client, account, settings, django_capture_on_commit_callbacks
+):
+    client.force_login(account)
+    client.post(reverse("users:profile"), {"avatar": png()})
+    first = Profile.objects.get(user=account).avatar.name
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("users:profile"), {"avatar": png(fmt="JPEG", name="b.jpg")})
+    second = Profile.objects.get(user=account).avatar.name
+    assert first != second
+    assert not (settings.MEDIA_ROOT / first).exists()
+    assert (settings.MEDIA_ROOT / second).exists()
+
+
+@pytest.mark.parametrize(
+    ("upload", "message"),
+    [
+        (SimpleUploadedFile("x.png", b"this is not an image", "image/png"), "not an image"),
+        (SimpleUploadedFile("x.pdf", b"%PDF-1.4 hello", "application/pdf"), "not an image"),
+    ],
+)
+def test_an_avatar_that_is_not_an_image_is_refused(client, account, upload, message):
+    client.force_login(account)
+    response = client.post(reverse("users:profile"), {"avatar": upload}, **HTMX)
+    assert message in response.content.decode()
+    assert not Profile.objects.get(user=account).avatar
+
+
+def test_an_avatar_in_another_format_is_refused(client, account):
+    client.force_login(account)
+    response = client.post(reverse("users:profile"), {"avatar": png(fmt="BMP", name="a.bmp")})
+    assert "Use a JPEG, PNG, GIF or WebP image." in response.content.decode()
+
+
+def test_a_too_large_avatar_is_refused(client, account, settings):
+    settings.AVATAR_MAX_BYTES = 1000
+    client.force_login(account)
+    response = client.post(reverse("users:profile"), {"avatar": png(size=(300, 300))})
+    assert "too large" in response.content.decode()
+    assert not Profile.objects.get(user=account).avatar
+
+
+def test_a_decompression_bomb_is_refused_without_being_decoded(client, account):
+    client.force_login(account)
+    response = client.post(reverse("users:profile"), {"avatar": bomb_png()}, **HTMX)
+    assert "too many pixels" in response.content.decode()
+    assert not Profile.objects.get(user=account).avatar
+
+
+def test_an_avatar_over_the_pixel_limit_is_refused(client, account, settings):
+    settings.AVATAR_MAX_PIXELS = 100 * 100
+    client.force_login(account)
+    response = client.post(reverse("users:profile"), {"avatar": png(size=(200, 200))})
+    assert "too many pixels" in response.content.decode()
+
+
+def test_errors_are_tied_to_the_avatar_field(client, account):
+    client.force_login(account)
+    html = client.post(
+        reverse("users:profile"), {"avatar": SimpleUploadedFile("x.png", b"nope", "image/png")}
+    ).content.decode()
+    assert 'aria-describedby="id_avatar_help id_avatar_errors"' in html
