@@ -179,10 +179,24 @@ def _credit_amount(*metadatas: Any) -> Decimal | None:
         value = (metadata or {}).get("credit_amount")
         if value not in (None, ""):
             try:
-                return Decimal(str(value))
+                amount = Decimal(str(value))
             except ArithmeticError:
-                logger.warning("ignoring non-numeric credit_amount", extra={"value": value})
+                amount = Decimal("NaN")
+            if amount.is_finite():
+                return amount
+            logger.warning("ignoring non-numeric credit_amount", extra={"value": value})
     return None
+
+
+def _display_order(*metadatas: Any) -> int:
+    for metadata in metadatas:
+        value = (metadata or {}).get("display_order")
+        if value not in (None, ""):
+            try:
+                return int(str(value))
+            except ValueError:
+                logger.warning("ignoring non-numeric display_order", extra={"value": value})
+    return 0
 
 
 class StripeGateway(Gateway):
@@ -278,44 +292,57 @@ class StripeGateway(Gateway):
         return SubscriptionChange(subscription_id=subscription_id, price_id=price_id)
 
     def schedule_downgrade(self, *, subscription_id: str, price_id: str) -> SubscriptionChange:
-        subscription = self._call(
-            "read the subscription", self._client.v1.subscriptions.retrieve, subscription_id
+        subscription = _to_dict(
+            self._call(
+                "read the subscription", self._client.v1.subscriptions.retrieve, subscription_id
+            )
         )
-        if subscription.schedule:
-            schedule_id = getattr(subscription.schedule, "id", subscription.schedule)
-            schedule = self._call(
+        schedule_ref = subscription.get("schedule")
+        if schedule_ref:
+            schedule_id = schedule_ref["id"] if isinstance(schedule_ref, dict) else schedule_ref
+            found = self._call(
                 "read the schedule", self._client.v1.subscription_schedules.retrieve, schedule_id
             )
         else:
-            schedule = self._call(
+            found = self._call(
                 "schedule the plan change",
                 self._client.v1.subscription_schedules.create,
                 params={"from_subscription": subscription_id},
             )
-        current = schedule.phases[0]
+        schedule = _to_dict(found)
+        # Stripe keeps past phases on a schedule; the update starts from the current one.
+        current = schedule.get("current_phase") or schedule["phases"][0]
         item = subscription["items"]["data"][0]
+        recurring = item["price"]["recurring"]
         self._call(
             "schedule the plan change",
             self._client.v1.subscription_schedules.update,
-            schedule.id,
+            schedule["id"],
             params={
                 "end_behavior": "release",
                 "phases": [
                     {
-                        "items": [{"price": item["price"]["id"], "quantity": 1}],
-                        "start_date": current.start_date,
-                        "end_date": current.end_date,
+                        "items": [
+                            {"price": item["price"]["id"], "quantity": item.get("quantity") or 1}
+                        ],
+                        "start_date": current["start_date"],
+                        "end_date": current["end_date"],
                     },
                     {
-                        "items": [{"price": price_id, "quantity": 1}],
-                        "duration": {"interval": item["price"]["recurring"]["interval"]},
+                        "items": [{"price": price_id, "quantity": item.get("quantity") or 1}],
+                        "duration": {
+                            "interval": recurring["interval"],
+                            "interval_count": recurring.get("interval_count") or 1,
+                        },
                         "proration_behavior": "none",
                     },
                 ],
             },
         )
         return SubscriptionChange(
-            subscription_id=subscription_id, price_id=price_id, details={"schedule": schedule.id}
+            subscription_id=subscription_id,
+            price_id=price_id,
+            details={"schedule": schedule["id"]},
         )
 
     def set_cancel_at_period_end(self, *, subscription_id: str, cancel: bool) -> None:
@@ -367,11 +394,7 @@ class StripeGateway(Gateway):
                     currency=data.get("currency", "usd"),
                     interval=recurring.get("interval") or "none",
                     credit_amount=_credit_amount(metadata, product.get("metadata")),
-                    display_order=int(
-                        metadata.get("display_order")
-                        or (product.get("metadata") or {}).get("display_order")
-                        or 0
-                    ),
+                    display_order=_display_order(metadata, product.get("metadata")),
                 )
             )
         return result

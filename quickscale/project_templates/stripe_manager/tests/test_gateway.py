@@ -1,0 +1,534 @@
+"""The real ``StripeGateway`` through the pinned SDK, with Stripe's servers faked at the HTTP edge.
+
+Only the SDK's HTTP client is replaced (``stripe.HTTPClient`` is the SDK's own
+extension point): URL building, form encoding, headers, retries, JSON parsing
+and error mapping all run for real. Answers are Stripe-shaped JSON for the
+pinned API version, built with ``stripe_manager.shapes``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import stripe
+
+from stripe_manager import shapes
+from stripe_manager.gateway import (
+    API_VERSION,
+    CheckoutSession,
+    GatewayError,
+    PriceInfo,
+    RefundResult,
+    StripeGateway,
+)
+
+NOW = 1_790_000_000
+MONTH = 30 * 24 * 3600
+
+
+@dataclass
+class Sent:
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+
+
+class FakeStripe(stripe.HTTPClient):
+    """Answers requests from a script of (method, path) -> queued JSON answers; records them."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[Sent] = []
+        self.answers: dict[tuple[str, str], list[tuple[int, Any]]] = {}
+
+    def answer(self, method: str, path: str, body: Any, status: int = 200) -> None:
+        self.answers.setdefault((method, path), []).append((status, body))
+
+    def request(self, method, url, headers, post_data=None, *, _usage=None):
+        parts = urlsplit(url)
+        query = parts.query if method == "get" else (post_data or "")
+        if isinstance(query, bytes):
+            query = query.decode()
+        self.sent.append(
+            Sent(method.upper(), parts.path, dict(parse_qsl(query)), dict(headers or {}))
+        )
+        queue = self.answers.get((method.upper(), parts.path))
+        if not queue:
+            return json.dumps(_error(f"no fake answer for {method} {parts.path}")), 404, {}
+        status, body = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(body, Exception):
+            raise body
+        return json.dumps(body), status, {"request-id": "req_fake"}
+
+    def _sleep_time_seconds(self, num_retries: int) -> float:
+        return 0.0  # retries happen, without the back-off wait
+
+    def close(self) -> None:
+        pass
+
+
+def _error(message: str, *, kind: str = "invalid_request_error", code: str = "") -> dict[str, Any]:
+    return {"error": {"type": kind, "message": message, "code": code or None}}
+
+
+@pytest.fixture
+def fake():
+    return FakeStripe()
+
+
+@pytest.fixture
+def gateway(fake):
+    return StripeGateway(api_key="sk_test_gateway", http_client=fake)
+
+
+def _price(price_id: str, interval: str = "month", **fields: Any) -> dict[str, Any]:
+    return shapes.price(
+        price_id, product_id=f"prod_{price_id}", unit_amount=1500, interval=interval, **fields
+    )
+
+
+def _subscription(*, price_id: str = "price_pro", schedule: Any = None) -> dict[str, Any]:
+    return shapes.subscription(
+        "sub_1",
+        customer="cus_1",
+        price_obj=_price(price_id),
+        item_id="si_1",
+        period_start=NOW,
+        period_end=NOW + MONTH,
+        schedule=schedule,
+    )
+
+
+def _schedule(
+    schedule_id: str, phases: list[tuple[str, int, int]], current: int = 0
+) -> dict[str, Any]:
+    phase_objs = [
+        {
+            "start_date": start,
+            "end_date": end,
+            "items": [{"price": price, "quantity": 1}],
+            "proration_behavior": "create_prorations",
+        }
+        for price, start, end in phases
+    ]
+    return {
+        "id": schedule_id,
+        "object": "subscription_schedule",
+        "subscription": "sub_1",
+        "status": "active",
+        "end_behavior": "release",
+        "current_phase": {
+            "start_date": phase_objs[current]["start_date"],
+            "end_date": phase_objs[current]["end_date"],
+        },
+        "phases": phase_objs,
+    }
+
+
+# --------------------------------------------------------------------------- every request
+
+
+def test_requests_carry_the_secret_key_and_the_pinned_api_version(fake, gateway):
+    fake.answer("POST", "/v1/customers", {"id": "cus_1", "object": "customer"})
+
+    gateway.create_customer(email="a@example.com", user_id=1, idempotency_key="customer-1")
+
+    headers = fake.sent[0].headers
+    assert headers["Authorization"] == "Bearer sk_test_gateway"
+    assert headers["Stripe-Version"] == API_VERSION
+
+
+# --------------------------------------------------------------------------- customers
+
+
+def test_create_customer_sends_email_user_id_and_idempotency_key(fake, gateway):
+    fake.answer("POST", "/v1/customers", {"id": "cus_new", "object": "customer"})
+
+    customer_id = gateway.create_customer(
+        email="payer@example.com", user_id=42, idempotency_key="customer-user-42"
+    )
+
+    assert customer_id == "cus_new"
+    [sent] = fake.sent
+    assert (sent.method, sent.path) == ("POST", "/v1/customers")
+    assert sent.params == {"email": "payer@example.com", "metadata[user_id]": "42"}
+    assert sent.headers["Idempotency-Key"] == "customer-user-42"
+
+
+# --------------------------------------------------------------------------- checkout and portal
+
+
+def test_checkout_for_credits_is_a_payment_session_with_the_quantity(fake, gateway):
+    fake.answer(
+        "POST",
+        "/v1/checkout/sessions",
+        {"id": "cs_1", "object": "checkout.session", "url": "https://checkout.stripe.com/c/cs_1"},
+    )
+
+    session = gateway.create_checkout_session(
+        customer_id="cus_1",
+        price_id="price_pack",
+        quantity=3,
+        mode="payment",
+        success_url="https://app.example.com/ok",
+        cancel_url="https://app.example.com/cancel",
+        metadata={"user_id": "7"},
+    )
+
+    assert session == CheckoutSession(session_id="cs_1", url="https://checkout.stripe.com/c/cs_1")
+    [sent] = fake.sent
+    assert (sent.method, sent.path) == ("POST", "/v1/checkout/sessions")
+    assert sent.params == {
+        "mode": "payment",
+        "customer": "cus_1",
+        "line_items[0][price]": "price_pack",
+        "line_items[0][quantity]": "3",
+        "success_url": "https://app.example.com/ok",
+        "cancel_url": "https://app.example.com/cancel",
+        "metadata[user_id]": "7",
+        "payment_intent_data[metadata][user_id]": "7",
+    }
+
+
+def test_checkout_for_a_plan_is_a_subscription_session_carrying_the_metadata(fake, gateway):
+    fake.answer("POST", "/v1/checkout/sessions", {"id": "cs_2", "url": "https://x/cs_2"})
+
+    gateway.create_checkout_session(
+        customer_id="cus_1",
+        price_id="price_basic",
+        quantity=1,
+        mode="subscription",
+        success_url="https://app.example.com/ok",
+        cancel_url="https://app.example.com/cancel",
+        metadata={"user_id": "7"},
+    )
+
+    params = fake.sent[0].params
+    assert params["mode"] == "subscription"
+    assert params["subscription_data[metadata][user_id]"] == "7"
+    assert not any(key.startswith("payment_intent_data") for key in params)
+
+
+def test_portal_session_returns_its_url(fake, gateway):
+    fake.answer(
+        "POST",
+        "/v1/billing_portal/sessions",
+        {
+            "id": "bps_1",
+            "object": "billing_portal.session",
+            "url": "https://billing.stripe.com/p/1",
+        },
+    )
+
+    url = gateway.create_portal_session(customer_id="cus_1", return_url="https://app/billing")
+
+    assert url == "https://billing.stripe.com/p/1"
+    assert fake.sent[0].params == {"customer": "cus_1", "return_url": "https://app/billing"}
+
+
+# --------------------------------------------------------------------------- plan changes
+
+
+def test_upgrade_switches_the_item_now_and_invoices_the_proration(fake, gateway):
+    fake.answer("GET", "/v1/subscriptions/sub_1", _subscription(price_id="price_basic"))
+    fake.answer("POST", "/v1/subscriptions/sub_1", _subscription(price_id="price_pro"))
+
+    change = gateway.upgrade_subscription(
+        subscription_id="sub_1", item_id="si_1", price_id="price_pro"
+    )
+
+    assert (change.subscription_id, change.price_id) == ("sub_1", "price_pro")
+    assert [(s.method, s.path) for s in fake.sent] == [
+        ("GET", "/v1/subscriptions/sub_1"),
+        ("POST", "/v1/subscriptions/sub_1"),
+    ]
+    assert fake.sent[1].params == {
+        "items[0][id]": "si_1",
+        "items[0][price]": "price_pro",
+        "proration_behavior": "always_invoice",
+        "cancel_at_period_end": "false",
+    }
+
+
+def test_upgrade_releases_a_pending_downgrade_schedule_first(fake, gateway):
+    fake.answer("GET", "/v1/subscriptions/sub_1", _subscription(schedule="sub_sched_1"))
+    fake.answer(
+        "POST",
+        "/v1/subscription_schedules/sub_sched_1/release",
+        {"id": "sub_sched_1", "object": "subscription_schedule", "status": "released"},
+    )
+    fake.answer("POST", "/v1/subscriptions/sub_1", _subscription())
+
+    gateway.upgrade_subscription(subscription_id="sub_1", item_id="si_1", price_id="price_pro")
+
+    assert [(s.method, s.path) for s in fake.sent] == [
+        ("GET", "/v1/subscriptions/sub_1"),
+        ("POST", "/v1/subscription_schedules/sub_sched_1/release"),
+        ("POST", "/v1/subscriptions/sub_1"),
+    ]
+    assert fake.sent[2].params["proration_behavior"] == "always_invoice"
+
+
+def test_downgrade_creates_a_schedule_that_switches_price_at_period_end(fake, gateway):
+    fake.answer("GET", "/v1/subscriptions/sub_1", _subscription(price_id="price_pro"))
+    created = _schedule("sub_sched_9", [("price_pro", NOW, NOW + MONTH)])
+    fake.answer("POST", "/v1/subscription_schedules", created)
+    fake.answer("POST", "/v1/subscription_schedules/sub_sched_9", created)
+
+    change = gateway.schedule_downgrade(subscription_id="sub_1", price_id="price_basic")
+
+    assert change.price_id == "price_basic"
+    assert change.details == {"schedule": "sub_sched_9"}
+    assert [(s.method, s.path) for s in fake.sent] == [
+        ("GET", "/v1/subscriptions/sub_1"),
+        ("POST", "/v1/subscription_schedules"),
+        ("POST", "/v1/subscription_schedules/sub_sched_9"),
+    ]
+    assert fake.sent[1].params == {"from_subscription": "sub_1"}
+    assert fake.sent[2].params == {
+        "end_behavior": "release",
+        # The current phase keeps the current price until the period ends ...
+        "phases[0][items][0][price]": "price_pro",
+        "phases[0][items][0][quantity]": "1",
+        "phases[0][start_date]": str(NOW),
+        "phases[0][end_date]": str(NOW + MONTH),
+        # ... then the lower price starts, with nothing prorated.
+        "phases[1][items][0][price]": "price_basic",
+        "phases[1][items][0][quantity]": "1",
+        "phases[1][duration][interval]": "month",
+        "phases[1][duration][interval_count]": "1",
+        "phases[1][proration_behavior]": "none",
+    }
+
+
+def test_downgrade_reuses_an_existing_schedule_from_its_current_phase(fake, gateway):
+    # A schedule whose first phase is already over: the update must start from the current one.
+    fake.answer("GET", "/v1/subscriptions/sub_1", _subscription(schedule="sub_sched_1"))
+    existing = _schedule(
+        "sub_sched_1",
+        [("price_max", NOW - MONTH, NOW), ("price_pro", NOW, NOW + MONTH)],
+        current=1,
+    )
+    fake.answer("GET", "/v1/subscription_schedules/sub_sched_1", existing)
+    fake.answer("POST", "/v1/subscription_schedules/sub_sched_1", existing)
+
+    gateway.schedule_downgrade(subscription_id="sub_1", price_id="price_basic")
+
+    assert [(s.method, s.path) for s in fake.sent] == [
+        ("GET", "/v1/subscriptions/sub_1"),
+        ("GET", "/v1/subscription_schedules/sub_sched_1"),
+        ("POST", "/v1/subscription_schedules/sub_sched_1"),
+    ]
+    params = fake.sent[2].params
+    assert params["phases[0][items][0][price]"] == "price_pro"
+    assert params["phases[0][start_date]"] == str(NOW)
+    assert params["phases[0][end_date]"] == str(NOW + MONTH)
+    assert params["phases[1][items][0][price]"] == "price_basic"
+    assert "phases[2][items][0][price]" not in params
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+def test_cancel_and_resume_set_cancel_at_period_end(fake, gateway, cancel):
+    fake.answer("POST", "/v1/subscriptions/sub_1", _subscription())
+
+    gateway.set_cancel_at_period_end(subscription_id="sub_1", cancel=cancel)
+
+    [sent] = fake.sent
+    assert (sent.method, sent.path) == ("POST", "/v1/subscriptions/sub_1")
+    assert sent.params == {"cancel_at_period_end": str(cancel).lower()}
+
+
+# --------------------------------------------------------------------------- refunds
+
+
+def test_refund_sends_amount_in_cents_with_the_idempotency_key(fake, gateway):
+    fake.answer(
+        "POST",
+        "/v1/refunds",
+        shapes.refund("re_1", amount=550, charge="ch_1", payment_intent="pi_1", status="pending"),
+    )
+
+    result = gateway.create_refund(
+        payment_intent_id="pi_1",
+        amount=550,
+        idempotency_key="refund-abc",
+        metadata={"refund_key": "refund-abc", "receipt_number": "R-1"},
+    )
+
+    assert result == RefundResult(refund_id="re_1", status="pending", amount=550)
+    [sent] = fake.sent
+    assert (sent.method, sent.path) == ("POST", "/v1/refunds")
+    assert sent.headers["Idempotency-Key"] == "refund-abc"
+    assert sent.params == {
+        "payment_intent": "pi_1",
+        "amount": "550",
+        "metadata[refund_key]": "refund-abc",
+        "metadata[receipt_number]": "R-1",
+    }
+
+
+def test_a_retried_refund_repeats_the_same_idempotency_key(fake, gateway):
+    fake.answer("POST", "/v1/refunds", _error("Try again", kind="api_error"), status=500)
+    fake.answer(
+        "POST",
+        "/v1/refunds",
+        shapes.refund("re_2", amount=100, charge="ch_1", payment_intent="pi_1"),
+    )
+
+    result = gateway.create_refund(
+        payment_intent_id="pi_1", amount=100, idempotency_key="refund-once", metadata={}
+    )
+
+    assert result.refund_id == "re_2"
+    assert [s.headers["Idempotency-Key"] for s in fake.sent] == ["refund-once", "refund-once"]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_a_stripe_refusal_becomes_a_gateway_error_with_stripes_message(fake, gateway):
+    fake.answer(
+        "POST",
+        "/v1/refunds",
+        _error("Charge ch_1 has already been refunded.", code="charge_already_refunded"),
+        status=400,
+    )
+
+    with pytest.raises(
+        GatewayError, match=r"Stripe could not refund the payment: .*already been refunded"
+    ):
+        gateway.create_refund(
+            payment_intent_id="pi_1", amount=100, idempotency_key="k", metadata={}
+        )
+
+
+def test_an_unreachable_stripe_becomes_a_gateway_error_after_retries(fake, gateway):
+    fake.answer(
+        "POST",
+        "/v1/subscriptions/sub_1",
+        stripe.APIConnectionError("Connection refused", should_retry=True),  # type: ignore[no-untyped-call]
+    )
+
+    with pytest.raises(GatewayError, match="Stripe could not update the subscription"):
+        gateway.set_cancel_at_period_end(subscription_id="sub_1", cancel=True)
+    assert len(fake.sent) == 3  # the first try and two retries
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+def _product(product_id: str, **fields: Any) -> dict[str, Any]:
+    return shapes.product(product_id, name=fields.pop("name", product_id.title()), **fields)
+
+
+def _expanded(price: dict[str, Any], product: dict[str, Any]) -> dict[str, Any]:
+    return {**price, "product": product}
+
+
+def _page(prices: list[dict[str, Any]], *, has_more: bool = False) -> dict[str, Any]:
+    return {"object": "list", "data": prices, "has_more": has_more, "url": "/v1/prices"}
+
+
+def test_list_prices_pages_through_active_prices_with_their_products(fake, gateway):
+    pack = _product(
+        "prod_pack",
+        name="Credit pack",
+        description="100 credits",
+        metadata={"credit_amount": "100"},
+    )
+    plans = _product(
+        "prod_plans", name="Pro", metadata={"credit_amount": "999", "display_order": "2"}
+    )
+    first = _page(
+        [
+            _expanded(shapes.price("price_pack", product_id="prod_pack", unit_amount=1000), pack),
+        ],
+        has_more=True,
+    )
+    second = _page(
+        [
+            _expanded(
+                shapes.price(
+                    "price_pro_year",
+                    product_id="prod_plans",
+                    unit_amount=45000,
+                    interval="year",
+                    currency="eur",
+                    metadata={"credit_amount": "24000"},
+                ),
+                plans,
+            ),
+        ]
+    )
+    fake.answer("GET", "/v1/prices", first)
+    fake.answer("GET", "/v1/prices", second)
+
+    prices = gateway.list_prices()
+
+    assert prices == [
+        PriceInfo(
+            price_id="price_pack",
+            product_id="prod_pack",
+            name="Credit pack",
+            description="100 credits",
+            unit_amount=1000,
+            currency="usd",
+            interval="none",
+            credit_amount=Decimal("100"),  # from the product
+            display_order=0,
+        ),
+        PriceInfo(
+            price_id="price_pro_year",
+            product_id="prod_plans",
+            name="Pro",
+            description="",
+            unit_amount=45000,
+            currency="eur",
+            interval="year",
+            credit_amount=Decimal("24000"),  # the price's own metadata wins
+            display_order=2,
+        ),
+    ]
+    assert fake.sent[0].params == {"active": "true", "expand[0]": "data.product", "limit": "100"}
+    assert fake.sent[1].params["starting_after"] == "price_pack"
+
+
+def test_list_prices_of_one_product_filters_by_product(fake, gateway):
+    fake.answer("GET", "/v1/prices", _page([]))
+
+    assert gateway.list_prices(product_id="prod_pack") == []
+    assert fake.sent[0].params["product"] == "prod_pack"
+
+
+def test_list_prices_skips_archived_products_and_tolerates_bad_metadata(fake, gateway):
+    archived = _product("prod_old", active=False, metadata={"credit_amount": "10"})
+    odd = _product("prod_odd", metadata={"credit_amount": "lots", "display_order": "first"})
+    nan = _product("prod_nan", metadata={"credit_amount": "NaN"})
+    fake.answer(
+        "GET",
+        "/v1/prices",
+        _page(
+            [
+                _expanded(
+                    shapes.price("price_old", product_id="prod_old", unit_amount=500), archived
+                ),
+                _expanded(shapes.price("price_odd", product_id="prod_odd", unit_amount=700), odd),
+                _expanded(shapes.price("price_nan", product_id="prod_nan", unit_amount=900), nan),
+            ]
+        ),
+    )
+
+    prices = {info.price_id: info for info in gateway.list_prices()}
+
+    assert set(prices) == {"price_odd", "price_nan"}
+    assert prices["price_odd"].credit_amount is None
+    assert prices["price_odd"].display_order == 0
+    assert prices["price_nan"].credit_amount is None
