@@ -275,7 +275,10 @@ def test_logs_follow_prints_appended_lines_until_interrupted(stopped: Project) -
     mail_log.parent.mkdir(parents=True, exist_ok=True)
     mail_log.write_text("old mail\n")
     code = (
-        "import sys\n"
+        "import signal, sys\n"
+        # A terminal delivers Ctrl-C as KeyboardInterrupt; restore that even when this
+        # suite runs from a background job, where SIGINT is inherited as ignored.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from quickscale.project import load_project\n"
         "from quickscale.runtime.local import LocalRuntime\n"
         "sys.exit(LocalRuntime(load_project('logs')).logs('mail', follow=True, lines=5))\n"
