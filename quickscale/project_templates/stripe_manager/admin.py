@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
 
 from stripe_manager.catalog import catalog_sync
 from stripe_manager.exceptions import RefundError
@@ -28,9 +32,38 @@ class StripeProductAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ["active", "interval"]
     readonly_fields = ["stripe_product_id", "stripe_price_id", "updated_at"]
     actions = ["sync_from_stripe"]
+    # Adds a "Sync from Stripe" button: the action needs a selected row, and a
+    # new site's catalog has none.
+    change_list_template = "admin/stripe_manager/stripeproduct/change_list.html"
 
-    @admin.action(description="Sync the catalog from Stripe (pull-only)")
+    def get_urls(self) -> list[URLPattern]:
+        sync = path(
+            "sync/",
+            self.admin_site.admin_view(self.sync_view),
+            name="stripe_manager_stripeproduct_sync",
+        )
+        return [sync, *super().get_urls()]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "can_sync": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def sync_view(self, request: HttpRequest) -> HttpResponse:
+        """POST only: pull the whole catalog, then back to the list."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        self._sync(request)
+        return HttpResponseRedirect(reverse("admin:stripe_manager_stripeproduct_changelist"))
+
+    @admin.action(description="Sync the catalog from Stripe (pull-only)", permissions=["change"])
     def sync_from_stripe(self, request: HttpRequest, queryset: QuerySet[StripeProduct]) -> None:
+        self._sync(request)
+
+    def _sync(self, request: HttpRequest) -> None:
         try:
             upserted, deactivated = catalog_sync()
         except GatewayError as error:
@@ -49,7 +82,13 @@ class PaymentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_change_permission(self, request: HttpRequest, obj: Payment | None = None) -> bool:
         return False
 
-    @admin.action(description="Refund what is left of the selected payments")
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        """Refunds move money: staff need the ``add_refund`` permission, not just a view."""
+        return request.user.has_perm("stripe_manager.add_refund")
+
+    @admin.action(
+        description="Refund what is left of the selected payments", permissions=["refund"]
+    )
     def refund_in_full(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
         actor = request.user if isinstance(request.user, CustomUser) else None
         for payment in queryset:
