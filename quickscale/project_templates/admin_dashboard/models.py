@@ -81,3 +81,40 @@ class AuditLog(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AuditLogError("Audit entries cannot be deleted.")
+
+
+class RefundRequest(models.Model):
+    """A staff member's claim to refund a payment, taken before the refund is attempted.
+
+    ``sequence`` is the number of requests the staff member saw on the page; the
+    unique (payment, sequence) pair means a double click, a resubmitted form or
+    two staff members acting on the same page state make one request: the
+    others are refused before ``stripe_manager.refunds.refund_payment`` runs.
+    The refund itself is ``stripe_manager``'s; this row only records who asked.
+    """
+
+    payment = models.ForeignKey(
+        "stripe_manager.Payment", on_delete=models.PROTECT, related_name="+"
+    )
+    sequence = models.PositiveIntegerField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    reason = models.TextField()
+    refund = models.ForeignKey(
+        "stripe_manager.Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payment", "sequence"], name="admin_dashboard_one_request_per_state"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund request {self.sequence} of payment {self.payment_id}"

@@ -15,10 +15,17 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from admin_dashboard.models import AuditLog
+from admin_dashboard.models import AuditLog, RefundRequest
 from credits import ledger
 from credits.exceptions import CreditsError
 from credits.models import LedgerEntry
+from services.configuration import ServiceConfigError, service_update
+from services.models import Service
+from stripe_manager.catalog import catalog_sync
+from stripe_manager.exceptions import RefundError
+from stripe_manager.gateway import GatewayError
+from stripe_manager.models import Payment, Refund
+from stripe_manager.refunds import refund_payment
 from users.models import CustomUser
 
 logger = logging.getLogger(__name__)
@@ -116,3 +123,130 @@ def credit_adjust(
         extra={"actor_id": actor.pk, "user_id": user.pk, "amount": str(entry.amount)},
     )
     return entry
+
+
+# --------------------------------------------------------------------------- services
+
+
+@transaction.atomic
+def service_toggle(*, actor: CustomUser, name: str, active: bool) -> Service:
+    """Switch a service on or off (``services.configuration.service_update``), audited."""
+    try:
+        service = service_update(name, is_active=active)
+    except ServiceConfigError as error:
+        raise DashboardError(str(error)) from error
+    audit(
+        actor,
+        AuditLog.Action.SERVICE_TOGGLE,
+        target=service,
+        details={"is_active": active},
+    )
+    return service
+
+
+@transaction.atomic
+def service_cost_change(
+    *, actor: CustomUser, name: str, credit_cost: Decimal, reason: str = ""
+) -> Service:
+    """Change what a service costs per call, audited with the old and new cost."""
+    before = Service.objects.filter(name=name).values_list("credit_cost", flat=True).first()
+    try:
+        service = service_update(name, credit_cost=credit_cost)
+    except ServiceConfigError as error:
+        raise DashboardError(str(error)) from error
+    audit(
+        actor,
+        AuditLog.Action.SERVICE_COST,
+        target=service,
+        reason=reason,
+        details={"from": str(before), "to": str(service.credit_cost)},
+    )
+    return service
+
+
+# --------------------------------------------------------------------------- Stripe
+
+
+def product_sync(*, actor: CustomUser) -> tuple[int, int]:
+    """Pull the catalog from Stripe (``stripe_manager.catalog.catalog_sync``), audited."""
+    try:
+        upserted, deactivated = catalog_sync()
+    except GatewayError as error:
+        audit(actor, AuditLog.Action.PRODUCT_SYNC, details={"error": str(error)})
+        raise DashboardError(f"Stripe could not be reached: {error}") from error
+    audit(
+        actor,
+        AuditLog.Action.PRODUCT_SYNC,
+        details={"synced": upserted, "deactivated": deactivated},
+    )
+    return upserted, deactivated
+
+
+def refund_requests_seen(payment: Payment) -> int:
+    """How many refund requests a payment has had: the refund form carries it."""
+    return RefundRequest.objects.filter(payment=payment).count()
+
+
+def refund(
+    *,
+    actor: CustomUser,
+    payment: Payment,
+    amount: Decimal | None,
+    reason: str,
+    seen: int,
+) -> Refund:
+    """Refund all (``amount=None``) or part of ``payment`` through ``refund_payment``, once.
+
+    First a ``RefundRequest`` for the page state the staff member saw is
+    committed on its own; a second request for the same state (a double click,
+    a resubmission, a colleague on the same page) fails on its unique
+    constraint and nothing else happens. Then ``stripe_manager``'s one refund
+    function validates and refunds (it also refuses more than what is left).
+    The outcome, refused or done, is audited.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise DashboardError("Give a reason for the refund: it is kept in the audit log.")
+    try:
+        with transaction.atomic():
+            request = RefundRequest.objects.create(
+                payment=payment, sequence=seen, requested_by=actor, amount=amount, reason=reason
+            )
+    except IntegrityError:
+        raise DashboardError(
+            "This refund was already requested (a second click, or another staff member at "
+            "the same time). Reload the payment to see its refunds before trying again."
+        ) from None
+    details: dict[str, Any] = {
+        "payment": payment.receipt_number,
+        "requested": "all that is left" if amount is None else str(amount),
+    }
+    try:
+        result = refund_payment(payment_id=payment.pk, amount=amount, reason=reason, actor=actor)
+    except RefundError as error:
+        RefundRequest.objects.filter(pk=request.pk).update(error=str(error))
+        audit(
+            actor,
+            AuditLog.Action.REFUND_FAILED,
+            target=payment,
+            target_user=payment.user,
+            reason=reason,
+            details={**details, "error": str(error)},
+        )
+        raise DashboardError(str(error)) from error
+    RefundRequest.objects.filter(pk=request.pk).update(refund=result)
+    audit(
+        actor,
+        AuditLog.Action.REFUND,
+        target=payment,
+        target_user=payment.user,
+        reason=reason,
+        details={
+            **details,
+            "refunded": str(result.amount),
+            "status": result.status,
+            "credits_reversed": str(result.credits_reversed),
+            "stripe_refund_id": result.stripe_refund_id or "",
+        },
+    )
+    return result
