@@ -14,6 +14,9 @@ import dj_database_url
 import pytest
 from django.conf import settings
 
+# Playwright fixtures (`page`, `browser`) and the `browser` marker, for every app.
+pytest_plugins = ["common.testing.browser"]
+
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(

@@ -1,9 +1,9 @@
 import pytest
+from django.contrib.auth import get_user_model
 from django.core import mail
 from django.urls import reverse
 
 from public.models import ContactMessage
-from users.models import CustomUser
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,9 @@ MESSAGE = {
 
 @pytest.fixture
 def staff(db):
-    return CustomUser.objects.create_user(email="staff@example.com", password=None, is_staff=True)
+    return get_user_model().objects.create_user(
+        email="staff@example.com", password=None, is_staff=True
+    )
 
 
 def test_a_message_is_stored_and_emailed_to_staff(client, staff):

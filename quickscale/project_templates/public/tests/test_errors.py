@@ -1,8 +1,8 @@
 import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import reverse
-
-from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +16,7 @@ def test_an_unknown_page_gets_the_styled_404(client):
 
 def test_a_post_without_csrf_token_is_refused_with_the_styled_page(db):
     client = Client(enforce_csrf_checks=True)
-    make_user("dana@example.com")
+    get_user_model().objects.create_user(email="dana@example.com", password="Pass-word-123")
     for url, data in [
         (reverse("account_login"), {"login": "dana@example.com", "password": "x"}),
         (reverse("public:contact"), {"name": "a"}),
@@ -37,6 +37,6 @@ def test_the_500_page_renders_without_a_request_context():
 def test_403_page_is_styled(rf):
     from django.views.defaults import permission_denied
 
-    response = permission_denied(rf.get("/"), exception=None)
+    response = permission_denied(rf.get("/"), exception=PermissionDenied())
     assert response.status_code == 403
     assert "Access denied" in response.content.decode()

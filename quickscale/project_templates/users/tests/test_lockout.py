@@ -1,4 +1,6 @@
 import time
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -10,7 +12,7 @@ from users.tests.factories import PASSWORD, make_user
 pytestmark = pytest.mark.django_db
 
 
-def sign_in(client, email, password, **extra):
+def sign_in(client: Any, email: str, password: str, **extra: Any) -> Any:
     return client.post(reverse("account_login"), {"login": email, "password": password}, **extra)
 
 
@@ -59,7 +61,7 @@ def test_client_ip_comes_from_x_forwarded_for_behind_trusted_proxies(client, set
 def test_the_lock_expires_after_the_configured_minutes(client, settings, account):
     for _ in range(5):
         sign_in(client, account.email, "wrong")
-    LoginLockout.objects.update(locked_until=timezone.now() - timezone.timedelta(seconds=1))
+    LoginLockout.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
     assert sign_in(client, account.email, PASSWORD).status_code == 302
 
 

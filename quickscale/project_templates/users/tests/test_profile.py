@@ -1,5 +1,6 @@
 import io
 import os
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -13,14 +14,14 @@ pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-def png(size=(64, 64), fmt="PNG", name="me.png"):
+def png(size: tuple[int, int] = (64, 64), fmt: str = "PNG", name: str = "me.png") -> Any:
     buffer = io.BytesIO()
     # Noise, so the file does not compress to almost nothing.
     Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)).save(buffer, fmt)
     return SimpleUploadedFile(name, buffer.getvalue(), content_type=f"image/{fmt.lower()}")
 
 
-def bomb_png():
+def bomb_png() -> Any:
     """A PNG whose header claims 30000 x 30000 pixels, in a few kilobytes."""
     buffer = io.BytesIO()
     Image.new("1", (30000, 30000)).save(buffer, "PNG")

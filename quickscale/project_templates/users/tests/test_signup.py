@@ -1,4 +1,7 @@
+from typing import Any
+
 import pytest
+from allauth.account.models import EmailAddress
 from django.core import mail
 from django.urls import reverse
 
@@ -8,7 +11,7 @@ from users.tests.factories import PASSWORD, make_user
 pytestmark = pytest.mark.django_db
 
 
-def sign_up(client, email, password, password2=None):
+def sign_up(client: Any, email: str, password: str, password2: str | None = None) -> Any:
     return client.post(
         reverse("account_signup"),
         {"email": email, "password1": password, "password2": password2 or password},
@@ -87,7 +90,7 @@ def test_signup_then_the_emailed_link_verifies_the_account(client, settings):
     path = link.split("testserver", 1)[1]
     assert client.post(path).status_code == 302
     user = CustomUser.objects.get(email="fresh@example.com")
-    assert user.emailaddress_set.get().verified
+    assert EmailAddress.objects.get(user=user).verified
 
 
 def test_the_signup_page_carries_the_strength_meter(client):
