@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from admin_dashboard.models import AuditLog
+from admin_dashboard.models import AuditLog, RefundRequest
 
 
 @admin.register(AuditLog)
@@ -31,6 +31,33 @@ class AuditLogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "details",
         "reference",
     )
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RefundRequest)
+class RefundRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Who asked for which refund; written by the dashboard only."""
+
+    list_display = (
+        "created_at",
+        "payment",
+        "sequence",
+        "requested_by",
+        "amount",
+        "refund",
+        "error",
+    )
+    list_filter = ("created_at",)
+    search_fields = ("payment__receipt_number", "requested_by__email", "reason")
+    list_select_related = ("payment", "requested_by", "refund")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -21,7 +21,7 @@ from credits import selectors as credit_selectors
 from credits.models import ZERO, CreditLot, LedgerEntry
 from services.models import Service, ServiceUsage
 from stripe_manager.models import Payment, StripeProduct, UserSubscription, WebhookFailure
-from users.models import CustomUser
+from users.models import CustomUser, LoginLockout, SecurityEvent
 
 COUNT_CAP = 1000
 PER_PAGE = 25
@@ -160,6 +160,29 @@ def user_search(*, email: str = "", subscription: str = "") -> QuerySet[CustomUs
         else:
             users = users.filter(Exists(subs.filter(status=subscription)))
     return users.order_by("-id")
+
+
+@dataclass(frozen=True)
+class AccountLockout:
+    failures: int
+    locked_until: datetime | None
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_until is not None and self.locked_until > timezone.now()
+
+
+def account_lockout(user: CustomUser) -> AccountLockout | None:
+    """The sign-in failures counted against ``user``'s account, if any."""
+    row = LoginLockout.objects.filter(
+        scope=LoginLockout.Scope.ACCOUNT, key=user.email.strip().lower()
+    ).first()
+    return None if row is None else AccountLockout(row.failures, row.locked_until)
+
+
+def security_events(user: CustomUser, *, limit: int = 20) -> list[SecurityEvent]:
+    """The latest security log lines of ``user``'s account."""
+    return list(SecurityEvent.objects.filter(user=user).order_by("-created_at", "-id")[:limit])
 
 
 def user_payments(user: CustomUser, *, limit: int = 10) -> list[Payment]:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 
 from admin_dashboard.models import AuditLog, RefundRequest
 from credits import ledger
@@ -26,7 +27,8 @@ from stripe_manager.exceptions import RefundError
 from stripe_manager.gateway import GatewayError
 from stripe_manager.models import Payment, Refund
 from stripe_manager.refunds import refund_payment
-from users.models import CustomUser
+from users import lockout, security
+from users.models import CustomUser, SecurityEvent
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +125,19 @@ def credit_adjust(
         extra={"actor_id": actor.pk, "user_id": user.pk, "amount": str(entry.amount)},
     )
     return entry
+
+
+def user_unlock(*, actor: CustomUser, user: CustomUser, request: HttpRequest | None = None) -> None:
+    """Lift the sign-in lockout of ``user``'s account, in the security log and the audit log."""
+    with transaction.atomic():
+        lockout.clear_account(user.email)
+        security.record(
+            SecurityEvent.Kind.LOCKOUT_LIFTED,
+            request=request,
+            email=user.email,
+            detail=f"account {user.email} by {actor.email}",
+        )
+        audit(actor, AuditLog.Action.USER_UNLOCK, target_user=user)
 
 
 # --------------------------------------------------------------------------- services

@@ -10,6 +10,7 @@ urlpatterns = [
     path("users/", views.user_list, name="users"),
     path("users/<int:pk>/", views.user_detail, name="user_detail"),
     path("users/<int:pk>/adjust/", views.user_adjust, name="user_adjust"),
+    path("users/<int:pk>/unlock/", views.user_unlock, name="user_unlock"),
     path("payments/", views.payment_list, name="payments"),
     path("payments/<int:pk>/", views.payment_detail, name="payment_detail"),
     path("payments/<int:pk>/refund/", views.payment_refund, name="payment_refund"),

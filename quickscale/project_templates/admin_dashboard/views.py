@@ -133,7 +133,19 @@ def _account_context(customer: CustomUser) -> dict[str, Any]:
         "subscriptions": selectors.user_subscriptions(customer),
         "payments": selectors.user_payments(customer),
         "usage": selectors.user_usage(customer),
+        "lockout": selectors.account_lockout(customer),
+        "security_events": selectors.security_events(customer),
     }
+
+
+@staff_required
+@require_POST
+def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
+    """Lift the account's sign-in lockout."""
+    customer = get_object_or_404(CustomUser, pk=pk)
+    services.user_unlock(actor=acting_staff(request), user=customer, request=request)
+    messages.success(request, f"{customer.email} can sign in again.")
+    return redirect("admin_dashboard:user_detail", pk=customer.pk)
 
 
 @staff_required

@@ -108,6 +108,8 @@ class PaymentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class RefundAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["payment", "amount", "status", "stripe_refund_id", "credits_reversed"]
     list_filter = ["status"]
+    search_fields = ["payment__receipt_number", "payment__user__email", "stripe_refund_id"]
+    list_select_related = ["payment"]
 
     def has_change_permission(self, request: HttpRequest, obj: Refund | None = None) -> bool:
         return False
@@ -117,12 +119,39 @@ class RefundAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class UserSubscriptionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["user", "product", "status", "current_period_end", "cancel_at_period_end"]
     list_filter = ["status"]
+    search_fields = ["user__email", "stripe_subscription_id", "price_id"]
+    list_select_related = ["user", "product"]
 
 
-admin.site.register(StripeCustomer)
-admin.site.register(ProcessedStripeEvent)
+@admin.register(StripeCustomer)
+class StripeCustomerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["stripe_customer_id", "user"]
+    search_fields = ["stripe_customer_id", "user__email"]
+    list_select_related = ["user"]
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Webhook records are history: staff read them, nothing edits them here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(ProcessedStripeEvent)
+class ProcessedStripeEventAdmin(_ReadOnlyAdmin):
+    list_display = ["event_id", "event_type", "processed_at"]
+    list_filter = ["event_type"]
+    search_fields = ["event_id", "event_type"]
 
 
 @admin.register(WebhookFailure)
-class WebhookFailureAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class WebhookFailureAdmin(_ReadOnlyAdmin):
     list_display = ["event_id", "event_type", "attempts", "last_failed_at", "resolved_at"]
+    list_filter = ["event_type", "resolved_at"]
+    search_fields = ["event_id", "event_type", "error"]
