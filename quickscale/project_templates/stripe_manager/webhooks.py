@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -52,10 +52,7 @@ def process_event(event: Obj) -> bool:
     """
     event_id, event_type = str(event["id"]), str(event["type"])
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                ProcessedStripeEvent.objects.create(event_id=event_id, event_type=event_type)
-        except IntegrityError:
+        if not _claim(event_id, event_type):
             logger.info("duplicate event ignored", extra={"event_id": event_id})
             return False
         handler = handler_for(event_type)
@@ -63,10 +60,37 @@ def process_event(event: Obj) -> bool:
             logger.info("event type not handled", extra={"event_type": event_type})
         else:
             handler(event["data"]["object"], event)
-        WebhookFailure.objects.filter(event_id=event_id, resolved_at__isnull=True).update(
-            resolved_at=timezone.now()
-        )
     return True
+
+
+def _claim(event_id: str, event_type: str) -> bool:
+    """Store the ``ProcessedStripeEvent`` row and resolve the event's ``WebhookFailure``.
+
+    One statement (a round trip per event counts: webhooks are bursty). False
+    when the row exists: the event was processed before, or is being processed
+    by a concurrent delivery, whose commit this waits for. Both writes belong to
+    the caller's transaction, so they commit only together with the event's effect.
+    """
+    events = connection.ops.quote_name(ProcessedStripeEvent._meta.db_table)
+    failures = connection.ops.quote_name(WebhookFailure._meta.db_table)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH claimed AS (
+                INSERT INTO {events} (event_id, event_type, processed_at) VALUES (%s, %s, %s)
+                ON CONFLICT (event_id) DO NOTHING
+                RETURNING id
+            ), resolved AS (
+                UPDATE {failures} SET resolved_at = %s
+                WHERE event_id = %s AND resolved_at IS NULL AND EXISTS (SELECT 1 FROM claimed)
+            )
+            SELECT count(*) FROM claimed
+            """,
+            [event_id, event_type, now, now, event_id],
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def record_failure(event_id: str, event_type: str, error: BaseException) -> None:
@@ -140,20 +164,21 @@ def _async_payment_succeeded(session: Obj, event: Obj) -> None:
 def _async_payment_failed(session: Obj, event: Obj) -> None:
     if session.get("mode") != "payment":
         return
-    payment = _purchase_payment(session, status=Payment.Status.FAILED)
+    payment, _ = _purchase_payment(session, status=Payment.Status.FAILED)
     if payment.status == Payment.Status.PENDING:
         payment.status = Payment.Status.FAILED
         payment.save(update_fields=["status"])
 
 
-def _purchase_payment(session: Obj, *, status: str) -> Payment:
+def _purchase_payment(session: Obj, *, status: str, **final: str) -> tuple[Payment, bool]:
+    """The purchase's ``Payment`` (locked), created with ``status`` and ``final`` when new."""
     user = _user_for_customer(session.get("customer"))
     metadata = session.get("metadata") or {}
     price_id = str(metadata.get("price_id", ""))
     product = selectors.product_for_price(price_id)
     quantity = int(_decimal(metadata.get("quantity"), Decimal(1)))
     default_credits = product.credit_amount * quantity if product else Decimal(0)
-    payment, _ = Payment.objects.select_for_update().get_or_create(
+    payment, created = Payment.objects.select_for_update().get_or_create(
         stripe_checkout_session_id=session["id"],
         defaults={
             "user": user,
@@ -168,15 +193,26 @@ def _purchase_payment(session: Obj, *, status: str) -> Payment:
             "description": f"{quantity} x {product.name}" if product else "Credit purchase",
             "stripe_payment_intent_id": _id(session.get("payment_intent")),
             "stripe_created": _ts(session.get("created")),
+            **final,
         },
     )
-    return payment
+    return payment, created
 
 
 def _fulfil_purchase(session: Obj) -> None:
-    payment = _purchase_payment(session, status=Payment.Status.PENDING)
-    if payment.credit_reference:
-        return  # already granted (completed and async_payment_succeeded both came)
+    # A new row is written paid at once (the grant below is in the same transaction).
+    payment, created = _purchase_payment(
+        session, status=Payment.Status.SUCCEEDED, credit_reference=session["id"]
+    )
+    if not created:
+        if payment.credit_reference:
+            return  # already granted (completed and async_payment_succeeded both came)
+        payment.credit_reference = session["id"]
+        payment.status = Payment.Status.SUCCEEDED
+        payment.stripe_payment_intent_id = (
+            _id(session.get("payment_intent")) or payment.stripe_payment_intent_id
+        )
+        payment.save(update_fields=["credit_reference", "status", "stripe_payment_intent_id"])
     if payment.credits > 0:
         ledger.grant(
             payment.user,
@@ -185,12 +221,6 @@ def _fulfil_purchase(session: Obj) -> None:
             reference=session["id"],
             description=f"Bought {payment.description}",
         )
-    payment.credit_reference = session["id"]
-    payment.status = Payment.Status.SUCCEEDED
-    payment.stripe_payment_intent_id = (
-        _id(session.get("payment_intent")) or payment.stripe_payment_intent_id
-    )
-    payment.save(update_fields=["credit_reference", "status", "stripe_payment_intent_id"])
     transaction.on_commit(lambda: emails.send_receipt(payment.pk))
 
 
