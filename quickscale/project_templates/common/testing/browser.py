@@ -91,8 +91,14 @@ def _artifact_name(nodeid: str) -> str:
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest, live_server: Any) -> Iterator[Any]:
     """A desktop-sized page; ``page.console`` holds what its console reported."""
+    from django.core.cache import cache
+
+    # Rate-limit counters live in the database cache table, which transactional
+    # tests do not roll back: start each journey with none (all come from 127.0.0.1).
+    cache.clear()
     context = browser.new_context(viewport=DESKTOP, base_url=live_server.url)
-    context.set_default_timeout(10_000)
+    # Generous: CI runs on 2 cores, and the live server shares them with Chromium.
+    context.set_default_timeout(20_000)
     new_page = context.new_page()
     watch = ConsoleWatch()
     new_page.on("console", watch.on_console)
