@@ -76,9 +76,8 @@ def capped_page(queryset: QuerySet[M], *, page: int, per_page: int = PER_PAGE) -
     rows = list(queryset[offset : offset + per_page + 1])
     has_next = len(rows) > per_page
     rows = rows[:per_page]
-    count = (
-        len(rows) if page == 1 and not has_next else queryset.order_by()[: COUNT_CAP + 1].count()
-    )
+    # Always counted (cheaply, capped), so a page costs the same queries at any size.
+    count = queryset.order_by()[: COUNT_CAP + 1].count()
     capped = count > COUNT_CAP
     return CappedPage(
         rows=rows,
@@ -219,6 +218,15 @@ class PaymentFilters:
     end: date | None = None
 
 
+STRIPE_ID_PREFIXES = (
+    ("pi_", "stripe_payment_intent_id"),
+    ("cs_", "stripe_checkout_session_id"),
+    ("in_", "stripe_invoice_id"),
+    ("sub_", "stripe_subscription_id"),
+    ("R-", "receipt_number"),
+)
+
+
 def payment_search(filters: PaymentFilters) -> QuerySet[Payment]:
     """Payments matching ``filters``, newest first (by id: it follows creation and is indexed)."""
     rows = Payment.objects.select_related("user", "product").order_by("-id")
@@ -227,16 +235,24 @@ def payment_search(filters: PaymentFilters) -> QuerySet[Payment]:
     if filters.status:
         rows = rows.filter(status=filters.status)
     if filters.email:
-        rows = rows.filter(user__in=users_by_email(filters.email).values("pk"))
+        # The matching accounts first (one scan of users), then their payments through
+        # the user_id index: as a subquery the planner may walk every payment instead.
+        user_ids = list(users_by_email(filters.email).values_list("pk", flat=True)[:COUNT_CAP])
+        rows = rows.filter(user_id__in=user_ids)
     if filters.stripe_id:
         value = filters.stripe_id
-        rows = rows.filter(
-            Q(stripe_payment_intent_id=value)
-            | Q(stripe_checkout_session_id=value)
-            | Q(stripe_invoice_id=value)
-            | Q(stripe_subscription_id=value)
-            | Q(receipt_number=value)
-        )
+        # Stripe ids say what they are: look in that one (indexed) column.
+        field = next((f for prefix, f in STRIPE_ID_PREFIXES if value.startswith(prefix)), None)
+        if field:
+            rows = rows.filter(**{field: value})
+        else:
+            rows = rows.filter(
+                Q(stripe_payment_intent_id=value)
+                | Q(stripe_checkout_session_id=value)
+                | Q(stripe_invoice_id=value)
+                | Q(stripe_subscription_id=value)
+                | Q(receipt_number=value)
+            )
     if filters.amount_min is not None:
         rows = rows.filter(amount__gte=filters.amount_min)
     if filters.amount_max is not None:

@@ -222,11 +222,8 @@ def _live_details(payment: Payment) -> tuple[dict[str, Any] | None, str]:
         gateway = get_gateway()
     except GatewayError as error:
         return None, str(error)
-    lookup = getattr(gateway, "retrieve_payment", None)
-    if lookup is None:
-        return None, "The configured gateway cannot look up payments."
     try:
-        details: dict[str, Any] = lookup(payment_intent_id=payment.stripe_payment_intent_id)
+        details = gateway.retrieve_payment(payment_intent_id=payment.stripe_payment_intent_id)
     except GatewayError as error:
         return None, f"Stripe could not be reached: {error}"
     return details, ""

@@ -137,6 +137,14 @@ class Gateway(abc.ABC):
     def list_prices(self, *, product_id: str | None = None) -> list[PriceInfo]:
         """Every active price (of one product when given), with its product."""
 
+    def retrieve_payment(self, *, payment_intent_id: str) -> dict[str, Any]:
+        """What the provider says of a payment now (status, amounts, refunds), for staff.
+
+        Plain data for display; not abstract, so a gateway that cannot look
+        payments up says so with a ``GatewayError``.
+        """
+        raise GatewayError("This payment gateway cannot look up payments.")
+
 
 def check_gateway_setting() -> None:
     """Refuse the simulator in production (called when the app starts)."""
@@ -370,6 +378,29 @@ class StripeGateway(Gateway):
         return RefundResult(
             refund_id=str(refund.id), status=str(refund.status), amount=int(refund.amount)
         )
+
+    def retrieve_payment(self, *, payment_intent_id: str) -> dict[str, Any]:
+        intent = _to_dict(
+            self._call(
+                "look up the payment",
+                self._client.v1.payment_intents.retrieve,
+                payment_intent_id,
+                params={"expand": ["latest_charge"]},
+            )
+        )
+        charge = intent.get("latest_charge")
+        charge = charge if isinstance(charge, dict) else {"id": charge or ""}
+        return {
+            "id": intent.get("id", payment_intent_id),
+            "status": intent.get("status", ""),
+            "amount": intent.get("amount"),
+            "amount_received": intent.get("amount_received"),
+            "currency": intent.get("currency", ""),
+            "charge": charge.get("id", ""),
+            "amount_refunded": charge.get("amount_refunded"),
+            "refunded": charge.get("refunded"),
+            "livemode": intent.get("livemode"),
+        }
 
     def list_prices(self, *, product_id: str | None = None) -> list[PriceInfo]:
         params: dict[str, Any] = {"active": True, "expand": ["data.product"], "limit": 100}

@@ -294,6 +294,25 @@ class SimulatorGateway(Gateway):
         deliver([shapes.event("charge.refunded", charge)])
         return RefundResult(refund_id=refund_id, status="succeeded", amount=amount)
 
+    def retrieve_payment(self, *, payment_intent_id: str) -> dict[str, Any]:
+        row = SimulatedObject.objects.filter(
+            kind="charge", data__payment_intent=payment_intent_id
+        ).first()
+        if row is None:
+            raise GatewayError(f"The simulator has no payment {payment_intent_id!r}.")
+        charge: Obj = row.data
+        return {
+            "id": payment_intent_id,
+            "status": charge["status"],
+            "amount": charge["amount"],
+            "amount_received": charge["amount_captured"],
+            "currency": charge["currency"],
+            "charge": charge["id"],
+            "amount_refunded": charge["amount_refunded"],
+            "refunded": charge["refunded"],
+            "livemode": False,
+        }
+
     def list_prices(self, *, product_id: str | None = None) -> list[PriceInfo]:
         prices = SimulatedObject.objects.filter(kind="price").order_by("object_id")
         products = {

@@ -1,3 +1,4 @@
+from contextlib import nullcontext
 from decimal import Decimal
 from typing import Any
 
@@ -47,15 +48,19 @@ def demo_catalog(db):
     call_command("seed_demo_catalog", stdout=None)
 
 
-def buy_credits(user: CustomUser, *, quantity: int = 1, capture: Any) -> Payment:
-    """Buy the simulator's 100-credit pack as ``user`` would, webhooks included."""
+def buy_credits(user: CustomUser, *, quantity: int = 1, capture: Any = None) -> Payment:
+    """Buy the simulator's 100-credit pack as ``user`` would, webhooks included.
+
+    ``capture`` runs the simulator's on-commit deliveries inside a test
+    transaction; transactional tests commit for real and need none.
+    """
     client = Client()
     client.force_login(user)
     response = client.post(
         "/billing/checkout/", {"price_id": "price_sim_credits_100", "quantity": str(quantity)}
     )
     assert response.status_code == 303, response.content
-    with capture(execute=True):
+    with capture(execute=True) if capture else nullcontext():
         paid = client.post(response["Location"], {"action": "pay"})
     assert paid.status_code == 303
     return Payment.objects.filter(user=user).latest("id")

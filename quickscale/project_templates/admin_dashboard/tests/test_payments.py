@@ -164,6 +164,12 @@ def test_the_investigation_page_shows_payment_history_entries_and_live_stripe_da
     assert [e.key for e in inv.entries] == [purchase.credit_reference]
     assert inv.credits_granted == Decimal("100")
     assert inv.warnings == []
+    live = response.context["live"]
+    assert (live["id"], live["status"], live["amount"]) == (
+        purchase.stripe_payment_intent_id,
+        "succeeded",
+        1000,
+    )
     row = AuditLog.objects.get()
     assert (row.actor, row.action, row.target_id) == (
         staff,
@@ -203,3 +209,19 @@ def test_the_investigation_warns_of_missing_ids_failure_and_zero_amount(staff_cl
 def test_an_unknown_payment_is_404(staff_client):
     response = staff_client.get(reverse("admin_dashboard:payment_detail", args=[999999]))
     assert response.status_code == 404
+
+
+def test_an_unreachable_stripe_leaves_the_investigation_usable(staff_client, purchase, monkeypatch):
+    from stripe_manager.gateway import GatewayError
+    from stripe_manager.simulator import SimulatorGateway
+
+    def down(self: Any, **kwargs: Any) -> Any:
+        raise GatewayError("timed out")
+
+    monkeypatch.setattr(SimulatorGateway, "retrieve_payment", down)
+
+    response = staff_client.get(reverse("admin_dashboard:payment_detail", args=[purchase.pk]))
+
+    assert response.status_code == 200
+    assert response.context["live"] is None
+    assert b"Stripe could not be reached: timed out" in response.content
