@@ -205,16 +205,16 @@ def test_an_existing_file_is_refused_too(runner, in_tmp):
     ids=["interrupt", "disk-full", "bug"],
 )
 def test_a_failed_or_interrupted_copy_leaves_nothing(runner, in_tmp, monkeypatch, error, exit_code):
-    real_copy = template_copy._copy_one
+    real_copy = template_copy._copy_file
     copied = []
 
-    def copy_some_then_fail(source: Path, target: Path) -> str:
+    def copy_some_then_fail(entry: os.DirEntry[str], target: str) -> str:
         if len(copied) == 3:
             raise error
-        copied.append(source)
-        return real_copy(source, target)
+        copied.append(entry.path)
+        return real_copy(entry, target)
 
-    monkeypatch.setattr(template_copy, "_copy_one", copy_some_then_fail)
+    monkeypatch.setattr(template_copy, "_copy_file", copy_some_then_fail)
 
     result = build(runner, "halfway", "--no-start")
 
