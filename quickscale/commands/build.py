@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from quickscale.commands import checks
 from quickscale.errors import QuickScaleError
 from quickscale.project import Project, read_env_file
-from quickscale.runtime.base import UpResult
+
+if TYPE_CHECKING:  # the runtime is imported only when a build starts the project
+    from quickscale.runtime.base import UpResult
 
 STARTER_LOGINS = (
     ("user@test.com", "userpasswd", "user"),

@@ -10,16 +10,12 @@ from quickscale.errors import QuickScaleError
 from quickscale.generator.envfile import SECRET_KEY_PLACEHOLDER
 from quickscale.generator.names import ensure_target_absent, validate_name
 from quickscale.project import Project, find_project_root, load_project
-from quickscale.runtime.ports import fallback_enabled as is_enabled
-from quickscale.runtime.ports import is_port_free as port_is_free
 
 __all__ = [
     "Problem",
     "ensure_env_usable",
     "ensure_target_absent",
     "env_problems",
-    "is_enabled",
-    "port_is_free",
     "require_project",
     "validate_name",
 ]

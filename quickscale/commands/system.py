@@ -12,6 +12,7 @@ from pathlib import Path
 import quickscale
 from quickscale.commands import checks
 from quickscale.project import find_project_root, read_env_file
+from quickscale.runtime.ports import fallback_enabled, is_port_free
 
 
 @dataclass(frozen=True)
@@ -154,12 +155,12 @@ def _port_row(root: Path) -> CheckRow:
         port = 0
     if not 1 <= port <= 65535:
         return CheckRow("Web port", Outcome.SKIP, "WEB_PORT unknown (see .env above)")
-    if checks.port_is_free(port):
+    if is_port_free(port):
         return CheckRow("Web port", Outcome.PASS, f"{port} is free")
     own = _own_web_pid(root, env, port)
     if own is not None:
         return CheckRow("Web port", Outcome.PASS, f"{port} is used by this project ({own})")
-    if checks.is_enabled(env.get("WEB_PORT_ALTERNATIVE_FALLBACK")):
+    if fallback_enabled(env.get("WEB_PORT_ALTERNATIVE_FALLBACK")):
         return CheckRow("Web port", Outcome.WARN, f"{port} is busy; up will pick the next free one")
     return CheckRow(
         "Web port",
