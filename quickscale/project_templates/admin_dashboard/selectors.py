@@ -76,8 +76,10 @@ def capped_page(queryset: QuerySet[M], *, page: int, per_page: int = PER_PAGE) -
     rows = list(queryset[offset : offset + per_page + 1])
     has_next = len(rows) > per_page
     rows = rows[:per_page]
-    # Always counted (cheaply, capped), so a page costs the same queries at any size.
-    count = queryset.order_by()[: COUNT_CAP + 1].count()
+    # Always counted, so a page costs the same queries at any size. The count keeps
+    # the page's order: walking the same index from the newest row, it stops after
+    # COUNT_CAP + 1 matches instead of scanning the table (recent rows are at its end).
+    count = queryset.select_related(None).values("pk")[: COUNT_CAP + 1].count()
     capped = count > COUNT_CAP
     return CappedPage(
         rows=rows,

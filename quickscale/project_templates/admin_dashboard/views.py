@@ -31,6 +31,7 @@ from admin_dashboard.forms import (
     new_token,
 )
 from admin_dashboard.models import AuditLog
+from common.htmx import is_htmx
 from credits import ledger
 from credits import selectors as credit_selectors
 from services.models import Service
@@ -38,10 +39,6 @@ from stripe_manager import selectors as billing_selectors
 from stripe_manager.gateway import GatewayError, get_gateway
 from stripe_manager.models import Payment
 from users.models import CustomUser
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 @staff_required
@@ -168,7 +165,7 @@ def user_adjust(request: HttpRequest, pk: int) -> HttpResponse:
             error = str(exc)
         else:
             done = f"Adjusted {customer.email}'s credits by {entry.amount}."
-            if not _is_htmx(request):
+            if not is_htmx(request):
                 messages.success(request, done)
                 return redirect("admin_dashboard:user_detail", pk=customer.pk)
             context = _credits_context(customer, None)
@@ -176,7 +173,7 @@ def user_adjust(request: HttpRequest, pk: int) -> HttpResponse:
             return TemplateResponse(request, "admin_dashboard/_credits_panel.html", context)
     context = _credits_context(customer, form)
     context["error"] = error
-    if _is_htmx(request):
+    if is_htmx(request):
         # htmx swaps 2xx answers only: the panel shows the error itself.
         return TemplateResponse(request, "admin_dashboard/_credits_panel.html", context)
     context["entries"] = credit_selectors.entries_page(customer, page=1)
@@ -310,14 +307,14 @@ def products(request: HttpRequest) -> HttpResponse:
             error = str(exc)
         else:
             summary = f"{synced} prices synced from Stripe, {deactivated} deactivated."
-            if not _is_htmx(request):
+            if not is_htmx(request):
                 messages.success(request, summary)
                 return redirect("admin_dashboard:products")
     context = {"products": selectors.products(), "summary": summary, "error": error}
     template = (
-        "admin_dashboard/_products.html" if _is_htmx(request) else "admin_dashboard/products.html"
+        "admin_dashboard/_products.html" if is_htmx(request) else "admin_dashboard/products.html"
     )
-    status = 400 if error and not _is_htmx(request) else 200
+    status = 400 if error and not is_htmx(request) else 200
     return TemplateResponse(request, template, context, status=status)
 
 
@@ -345,7 +342,7 @@ def service_toggle(request: HttpRequest, name: str) -> HttpResponse:
     service = services.service_toggle(
         actor=acting_staff(request), name=service.name, active=form.cleaned_data["active"]
     )
-    if _is_htmx(request):
+    if is_htmx(request):
         return TemplateResponse(request, "admin_dashboard/_service_row.html", {"service": service})
     state = "on" if service.is_active else "off"
     messages.success(request, f"{service.name} is now {state}.")

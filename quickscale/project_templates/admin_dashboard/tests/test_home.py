@@ -38,3 +38,22 @@ def test_the_home_page_links_every_dashboard_section(staff_client):
 
     for name in ("users", "audit"):
         assert reverse(f"admin_dashboard:{name}") in html
+
+
+def test_the_home_page_counts_live_subscriptions_and_unresolved_webhook_failures(
+    staff_client, customer
+):
+    from stripe_manager.models import UserSubscription, WebhookFailure
+
+    UserSubscription.objects.create(user=customer, stripe_subscription_id="sub_1", status="active")
+    UserSubscription.objects.create(
+        user=customer, stripe_subscription_id="sub_2", status="canceled"
+    )
+    WebhookFailure.objects.create(event_id="evt_1", event_type="invoice.paid", error="boom")
+    WebhookFailure.objects.create(
+        event_id="evt_2", event_type="invoice.paid", error="boom", resolved_at=timezone.now()
+    )
+
+    figures = staff_client.get(reverse("admin_dashboard:dashboard")).context["headline"]
+
+    assert (figures.active_subscriptions, figures.webhook_failures) == (1, 1)

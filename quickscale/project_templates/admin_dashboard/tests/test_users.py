@@ -161,3 +161,45 @@ def test_an_unknown_user_is_404(staff_client):
     assert (
         staff_client.get(reverse("admin_dashboard:user_detail", args=[999999])).status_code == 404
     )
+
+
+def _subscribe(user: Any, status: str) -> None:
+    from stripe_manager.models import UserSubscription
+
+    UserSubscription.objects.create(
+        user=user, stripe_subscription_id=f"sub_{user.pk}_{status}", status=status
+    )
+
+
+def test_the_user_list_filters_by_subscription_status(staff_client, customer):
+    canceled = make_user(email="canceled@example.com")
+    never = make_user(email="never@example.com")
+    _subscribe(customer, "active")
+    _subscribe(canceled, "canceled")
+
+    def emails(subscription: str) -> set[str]:
+        response = staff_client.get(
+            reverse("admin_dashboard:users"), {"subscription": subscription}
+        )
+        return {u.email for u in response.context["page"].rows}
+
+    assert emails("live") == {customer.email}
+    assert emails("canceled") == {canceled.email}
+    assert never.email in emails("none")
+    assert customer.email not in emails("none") and canceled.email not in emails("none")
+
+
+def test_an_unknown_subscription_filter_is_a_clear_400(staff_client):
+    response = staff_client.get(reverse("admin_dashboard:users"), {"subscription": "vip"})
+
+    assert response.status_code == 400
+    assert b"Select a valid choice" in response.content
+
+
+def test_the_user_page_shows_plan_payments_and_usage(staff_client, customer):
+    _subscribe(customer, "active")
+
+    page = staff_client.get(reverse("admin_dashboard:user_detail", args=[customer.pk]))
+
+    assert page.context["subscription"].status == "active"
+    assert b'id="user-payments"' in page.content and b'id="user-usage"' in page.content
