@@ -287,6 +287,12 @@ class StripeGateway(Gateway):
                 self._client.v1.subscription_schedules.release,
                 schedule_id,
             )
+        if subscription.cancel_at_period_end:
+            # A pending update accepts only the price change, so resume in its own call.
+            self.set_cancel_at_period_end(subscription_id=subscription_id, cancel=False)
+        # pending_if_incomplete: Stripe keeps the old price until the proration invoice is
+        # paid (the subscription carries a `pending_update` meanwhile), so an unpaid upgrade
+        # never switches the plan; a declined card leaves the user on the plan they paid for.
         self._call(
             "change the plan",
             self._client.v1.subscriptions.update,
@@ -294,7 +300,7 @@ class StripeGateway(Gateway):
             params={
                 "items": [{"id": item_id, "price": price_id}],
                 "proration_behavior": "always_invoice",
-                "cancel_at_period_end": False,
+                "payment_behavior": "pending_if_incomplete",
             },
         )
         return SubscriptionChange(subscription_id=subscription_id, price_id=price_id)

@@ -136,6 +136,7 @@ def subscription(
     created: int | None = None,
     schedule: str | None = None,
     metadata: dict[str, str] | None = None,
+    pending_update: Obj | None = None,
 ) -> Obj:
     return {
         "id": subscription_id,
@@ -164,6 +165,7 @@ def subscription(
         ),
         "livemode": False,
         "metadata": metadata or {},
+        "pending_update": pending_update,
         "schedule": schedule,
         "start_date": created or period_start,
         "status": status,

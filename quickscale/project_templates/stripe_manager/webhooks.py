@@ -267,37 +267,35 @@ def _invoice_paid(invoice: Obj, event: Obj) -> None:
     if product is None:
         raise MissingPrerequisite(f"Unknown price {price_id!r}; run sync_stripe_products.")
     period_start, period_end = _ts(line["period"]["start"]), _ts(line["period"]["end"])
+    settled = {
+        "product": product,
+        "status": Payment.Status.SUCCEEDED,
+        "amount": Decimal(int(invoice.get("amount_paid") or 0)) / CENTS,
+        "credits": product.credit_amount,
+        "credit_reference": invoice["id"],
+        "price_id": price_id,
+        "description": f"{product.name} ({period_start:%Y-%m-%d} to {period_end:%Y-%m-%d})"
+        if period_start and period_end
+        else product.name,
+        "stripe_payment_intent_id": _invoice_payment_intent(invoice),
+        "period_start": period_start,
+        "period_end": period_end,
+    }
     payment, created = Payment.objects.select_for_update().get_or_create(
         stripe_invoice_id=invoice["id"],
         defaults={
             "user": user,
-            "product": product,
             "kind": Payment.Kind.SUBSCRIPTION,
-            "status": Payment.Status.SUCCEEDED,
-            "amount": Decimal(int(invoice.get("amount_paid") or 0)) / CENTS,
             "currency": invoice.get("currency") or "usd",
-            "credits": product.credit_amount,
-            "credit_reference": invoice["id"],
-            "price_id": price_id,
-            "description": f"{product.name} ({period_start:%Y-%m-%d} to {period_end:%Y-%m-%d})"
-            if period_start and period_end
-            else product.name,
-            "stripe_payment_intent_id": _invoice_payment_intent(invoice),
             "stripe_subscription_id": subscription_id,
-            "period_start": period_start,
-            "period_end": period_end,
             "stripe_created": _ts(invoice.get("created")),
+            **settled,
         },
     )
     if not created and payment.status in (Payment.Status.PENDING, Payment.Status.FAILED):
-        # An earlier invoice.payment_failed recorded it; the retry succeeded.
-        Payment.objects.filter(pk=payment.pk).update(
-            status=Payment.Status.SUCCEEDED,
-            amount=Decimal(int(invoice.get("amount_paid") or 0)) / CENTS,
-            credits=product.credit_amount,
-            credit_reference=invoice["id"],
-            stripe_payment_intent_id=_invoice_payment_intent(invoice),
-        )
+        # An earlier invoice.payment_failed recorded it; the retry succeeded. Its period
+        # matters below: the newest paid period decides which plan's credits stay.
+        Payment.objects.filter(pk=payment.pk).update(**settled)
     if product.credit_amount > 0:
         ledger.grant(
             user,

@@ -254,8 +254,28 @@ def test_upgrade_switches_the_item_now_and_invoices_the_proration(fake, gateway)
         "items[0][id]": "si_1",
         "items[0][price]": "price_pro",
         "proration_behavior": "always_invoice",
-        "cancel_at_period_end": "false",
+        # The plan switches only once the proration invoice is paid.
+        "payment_behavior": "pending_if_incomplete",
     }
+
+
+def test_upgrade_of_a_subscription_set_to_cancel_resumes_it_in_a_call_of_its_own(fake, gateway):
+    cancelling = _subscription(price_id="price_basic")
+    cancelling["cancel_at_period_end"] = True
+    fake.answer("GET", "/v1/subscriptions/sub_1", cancelling)
+    fake.answer("POST", "/v1/subscriptions/sub_1", _subscription(price_id="price_pro"))
+
+    gateway.upgrade_subscription(subscription_id="sub_1", item_id="si_1", price_id="price_pro")
+
+    assert [(s.method, s.path) for s in fake.sent] == [
+        ("GET", "/v1/subscriptions/sub_1"),
+        ("POST", "/v1/subscriptions/sub_1"),
+        ("POST", "/v1/subscriptions/sub_1"),
+    ]
+    # Stripe refuses other parameters beside a pending (pending_if_incomplete) update.
+    assert fake.sent[1].params == {"cancel_at_period_end": "false"}
+    assert fake.sent[2].params["payment_behavior"] == "pending_if_incomplete"
+    assert "cancel_at_period_end" not in fake.sent[2].params
 
 
 def test_upgrade_releases_a_pending_downgrade_schedule_first(fake, gateway):

@@ -15,6 +15,7 @@ from stripe_manager.tests.factories import (
     charge_refunded,
     deliver,
     invoice_paid,
+    price_obj,
     purchase_completed,
     subscription_event,
 )
@@ -131,6 +132,58 @@ def test_an_upgrade_invoice_grants_the_new_plan_and_converts_the_old_plans_credi
     )
     assert deliver(client, upgrade) == 200
     assert deliver(client, upgrade) == 200
+    assert balance(customer.user) == (2000, 500, 2500)
+
+
+def test_an_upgrade_whose_proration_invoice_is_not_paid_keeps_the_old_plan(
+    client, customer, catalog, django_capture_on_commit_callbacks
+):
+    """payment_behavior=pending_if_incomplete: what Stripe sends when the card is declined.
+
+    The subscription keeps its items (the new price waits in ``pending_update``)
+    and the proration invoice fails; nothing switches and nothing is granted
+    until that invoice is paid, after which Stripe applies the update.
+    """
+    basic, pro = catalog["basic"], catalog["pro"]
+    deliver(client, subscription_event("customer.subscription.created", customer, basic))
+    deliver(client, invoice_paid(customer, basic, invoice_id="in_1"))
+    pending = subscription_event(
+        "customer.subscription.updated", customer, basic, created=NOW + 60, event_id="evt_pend"
+    )
+    pending["data"]["object"]["pending_update"] = {
+        "expires_at": NOW + DAY,
+        "subscription_items": [{"id": "si_sub_1", "price": price_obj(pro), "quantity": 1}],
+    }
+    declined = invoice_paid(
+        customer,
+        pro,
+        invoice_id="in_up",
+        previous=basic,
+        reason="subscription_update",
+        created=NOW + 60,
+        event_type="invoice.payment_failed",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(client, pending) == 200
+        assert deliver(client, declined) == 200
+
+    subscription = UserSubscription.objects.get()
+    assert (subscription.price_id, subscription.product) == ("price_basic", basic)
+    assert balance(customer.user) == (500, 0, 500)
+    assert not CreditLot.objects.filter(price_id="price_pro").exists()
+    assert Payment.objects.get(stripe_invoice_id="in_up").status == Payment.Status.FAILED
+    assert "/billing/" in mail.outbox[-1].body
+
+    # The customer pays the invoice later: Stripe applies the update.
+    paid = invoice_paid(
+        customer, pro, invoice_id="in_up", previous=basic, reason="subscription_update"
+    )
+    assert deliver(client, paid) == 200
+    applied = subscription_event(
+        "customer.subscription.updated", customer, pro, created=NOW + 120, event_id="evt_appl"
+    )
+    assert deliver(client, applied) == 200
+    assert UserSubscription.objects.get().price_id == "price_pro"
     assert balance(customer.user) == (2000, 500, 2500)
 
 
