@@ -193,3 +193,22 @@ def test_the_refund_page_asks_for_confirmation_and_shows_what_is_left(staff_clie
     assert page.status_code == 200
     assert b'x-data="confirmSubmit"' in page.content
     assert b"10.00 USD left to refund" in page.content
+
+
+def test_a_charge_refunded_event_delivered_again_later_changes_nothing(
+    staff_client, customer, purchase, client
+):
+    from stripe_manager import shapes
+    from stripe_manager.models import SimulatedObject
+    from stripe_manager.tests.factories import deliver
+
+    _refund(staff_client, purchase)
+    before = _state(purchase)
+    charge = SimulatedObject.objects.get(
+        kind="charge", data__payment_intent=purchase.stripe_payment_intent_id
+    ).data
+
+    assert deliver(client, shapes.event("charge.refunded", charge)) == 200
+
+    assert _state(purchase) == before
+    assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REVERSAL).count() == 1
