@@ -201,9 +201,7 @@ def _days_ago(days: int) -> str:
     return (timezone.now() - timedelta(days=days)).date().isoformat()
 
 
-def measure(
-    client: Any, url: str, query: dict[str, Any], repeats: int
-) -> tuple[float, int, int]:
+def measure(client: Any, url: str, query: dict[str, Any], repeats: int) -> tuple[float, int, int]:
     """Median milliseconds, queries per fetch, and status of GET url?query."""
     from django.db import connection
 
@@ -225,7 +223,10 @@ def measure(
 
 
 def measure_all(
-    client: Any, plan: list[tuple[str, str, dict[str, Any]]], repeats: int, latest: Callable[[], int]
+    client: Any,
+    plan: list[tuple[str, str, dict[str, Any]]],
+    repeats: int,
+    latest: Callable[[], int],
 ) -> dict[str, tuple[float, int, int]]:
     from django.urls import reverse
 
