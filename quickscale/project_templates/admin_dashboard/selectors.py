@@ -19,7 +19,9 @@ from django.utils import timezone
 from admin_dashboard.models import AuditLog
 from credits import selectors as credit_selectors
 from credits.models import ZERO, CreditLot, LedgerEntry
+from services import selectors as service_selectors
 from services.models import Service, ServiceUsage
+from stripe_manager import selectors as billing_selectors
 from stripe_manager.models import Payment, StripeProduct, UserSubscription, WebhookFailure
 from users.models import CustomUser, LoginLockout, SecurityEvent
 
@@ -187,8 +189,8 @@ def security_events(user: CustomUser, *, limit: int = 20) -> list[SecurityEvent]
 
 
 def user_payments(user: CustomUser, *, limit: int = 10) -> list[Payment]:
-    """The user's latest payments."""
-    return list(Payment.objects.filter(user=user).select_related("product").order_by("-id")[:limit])
+    """The user's latest payments (``stripe_manager.selectors.payments``)."""
+    return list(billing_selectors.payments(user).order_by("-id")[:limit])
 
 
 def user_subscriptions(user: CustomUser, *, limit: int = 5) -> list[UserSubscription]:
@@ -199,10 +201,8 @@ def user_subscriptions(user: CustomUser, *, limit: int = 5) -> list[UserSubscrip
 
 
 def user_usage(user: CustomUser, *, limit: int = 10) -> list[ServiceUsage]:
-    """The user's latest service calls."""
-    return list(
-        ServiceUsage.objects.filter(user=user).select_related("service").order_by("-id")[:limit]
-    )
+    """The user's latest service calls (``services.selectors.usages``)."""
+    return list(service_selectors.usages(user)[:limit])
 
 
 # --------------------------------------------------------------------------- payments
