@@ -7,8 +7,11 @@ import pytest
 from django.urls import URLPattern, reverse
 
 from admin_dashboard import urls
-from admin_dashboard.models import AuditLog
+from admin_dashboard.models import AuditLog, RefundRequest
 from credits.tests.factories import ledger_state
+from services.models import Service
+from stripe_manager.models import Refund, StripeProduct
+from users.models import LoginLockout
 
 pytestmark = pytest.mark.django_db
 
@@ -31,21 +34,37 @@ def _dashboard_urls() -> Iterator[Any]:
 DASHBOARD_URLS = list(_dashboard_urls())
 
 
+def _everything() -> tuple[object, ...]:
+    """All a dashboard action could change."""
+    return (
+        ledger_state(),
+        AuditLog.objects.count(),
+        RefundRequest.objects.count(),
+        Refund.objects.count(),
+        tuple(Service.objects.order_by("name").values_list("name", "is_active", "credit_cost")),
+        tuple(StripeProduct.objects.order_by("id").values_list("stripe_price_id", "active")),
+        LoginLockout.objects.count(),
+    )
+
+
 @pytest.mark.parametrize("url", DASHBOARD_URLS)
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
 def test_a_signed_in_member_who_is_not_staff_gets_403_and_changes_nothing(
     member_client, customer, url, htmx
 ):
+    Service.objects.create(name=SAMPLE["str"], credit_cost=1)
     headers = {"HX-Request": "true"} if htmx else {}
-    before = (ledger_state(), AuditLog.objects.count())
+    before = _everything()
 
     assert member_client.get(url, headers=headers).status_code == 403
     post = member_client.post(
-        url, {"amount": "5", "reason": "x", "direction": "grant"}, headers=headers
+        url,
+        {"amount": "5", "reason": "x", "direction": "grant", "credit_cost": "9", "seen": "0"},
+        headers=headers,
     )
     assert post.status_code == 403
 
-    assert (ledger_state(), AuditLog.objects.count()) == before
+    assert _everything() == before
 
 
 @pytest.mark.parametrize("url", DASHBOARD_URLS)
