@@ -23,7 +23,7 @@ from quickscale.project import Project
 from quickscale.runtime import venv
 from quickscale.runtime.base import ServiceState
 from quickscale.runtime.embedded_db import START_FAILED, EmbeddedDatabase
-from quickscale.runtime.local import LocalRuntime
+from quickscale.runtime.local import LocalRuntime, _error_tail
 from quickscale.runtime.ports import fallback_enabled, is_port_free, next_free_port
 from quickscale.runtime.select import get_runtime
 
@@ -229,6 +229,102 @@ def test_a_pid_file_naming_a_dead_process_is_cleaned(local_project: Project) -> 
     result = runtime.up()
     assert not result.already_running
     assert http_status(result.url + "health/") == 200
+
+
+def _quickscale_command() -> str:
+    executable = Path(sys.executable).with_name("quickscale")
+    return str(executable) if executable.exists() else "quickscale"
+
+
+@pytest.mark.parametrize(
+    "phase", ["quickscale: manage.py bootstrap", "quickscale: web server on port"]
+)
+def test_up_interrupted_with_ctrl_c_stops_cleanly_and_the_next_up_recovers(
+    stopped: Project, phase: str
+) -> None:
+    runtime = LocalRuntime(stopped)
+    port = int(stopped.env["WEB_PORT"])
+    runtime.logs_dir.mkdir(parents=True, exist_ok=True)
+    runtime.web_log.touch()
+    offset = runtime.web_log.stat().st_size
+    # A terminal's Ctrl-C sends SIGINT to the whole foreground process group: the
+    # `quickscale up` process and the bootstrap it runs. Its own session stands in for
+    # the terminal's group; SIGINT is restored to the default, since a background
+    # job (this suite in CI) inherits it ignored.
+    up = subprocess.Popen(
+        [_quickscale_command(), "up"],
+        cwd=stopped.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while phase not in runtime.web_log.read_text(errors="replace")[offset:]:
+            assert up.poll() is None, f"up ended before {phase!r}: {up.communicate()}"
+            assert time.monotonic() < deadline, f"up never reached {phase!r}"
+            time.sleep(0.02)
+        time.sleep(0.2)  # inside that step, not at its first line
+        os.killpg(up.pid, signal.SIGINT)
+        out, err = up.communicate(timeout=60)
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
+    assert up.returncode == 130, (out, err)
+    assert err.strip().splitlines() == ["Error: Interrupted. Run the command again when ready."]
+    assert "Traceback" not in out + err
+    assert rows(runtime)["web"].state == ServiceState.STOPPED
+    assert not runtime.pid_file.exists()
+    assert is_port_free(port)
+
+    result = runtime.up()
+    try:
+        assert not result.already_running
+        assert result.url == f"http://127.0.0.1:{port}/"
+        assert http_status(result.url + "health/") == 200
+    finally:
+        runtime.down()
+
+
+def test_error_tails_keep_the_exception_of_a_traceback_not_its_frames() -> None:
+    log = [
+        "Operations to perform:",
+        "Traceback (most recent call last):",
+        '  File "manage.py", line 3, in <module>',
+        "    main()",
+        "KeyError: 'first'",
+        "",
+        "During handling of the above exception, another exception occurred:",
+        "",
+        "Traceback (most recent call last):",
+        '  File "core/settings.py", line 53, in <module>',
+        "django.core.exceptions.ImproperlyConfigured: DEBUG is on; set DEBUG=False.",
+    ]
+    assert _error_tail(log).splitlines() == [
+        "Operations to perform:",
+        "KeyError: 'first'",
+        "django.core.exceptions.ImproperlyConfigured: DEBUG is on; set DEBUG=False.",
+    ]
+    assert _error_tail(f"line {n}\n" for n in range(100)).splitlines()[0] == "line 80"
+
+
+def test_a_failing_bootstrap_starts_no_web_server_and_says_what_to_do(stopped: Project) -> None:
+    # Production settings refuse DEBUG on: `manage.py bootstrap` exits non-zero.
+    runtime = LocalRuntime(with_env(stopped, IS_PRODUCTION="True", DEBUG="True"))
+    with pytest.raises(QuickScaleError) as error:
+        runtime.up()
+    first, *tail = str(error.value).splitlines()
+    assert first.startswith("`manage.py bootstrap` failed (exit code ")
+    assert "run 'quickscale up' again" in first and "quickscale logs web" in first
+    assert any("DEBUG is on" in line for line in tail), tail
+    assert not [line for line in tail if "Traceback" in line or line.startswith("  File ")]
+    assert rows(runtime)["web"].state == ServiceState.STOPPED
+    assert not runtime.pid_file.exists()
+    assert is_port_free(int(stopped.env["WEB_PORT"]))
+    runtime.down()
 
 
 def test_manage_on_a_stopped_project_starts_only_the_database(stopped: Project) -> None:
