@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ DEFAULT_DB_NAME = "quickscale"
 HEALTH_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
 TAIL_LINES_IN_ERRORS = 20
+# Lines read to find where a traceback in them begins (its frames are then left out).
+TAIL_LINES_SCANNED = 400
 FOLLOW_POLL_SECONDS = 0.25
 
 
@@ -136,6 +138,32 @@ def _tail(path: Path, lines: int) -> tuple[list[str], int]:
         return [], end
     text = data.decode(errors="replace")
     return text.splitlines(keepends=True)[-lines:], end
+
+
+def _error_tail(lines: Iterable[str]) -> str:
+    """The last lines of a log for an error message, Python tracebacks cut to their exception.
+
+    A failed `bootstrap` or server start ends in a traceback whose frames say little
+    to the user; its last line (the exception and its message) says what to fix.
+    The whole log stays available through `quickscale logs web`.
+    """
+    kept: list[str] = []
+    in_traceback = False
+    for raw in lines:
+        line = raw.rstrip()
+        if not line.strip():
+            continue
+        if line.startswith("Traceback (most recent call last):"):
+            in_traceback = True
+            continue
+        if line.startswith(("During handling of the above", "The above exception was")):
+            continue
+        if in_traceback:
+            if line.startswith((" ", "\t")):
+                continue
+            in_traceback = False  # the exception line that ends the traceback
+        kept.append(line)
+    return "\n".join(kept[-TAIL_LINES_IN_ERRORS:]).rstrip()
 
 
 def _run_in_foreground(command: Sequence[str], *, cwd: Path, env: dict[str, str]) -> int:
@@ -375,7 +403,7 @@ class LocalRuntime(Runtime):
     def _bootstrap(self, env: dict[str, str]) -> None:
         """Run `manage.py bootstrap`, its output appended to web.log."""
         command = [str(venv_python(self.root)), "manage.py", "bootstrap"]
-        last: deque[str] = deque(maxlen=TAIL_LINES_IN_ERRORS)
+        last: deque[str] = deque(maxlen=TAIL_LINES_SCANNED)
         with open(self.web_log, "ab") as log:
             log.write(self._log_header("manage.py bootstrap"))
             log.flush()
@@ -395,8 +423,9 @@ class LocalRuntime(Runtime):
             code = process.wait()
         if code != 0:
             raise QuickScaleError(
-                f"`manage.py bootstrap` failed (exit code {code}); nothing was started "
-                f"besides the database. Last lines of {self.web_log}:\n" + "\n".join(last)
+                f"`manage.py bootstrap` failed (exit code {code}), so the web server was not "
+                "started. Fix what it reports below, then run 'quickscale up' again (whole "
+                f"log: quickscale logs web). Last lines of {self.web_log}:\n" + _error_tail(last)
             )
 
     def _start_web(self, port: int, env: dict[str, str]) -> None:
@@ -434,6 +463,7 @@ class LocalRuntime(Runtime):
             if process.poll() is not None:
                 raise QuickScaleError(
                     f"The web server exited (code {process.returncode}) before answering. "
+                    "Fix what it reports below, then run 'quickscale up' again. "
                     f"Last lines of {self.web_log}:\n{self._web_log_tail()}"
                 )
             if self._healthy(port):
@@ -441,13 +471,14 @@ class LocalRuntime(Runtime):
             time.sleep(0.2)
         raise QuickScaleError(
             f"The web server did not answer http://127.0.0.1:{port}/health/ within "
-            f"{HEALTH_TIMEOUT_SECONDS:.0f} s. Last lines of {self.web_log}:\n"
+            f"{HEALTH_TIMEOUT_SECONDS:.0f} s, so it was stopped. Fix what it reports below, "
+            f"then run 'quickscale up' again. Last lines of {self.web_log}:\n"
             f"{self._web_log_tail()}"
         )
 
     def _web_log_tail(self) -> str:
         try:
-            return "".join(tail_lines(self.web_log, TAIL_LINES_IN_ERRORS)).rstrip()
+            return _error_tail(tail_lines(self.web_log, TAIL_LINES_SCANNED))
         except OSError:
             return "(no log)"
 
