@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from typer._click import Context as ClickContext
 
+    from quickscale.project import Project
     from quickscale.runtime.base import UpResult
 
 INTERRUPTED_EXIT_CODE = 130
@@ -148,8 +149,19 @@ def up() -> None:
     from quickscale.commands import checks, lifecycle
 
     project = checks.require_project("up")
+    out = _stdout()
+    out.print(f"Starting {project.name}{_first_start_note(project)}...", markup=False)
     result = lifecycle.up(project)
-    _print_running(_stdout(), project.name, result)
+    _print_running(out, project.name, result)
+
+
+def _first_start_note(project: Project) -> str:
+    """Say why a start takes a while: a local project whose packages are not installed yet."""
+    if project.runtime_name != "local":
+        return ""
+    from quickscale.runtime.venv import is_current
+
+    return "" if is_current(project.root) else " (installing its packages first)"
 
 
 @app.command()

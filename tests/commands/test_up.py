@@ -11,8 +11,23 @@ def test_up_starts_the_project_and_prints_its_url(runner, inside, fake_runtime):
 
     assert result.exit_code == 0, result.output
     assert fake_runtime.names() == ["up"]
+    assert result.stdout.startswith("Starting demo (installing its packages first)...\n")
     assert "demo is running at http://127.0.0.1:8123" in result.stdout
     assert "user@test.com / userpasswd" in result.stdout
+
+
+def test_up_with_installed_packages_just_says_starting(runner, inside, fake_runtime):
+    from quickscale.runtime import venv
+
+    venv.venv_python(inside).parent.mkdir(parents=True)
+    venv.venv_python(inside).touch()
+    venv.hash_path(inside).parent.mkdir(parents=True, exist_ok=True)
+    venv.hash_path(inside).write_text(venv.requirements_hash(inside) + "\n")
+
+    result = runner.invoke(app, ["up"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Starting demo...\n")
 
 
 def test_up_outside_a_project_exits_2_with_one_line(runner, fake_runtime):
