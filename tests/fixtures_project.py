@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import random
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -81,14 +82,23 @@ def cleanup_project(root: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def shared_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The one environment of the session, filled from the template's requirements."""
-    holder = tmp_path_factory.getbasetemp() / "shared-venv"
+def shared_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The one environment of the session, filled from the template's requirements.
+
+    It lives outside pytest's own temporary root on purpose: pytest keeps
+    /tmp/pytest-of-<user> private (0700) and re-tightens it whenever a pytest
+    run starts, while the embedded PostgreSQL of a project's own test run
+    executes this venv's server binaries as another system user, which must
+    be able to reach them.
+    """
+    holder = Path(tempfile.gettempdir()) / f"qs-shared-venv-{tmp_path_factory.getbasetemp().name}"
     holder.mkdir(exist_ok=True)
+    holder.chmod(0o755)
     for requirements in TEMPLATE.glob("requirements*.txt"):
         shutil.copy2(requirements, holder / requirements.name)
     venv.ensure_venv(holder)  # a no-op when another conftest's fixture already did it
-    return holder / venv.VENV_DIR
+    yield holder / venv.VENV_DIR
+    shutil.rmtree(holder, ignore_errors=True)
 
 
 ProjectFactory = Callable[..., Project]

@@ -49,6 +49,7 @@ def test_generated_services_of_every_type_lint_and_pass_their_tests_in_a_built_p
     assert formatted.returncode == 0, formatted.stdout + formatted.stderr
     mypy = run_in(project.root, "mypy", *files, *tests)
     assert mypy.returncode == 0, mypy.stdout + mypy.stderr
-    pytest_run = run_in(project.root, "pytest", "-q", "-p", "no:cacheprovider", *tests)
+    basetemp = f"--basetemp={project.root / '.quickscale' / 'pytest-tmp'}"
+    pytest_run = run_in(project.root, "pytest", "-q", "-p", "no:cacheprovider", basetemp, *tests)
     assert pytest_run.returncode == 0, pytest_run.stdout[-3000:] + pytest_run.stderr[-2000:]
     assert f"{3 * len(names)} passed" in pytest_run.stdout
