@@ -12,6 +12,7 @@ All state lives under the project's `.quickscale/` (the database under
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -193,6 +194,32 @@ class LocalRuntime(Runtime):
         self.web_log = self.logs_dir / "web.log"
         self.pid_file = self.state_dir / "web.json"
         self.db = EmbeddedDatabase(self.root)
+        self._lock_depth = 0
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Serialise up/down/destroy between concurrent commands on the same project.
+
+        Without it, two `up`s at once each start a uvicorn: one loses the port, its
+        health wait sees the other's answer, and its pid file names a dead process
+        while the winner runs on untracked, out of reach of `down`.
+        """
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / "runtime.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # Settings read from the project's .env.
 
@@ -271,6 +298,10 @@ class LocalRuntime(Runtime):
     # Runtime interface.
 
     def up(self) -> UpResult:
+        with self._exclusive():
+            return self._up()
+
+    def _up(self) -> UpResult:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         running = self._running_web()
         if running is not None:
@@ -293,9 +324,10 @@ class LocalRuntime(Runtime):
         return UpResult(url=self._url(port), notes=tuple(notes))
 
     def down(self) -> None:
-        self._stop_web()
-        if self.external_database_url is None:
-            self.db.stop()
+        with self._exclusive():
+            self._stop_web()
+            if self.external_database_url is None:
+                self.db.stop()
 
     def status(self) -> list[ServiceStatus]:
         web = self._running_web()
@@ -373,11 +405,12 @@ class LocalRuntime(Runtime):
         return _run_in_foreground([python, "manage.py", *args], cwd=self.root, env=env)
 
     def destroy(self) -> None:
-        try:
-            self.down()
-        finally:
-            self.db.remove()
-            self.pid_file.unlink(missing_ok=True)
+        with self._exclusive():
+            try:
+                self.down()
+            finally:
+                self.db.remove()
+                self.pid_file.unlink(missing_ok=True)
 
     # Steps of `up`.
 

@@ -21,7 +21,7 @@ from fixtures_project import ProjectFactory
 from quickscale.errors import QuickScaleError
 from quickscale.project import Project
 from quickscale.runtime import venv
-from quickscale.runtime.base import ServiceState
+from quickscale.runtime.base import ServiceState, UpResult
 from quickscale.runtime.embedded_db import START_FAILED, EmbeddedDatabase
 from quickscale.runtime.local import LocalRuntime, _error_tail
 from quickscale.runtime.ports import fallback_enabled, is_port_free, next_free_port
@@ -218,6 +218,33 @@ def test_a_killed_web_server_leaves_a_stale_pid_file_that_up_recovers_from(
     result = runtime.up()
     assert not result.already_running
     assert http_status(result.url + "health/") == 200
+
+
+def test_two_ups_at_once_start_one_web_server_that_down_stops(stopped: Project) -> None:
+    results: list[UpResult | Exception] = []
+
+    def start() -> None:
+        try:
+            results.append(LocalRuntime(stopped).up())
+        except Exception as error:  # reported by the assertion below
+            results.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    runtime = LocalRuntime(stopped)
+    try:
+        assert all(isinstance(result, UpResult) for result in results), results
+        flags = sorted(result.already_running for result in results if isinstance(result, UpResult))
+        assert flags == [False, True]
+        web = rows(runtime)["web"]
+        assert web.state == ServiceState.RUNNING and web.pid is not None
+        assert http_status(f"http://127.0.0.1:{web.port}/health/") == 200
+    finally:
+        runtime.down()
+    assert is_port_free(int(stopped.env["WEB_PORT"]))  # no untracked server left behind
 
 
 def test_a_pid_file_naming_a_dead_process_is_cleaned(local_project: Project) -> None:
