@@ -92,7 +92,10 @@ def run_checks(start: Path | None = None) -> list[CheckRow]:
         rows += [CheckRow(".env", Outcome.FAIL, p.message, p.fix) for p in problems]
     else:
         rows.append(CheckRow(".env", Outcome.PASS, f"{root / '.env'} is complete"))
-    rows.append(_port_row(root))
+    env = _env_or_empty(root)
+    rows.append(_port_row(root, env, "Web port", "WEB_PORT", "web"))
+    if runtime == "docker":
+        rows.append(_port_row(root, env, "DB port", "DB_PORT_EXTERNAL", "db", default=5432))
     return rows
 
 
@@ -147,30 +150,38 @@ def _docker_row(*, required: bool) -> CheckRow:
     return CheckRow("Docker", Outcome.PASS, f"engine {done.stdout.strip()} running")
 
 
-def _port_row(root: Path) -> CheckRow:
+def _env_or_empty(root: Path) -> dict[str, str]:
     try:
-        env = read_env_file(root / ".env")
-        port = int(env.get("WEB_PORT", ""))
+        return read_env_file(root / ".env")
     except Exception:
-        port = 0
+        return {}
+
+
+def _port_row(
+    root: Path, env: dict[str, str], label: str, key: str, service: str, default: int = 0
+) -> CheckRow:
+    """Is the host port `key` free (or already this project's `service`)?"""
+    raw = env.get(key, "").strip()
+    port = int(raw) if raw.isdigit() else (default if not raw else 0)
     if not 1 <= port <= 65535:
-        return CheckRow("Web port", Outcome.SKIP, "WEB_PORT unknown (see .env above)")
+        return CheckRow(label, Outcome.SKIP, f"{key} unknown (see .env above)")
     if is_port_free(port):
-        return CheckRow("Web port", Outcome.PASS, f"{port} is free")
-    own = _own_web_pid(root, env, port)
+        return CheckRow(label, Outcome.PASS, f"{port} is free")
+    own = _own_pid(root, env, service, port)
     if own is not None:
-        return CheckRow("Web port", Outcome.PASS, f"{port} is used by this project ({own})")
-    if fallback_enabled(env.get("WEB_PORT_ALTERNATIVE_FALLBACK")):
-        return CheckRow("Web port", Outcome.WARN, f"{port} is busy; up will pick the next free one")
+        return CheckRow(label, Outcome.PASS, f"{port} is used by this project ({own})")
+    flag = f"{key}_ALTERNATIVE_FALLBACK"
+    if fallback_enabled(env.get(flag)):
+        return CheckRow(label, Outcome.WARN, f"{port} is busy; up will pick the next free one")
     return CheckRow(
-        "Web port",
+        label,
         Outcome.FAIL,
         f"{port} is in use by another program",
-        "stop it, set WEB_PORT in .env to a free port, or WEB_PORT_ALTERNATIVE_FALLBACK=yes",
+        f"stop it, set {key} in .env to a free port, or {flag}=yes",
     )
 
 
-def _own_web_pid(root: Path, env: dict[str, str], port: int) -> str | None:
+def _own_pid(root: Path, env: dict[str, str], service: str, port: int) -> str | None:
     from quickscale.project import Project
     from quickscale.runtime.base import ServiceState
 
@@ -181,6 +192,7 @@ def _own_web_pid(root: Path, env: dict[str, str], port: int) -> str | None:
     except Exception:
         return None
     for status in statuses:
-        if status.name == "web" and status.state is ServiceState.RUNNING and status.port == port:
+        running = status.state is ServiceState.RUNNING
+        if status.name == service and running and status.port == port:
             return f"pid {status.pid}" if status.pid else "running"
     return None

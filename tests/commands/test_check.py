@@ -235,3 +235,36 @@ def test_a_missing_uv_fails(runner, docker, monkeypatch):
         "not found",
         "reinstall QuickScale: pip install .",
     ]
+
+
+def test_a_docker_project_checks_its_database_port_too(
+    runner, inside, listener, docker, fake_runtime
+):
+    fake_runtime.statuses = []
+    set_env(inside, QUICKSCALE_RUNTIME="docker", WEB_PORT="1", DB_PORT_EXTERNAL=str(listener))
+    docker.set(installed=True, running=True)
+
+    result = runner.invoke(app, ["check"])
+
+    assert result.exit_code == 1
+    assert row(result.stdout, "DB port") == [
+        "DB port",
+        "fail",
+        f"{listener} is in use by another program",
+        "stop it, set DB_PORT_EXTERNAL in .env to a free port, "
+        "or DB_PORT_EXTERNAL_ALTERNATIVE_FALLBACK=yes",
+    ]
+    set_env(inside, DB_PORT_EXTERNAL_ALTERNATIVE_FALLBACK="true")
+    assert row(runner.invoke(app, ["check"]).stdout, "DB port")[1] == "warn"
+    fake_runtime.statuses = [ServiceStatus("db", ServiceState.RUNNING, port=listener, pid=7)]
+    set_env(inside, DB_PORT_EXTERNAL_ALTERNATIVE_FALLBACK="no")
+    assert row(runner.invoke(app, ["check"]).stdout, "DB port")[1:3] == [
+        "pass",
+        f"{listener} is used by this project (pid 7)",
+    ]
+
+
+def test_a_local_project_has_no_database_port_row(runner, inside, docker, fake_runtime):
+    result = runner.invoke(app, ["check"])
+
+    assert "DB port" not in [cells[0] for cells in table(result.stdout)]
