@@ -57,6 +57,19 @@ DEBUG = _security.debug
 SECRET_KEY = _security.secret_key
 ALLOWED_HOSTS = _security.allowed_hosts
 
+# The site's address, for links in emails sent outside a request (credit and
+# billing emails). Default: http://localhost:WEB_PORT in development,
+# https://<first ALLOWED_HOSTS name> in production.
+SITE_URL = env_str("SITE_URL", "").rstrip("/") or (
+    f"https://{ALLOWED_HOSTS[0].lstrip('.')}"
+    if IS_PRODUCTION and ALLOWED_HOSTS
+    else f"http://localhost:{env_int('WEB_PORT', 8000)}"
+)
+if not SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"SITE_URL={SITE_URL!r} must start with http:// or https://, e.g. https://example.com."
+    )
+
 # Origins (scheme://host[:port]) allowed to POST when served behind a proxy
 # on another host name. https://docs.djangoproject.com/en/5.2/ref/settings/#csrf-trusted-origins
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")

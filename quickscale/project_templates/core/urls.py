@@ -7,6 +7,7 @@ from django.urls import URLPattern, URLResolver, include, path
 
 from api.endpoints import api
 from common.views import health
+from users.views import avatar
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("health/", health, name="health"),
@@ -23,6 +24,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("public.urls")),
 ]
 
-# Uploaded media in development only; production serves MEDIA_ROOT from the proxy
-# or a volume. static() returns nothing when DEBUG is off.
-urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Avatars in every environment (users.views.avatar); the rest of MEDIA_ROOT in
+# development only (static() returns nothing when DEBUG is off).
+urlpatterns += [
+    path(f"{settings.MEDIA_URL.strip('/')}/avatars/<str:name>", avatar, name="avatar"),
+    *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),
+]

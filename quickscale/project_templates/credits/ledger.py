@@ -95,7 +95,13 @@ _ENTRY_LOT = LedgerEntryLot._meta.db_table
 #              spending order. A lot changed by a transaction that committed while
 #              we waited is re-read at its newest version (READ COMMITTED), so
 #              ``remaining`` here is current.
-#   plan       take from each lot in that order until the amount is covered;
+#              The sort runs below the row locks, so lots are locked in that order
+#              (one global order, no deadlocks); the sort keys never change.
+#   plan       take from each lot in that order until the amount is covered: a lot
+#              gives min(its remaining, amount - what the lots before it hold). The
+#              running SUM's frame ends at the current row and (priority,
+#              expires_at, id) is unique, so "before it" is exact; parts <= 0 are
+#              lots not needed;
 #   entry      insert the entry only when the balance covers the amount, and not
 #              when its key exists (ON CONFLICT DO NOTHING: a repeat writes nothing);
 #   moved/rows apply the plan and record one per-lot row, only if the entry was

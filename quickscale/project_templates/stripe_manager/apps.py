@@ -7,7 +7,16 @@ class StripeManagerConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
-        """Refuse to start a production server with the offline simulator selected."""
+        """Refuse to start with the simulator in production; wire the pricing cache."""
+        from django.db.models.signals import post_delete, post_save
+
+        from stripe_manager import pricing_cache
         from stripe_manager.gateway import check_gateway_setting
+        from stripe_manager.models import StripeProduct
 
         check_gateway_setting()
+        # The landing page's cached pricing section follows every catalog change.
+        for signal in (post_save, post_delete):
+            signal.connect(
+                pricing_cache.forget_on_change, sender=StripeProduct, dispatch_uid="pricing"
+            )

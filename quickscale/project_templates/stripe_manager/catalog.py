@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from stripe_manager import pricing_cache
 from stripe_manager.gateway import PriceInfo, get_gateway
 from stripe_manager.models import StripeProduct
 
@@ -48,6 +49,7 @@ def catalog_apply(prices: list[PriceInfo], *, product_id: str | None = None) -> 
     if product_id is not None:
         stale = stale.filter(stripe_product_id=product_id)
     deactivated = stale.update(active=False)
+    pricing_cache.forget()  # update() sends no post_save
     return len(seen), deactivated
 
 

@@ -1,12 +1,15 @@
 """Profile, account settings and account deletion."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods
+from django.views.static import serve
 
 from common.htmx import is_htmx, render_page
 from users.forms import DeleteAccountForm, ProfileForm
@@ -70,3 +73,19 @@ def account_delete(request: HttpRequest) -> HttpResponse:
     else:
         form = DeleteAccountForm(user=user)  # type: ignore[arg-type]
     return TemplateResponse(request, "users/delete.html", {"delete_form": form})
+
+
+@require_http_methods(["GET", "HEAD"])
+def avatar(request: HttpRequest, name: str) -> HttpResponseBase:
+    """Serve an uploaded avatar from MEDIA_ROOT/avatars/, in every environment.
+
+    The local runtime has no proxy in front of it and Docker keeps media in a
+    volume only the web container mounts, so the app serves avatars itself.
+    Only that folder is exposed: every file in it passed the Pillow checks of
+    ``ProfileForm`` and got a random name; ``SecurityMiddleware`` adds
+    ``X-Content-Type-Options: nosniff``. ``serve`` refuses paths that leave
+    the folder and answers ``If-Modified-Since``.
+    """
+    response = serve(request, f"avatars/{name}", document_root=str(settings.MEDIA_ROOT))
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -53,3 +53,32 @@ def test_state_paths_default_to_the_quickscale_folder():
         assert state / "staticfiles" == settings.STATIC_ROOT
     if "MEDIA_ROOT" not in os.environ:
         assert state / "media" == settings.MEDIA_ROOT
+
+
+def _site_url(**env: str) -> str:
+    environ = {**os.environ, "SITE_URL": "", **env}
+    result = subprocess.run(
+        [sys.executable, "-c", "from core import settings; print(settings.SITE_URL)"],
+        cwd=PROJECT_ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_site_url_for_email_links_is_absolute_by_default_and_overridable():
+    assert _site_url(IS_PRODUCTION="false", WEB_PORT="8123") == "http://localhost:8123"
+    production = {
+        "IS_PRODUCTION": "true",
+        "SECRET_KEY": "k3J9x-q7Lm2vR8tY1zW4bN6cH0dF5gS!aE@uI#oP$lK%jM^nB&vC*xZ(",
+        "ALLOWED_HOSTS": ".example.com,www.example.com",
+        "DEBUG": "false",
+        "ACCOUNT_EMAIL_VERIFICATION": "",
+    }
+    assert _site_url(**production) == "https://example.com"
+    assert _site_url(**production, SITE_URL="https://app.example.com/") == (
+        "https://app.example.com"
+    )

@@ -8,6 +8,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
 from credits import ledger
+from credits.emails import send_expiry_reminder_email
 from credits.exceptions import InsufficientCredits
 from credits.models import CreditLot
 from users.models import CustomUser
@@ -101,3 +102,26 @@ def test_the_expiry_reminder_lists_each_expiring_lot_with_its_date(user):
     assert expiry.strftime("%Y-%m-%d") in message.body
     assert isinstance(message, EmailMultiAlternatives)
     assert "Acme AI" in str(message.alternatives[0][0])
+
+
+def test_credit_emails_link_to_the_credits_page_with_the_sites_address(
+    user, settings, django_capture_on_commit_callbacks
+):
+    """Emails are read outside the site, so their links carry SITE_URL."""
+    settings.SITE_URL = "https://app.example.com"
+    ledger.grant(user, 20, source="purchase", reference="cs_1")
+    ledger.grant(
+        user,
+        5,
+        source="subscription",
+        reference="in_1",
+        expires_at=timezone.now() + timedelta(days=2),
+    )
+    _consume(user, 16, "use-1", django_capture_on_commit_callbacks)
+    send_expiry_reminder_email(user, list(CreditLot.objects.filter(source="subscription")))
+
+    assert len(mail.outbox) == 2
+    for message in mail.outbox:
+        assert isinstance(message, EmailMultiAlternatives)
+        assert "https://app.example.com/credits/" in message.body
+        assert 'href="https://app.example.com/credits/"' in str(message.alternatives[0][0])

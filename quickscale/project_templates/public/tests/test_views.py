@@ -1,6 +1,7 @@
 from html.parser import HTMLParser
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.templatetags.static import static
 from django.urls import reverse
 
@@ -57,3 +58,41 @@ def test_pages_have_no_inline_scripts_styles_or_handlers(client, url):
     finder = InlineCodeFinder()
     finder.feed(client.get(url).content.decode())
     assert finder.problems == []
+
+
+class LinkCollector(HTMLParser):
+    """Collect the href of every link inside the navbar."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "nav":
+            self.depth += 1
+        elif tag == "a" and self.depth:
+            self.links.extend(value or "" for name, value in attrs if name == "href")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "nav":
+            self.depth -= 1
+
+
+def navbar_links(client) -> list[str]:
+    collector = LinkCollector()
+    collector.feed(client.get("/").content.decode())
+    return collector.links
+
+
+@pytest.mark.django_db
+def test_the_navbar_leads_to_pricing_and_signed_in_users_to_billing_and_api_keys(client):
+    pricing = reverse("stripe_manager:pricing")
+    assert pricing in navbar_links(client)
+    assert reverse("api_keys:list") not in navbar_links(client)
+
+    client.force_login(get_user_model().objects.create_user(email="navbar@example.com"))
+    links = navbar_links(client)
+    for url in (pricing, reverse("stripe_manager:billing"), reverse("api_keys:list")):
+        assert url in links
+        assert client.get(url).status_code == 200, url

@@ -1,6 +1,7 @@
 """The landing page's pricing section (``{% pricing_section %}``, included by public/index.html)."""
 
 import re
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -60,3 +61,45 @@ def test_landing_page_without_payments_says_so_and_sells_nothing(
     assert "Payments are not available on this site yet." in _text(section)
     assert _boxes(section) == []
     assert _buy_link(section) is None
+
+
+def _catalog_queries(client) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        _pricing(client)
+    return sum("stripe_manager_stripeproduct" in q["sql"] for q in queries.captured_queries)
+
+
+def test_the_pricing_section_is_cached_and_follows_every_catalog_change(
+    client, catalog, django_capture_on_commit_callbacks
+):
+    """Rendered once for all visitors; a save, a delete or a sync drops it after commit."""
+    from stripe_manager.catalog import catalog_apply
+    from stripe_manager.gateway import PriceInfo
+
+    assert _catalog_queries(client) == 2
+    assert _catalog_queries(client) == 0  # served from the cache
+
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog["pro"].name = "Pro Plus"
+        catalog["pro"].save()
+    assert "Pro Plus 45.00 USD" in _text(_pricing(client))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog["pack"].delete()
+    assert "100 credits" not in _text(_pricing(client))
+
+    # A sync that no longer lists Pro deactivates it with a bulk update (no post_save).
+    basic = PriceInfo("price_basic", "prod_basic", "Basic", "", 1500, "usd", "month", Decimal(500))
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_apply([basic])
+    assert _boxes(_pricing(client)) == ["Basic 15.00 USD / month 500 credits every month"]
+
+
+def test_the_cached_section_is_kept_apart_with_payments_off(client, catalog, settings):
+    assert _buy_link(_pricing(client)) is not None
+    settings.STRIPE_GATEWAY = "off"
+    assert _buy_link(_pricing(client)) is None
+    assert "Payments are not available on this site yet." in _text(_pricing(client))

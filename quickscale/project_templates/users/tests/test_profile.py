@@ -122,3 +122,21 @@ def test_errors_are_tied_to_the_avatar_field(client, account):
         reverse("users:profile"), {"avatar": SimpleUploadedFile("x.png", b"nope", "image/png")}
     ).content.decode()
     assert 'aria-describedby="id_avatar_help id_avatar_errors"' in html
+
+
+def test_an_uploaded_avatar_is_served_with_debug_off(client, account, settings):
+    settings.DEBUG = False
+    client.force_login(account)
+    client.post(reverse("users:profile"), {"full_name": "Dana", "bio": "", "avatar": png()})
+    url = Profile.objects.get(user=account).avatar.url
+    client.logout()
+
+    response = client.get(url)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert Image.open(io.BytesIO(b"".join(response.streaming_content))).size == (64, 64)
+    # A path that leaves the avatars folder is refused (SuspiciousFileOperation: 400).
+    assert client.get(url.replace("avatars/", "avatars/..%2F..%2F")).status_code in (400, 404)
+    assert client.get(url + "-missing").status_code == 404
