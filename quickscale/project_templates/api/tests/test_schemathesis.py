@@ -13,6 +13,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -56,7 +57,7 @@ def funded_key(user, key, fund, default_services, settings):
 
 
 def test_the_api_never_errors_and_always_matches_its_schema(api_schema, funded_key):
-    """Each operation in turn, driven by hypothesis directly.
+    """Each operation in turn, valid and invalid requests, driven by hypothesis directly.
 
     (schemathesis' own pytest plugin cannot collect lazy schemas under pytest 9.)
     """
@@ -65,7 +66,10 @@ def test_the_api_never_errors_and_always_matches_its_schema(api_schema, funded_k
     assert len(operations) == 5
     for operation in operations:
 
-        @given(case=operation.as_strategy())
+        @given(
+            case=operation.as_strategy(GenerationMode.POSITIVE)
+            | operation.as_strategy(GenerationMode.NEGATIVE)
+        )
         @hypothesis_settings(
             max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
         )
