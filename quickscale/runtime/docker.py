@@ -95,14 +95,12 @@ def compose_project_name(root: Path) -> str:
     return name or "quickscale"
 
 
-def require_engine(cwd: Path) -> None:
+def require_engine(cwd: Path, *, advice: str = f"Start Docker, or {LOCAL_INSTEAD}.") -> None:
     """Raise a QuickScaleError saying what to do unless the Docker engine answers."""
     result = run_docker(["info", "--format", "{{.ServerVersion}}"], cwd=cwd, capture=True)
     if result.returncode != 0:
         problem = _first_line(result.stderr) or f"'docker info' exited {result.returncode}"
-        raise QuickScaleError(
-            f"Docker is not running ({problem}). Start Docker, or {LOCAL_INSTEAD}."
-        )
+        raise QuickScaleError(f"Docker is not running ({problem}). {advice}")
 
 
 class DockerRuntime(Runtime):
@@ -182,7 +180,12 @@ class DockerRuntime(Runtime):
         return self._in_web(["python", "manage.py", *args])
 
     def destroy(self) -> None:
-        self._require_engine()
+        # Switching runtime would be wrong advice here: the data to remove is in Docker.
+        require_engine(
+            self.project.root,
+            advice="destroy needs it to remove this project's containers and volumes, so "
+            "nothing was removed. Start Docker and run quickscale destroy again.",
+        )
         self._compose_checked(
             ["down", "-v", "--remove-orphans"], action="remove the project's containers and volumes"
         )

@@ -459,9 +459,11 @@ def test_destroy_without_engine_changes_nothing(runtime, docker_standin, monkeyp
     before = docker_standin.state()
     monkeypatch.setenv("DOCKER_STANDIN_ENGINE", "down")
 
-    with pytest.raises(QuickScaleError, match="Docker is not running"):
+    with pytest.raises(QuickScaleError, match="Docker is not running") as failure:
         runtime.destroy()
 
+    assert "Start Docker and run quickscale destroy again" in str(failure.value)
+    assert "QUICKSCALE_RUNTIME=local" not in str(failure.value)
     assert docker_standin.calls() == [INFO]
     assert docker_standin.state() == before
 
