@@ -82,7 +82,6 @@ def setup_django(database_url: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    call_command("createcachetable", verbosity=0)  # the pricing section and rate limits cache
 
 
 def install_baseline_urls() -> None:

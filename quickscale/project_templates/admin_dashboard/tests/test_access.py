@@ -52,7 +52,7 @@ def _everything() -> tuple[object, ...]:
 def test_a_signed_in_member_who_is_not_staff_gets_403_and_changes_nothing(
     member_client, customer, url, htmx
 ):
-    Service.objects.create(name=SAMPLE["str"], credit_cost=1)
+    Service.objects.create(name=str(SAMPLE["str"]), credit_cost=1)
     headers = {"HX-Request": "true"} if htmx else {}
     before = _everything()
 

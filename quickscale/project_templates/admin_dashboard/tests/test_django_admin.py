@@ -21,6 +21,9 @@ READ_ONLY = [
     ("users", "securityevent"),
     ("stripe_manager", "processedstripeevent"),
     ("stripe_manager", "webhookfailure"),
+    ("services", "serviceusage"),
+    ("api", "apikey"),
+    ("api", "apikeyusage"),
 ]
 
 
@@ -53,3 +56,22 @@ def test_history_models_cannot_be_added_changed_or_deleted_in_the_admin(
     assert not model_admin.has_change_permission(request)
     assert not model_admin.has_delete_permission(request)
     assert superuser_client.get(reverse(f"admin:{app}_{model}_add")).status_code == 403
+
+
+def _changelist_action(client: Any, app: str, model: str, action: str, pks: list[int]) -> Any:
+    return client.post(
+        reverse(f"admin:{app}_{model}_changelist"),
+        {"action": action, "_selected_action": [str(pk) for pk in pks]},
+    )
+
+
+def test_services_are_switched_off_and_on_in_bulk(superuser_client: Any):
+    from services.models import Service
+
+    one = Service.objects.create(name="one")
+    two = Service.objects.create(name="two")
+
+    _changelist_action(superuser_client, "services", "service", "switch_off", [one.pk, two.pk])
+    assert not Service.objects.filter(is_active=True).exists()
+    _changelist_action(superuser_client, "services", "service", "switch_on", [one.pk])
+    assert list(Service.objects.filter(is_active=True).values_list("name", flat=True)) == ["one"]
