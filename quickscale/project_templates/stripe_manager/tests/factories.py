@@ -172,7 +172,9 @@ def invoice_paid(
             billing_reason=reason,
             status="paid" if event_type == "invoice.paid" else "open",
             payment_intent=f"pi_{invoice_id}",
-            created=created,
+            # A cycle invoice is created when its period starts. Never the wall clock:
+            # tests order invoices by `created` against NOW, fixed at import.
+            created=start if created is None else created,
         ),
         event_id=f"evt_{event_type}_{invoice_id}",
     )
