@@ -173,8 +173,6 @@ TEMPLATES = [
         },
     },
 ]
-# Django's form renderer, with the input and textarea widgets built without a template.
-FORM_RENDERER = "common.form_renderer.FastDjangoTemplates"
 
 # =============================================================================
 # DATABASE (PostgreSQL only)
