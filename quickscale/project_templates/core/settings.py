@@ -180,28 +180,14 @@ TEMPLATES = [
 
 # DATABASE_URL wins (the local runtime sets it to its embedded cluster); else the
 # URL is built from DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD.
-# CONN_MAX_AGE defaults to 0 because persistent connections are unsafe under ASGI;
-# each process keeps a psycopg connection pool instead (DB_POOL_SIZE connections
-# at most; 0 switches it off and every request opens its own connection, ~2 ms).
-# https://docs.djangoproject.com/en/5.2/ref/databases/#connection-pool
-DB_POOL_SIZE = env_int("DB_POOL_SIZE", 4)
-_conn_max_age = env_int("DB_CONN_MAX_AGE", 0)
-if DB_POOL_SIZE < 0 or (DB_POOL_SIZE and _conn_max_age):
-    raise ImproperlyConfigured(
-        "DB_POOL_SIZE must be >= 0, and 0 (no pool) when DB_CONN_MAX_AGE is set."
-    )
+# CONN_MAX_AGE defaults to 0 because persistent connections are unsafe under ASGI.
 DATABASES = {
     "default": dj_database_url.parse(
         database_url(),
-        conn_max_age=_conn_max_age,
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
         conn_health_checks=True,
     )
 }
-if DB_POOL_SIZE:
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 1,
-        "max_size": DB_POOL_SIZE,
-    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # =============================================================================
