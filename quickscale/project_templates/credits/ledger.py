@@ -40,7 +40,17 @@ Speed. ``consume`` runs on every paid request, so it is one self-committing
 SQL statement (see ``_CONSUME_SQL``) instead of ORM calls in a transaction
 block, and the tables carry only the
 indexes it needs; ``balance`` reads a partial index of open lots, so neither
-slows down as the history grows.
+slows down as the history grows. Profiled (one call, embedded PostgreSQL 18,
+about 1 ms): the Python side (validation, Django's cursor, client-side
+parameter quoting, building the entry) is about 0.15-0.2 ms and there is no
+second query (the low-balance check uses the balance the statement returns
+and registers an ``on_commit`` hook only on a crossing). Most of the rest is
+PostgreSQL parsing and planning this statement again on every call (about
+0.4 ms); a prepared statement would skip that (bench: 0.31x -> 0.40x of the
+bare UPDATE), but Django turns prepared statements off
+(``prepare_threshold=None``) so that transaction-mode connection poolers
+work, and whether to turn them on is a deployment decision in
+``DATABASES["default"]["OPTIONS"]``, not one this module makes per connection.
 
 Amounts are ``Decimal`` with at most 2 places, positive, finite and at most
 ``MAX_AMOUNT``; ints are accepted, floats never (``InvalidAmount``). The
