@@ -7,6 +7,7 @@ the query string is shown as a message next to the field, never a 500.
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +36,8 @@ class DateRangeMixin(forms.Form):
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "The end date is before the start date.")
+        if end == date.max:  # a range ends the day after its last day: none exists
+            self.add_error("date_to", "Pick an end date before 9999-12-31.")
         return data
 
 
@@ -118,7 +121,8 @@ class RefundForm(forms.Form):
         help_text="Leave empty to refund everything that is left.",
     )
     reason = forms.CharField(max_length=255, widget=forms.Textarea(attrs={"rows": 2}))
-    seen = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    # RefundRequest.sequence is a PositiveIntegerField: a forged value beyond it is refused here.
+    seen = forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=2**31 - 1)
 
     def clean_reason(self) -> str:
         reason = str(self.cleaned_data.get("reason", "")).strip()

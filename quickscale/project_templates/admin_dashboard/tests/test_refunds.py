@@ -89,8 +89,17 @@ def test_stripes_later_charge_refunded_event_changes_nothing_more(
         ({"reason": ""}, b"This field is required"),
         ({"reason": "  "}, b"reason"),
         ({"seen": "x"}, b"Enter a whole number"),
+        ({"seen": "99999999999"}, b"less than or equal to"),
     ],
-    ids=["over refundable", "zero", "non-numeric", "no reason", "blank reason", "bad seen"],
+    ids=[
+        "over refundable",
+        "zero",
+        "non-numeric",
+        "no reason",
+        "blank reason",
+        "bad seen",
+        "seen beyond integer",
+    ],
 )
 def test_a_refused_refund_says_why_and_changes_nothing(staff_client, purchase, data, message):
     before = _state(purchase)

@@ -133,7 +133,9 @@ def test_analytics_take_an_explicit_date_range(staff_client, service, customer):
     assert response.context["stats"].calls == 1
 
 
-@pytest.mark.parametrize("query", [{"days": "forever"}, {"date_from": "soon"}])
+@pytest.mark.parametrize(
+    "query", [{"days": "forever"}, {"date_from": "soon"}, {"date_to": "9999-12-31"}]
+)
 def test_a_malformed_period_gets_a_clear_message(staff_client, service, query):
     response = staff_client.get(reverse("admin_dashboard:service_detail", args=["echo"]), query)
 
