@@ -1,11 +1,11 @@
-from decimal import Decimal
-
 import pytest
 
 from api.services import api_key_create
-from credits import ledger
 from credits.tests.factories import make_user
 from services.configuration import ensure_service_rows
+
+# The services suite's fixtures, shared rather than written again.
+from services.tests.conftest import fund, isolated_registry  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -41,26 +41,3 @@ def key(user):
 @pytest.fixture
 def auth(key):
     return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
-
-
-@pytest.fixture
-def fund():
-    counter = iter(range(1_000_000))
-
-    def give(user, amount):
-        return ledger.grant(
-            user, Decimal(amount), source="admin", reference=f"api-fund-{next(counter)}-{user.pk}"
-        )
-
-    return give
-
-
-@pytest.fixture
-def isolated_registry():
-    """Let a test register classes without leaking them into other tests."""
-    from services import decorators
-
-    saved = dict(decorators._registry)
-    yield
-    decorators._registry.clear()
-    decorators._registry.update(saved)
