@@ -1,14 +1,16 @@
 """The `quickscale` command line: one thin function per command.
 
 Each function parses its options, calls `quickscale/commands/<module>.py` and
-prints through Rich. A QuickScaleError becomes one line on stderr and its exit
-code; the traceback is shown only with `--verbose`. Command modules and Rich
-are imported inside the functions so `--version` and `build --no-start` stay fast.
+prints through Rich (helpers in output.py). A QuickScaleError becomes one line
+on stderr and its exit code; the traceback is shown only with `--verbose`.
+Command modules and Rich are imported inside the functions so `--version` stays
+fast. This module is the source of truth for the commands, their options and
+help; the console script (launch.py) runs `build NAME [--no-start] [--docker]`
+without importing Typer and hands every other command line to `main` here.
 """
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,15 +18,12 @@ import typer
 from typer.core import TyperGroup
 
 from quickscale.errors import QuickScaleError
+from quickscale.output import print_running, report_failure, stdout
 
 if TYPE_CHECKING:
-    from rich.console import Console
     from typer._click import Context as ClickContext
 
     from quickscale.project import Project
-    from quickscale.runtime.base import UpResult
-
-INTERRUPTED_EXIT_CODE = 130
 
 
 class _Group(TyperGroup):
@@ -36,38 +35,8 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
-        except QuickScaleError as error:
-            _fail(str(error), error.exit_code, verbose=verbose)
-        except KeyboardInterrupt:
-            _fail("Interrupted. Run the command again when ready.", INTERRUPTED_EXIT_CODE)
-        except Exception as error:
-            _fail(
-                f"Unexpected error: {error!r}. Run again with --verbose for the traceback "
-                "and report it.",
-                1,
-                verbose=verbose,
-            )
-
-
-def _fail(message: str, code: int, *, verbose: bool = False) -> None:
-    if verbose:
-        import traceback
-
-        traceback.print_exc(file=sys.stderr)
-    _stderr().print(f"Error: {message}", markup=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _stdout() -> Console:
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _stderr() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+        except (Exception, KeyboardInterrupt) as error:
+            raise typer.Exit(report_failure(error, verbose=verbose)) from None
 
 
 def _version_callback(value: bool) -> None:
@@ -128,19 +97,7 @@ def build(
     """Create a new project in ./NAME and start it."""
     from quickscale.commands import build as command
 
-    runtime = "docker" if docker else "local"
-    root = command.create(name, runtime=runtime)
-    # Plain lines need no Rich console; skipping its import keeps `build --no-start` fast.
-    typer.echo(f"Created {name} in {root} ({runtime} runtime)")
-    if no_start:
-        typer.echo(f"Start it with: cd {name} && quickscale up")
-        return
-    out = _stdout()
-    first_start = "builds its image" if docker else "installs its packages"
-    out.print(f"Starting {name} (the first start {first_start})...", markup=False)
-    started = command.start(root)
-    _print_running(out, name, started.up)
-    out.print(f"Stop it with: cd {name} && quickscale down", markup=False)
+    command.run(name, no_start=no_start, docker=docker)
 
 
 @app.command()
@@ -149,10 +106,10 @@ def up() -> None:
     from quickscale.commands import checks, lifecycle
 
     project = checks.require_project("up")
-    out = _stdout()
+    out = stdout()
     out.print(f"Starting {project.name}{_first_start_note(project)}...", markup=False)
     result = lifecycle.up(project)
-    _print_running(out, project.name, result)
+    print_running(out, project.name, result)
 
 
 def _first_start_note(project: Project) -> str:
@@ -171,7 +128,7 @@ def down() -> None:
 
     project = checks.require_project("down")
     lifecycle.down(project)
-    _stdout().print(f"Stopped {project.name}. Its data is kept; start again with: quickscale up")
+    stdout().print(f"Stopped {project.name}. Its data is kept; start again with: quickscale up")
 
 
 @app.command()
@@ -193,7 +150,7 @@ def ps() -> None:
             str(status.pid or ""),
             status.detail,
         )
-    _stdout().print(table)
+    stdout().print(table)
 
 
 class LogService(StrEnum):
@@ -273,7 +230,7 @@ def generate_service(
             f"--type {service_type!r} is not one of: {kinds}.", exit_code=2
         ) from None
     done = command.generate(project, name, kind, credit_cost=credit_cost, description=description)
-    out = _stdout()
+    out = stdout()
     root = project.root
     out.print(f"Wrote {done.module.relative_to(root)} and {done.test.relative_to(root)}.")
     out.print("It is live after the next: quickscale up", markup=False)
@@ -302,7 +259,7 @@ def check() -> None:
         table.add_row(
             row.name, Text(outcome, style=styles[outcome]), Text(row.detail), Text(row.fix)
         )
-    _stdout().print(table)
+    stdout().print(table)
     if system.has_failures(rows):
         raise typer.Exit(1)
 
@@ -319,16 +276,16 @@ def destroy(
     project = checks.require_project("destroy", env_optional=True)
     if not yes:
         expected = project.root.name
-        _stdout().print(
+        stdout().print(
             f"This deletes {project.root}, its database and everything in it.", markup=False
         )
         try:
-            answer = Prompt.ask(f"Type [bold]{expected}[/] to confirm", console=_stdout())
+            answer = Prompt.ask(f"Type [bold]{expected}[/] to confirm", console=stdout())
         except EOFError:
             answer = ""
         lifecycle.confirm_destroy(project, answer)
     done = lifecycle.destroy(project)
-    out = _stdout()
+    out = stdout()
     out.print(f"Removed {done.root}.", markup=False)
     if done.moved_to is not None:
         out.print(
@@ -358,7 +315,7 @@ def help_(
             f"There is no command {command!r}. Run 'quickscale help' to list them.", exit_code=2
         )
     sub_ctx = sub.context_class(sub, info_name=command, parent=parent)
-    out = _stdout()
+    out = stdout()
     out.print(sub.get_help(sub_ctx), markup=False)
     out.print(f"\nExample: {entry.example}", markup=False)
 
@@ -381,24 +338,13 @@ def _print_command_list() -> None:
         table.add_column(column)
     for entry in COMMANDS:
         table.add_row(entry.name, entry.summary, entry.example)
-    out = _stdout()
+    out = stdout()
     out.print(table)
     out.print(
         "Details: quickscale help COMMAND. Global options: --verbose, --version.", markup=False
     )
 
 
-def _print_running(out: Console, name: str, result: UpResult) -> None:
-    from quickscale.commands.build import STARTER_LOGINS
-
-    state = "was already running" if result.already_running else "is running"
-    out.print(f"{name} {state} at {result.url}", markup=False)
-    for note in result.notes:
-        out.print(note, markup=False)
-    logins = ", ".join(f"{email} / {password} ({kind})" for email, password, kind in STARTER_LOGINS)
-    out.print(f"Starter logins: {logins}", markup=False)
-
-
 def main() -> None:
-    """Console-script entry point (`quickscale`)."""
+    """Run the Typer app on `sys.argv`; launch.py (the console script) calls it."""
     app(prog_name="quickscale")

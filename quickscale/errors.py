@@ -8,8 +8,8 @@ USAGE_EXIT_CODE = 2
 class QuickScaleError(Exception):
     """A failure the user can act on: say what happened, then what to do.
 
-    `cli.py` prints `str(error)` as one line and exits with `exit_code`;
-    the traceback is shown only with `--verbose`.
+    The command line (`output.report_failure`) prints `str(error)` as one line
+    and exits with `exit_code`; the traceback is shown only with `--verbose`.
     """
 
     def __init__(self, message: str, *, exit_code: int = 1) -> None:

@@ -1,4 +1,8 @@
-"""`quickscale build NAME`: write a new project, then start it unless asked not to."""
+"""`quickscale build NAME`: write a new project, then start it unless asked not to.
+
+`run` is the whole command, lines printed included: cli.py (Typer) and the fast
+path in launch.py both call it, so both print the same thing.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from quickscale.commands import checks
 from quickscale.errors import QuickScaleError
+from quickscale.output import print_running, say, stdout
 from quickscale.project import Project, read_env_file
 
 if TYPE_CHECKING:  # the runtime is imported only when a build starts the project
@@ -25,6 +30,26 @@ class Started:
 
     project: Project
     up: UpResult
+
+
+def run(name: str, *, no_start: bool = False, docker: bool = False) -> None:
+    """Create ./NAME, say where, and start it unless `no_start`, saying where it runs.
+
+    A `--no-start` build prints two plain lines; Rich and the runtime are
+    imported only when the project is started.
+    """
+    runtime = "docker" if docker else "local"
+    root = create(name, runtime=runtime)
+    say(f"Created {name} in {root} ({runtime} runtime)")
+    if no_start:
+        say(f"Start it with: cd {name} && quickscale up")
+        return
+    out = stdout()
+    first_start = "builds its image" if docker else "installs its packages"
+    out.print(f"Starting {name} (the first start {first_start})...", markup=False)
+    started = start(root)
+    print_running(out, name, started.up)
+    out.print(f"Stop it with: cd {name} && quickscale down", markup=False)
 
 
 def create(
