@@ -37,20 +37,18 @@ Reusing a reference for a different operation or user raises
 ``ReferenceConflict``.
 
 Speed. ``consume`` runs on every paid request, so it is one self-committing
-SQL statement (see ``_CONSUME_SQL``) instead of ORM calls in a transaction
-block, and the tables carry only the
-indexes it needs; ``balance`` reads a partial index of open lots, so neither
-slows down as the history grows. Profiled (one call, embedded PostgreSQL 18,
-about 1 ms): the Python side (validation, Django's cursor, client-side
-parameter quoting, building the entry) is about 0.15-0.2 ms and there is no
-second query (the low-balance check uses the balance the statement returns
-and registers an ``on_commit`` hook only on a crossing). Most of the rest is
-PostgreSQL parsing and planning this statement again on every call (about
-0.4 ms); a prepared statement would skip that (bench: 0.31x -> 0.40x of the
-bare UPDATE), but Django turns prepared statements off
-(``prepare_threshold=None``) so that transaction-mode connection poolers
-work, and whether to turn them on is a deployment decision in
-``DATABASES["default"]["OPTIONS"]``, not one this module makes per connection.
+call of the PL/pgSQL function ``credits_consume`` (created, and its statement
+explained, in ``credits/migrations/0003_consume_function.py``) instead of ORM
+calls in a transaction block, and the tables carry only the indexes it needs;
+``balance`` reads a partial index of open lots, so neither slows down as the
+history grows. The function exists so PostgreSQL plans the statement once
+per connection: sent as text it was parsed and planned on every call, about
+0.9 of 1.4 ms. Prepared statements would do the same, but Django turns them
+off so that transaction-mode connection poolers work; a function needs no
+per-connection state. The Python side (validation, Django's cursor, building
+the entry) is about 0.15-0.2 ms and there is no second query (the low-balance
+check uses the balance the function returns and registers an ``on_commit``
+hook only on a crossing).
 
 Amounts are ``Decimal`` with at most 2 places, positive, finite and at most
 ``MAX_AMOUNT``; ints are accepted, floats never (``InvalidAmount``). The
@@ -96,64 +94,10 @@ _RESERVED_PREFIXES = ("reversal:", "expiry:")
 _SPEND_ORDER = ("priority", F("expires_at").asc(nulls_last=True), "id")
 _REVERSIBLE = {LedgerEntry.Kind.GRANT, LedgerEntry.Kind.CONSUME, LedgerEntry.Kind.ADJUSTMENT}
 
-_LOT = CreditLot._meta.db_table
-_ENTRY = LedgerEntry._meta.db_table
-_ENTRY_LOT = LedgerEntryLot._meta.db_table
-# consume() in one statement (the hot path of every paid request; the ORM's
-# query building alone would cost more than the database work):
-#   locked     lock the user's live lots (CreditLotQuerySet.live()) FOR UPDATE in
-#              spending order. A lot changed by a transaction that committed while
-#              we waited is re-read at its newest version (READ COMMITTED), so
-#              ``remaining`` here is current.
-#              The sort runs below the row locks, so lots are locked in that order
-#              (one global order, no deadlocks); the sort keys never change.
-#   plan       take from each lot in that order until the amount is covered: a lot
-#              gives min(its remaining, amount - what the lots before it hold). The
-#              running SUM's frame ends at the current row and (priority,
-#              expires_at, id) is unique, so "before it" is exact; parts <= 0 are
-#              lots not needed;
-#   entry      insert the entry only when the balance covers the amount, and not
-#              when its key exists (ON CONFLICT DO NOTHING: a repeat writes nothing);
-#   moved/rows apply the plan and record one per-lot row, only if the entry was
-#              written. The lots' CHECK constraints still refuse any overdraw.
-# Returns (entry id or NULL, live balance before the consume).
-_CONSUME_SQL = f"""
-WITH locked AS MATERIALIZED (
-    SELECT id, remaining, priority, expires_at FROM {_LOT}
-    WHERE user_id = %(user)s AND remaining > 0
-      AND (expires_at IS NULL OR expires_at > %(now)s)
-    ORDER BY priority, expires_at NULLS LAST, id
-    FOR UPDATE
-),
-available AS (
-    SELECT COALESCE(SUM(remaining), 0) AS total FROM locked
-),
-plan AS (
-    SELECT id, LEAST(remaining, %(amount)s - (SUM(remaining) OVER spend - remaining)) AS part
-    FROM locked
-    WINDOW spend AS (ORDER BY priority, expires_at NULLS LAST, id)
-),
-entry AS (
-    INSERT INTO {_ENTRY} (user_id, kind, amount, shortfall, key, description, reason,
-                          actor_id, reverses_id, created_at)
-    SELECT %(user)s, 'consume', -%(amount)s, 0, %(key)s, %(description)s, '',
-           %(actor)s, NULL, %(now)s
-    FROM available WHERE available.total >= %(amount)s
-    ON CONFLICT (key) DO NOTHING
-    RETURNING id
-),
-moved AS (
-    UPDATE {_LOT} AS lot SET remaining = lot.remaining - plan.part
-    FROM plan, entry
-    WHERE lot.id = plan.id AND plan.part > 0
-    RETURNING lot.id, plan.part
-),
-rows AS (
-    INSERT INTO {_ENTRY_LOT} (entry_id, lot_id, amount)
-    SELECT entry.id, moved.id, -moved.part FROM entry, moved
-)
-SELECT (SELECT id FROM entry), (SELECT total FROM available)
-"""
+# consume()'s statement lives in a PL/pgSQL function so it is planned once per
+# connection; see credits/migrations/0003_consume_function.py for what it does.
+# It returns (entry id or NULL, live balance before the consume).
+_CONSUME_SQL = "SELECT out_entry_id, out_available FROM credits_consume(%s, %s, %s, %s, %s, %s)"
 
 __all__ = [
     "MAX_AMOUNT",
@@ -258,16 +202,8 @@ def consume(
     reference = _reference(reference)
     now = timezone.now()
     actor_id = actor.pk if actor else None
-    params: dict[str, Decimal | int | str | datetime | None] = {
-        "user": user.pk,
-        "amount": value,
-        "now": now,
-        "key": reference,
-        "description": description,
-        "actor": actor_id,
-    }
     with connection.cursor() as cursor:
-        cursor.execute(_CONSUME_SQL, params)
+        cursor.execute(_CONSUME_SQL, [user.pk, value, now, reference, description, actor_id])
         entry_id, available = cursor.fetchone()
     if entry_id is None:
         # Nothing was written: either the reference was charged before (answer
