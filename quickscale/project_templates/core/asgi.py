@@ -5,7 +5,11 @@ import warnings
 
 from django.core.asgi import get_asgi_application
 
+from core.env import WEB_SERVER_FLAG
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+# This process serves requests: settings give it a database connection pool.
+os.environ[WEB_SERVER_FLAG] = "true"
 
 # WhiteNoise serves static files as synchronous file iterators; Django under ASGI
 # reads them in a worker thread and warns once per file. That is expected for

@@ -15,6 +15,7 @@ from dotenv import load_dotenv
 
 from core.checks import validate_production
 from core.env import (
+    database_pool,
     database_url,
     env_bool,
     env_int,
@@ -180,7 +181,8 @@ TEMPLATES = [
 
 # DATABASE_URL wins (the local runtime sets it to its embedded cluster); else the
 # URL is built from DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD.
-# CONN_MAX_AGE defaults to 0 because persistent connections are unsafe under ASGI.
+# CONN_MAX_AGE defaults to 0 because persistent connections are unsafe under ASGI;
+# the web server keeps a connection pool instead (core.env.database_pool).
 DATABASES = {
     "default": dj_database_url.parse(
         database_url(),
@@ -188,6 +190,8 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if (_pool := database_pool()) is not None:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = _pool
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # =============================================================================

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from common.testing.database import session_database_url
 from users.startup import refuse_starter_accounts
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -52,20 +52,13 @@ def test_production_sends_the_security_headers():
     assert result.stdout.split() == ["True", "True", "True", "True", "DENY", "same-origin", "True"]
 
 
-def _test_database_url() -> str:
-    db = settings.DATABASES["default"]
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@/{db['NAME']}?host={db['HOST']}" + (
-        f"&port={db['PORT']}" if db["PORT"] else ""
-    )
-
-
 @pytest.mark.django_db(transaction=True)  # the started process must see the committed account
 @pytest.mark.parametrize("email", ["user@test.com", "ADMIN@test.com"])
 def test_the_app_refuses_to_start_while_a_starter_account_has_a_usable_password(email):
     from users.models import CustomUser
 
     user = CustomUser.objects.create_user(email=email, password="userpasswd")
-    env = production_env(DATABASE_URL=_test_database_url())
+    env = production_env(DATABASE_URL=session_database_url())
     result = run(["-c", "import core.asgi"], env)
     assert result.returncode != 0
     assert "starter account" in result.stderr and email.lower() in result.stderr
