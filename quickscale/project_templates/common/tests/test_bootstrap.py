@@ -1,3 +1,4 @@
+import re
 from io import StringIO
 from unittest import mock
 
@@ -44,6 +45,10 @@ def test_bootstrap_twice_creates_the_starter_accounts_once_with_verified_emails(
     assert regular.check_password("userpasswd")
     assert "created user@test.com, admin@test.com" in first
     assert "starter accounts: already exist" in second
+    # Every step says how long it took, so a slow start shows where the time went.
+    steps = [line for line in second.splitlines() if line.startswith("bootstrap: ")]
+    assert len(steps) == 9
+    assert all(re.search(r"\(\d+\.\d s\)$", line) for line in steps), steps
 
 
 @pytest.mark.django_db(transaction=True)

@@ -199,5 +199,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         bootstrap_options = BootstrapOptions(skip_collectstatic=options["skip_collectstatic"])
         for name, step in STEPS:
+            started = time.monotonic()
             result = step(bootstrap_options)
-            self.stdout.write(f"bootstrap: {name}: {result}")
+            self.stdout.write(f"bootstrap: {name}: {result} ({time.monotonic() - started:.1f} s)")
