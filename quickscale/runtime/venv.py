@@ -84,22 +84,7 @@ def ensure_venv(project_root: Path) -> Path:
     steps: list[list[str]] = []
     if not (python.exists() and (project_root / VENV_DIR / "pyvenv.cfg").is_file()):
         steps.append([_uv(), "venv", "--clear", "--python", sys.executable, VENV_DIR])
-    # --compile-bytecode, as pip does by default: uv otherwise leaves the .py files
-    # uncompiled, and where bytecode is not written at import time (read-only trees,
-    # PYTHONDONTWRITEBYTECODE) every start of bootstrap and the server recompiles
-    # Django and the rest (about 2 s each on a small machine; bench/build_and_boot.py).
-    steps.append(
-        [
-            _uv(),
-            "pip",
-            "install",
-            "--compile-bytecode",
-            "--python",
-            str(python),
-            "-r",
-            requirements.name,
-        ]
-    )
+    steps.append([_uv(), "pip", "install", "--python", str(python), "-r", requirements.name])
 
     started = time.monotonic()
     logger.info("installing the project's packages", extra={"requirements": str(requirements)})
@@ -128,4 +113,40 @@ def ensure_venv(project_root: Path) -> Path:
                 )
     stored.write_text(wanted + "\n")
     logger.info("packages installed", extra={"seconds": round(time.monotonic() - started, 1)})
+    _compile_in_background(python, project_root, log_path)
     return python
+
+
+def _compile_in_background(python: Path, project_root: Path, log_path: Path) -> None:
+    """Compile the installed packages' bytecode while the first start goes on.
+
+    uv leaves the .py files uncompiled. Wherever imports cannot write bytecode
+    (read-only trees, PYTHONDONTWRITEBYTECODE) every later start of bootstrap
+    and the server would then compile Django and the rest again, about 2 s
+    each on a small machine. Compiling at install time, like pip, would add
+    about 5 s to the first start instead; run in the background, the first
+    start does not wait for it and every later one finds the bytecode
+    (bench/build_and_boot.py). compileall writes each file atomically, so a
+    process importing meanwhile never sees a partial one.
+    """
+    command = [str(python), "-m", "compileall", "-q", "-j", "0", str(site_packages(project_root))]
+    with open(log_path, "a") as log:
+        log.write(f"\n$ {' '.join(command)} (in the background)\n")
+        log.flush()
+        subprocess.Popen(
+            command,
+            cwd=project_root,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives this command, and Ctrl-C here
+        )
+
+
+def site_packages(project_root: Path) -> Path:
+    """The `site-packages` folder of the project's `.venv`."""
+    found = sorted((project_root / VENV_DIR / "lib").glob("python3*/site-packages"))
+    if found:
+        return found[-1]
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return project_root / VENV_DIR / "lib" / version / "site-packages"
