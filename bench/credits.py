@@ -41,6 +41,7 @@ def setup_django(database_url: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["LOW_CREDIT_THRESHOLD"] = "0"
+    os.environ["DEBUG"] = "False"  # as in production: no per-query debug logging
     sys.path.insert(0, str(TEMPLATE))
     import django
 
