@@ -25,6 +25,14 @@ application = get_asgi_application()
 
 # After setup (the call above): production refuses to serve while a starter
 # account from the spec (user@test.com, admin@test.com) has a usable password.
+from django.db import connections  # noqa: E402
+
 from users.startup import refuse_starter_accounts  # noqa: E402
 
-refuse_starter_accounts()
+try:
+    refuse_starter_accounts()
+finally:
+    # Requests hand their connections back when they finish; this check runs
+    # outside any request, so without this its connection stays out of the pool
+    # for the life of the process.
+    connections.close_all()

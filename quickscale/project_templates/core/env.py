@@ -129,14 +129,18 @@ def database_url(environ: Mapping[str, str] | None = None) -> str:
 
 # Set by core/asgi.py before Django loads: only the web server pools connections.
 WEB_SERVER_FLAG = "QUICKSCALE_WEB_SERVER"
-WEB_SERVER_POOL_SIZE = 4
+WEB_SERVER_POOL_SIZE = 10
 
 
 def database_pool(environ: Mapping[str, str] | None = None) -> dict[str, int] | None:
     """Return the psycopg pool options for ``DATABASES["default"]["OPTIONS"]["pool"]``.
 
-    The web server keeps up to DB_POOL_SIZE connections per process (default 4),
-    because opening one costs about 2 ms per request. Every other process
+    The web server keeps up to DB_POOL_SIZE connections per process (default 10),
+    because opening one costs about 2 ms per request. A request holds its
+    connection from its first query until it finishes (a service calling an
+    outside API included), so the size bounds the concurrent requests that use
+    the database; one more waits up to DB_POOL_TIMEOUT seconds, then fails.
+    Every other process
     (manage.py, tests, scripts) connects directly and gets None: a pool gains a
     one-off command nothing, and with one a database that is down makes each
     query wait DB_POOL_TIMEOUT seconds for a connection instead of failing at

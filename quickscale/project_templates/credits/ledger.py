@@ -9,8 +9,9 @@ history is a list of append-only ``LedgerEntry`` rows, each with
 the entry that explains the change in one transaction, so the entry rows of
 a lot always sum to its ``remaining``.
 
-Spending order. ``consume`` locks the user's live lots with
-``SELECT ... FOR UPDATE`` ordered by (priority, expires_at nulls last, id):
+Spending order. ``consume`` locks the user's live lots (``FOR NO KEY
+UPDATE``, in its database function) ordered by (priority, expires_at nulls
+last, id):
 subscription lots first, soonest expiry first, pay-as-you-go last. Every
 function that locks lots locks them in that one global order, so two
 writers never deadlock and two concurrent spends never take the same
@@ -192,9 +193,9 @@ def consume(
     Raises ``InsufficientCredits`` and changes nothing when the live balance is
     too small; the same reference twice charges once and returns the first entry.
 
-    The whole change is one SQL statement, atomic by itself, so this function
-    is not wrapped in ``transaction.atomic``: outside a caller's transaction
-    the statement commits in the same round trip and holds the lot locks for
+    The whole change is one call of a database function, atomic by itself, so
+    this function is not wrapped in ``transaction.atomic``: outside a caller's
+    transaction the call commits in the same round trip and holds the lot locks for
     the shortest possible time (twice the throughput of BEGIN ... COMMIT under
     contention, see ``bench/credits.py``); inside one, it joins it.
     """

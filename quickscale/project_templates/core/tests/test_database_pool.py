@@ -2,6 +2,7 @@
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -74,12 +75,12 @@ def serve(database_url: str, **env: str) -> dict[str, Any]:
 
 def test_only_the_web_server_gets_a_pool_by_default():
     assert database_pool({}) is None
-    assert database_pool(SERVING) == {"min_size": 1, "max_size": 4, "timeout": 3}
+    assert database_pool(SERVING) == {"min_size": 1, "max_size": 10, "timeout": 3}
 
 
 def test_pool_size_and_timeout_come_from_the_environment():
-    options = database_pool({**SERVING, "DB_POOL_SIZE": "10", "DB_POOL_TIMEOUT": "7"})
-    assert options == {"min_size": 1, "max_size": 10, "timeout": 7}
+    options = database_pool({**SERVING, "DB_POOL_SIZE": "25", "DB_POOL_TIMEOUT": "7"})
+    assert options == {"min_size": 1, "max_size": 25, "timeout": 7}
     assert database_pool({**SERVING, "DB_POOL_SIZE": "0"}) is None
 
 
@@ -112,6 +113,24 @@ def test_the_asgi_application_reuses_pooled_connections_across_requests():
 
 
 @pytest.mark.django_db
+def test_the_production_start_up_check_gives_its_connection_back_to_the_pool():
+    # In production the app checks the starter accounts while it loads, outside
+    # any request. With a pool of one, a connection kept by that check would
+    # leave every request waiting for one until it fails.
+    report = serve(
+        session_database_url(),
+        IS_PRODUCTION="True",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="localhost",
+        DEBUG="False",
+        ACCOUNT_EMAIL_VERIFICATION="mandatory",
+        DB_POOL_SIZE="1",
+    )
+    assert report["statuses"] == [200] * 6
+    assert report["last"]["pool_available"] == report["last"]["pool_size"] == 1
+
+
+@pytest.mark.django_db
 def test_the_asgi_application_without_a_pool_connects_per_request():
     report = serve(session_database_url(), DB_POOL_SIZE="0")
     assert report == {"statuses": [200] * 6, "first": None, "last": None}
@@ -122,6 +141,7 @@ def test_a_down_database_makes_health_fail_within_the_pool_timeout():
     report = serve("postgres://nobody@127.0.0.1:1/none", DB_POOL_TIMEOUT="1")
     elapsed = time.monotonic() - started
     assert report["statuses"] == [503] * 6
+    assert report["last"]["requests_errors"] == 6  # each gave up waiting for the pool
     # Six requests, each waiting at most the 1 s timeout, plus process start-up
     # (the default 30 s wait of a pool would take minutes).
     assert elapsed < 30
