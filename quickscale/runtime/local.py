@@ -35,7 +35,7 @@ from quickscale.runtime.base import SERVICES, Runtime, ServiceState, ServiceStat
 from quickscale.runtime.embedded_db import EmbeddedDatabase
 from quickscale.runtime.ports import fallback_enabled, is_port_free, next_free_port, parse_port
 from quickscale.runtime.switch import note_runtime_switch
-from quickscale.runtime.venv import ensure_venv, venv_python
+from quickscale.runtime.venv import ensure_venv, stop_background_compile, venv_python
 
 logger = logging.getLogger(__name__)
 
@@ -409,6 +409,8 @@ class LocalRuntime(Runtime):
             try:
                 self.down()
             finally:
+                # Still compiling the venv's bytecode, it would race the deletion.
+                stop_background_compile(self.root)
                 self.db.remove()
                 self.pid_file.unlink(missing_ok=True)
 

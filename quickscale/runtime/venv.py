@@ -7,9 +7,11 @@ install is simply redone by the next command.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -32,6 +34,10 @@ def hash_path(project_root: Path) -> Path:
 
 def install_log_path(project_root: Path) -> Path:
     return project_root / ".quickscale" / "logs" / "install.log"
+
+
+def compile_pid_path(project_root: Path) -> Path:
+    return project_root / ".quickscale" / "compile.pid"
 
 
 def requirements_file(project_root: Path) -> Path:
@@ -77,6 +83,7 @@ def ensure_venv(project_root: Path) -> Path:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     stored = hash_path(project_root)
     stored.unlink(missing_ok=True)  # until this install succeeds, the venv is not current
+    stop_background_compile(project_root)  # a previous install's, before uv changes the files
     wanted = requirements_hash(project_root)
 
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
@@ -120,20 +127,21 @@ def ensure_venv(project_root: Path) -> Path:
 def _compile_in_background(python: Path, project_root: Path, log_path: Path) -> None:
     """Compile the installed packages' bytecode while the first start goes on.
 
-    uv leaves the .py files uncompiled. Wherever imports cannot write bytecode
-    (read-only trees, PYTHONDONTWRITEBYTECODE) every later start of bootstrap
-    and the server would then compile Django and the rest again, about 2 s
-    each on a small machine. Compiling at install time, like pip, would add
-    about 5 s to the first start instead; run in the background, the first
-    start does not wait for it and every later one finds the bytecode
+    uv leaves the .py files uncompiled. Where imports do not write bytecode
+    (PYTHONDONTWRITEBYTECODE is set, as on our CI machines) every later start
+    of bootstrap and the server would then compile Django and the rest again,
+    about 2 s each on a small machine. Compiling at install time, like pip,
+    would add about 5 s to the first start instead; run in the background, the
+    first start does not wait for it and every later one finds the bytecode
     (bench/build_and_boot.py). compileall writes each file atomically, so a
-    process importing meanwhile never sees a partial one.
+    process importing meanwhile never sees a partial one. Its pid is recorded
+    so that a reinstall or `destroy` stops it before touching the files.
     """
     command = [str(python), "-m", "compileall", "-q", "-j", "0", str(site_packages(project_root))]
     with open(log_path, "a") as log:
         log.write(f"\n$ {' '.join(command)} (in the background)\n")
         log.flush()
-        subprocess.Popen(
+        process = subprocess.Popen(
             command,
             cwd=project_root,
             stdin=subprocess.DEVNULL,
@@ -141,6 +149,43 @@ def _compile_in_background(python: Path, project_root: Path, log_path: Path) -> 
             stderr=subprocess.STDOUT,
             start_new_session=True,  # outlives this command, and Ctrl-C here
         )
+    compile_pid_path(project_root).write_text(f"{process.pid}\n")
+    # Not waited for: the process is left to finish (or be stopped) on its own;
+    # this keeps Python from warning that it still runs when the object goes.
+    process.returncode = 0
+
+
+def stop_background_compile(project_root: Path, timeout: float = 10.0) -> None:
+    """Stop the bytecode compile started by the last install, if it still runs."""
+    pid_file = compile_pid_path(project_root)
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if _is_our_compile(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while _is_our_compile(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    pid_file.unlink(missing_ok=True)
+
+
+def _is_our_compile(pid: int) -> bool:
+    """True while `pid` is a running compileall that leads its own process group."""
+    try:
+        if os.getpgid(pid) != pid:
+            return False  # the pid was reused by a process of another group
+    except ProcessLookupError:
+        return False
+    if not Path("/proc/self").exists():
+        return True  # no /proc (macOS): the group leader check has to do
+    try:
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False  # gone meanwhile
+    return b"compileall" in command_line and state != "Z"  # Z: exited, not yet reaped
 
 
 def site_packages(project_root: Path) -> Path:

@@ -450,6 +450,45 @@ def test_installed_packages_get_their_bytecode_in_the_background(shared_venv: Pa
         time.sleep(0.5)
 
 
+def _fake_compile(root: Path) -> subprocess.Popen[bytes]:
+    """A long 'compileall' in its own session, recorded where the install records one."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "compileall"],
+        start_new_session=True,
+    )
+    pid_file = venv.compile_pid_path(root)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(f"{process.pid}\n")
+    return process
+
+
+def test_destroy_stops_a_bytecode_compile_that_still_runs(project_factory: ProjectFactory) -> None:
+    project = project_factory("compiling")
+    compile_process = _fake_compile(project.root)
+    try:
+        LocalRuntime(project).destroy()
+        assert compile_process.wait(timeout=10) == -signal.SIGKILL
+        assert not venv.compile_pid_path(project.root).exists()
+    finally:
+        compile_process.kill()
+
+
+def test_stopping_the_compile_leaves_other_processes_alone(tmp_path: Path) -> None:
+    # The recorded pid may belong to something else by now (an ended compile, a
+    # reused pid): only a compileall leading its own group is stopped.
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        pid_file = venv.compile_pid_path(tmp_path)
+        pid_file.parent.mkdir(parents=True)
+        pid_file.write_text(f"{other.pid}\n")
+        venv.stop_background_compile(tmp_path)
+        assert other.poll() is None
+        assert not pid_file.exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_an_unchanged_venv_is_not_reinstalled(
     local_project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
