@@ -3,9 +3,10 @@
 import os
 import warnings
 
-from django.core.asgi import get_asgi_application
+import django
 
 from core.env import WEB_SERVER_FLAG
+from core.handlers import SyncChainASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 # This process serves requests: settings give it a database connection pool.
@@ -21,7 +22,8 @@ warnings.filterwarnings(
     module="django.core.handlers.asgi",
 )
 
-application = get_asgi_application()
+django.setup(set_prefix=False)  # what get_asgi_application() does first
+application = SyncChainASGIHandler()
 
 # After setup (the call above): production refuses to serve while a starter
 # account from the spec (user@test.com, admin@test.com) has a usable password.
