@@ -1,6 +1,7 @@
 """The ASGI handler runs Django's middleware chain synchronously, and pages still work."""
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -70,7 +71,10 @@ def asgi_get(application: Any, url: str) -> tuple[int, dict[bytes, bytes], bytes
         headers = {name.lower(): value for name, value in start["headers"]}
         return start["status"], headers, body
 
-    return asyncio.run(run())
+    # In a thread of its own: the browser tests' Playwright leaves an event loop
+    # running in this one, where asyncio.run() refuses to start another.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
 @override_settings(
