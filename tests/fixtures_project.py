@@ -98,6 +98,7 @@ def shared_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         shutil.copy2(requirements, holder / requirements.name)
     venv.ensure_venv(holder)  # a no-op when another conftest's fixture already did it
     yield holder / venv.VENV_DIR
+    venv.stop_background_compile(holder)  # it would race the deletion
     shutil.rmtree(holder, ignore_errors=True)
 
 
