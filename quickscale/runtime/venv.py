@@ -181,7 +181,12 @@ def _is_our_compile(pid: int) -> bool:
     if not Path("/proc/self").exists():
         return True  # no /proc (macOS): the group leader check has to do
     try:
-        command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
+        command_line = b""
+        for _ in range(50):  # empty for a moment while a just-started process execs
+            command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if command_line:
+                break
+            time.sleep(0.01)
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
     except OSError:
         return False  # gone meanwhile

@@ -466,6 +466,7 @@ def test_destroy_stops_a_bytecode_compile_that_still_runs(project_factory: Proje
     project = project_factory("compiling")
     compile_process = _fake_compile(project.root)
     try:
+        assert venv._is_our_compile(compile_process.pid)
         LocalRuntime(project).destroy()
         assert compile_process.wait(timeout=10) == -signal.SIGKILL
         assert not venv.compile_pid_path(project.root).exists()
