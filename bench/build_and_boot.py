@@ -119,6 +119,7 @@ def warm_package_cache(work: Path) -> None:
     for requirements in TEMPLATE.glob("requirements*.txt"):
         shutil.copy2(requirements, holder / requirements.name)
     venv.ensure_venv(holder)
+    venv.stop_background_compile(holder)  # only the cache is wanted; it would race rmtree
     shutil.rmtree(holder)
 
 
