@@ -3,19 +3,16 @@
 import json
 import os
 import secrets
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from common.testing.database import session_database_url
+from common.testing.process import run_python
 from core.env import WEB_SERVER_FLAG, database_pool
 
-PROJECT = Path(__file__).resolve().parents[2]
 SERVING = {WEB_SERVER_FLAG: "true"}
 
 # Serves requests through the real ASGI application in a fresh process, the way
@@ -60,14 +57,7 @@ asyncio.run(main())
 def serve(database_url: str, **env: str) -> dict[str, Any]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DJANGO_"))}
     environ.update(DATABASE_URL=database_url, LOG_LEVEL="ERROR", **env)
-    result = subprocess.run(
-        [sys.executable, "-c", SERVE],
-        cwd=PROJECT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_python(["-c", SERVE], environ)
     assert result.returncode == 0, result.stderr
     report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return report

@@ -2,17 +2,13 @@
 
 import os
 import secrets
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from common.testing.database import session_database_url
+from common.testing.process import run_python
 from users.startup import refuse_starter_accounts
-
-PROJECT = Path(__file__).resolve().parents[2]
 
 
 def production_env(**extra: str) -> dict[str, str]:
@@ -28,14 +24,10 @@ def production_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120
-    )
-
-
 def test_the_deploy_check_passes_at_warning_level_with_production_values():
-    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env())
+    result = run_python(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env()
+    )
     assert result.returncode == 0, result.stderr + result.stdout
 
 
@@ -48,7 +40,7 @@ def test_production_sends_the_security_headers():
         " 'script-src' in s.CONTENT_SECURITY_POLICY)"
     )
     env = production_env(DJANGO_SETTINGS_MODULE="core.settings")
-    result = run(["-c", code], env)
+    result = run_python(["-c", code], env)
     assert result.stdout.split() == ["True", "True", "True", "True", "DENY", "same-origin", "True"]
 
 
@@ -59,13 +51,13 @@ def test_the_app_refuses_to_start_while_a_starter_account_has_a_usable_password(
 
     user = CustomUser.objects.create_user(email=email, password="userpasswd")
     env = production_env(DATABASE_URL=session_database_url())
-    result = run(["-c", "import core.asgi"], env)
+    result = run_python(["-c", "import core.asgi"], env)
     assert result.returncode != 0
     assert "starter account" in result.stderr and email.lower() in result.stderr
 
     user.set_unusable_password()
     user.save()
-    assert run(["-c", "import core.asgi"], env).returncode == 0
+    assert run_python(["-c", "import core.asgi"], env).returncode == 0
 
 
 @pytest.mark.django_db

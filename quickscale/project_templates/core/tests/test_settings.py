@@ -1,23 +1,16 @@
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from django.conf import settings
+
+from common.testing.process import run_python
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_check(**env: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, **env}
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=PROJECT_ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python(["manage.py", "check"], {**os.environ, **env}, timeout=60)
 
 
 def test_production_with_unsafe_values_refuses_to_start_with_a_clear_message():
@@ -57,13 +50,8 @@ def test_state_paths_default_to_the_quickscale_folder():
 
 def _site_url(**env: str) -> str:
     environ = {**os.environ, "SITE_URL": "", **env}
-    result = subprocess.run(
-        [sys.executable, "-c", "from core import settings; print(settings.SITE_URL)"],
-        cwd=PROJECT_ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_python(
+        ["-c", "from core import settings; print(settings.SITE_URL)"], environ, timeout=60
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
