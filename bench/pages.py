@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -212,6 +213,7 @@ def main() -> None:
             from django.db import connections
 
             connections.close_all()
+    shutil.rmtree(module_dir, ignore_errors=True)  # the two generated settings modules
 
     print(
         f"\nPages, one uvicorn worker, {args.clients} keep-alive clients, {args.seconds:g} s each"
