@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from admin_dashboard.models import AuditLog, RefundRequest
+from common.admin import ReadOnlyAdmin
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditLogAdmin(ReadOnlyAdmin):
     """Staff read the audit log here; nothing adds, changes or deletes its rows."""
 
     list_display = ("created_at", "actor", "action", "target_label", "reason")
@@ -32,18 +30,9 @@ class AuditLogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "reference",
     )
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(RefundRequest)
-class RefundRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class RefundRequestAdmin(ReadOnlyAdmin):
     """Who asked for which refund; written by the dashboard only."""
 
     list_display = (
@@ -58,12 +47,3 @@ class RefundRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ("created_at",)
     search_fields = ("payment__receipt_number", "requested_by__email", "reason")
     list_select_related = ("payment", "requested_by", "refund")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -6,8 +6,6 @@ staff may revoke keys in bulk through ``api.services.api_key_revoke``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
@@ -15,21 +13,11 @@ from django.http import HttpRequest
 
 from api.models import APIKey, APIKeyUsage
 from api.services import api_key_revoke
-
-
-class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from common.admin import ReadOnlyAdmin
 
 
 @admin.register(APIKey)
-class APIKeyAdmin(_ReadOnly):
+class APIKeyAdmin(ReadOnlyAdmin):
     list_display = ("name", "prefix", "user", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at", "created_at")
     search_fields = ("name", "prefix", "user__email")
@@ -48,7 +36,7 @@ class APIKeyAdmin(_ReadOnly):
 
 
 @admin.register(APIKeyUsage)
-class APIKeyUsageAdmin(_ReadOnly):
+class APIKeyUsageAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "key", "usage")
     search_fields = ("key__prefix", "key__user__email")
     list_select_related = ("key", "usage")

@@ -6,12 +6,11 @@ dashboard's do); usage rows are history and stay read-only.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from common.admin import ReadOnlyAdmin
 from services.configuration import service_update
 from services.models import Service, ServiceUsage
 
@@ -40,7 +39,7 @@ class ServiceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ServiceUsage)
-class ServiceUsageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ServiceUsageAdmin(ReadOnlyAdmin):
     """Each call of a service: what it cost and how it ended. Read-only history."""
 
     list_display = (
@@ -56,12 +55,3 @@ class ServiceUsageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("user__email", "service__name", "error")
     date_hierarchy = "created_at"
     list_select_related = ("service", "user")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 
+from common.admin import ReadOnlyAdmin
 from stripe_manager.catalog import catalog_sync
 from stripe_manager.exceptions import RefundError
 from stripe_manager.gateway import GatewayError
@@ -130,28 +131,15 @@ class StripeCustomerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_select_related = ["user"]
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Webhook records are history: staff read them, nothing edits them here."""
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(ProcessedStripeEvent)
-class ProcessedStripeEventAdmin(_ReadOnlyAdmin):
+class ProcessedStripeEventAdmin(ReadOnlyAdmin):
     list_display = ["event_id", "event_type", "processed_at"]
     list_filter = ["event_type"]
     search_fields = ["event_id", "event_type"]
 
 
 @admin.register(WebhookFailure)
-class WebhookFailureAdmin(_ReadOnlyAdmin):
+class WebhookFailureAdmin(ReadOnlyAdmin):
     list_display = ["event_id", "event_type", "attempts", "last_failed_at", "resolved_at"]
     list_filter = ["event_type", "resolved_at"]
     search_fields = ["event_id", "event_type", "error"]

@@ -8,6 +8,7 @@ from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from common.admin import ReadOnlyAdmin
 from users import security
 from users.models import CustomUser, LoginLockout, Profile, SecurityEvent
 
@@ -104,7 +105,7 @@ class LoginLockoutAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(SecurityEvent)
-class SecurityEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class SecurityEventAdmin(ReadOnlyAdmin):
     """The security log, read-only: staff can search it but never edit or delete it."""
 
     list_display = ("created_at", "kind", "email", "ip_address", "user")
@@ -112,12 +113,3 @@ class SecurityEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("email", "ip_address", "detail")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
