@@ -21,33 +21,17 @@ SERVING = {WEB_SERVER_FLAG: "true"}
 # after the first and the last request (None without a pool).
 SERVE = """
 import asyncio, json
-from asgiref.testing import ApplicationCommunicator
+from common.testing.asgi import asgi_get
 from core.asgi import application
 from django.db import connection
-
-SCOPE = {
-    "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-    "scheme": "http", "path": "/health/", "raw_path": b"/health/", "query_string": b"",
-    "root_path": "", "headers": [(b"host", b"localhost")],
-    "client": ("127.0.0.1", 50000), "server": ("localhost", 8000),
-}
-
-async def get():
-    call = ApplicationCommunicator(application, dict(SCOPE))
-    await call.send_input({"type": "http.request", "body": b"", "more_body": False})
-    start = await call.receive_output(30)
-    while (await call.receive_output(30)).get("more_body"):
-        pass
-    await call.wait(30)  # let the request finish, as a server does: that returns the connection
-    return start["status"]
 
 def stats():
     return None if connection.pool is None else connection.pool.get_stats()
 
 async def main():
-    statuses = [await get()]
+    statuses = [(await asgi_get(application, "/health/"))[0]]
     first = stats()
-    statuses += [await get() for _ in range(5)]
+    statuses += [(await asgi_get(application, "/health/"))[0] for _ in range(5)]
     print(json.dumps({"statuses": statuses, "first": first, "last": stats()}))
 
 asyncio.run(main())
