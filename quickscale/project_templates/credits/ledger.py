@@ -38,11 +38,12 @@ Reusing a reference for a different operation or user raises
 ``ReferenceConflict``.
 
 Speed. ``consume`` runs on every paid request, so it is one self-committing
-call of the PL/pgSQL function ``credits_consume`` (created, and its statement
-explained, in ``credits/migrations/0003_consume_function.py``) instead of ORM
+call of the PL/pgSQL function ``credits_consume`` (created in
+``credits/migrations/0003_consume_function.py``, its current steps explained in
+``0004_consume_function_procedural.py``) instead of ORM
 calls in a transaction block, and the tables carry only the indexes it needs;
 ``balance`` reads a partial index of open lots, so neither slows down as the
-history grows. The function exists so PostgreSQL plans the statement once
+history grows. The function exists so PostgreSQL plans its statements once
 per connection: sent as text it was parsed and planned on every call, about
 0.9 of 1.4 ms. Prepared statements would do the same, but Django turns them
 off so that transaction-mode connection poolers work; a function needs no
