@@ -59,3 +59,15 @@ def django_db_modify_db_settings(
 def _fast_password_hasher(settings: Any) -> None:
     """Hash with MD5 in tests: one PBKDF2 hash costs about 0.2 s."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _no_process_local_pricing_copy() -> None:
+    """Start every test without the pricing section kept in this process.
+
+    The shared copy lives in the database cache and is rolled back with each
+    test; the process-local one would otherwise outlive it into the next test.
+    """
+    from stripe_manager import pricing_cache
+
+    pricing_cache.forget_local()

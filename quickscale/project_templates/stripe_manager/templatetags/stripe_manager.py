@@ -1,8 +1,9 @@
 """``{% pricing_section %}``: the catalog on pages of lower apps (the landing page).
 
 The section is the same for every visitor, so its HTML is rendered once and
-kept in Django's cache (shared by all workers): a landing page then costs one
-cache read instead of two catalog queries and a template render. Any change
+kept in Django's cache (shared by all workers) and, for a few seconds, in each
+process: a landing page then costs no query at all instead of two catalog
+queries and a template render. Any change
 to a ``StripeProduct`` (sync, webhook, admin) drops it after its transaction
 commits (``stripe_manager.pricing_cache``); the timeout bounds staleness for
 writes that bypass the ORM.

@@ -103,3 +103,30 @@ def test_the_cached_section_is_kept_apart_with_payments_off(client, catalog, set
     settings.STRIPE_GATEWAY = "off"
     assert _buy_link(_pricing(client)) is None
     assert "Payments are not available on this site yet." in _text(_pricing(client))
+
+
+def test_this_process_serves_the_section_without_a_query_until_its_copy_expires(
+    client, catalog, monkeypatch
+):
+    """Another process's catalog change shows here within LOCAL_SECONDS, not at once."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from stripe_manager import pricing_cache
+    from stripe_manager.models import StripeProduct
+
+    assert "Pro 45.00 USD" in _text(_pricing(client))
+    with CaptureQueriesContext(connection) as queries:
+        _pricing(client)
+    assert queries.captured_queries == []  # not even the shared cache's table
+
+    # What another process does on a catalog change: the rows change and the
+    # shared copy is dropped, but this process's copy is not told.
+    StripeProduct.objects.filter(pk=catalog["pro"].pk).update(name="Pro Plus")
+    cache.delete_many(list(pricing_cache._KEYS.values()))
+    assert "Pro 45.00 USD" in _text(_pricing(client))
+
+    later = pricing_cache._clock() + pricing_cache.LOCAL_SECONDS + 1
+    monkeypatch.setattr(pricing_cache, "_clock", lambda: later)
+    assert "Pro Plus 45.00 USD" in _text(_pricing(client))
