@@ -5,7 +5,8 @@ and ``{% url %}`` walks the resolver for each on every page: about 0.3 ms of a
 page's 2-5 ms (bench/pages.py). A URL without arguments always reverses to the
 same path for a given URLconf and script prefix, so the result is kept per
 process under both; a test that swaps ROOT_URLCONF or a deployment under a
-SCRIPT_NAME gets entries of its own. Use ``{% url %}`` for anything with
+SCRIPT_NAME gets entries of its own (both come from configuration, never from
+a request, so there are few). Use ``{% url %}`` for anything with
 arguments, a ``current_app`` or ``as var``.
 """
 
