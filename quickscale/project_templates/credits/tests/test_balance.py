@@ -12,7 +12,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_new_user_has_a_zero_balance(user):
-    assert ledger.balance(user) == ledger.Balance(Decimal(0), Decimal(0), Decimal(0))
+    balance = ledger.balance(user)
+
+    assert balance == ledger.Balance(Decimal(0), Decimal(0), Decimal(0))
+    assert str(balance.total) == "0.00"  # as the navbar shows it
 
 
 def test_balance_splits_subscription_and_pay_as_you_go_credits(user):
@@ -46,14 +49,44 @@ def test_balance_does_not_count_other_users_credits(user, other_user):
     assert ledger.balance(user).total == Decimal(0)
 
 
+def test_balance_agrees_with_the_live_lots_queryset_at_every_moment(user, other_user):
+    """balance() is written in SQL; CreditLotQuerySet.live() is the definition it follows."""
+    now = timezone.now()
+    for days, amount in ((1, 10), (3, 20)):
+        ledger.grant(
+            user,
+            amount,
+            source="subscription",
+            reference=f"in_{days}",
+            expires_at=now + timedelta(days=days),
+        )
+    ledger.grant(user, 5, source="purchase", reference="cs_1")
+    ledger.grant(user, 7, source="signup", reference="signup-1")
+    ledger.grant(other_user, 100, source="purchase", reference="cs_other")
+    ledger.consume(user, 12, reference="use-1")  # empties the first lot, dips into the second
+
+    for days in (0, 1, 2, 3, 4):
+        moment = now + timedelta(days=days)
+        lots = CreditLot.objects.filter(user=user).live(moment)
+        expected_total = sum((lot.remaining for lot in lots), Decimal(0))
+        expected_subscription = sum(
+            (lot.remaining for lot in lots if lot.source == CreditLot.Source.SUBSCRIPTION),
+            Decimal(0),
+        )
+
+        balance = ledger.balance(user, at=moment)
+
+        assert (balance.total, balance.subscription) == (expected_total, expected_subscription)
+        assert balance.pay_as_you_go == expected_total - expected_subscription
+
+
 def test_balance_is_served_by_the_open_lots_index(user):
     """The plan must read the partial index on open lots, whatever the history length."""
     ledger.grant(user, 10, source="purchase", reference="cs_1")
-    query = CreditLot.objects.filter(user=user).live().values("remaining")
+    params = [CreditLot.Source.SUBSCRIPTION.value, user.pk, timezone.now()]
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        sql, params = query.query.sql_with_params()
-        cursor.execute(f"EXPLAIN {sql}", params)
+        cursor.execute(f"EXPLAIN {ledger._BALANCE_SQL}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
     assert "credits_lot_open_by_user" in plan
