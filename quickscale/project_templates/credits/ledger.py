@@ -29,9 +29,10 @@ Idempotency. Each operation has a unique key: the caller's reference for
 grant, consume, adjust and convert; ``reversal:<reference>:<key>`` for a
 reversal. Repeating an operation returns the first result and changes
 nothing. ``consume`` inserts its entry with ``ON CONFLICT (key) DO NOTHING``
-in the same statement that moves the credits, so a repeat writes nothing and
-raises nothing. The other writers check after taking their locks and insert
-in a savepoint whose ``IntegrityError`` is turned into "return the first
+in the same database function call that moves the credits, and moves them
+only if the entry was written, so a repeat writes nothing and raises
+nothing. The other writers check after taking their locks and insert in a
+savepoint whose ``IntegrityError`` is turned into "return the first
 result". Either way a race between two identical calls never reaches the
 caller as a database error and never poisons the caller's transaction.
 Reusing a reference for a different operation or user raises
@@ -96,8 +97,9 @@ _RESERVED_PREFIXES = ("reversal:", "expiry:")
 _SPEND_ORDER = ("priority", F("expires_at").asc(nulls_last=True), "id")
 _REVERSIBLE = {LedgerEntry.Kind.GRANT, LedgerEntry.Kind.CONSUME, LedgerEntry.Kind.ADJUSTMENT}
 
-# consume()'s statement lives in a PL/pgSQL function so it is planned once per
-# connection; see credits/migrations/0003_consume_function.py for what it does.
+# consume()'s statements live in a PL/pgSQL function so they are planned once per
+# connection; see credits/migrations/0004_consume_function_procedural.py for what
+# it does.
 # It returns (entry id or NULL, live balance before the consume).
 _CONSUME_SQL = "SELECT out_entry_id, out_available FROM credits_consume(%s, %s, %s, %s, %s, %s)"
 # balance() runs on every signed-in page (the navbar shows it). Written out, it is

@@ -23,6 +23,24 @@ def test_route_renders_the_reversed_path():
     assert _render("{% route 'public:about' %}") == reverse("public:about")
 
 
+def test_route_reverses_a_name_once_per_process(monkeypatch):
+    from common.templatetags import routes
+
+    calls: list[str] = []
+
+    def counting_reverse(name: str) -> str:
+        calls.append(name)
+        return reverse(name)
+
+    monkeypatch.setattr(routes, "reverse", counting_reverse)
+    monkeypatch.setattr(routes, "_paths", {})
+
+    for _ in range(3):
+        assert _render("{% route 'public:contact' %}") == "/contact/"
+
+    assert calls == ["public:contact"]
+
+
 def test_each_script_prefix_gets_its_own_path(script_prefix):
     assert _render("{% route 'public:about' %}") == "/about/"
 

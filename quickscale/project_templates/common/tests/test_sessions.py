@@ -43,11 +43,14 @@ def test_an_expired_session_loads_empty_and_is_saved_under_a_new_key():
     assert loaded.session_key != store.session_key
 
 
-def test_an_unknown_key_loads_empty():
-    assert dict(SessionStore(session_key="x" * 32).items()) == {}
+def test_an_unknown_key_loads_empty_and_is_dropped():
+    store = SessionStore(session_key="x" * 32)
+
+    assert dict(store.items()) == {}
+    assert store.session_key is None  # a save creates a fresh key, never this one
 
 
-def test_a_signed_in_client_stays_signed_in_across_requests(client, django_user_model):
+def test_a_signed_in_request_loads_its_user_from_the_session(client, django_user_model):
     user = django_user_model.objects.create_user(email="kept@example.com", password="x")
     client.force_login(user)
 

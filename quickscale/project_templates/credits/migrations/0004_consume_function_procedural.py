@@ -66,7 +66,7 @@ BEGIN
             v_need := v_need - v_part;
         END IF;
     END LOOP;
-    IF v_need > 0 THEN
+    IF v_need IS NULL OR v_need > 0 THEN  -- NULL amount: write nothing, as 0003 did
         RETURN;
     END IF;
 

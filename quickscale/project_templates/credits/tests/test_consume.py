@@ -175,3 +175,16 @@ def test_the_returned_entry_matches_the_stored_one(user, staff):
         "created_at",
     )
     assert [getattr(entry, f) for f in fields] == [getattr(stored, f) for f in fields]
+
+
+def test_the_database_function_given_no_amount_writes_nothing(user):
+    """consume() never sends NULL; a direct SQL caller gets (NULL, balance), not an error."""
+    ledger.grant(user, 10, source="purchase", reference="cs_1")
+    before = ledger_state()
+
+    with connection.cursor() as cursor:
+        cursor.execute(ledger._CONSUME_SQL, [user.pk, None, timezone.now(), "raw-1", "", None])
+        result = cursor.fetchone()
+
+    assert result == (None, Decimal("10.00"))
+    assert ledger_state() == before
