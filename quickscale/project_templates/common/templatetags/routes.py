@@ -6,8 +6,8 @@ page's 2-5 ms (bench/pages.py). A URL without arguments always reverses to the
 same path for a given URLconf, script prefix and language (i18n_patterns), so
 the result is kept per process under all three; a test that swaps ROOT_URLCONF
 or a deployment under a SCRIPT_NAME gets entries of its own (these come from
-configuration, never from a request, so there are few). Use ``{% url %}`` for anything with
-arguments, a ``current_app`` or ``as var``.
+configuration, never from a request, so there are few). Use ``{% url %}`` for
+anything with arguments, a ``current_app`` or ``as var``.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 The section is the same for every visitor, so its HTML is rendered once and
 kept in Django's cache (shared by all workers) and, for a few seconds, in each
 process: a landing page then costs no query at all instead of two catalog
-queries and a template render. Any change
-to a ``StripeProduct`` (sync, webhook, admin) drops it after its transaction
-commits (``stripe_manager.pricing_cache``); the timeout bounds staleness for
-writes that bypass the ORM.
+queries and a template render. Any change to a ``StripeProduct`` (sync,
+webhook, admin) drops it after its transaction commits
+(``stripe_manager.pricing_cache``); the timeout bounds staleness for writes
+that bypass the ORM.
 """
 
 from __future__ import annotations
