@@ -1,32 +1,36 @@
 """Root URL configuration: each app owns its own urls module."""
 
 from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 
 from api.endpoints import api
-from common.views import health
+from common.views import health, nul_byte_not_found
 from users.views import avatar
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("health/", health, name="health"),
+    # The API answers every address under /api/ itself, in its JSON envelope.
+    path("api/", api.urls),
+    # Any other address holding a NUL byte is a 404 before a view can use it in a
+    # lookup (PostgreSQL refuses NUL in text, so the query would fail with a 500).
+    re_path(r"\x00", nul_byte_not_found),
     path("admin/", admin.site.urls),
     # Our account pages (profile, settings, delete) first, then allauth's.
     path("accounts/", include("users.urls")),
     path("accounts/", include("allauth.urls")),
     path("credits/", include("credits.urls")),
     path("services/", include("services.urls")),
-    path("api/", api.urls),
     path("api-keys/", include("api.urls")),
     path("dashboard/", include("admin_dashboard.urls")),
     path("", include("stripe_manager.urls")),
     path("", include("public.urls")),
 ]
 
-# Avatars in every environment (users.views.avatar); the rest of MEDIA_ROOT in
-# development only (static() returns nothing when DEBUG is off).
+# Avatars, in every environment, by users.views.avatar, which answers only with
+# the images it wrote. Nothing else under MEDIA_ROOT has a URL, in development
+# either: a file served with a type guessed from its name could be a page or a
+# script on this origin.
 urlpatterns += [
     path(f"{settings.MEDIA_URL.strip('/')}/avatars/<str:name>", avatar, name="avatar"),
-    *static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT),
 ]

@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
@@ -10,6 +11,7 @@ from django.http import HttpRequest
 
 from common.admin import ReadOnlyAdmin
 from users import security
+from users.avatars import AvatarField
 from users.models import CustomUser, LoginLockout, Profile, SecurityEvent
 
 # Django's admin and form classes are generic only in django-stubs; subscripting
@@ -34,8 +36,19 @@ class CustomUserChangeForm(_ChangeForm):
         fields = ("email", "first_name", "last_name")
 
 
+class ProfileAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The profile as staff edit it: an avatar is re-encoded as on the profile page."""
+
+    avatar = AvatarField(required=False, widget=forms.ClearableFileInput)
+
+    class Meta:
+        model = Profile
+        fields = ("full_name", "bio", "avatar")
+
+
 class ProfileInline(admin.StackedInline):  # type: ignore[type-arg]
     model = Profile
+    form = ProfileAdminForm
     can_delete = False
     extra = 0
 

@@ -5,20 +5,19 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
 
-from users.validators import validate_avatar
+from users.avatars import AvatarField
 
 
 class ProfileForm(forms.Form):
-    """Edit the profile; the avatar is checked with Pillow before it is stored."""
+    """Edit the profile; an avatar is cleaned into a re-encoded WebP (users.avatars)."""
 
     full_name = forms.CharField(label="Full name", max_length=150, required=False)
     bio = forms.CharField(
         label="Bio", max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 4})
     )
-    avatar = forms.FileField(
+    avatar = AvatarField(
         label="Avatar",
         required=False,
-        validators=[validate_avatar],
         help_text="JPEG, PNG, GIF or WebP, up to 2 MB.",
         widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/gif,image/webp"}),
     )

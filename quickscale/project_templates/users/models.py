@@ -1,7 +1,6 @@
 """Accounts: the email-only user, its profile, sign-in lockouts and the security log."""
 
 import uuid
-from pathlib import PurePath
 from typing import ClassVar
 
 from django.conf import settings
@@ -9,6 +8,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models.functions import Lower
 
+from users.avatars import AVATAR_EXTENSION, AVATAR_FOLDER
 from users.managers import CustomUserManager
 
 
@@ -40,9 +40,12 @@ class CustomUser(AbstractUser):
 
 
 def avatar_path(instance: "Profile", filename: str) -> str:
-    """Store avatars under MEDIA_ROOT/avatars/ with a random name (never the upload's)."""
-    suffix = PurePath(filename).suffix.lower()
-    return f"avatars/{uuid.uuid4().hex}{suffix}"
+    """Name a stored avatar: random, with the extension of the format it was re-encoded to.
+
+    The upload's own name and extension are ignored: the file holds what
+    ``users.avatars.avatar_encode`` wrote, whatever it was called when sent.
+    """
+    return f"{AVATAR_FOLDER}/{uuid.uuid4().hex}{AVATAR_EXTENSION}"
 
 
 class Profile(models.Model):

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from users import security
+from users.avatars import EncodedAvatar
 from users.models import CustomUser, LoginLockout, Profile, SecurityEvent
 
 logger = logging.getLogger(__name__)
@@ -15,9 +16,18 @@ logger = logging.getLogger(__name__)
 
 @transaction.atomic
 def profile_update(
-    *, profile: Profile, full_name: str, bio: str, avatar: object | None, clear_avatar: bool
+    *,
+    profile: Profile,
+    full_name: str,
+    bio: str,
+    avatar: EncodedAvatar | None,
+    clear_avatar: bool,
 ) -> Profile:
-    """Save the profile; a new or cleared avatar deletes the old file after commit."""
+    """Save the profile; a new or cleared avatar deletes the old file after commit.
+
+    ``avatar`` is what ``users.avatars.avatar_encode`` made of an upload (never
+    the upload itself): only re-encoded WebP files are stored.
+    """
     old_avatar = profile.avatar.name if profile.avatar else ""
     profile.full_name = full_name
     profile.bio = bio

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files import File
 from PIL import Image, UnidentifiedImageError
 
 CHARACTER_CLASSES = (
@@ -60,7 +60,7 @@ class ComplexityValidator:
 AVATAR_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
 
 
-def validate_avatar(upload: UploadedFile) -> None:
+def validate_avatar(upload: "File[bytes]") -> None:
     """Refuse anything but a small JPEG/PNG/GIF/WebP of a sane pixel count.
 
     The size is checked before Pillow reads anything; the pixel count is read from

@@ -1,18 +1,21 @@
 """Profile, account settings and account deletion."""
 
-from django.conf import settings
+from datetime import datetime
+
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.files.storage import Storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_http_methods
-from django.views.static import serve
+from django.views.decorators.http import condition, require_http_methods
 
 from common.htmx import is_htmx, render_page
+from users.avatars import AVATAR_CONTENT_TYPE, stored_avatar_modified, stored_avatar_open
 from users.forms import DeleteAccountForm, ProfileForm
+from users.models import Profile
 from users.selectors import profile_for
 from users.services import profile_update, user_delete
 
@@ -75,17 +78,34 @@ def account_delete(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "users/delete.html", {"delete_form": form})
 
 
+def _avatar_storage() -> Storage:
+    return Profile._meta.get_field("avatar").storage
+
+
+def _avatar_modified(request: HttpRequest, name: str) -> datetime | None:
+    return stored_avatar_modified(_avatar_storage(), name)
+
+
 @require_http_methods(["GET", "HEAD"])
+@condition(last_modified_func=_avatar_modified)
 def avatar(request: HttpRequest, name: str) -> HttpResponseBase:
-    """Serve an uploaded avatar from MEDIA_ROOT/avatars/, in every environment.
+    """Serve a stored avatar as ``image/webp``, and nothing else, in every environment.
 
     The local runtime has no proxy in front of it and Docker keeps media in a
     volume only the web container mounts, so the app serves avatars itself.
-    Only that folder is exposed: every file in it passed the Pillow checks of
-    ``ProfileForm`` and got a random name; ``SecurityMiddleware`` adds
-    ``X-Content-Type-Options: nosniff``. ``serve`` refuses paths that leave
-    the folder and answers ``If-Modified-Since``.
+    Only files ``users.avatars`` wrote are answered (a random name with the
+    ``.webp`` extension, WebP bytes); anything else in the folder is a 404. The
+    type is fixed rather than guessed from the name, ``nosniff`` stops browsers
+    from guessing another, ``inline`` keeps it a picture, and a policy of
+    ``default-src 'none'`` means that even a file opened as a page can load and
+    run nothing.
     """
-    response = serve(request, f"avatars/{name}", document_root=str(settings.MEDIA_ROOT))
+    stored = stored_avatar_open(_avatar_storage(), name)
+    if stored is None:
+        raise Http404("No such avatar.")
+    # With a filename and no attachment flag, FileResponse says "inline; filename=...".
+    response = FileResponse(stored, content_type=AVATAR_CONTENT_TYPE, filename=name)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'"
     response["Cache-Control"] = "public, max-age=86400"
     return response

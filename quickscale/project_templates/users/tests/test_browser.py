@@ -56,7 +56,11 @@ def test_sign_up_verify_sign_in_edit_profile_and_sign_out(page, settings, tmp_pa
     page.get_by_label("Avatar").set_input_files(str(avatar))
     page.get_by_role("button", name="Save profile").click()
     page.get_by_text("Your profile was saved.").wait_for()  # swapped in by htmx, no reload
-    assert page.locator("img.avatar-image").get_attribute("src").startswith("/media/avatars/")
+    image = page.locator("img.avatar-image")
+    assert image.get_attribute("src").startswith("/media/avatars/")
+    # The re-encoded WebP, served under its locked-down headers, is shown.
+    expect(image).to_have_js_property("complete", True)
+    assert image.evaluate("img => img.naturalWidth") == 96
     assert Profile.objects.get(user__email="journey@example.com").full_name == "Journey Tester"
 
     page.get_by_role("link", name="journey@example.com").click()  # the user menu

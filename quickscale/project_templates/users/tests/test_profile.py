@@ -42,7 +42,7 @@ def test_a_plain_post_saves_the_profile_and_redirects(client, account):
     assert response.status_code == 302
     profile = Profile.objects.get(user=account)
     assert profile.full_name == "Dana Scully"
-    assert profile.avatar.name.startswith("avatars/") and profile.avatar.name.endswith(".png")
+    assert profile.avatar.name.startswith("avatars/") and profile.avatar.name.endswith(".webp")
     assert "me.png" not in profile.avatar.name
     page = client.get(reverse("users:profile")).content.decode()
     assert profile.avatar.url in page
@@ -94,6 +94,16 @@ def test_an_avatar_in_another_format_is_refused(client, account):
     assert "Use a JPEG, PNG, GIF or WebP image." in response.content.decode()
 
 
+def test_a_truncated_avatar_is_refused_and_nothing_is_stored(client, account, settings):
+    data = png(size=(200, 200)).read()
+    client.force_login(account)
+    upload = SimpleUploadedFile("cut.png", data[: len(data) // 2], content_type="image/png")
+    response = client.post(reverse("users:profile"), {"avatar": upload}, **HTMX)
+    assert "not an image we can read" in response.content.decode()
+    assert not Profile.objects.get(user=account).avatar
+    assert not (settings.MEDIA_ROOT / "avatars").exists()
+
+
 def test_a_too_large_avatar_is_refused(client, account, settings):
     settings.AVATAR_MAX_BYTES = 1000
     client.force_login(account)
@@ -134,9 +144,22 @@ def test_an_uploaded_avatar_is_served_with_debug_off(client, account, settings):
     response = client.get(url)
 
     assert response.status_code == 200
-    assert response["Content-Type"] == "image/png"
+    assert response["Content-Type"] == "image/webp"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert Image.open(io.BytesIO(b"".join(response.streaming_content))).size == (64, 64)
     # A path that leaves the avatars folder is refused (SuspiciousFileOperation: 400).
     assert client.get(url.replace("avatars/", "avatars/..%2F..%2F")).status_code in (400, 404)
     assert client.get(url + "-missing").status_code == 404
+
+
+def test_an_unchanged_avatar_answers_not_modified(client, account):
+    client.force_login(account)
+    client.post(reverse("users:profile"), {"full_name": "", "bio": "", "avatar": png()})
+    url = Profile.objects.get(user=account).avatar.url
+
+    first = client.get(url)
+    again = client.get(url, HTTP_IF_MODIFIED_SINCE=first["Last-Modified"])
+
+    assert first.status_code == 200
+    assert again.status_code == 304
+    assert client.head(url).status_code == 200
