@@ -147,6 +147,8 @@ MIDDLEWARE = [
     "common.middleware.ContentSecurityPolicyMiddleware",
     # Right after SecurityMiddleware so static files skip the rest of the stack.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside every middleware that can reach the database, inside those setting headers.
+    "common.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -200,9 +202,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # CACHE (shared across worker processes)
 # =============================================================================
 
-# Rate-limit counters live in the cache, so it must be shared between uvicorn
-# workers: Redis when REDIS_URL is set, else a table in the database
-# (created by `manage.py bootstrap` through createcachetable).
+# Shared between uvicorn workers: Redis when REDIS_URL is set, else a table in the
+# database (created by `manage.py bootstrap` through createcachetable).
 REDIS_URL = env_str("REDIS_URL")
 CACHES = {
     "default": (
@@ -211,6 +212,9 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "cache_table"}
     )
 }
+# Where common.ratelimit counts (the API's and the contact form's limits): in Redis
+# when REDIS_URL is set, else in a PostgreSQL table; each hit is one atomic step.
+RATE_LIMIT_BACKEND = "redis" if REDIS_URL else "database"
 
 # =============================================================================
 # AUTHENTICATION (django-allauth, email only)
@@ -252,9 +256,16 @@ ACCOUNT_RATE_LIMITS = {
     ),
 }
 
-# Profile pictures (users.validators.validate_avatar).
+# Profile pictures (users.validators.validate_avatar, users.avatars).
 AVATAR_MAX_BYTES = env_int("AVATAR_MAX_BYTES", 2 * 1024 * 1024)
 AVATAR_MAX_PIXELS = env_int("AVATAR_MAX_PIXELS", 4096 * 4096)
+# Most pixels a service decodes from one input image (image_metadata_extractor);
+# a larger declared size is refused from the header. 4096 x 4096 keeps one decode
+# at or under 64 MiB (4 bytes a pixel at most) and admits 12 MP photos and 4K
+# frames; JPEGs decode at 1/8 scale, so their limit is 64 times higher.
+SERVICE_MAX_IMAGE_PIXELS = env_int("SERVICE_MAX_IMAGE_PIXELS", 4096 * 4096)
+if SERVICE_MAX_IMAGE_PIXELS < 1:
+    raise ImproperlyConfigured("SERVICE_MAX_IMAGE_PIXELS must be at least 1, e.g. 16777216.")
 
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
@@ -273,6 +284,8 @@ ACCOUNT_SIGNUP_OPEN = env_bool("ACCOUNT_SIGNUP_OPEN", True)
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 # Contact form (public app): messages per client IP per hour, and their size.
 CONTACT_RATE_LIMIT_PER_HOUR = env_int("CONTACT_RATE_LIMIT_PER_HOUR", 5)
+if CONTACT_RATE_LIMIT_PER_HOUR < 1:
+    raise ImproperlyConfigured("CONTACT_RATE_LIMIT_PER_HOUR must be at least 1.")
 CONTACT_MAX_LENGTH = 5000
 
 # Read by `manage.py bootstrap`: a superuser is created when both are set.
@@ -342,7 +355,8 @@ STRIPE_ENABLED = _security.stripe_enabled
 STRIPE_LIVE_MODE = _security.stripe_live_mode
 STRIPE_PUBLIC_KEY = _security.stripe_public_key
 STRIPE_SECRET_KEY = _security.stripe_secret_key
-STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_dummy")
+# Random per process in development when unset (see core.env.new_webhook_secret).
+STRIPE_WEBHOOK_SECRET = _security.stripe_webhook_secret
 STRIPE_SUCCESS_URL = env_str("STRIPE_SUCCESS_URL", "/credits/success/")
 STRIPE_CANCEL_URL = env_str("STRIPE_CANCEL_URL", "/credits/cancel/")
 # Which payment gateway stripe_manager uses: real Stripe when STRIPE_ENABLED, else the
@@ -368,10 +382,35 @@ if not 0 < MIN_CREDIT_PURCHASE <= MAX_CREDIT_PURCHASE:
     )
 
 # =============================================================================
+# SERVICES (consumed by the services app)
+# =============================================================================
+
+# The longest a service call may take. A call still unrecorded after this long
+# (its end was lost, e.g. to a database outage) is failed and refunded by
+# `manage.py reconcile_service_usage`; a call still running then ends with an error.
+SERVICE_CALL_TIMEOUT_SECONDS = env_int("SERVICE_CALL_TIMEOUT_SECONDS", 300)
+if SERVICE_CALL_TIMEOUT_SECONDS < 1:
+    raise ImproperlyConfigured("SERVICE_CALL_TIMEOUT_SECONDS must be at least 1 second.")
+
+# Service calls (web and API) running at once, at most, per API key or signed-in
+# user across all processes, and per web server process; more get 429 with
+# Retry-After (common.concurrency). A running call holds a database connection,
+# so the per-process default leaves 2 of the pool's connections to pages. The
+# slot of a call whose process died frees itself after SERVICE_CALL_TIMEOUT_SECONDS.
+SERVICE_MAX_CONCURRENT_PER_KEY = env_int("SERVICE_MAX_CONCURRENT_PER_KEY", 4)
+SERVICE_MAX_CONCURRENT_PER_PROCESS = env_int(
+    "SERVICE_MAX_CONCURRENT_PER_PROCESS", max(1, _pool["max_size"] - 2) if _pool else 8
+)
+if SERVICE_MAX_CONCURRENT_PER_KEY < 1 or SERVICE_MAX_CONCURRENT_PER_PROCESS < 1:
+    raise ImproperlyConfigured(
+        "SERVICE_MAX_CONCURRENT_PER_KEY and SERVICE_MAX_CONCURRENT_PER_PROCESS must be at least 1."
+    )
+
+# =============================================================================
 # API (consumed by the api app)
 # =============================================================================
 
-# Requests per minute per API key; the counters live in CACHES (shared by workers).
+# Requests per minute per API key, counted by common.ratelimit (shared by workers).
 # 0 switches the limit off.
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 60)
 # Largest request body the API reads (the image service takes files up to 10 MB).
@@ -380,6 +419,38 @@ if API_RATE_LIMIT_PER_MINUTE < 0 or API_MAX_BODY_BYTES <= 0:
     raise ImproperlyConfigured(
         "API_RATE_LIMIT_PER_MINUTE must be 0 (off) or positive; API_MAX_BODY_BYTES positive."
     )
+
+# =============================================================================
+# REQUEST BODY LIMITS (core.body_limit, enforced while a body arrives)
+# =============================================================================
+
+# Largest request body in bytes, by route; 413 above. Without a session cookie or
+# an Authorization header: the sign-up, login and contact forms get the forms
+# limit, everything else the anonymous one. With one: service runs (API and
+# service pages) get API_MAX_BODY_BYTES, the profile page the avatar plus its
+# other fields, everything else the default. The Stripe webhook gets its own.
+BODY_LIMIT_ANONYMOUS_BYTES = env_int("BODY_LIMIT_ANONYMOUS_BYTES", 64 * 1024)
+BODY_LIMIT_FORMS_BYTES = env_int("BODY_LIMIT_FORMS_BYTES", 256 * 1024)
+BODY_LIMIT_WEBHOOK_BYTES = env_int("BODY_LIMIT_WEBHOOK_BYTES", 1024 * 1024)
+BODY_LIMIT_DEFAULT_BYTES = env_int("BODY_LIMIT_DEFAULT_BYTES", 1024 * 1024)
+_body_limits = {
+    "BODY_LIMIT_ANONYMOUS_BYTES": BODY_LIMIT_ANONYMOUS_BYTES,
+    "BODY_LIMIT_FORMS_BYTES": BODY_LIMIT_FORMS_BYTES,
+    "BODY_LIMIT_WEBHOOK_BYTES": BODY_LIMIT_WEBHOOK_BYTES,
+    "BODY_LIMIT_DEFAULT_BYTES": BODY_LIMIT_DEFAULT_BYTES,
+}
+if _not_positive := [name for name, value in _body_limits.items() if value <= 0]:
+    raise ImproperlyConfigured(
+        f"{', '.join(_not_positive)} must be a positive number of bytes, e.g. 65536."
+    )
+# The form's text fields, CSRF token and multipart framing fit well within 64 KiB.
+BODY_LIMIT_PROFILE_BYTES = AVATAR_MAX_BYTES + 64 * 1024
+# Every body that reaches Django is within its route's limit, so Django keeps it in
+# memory (never a temporary file) and its own size check never refuses what the
+# route allows.
+DATA_UPLOAD_MAX_MEMORY_SIZE = FILE_UPLOAD_MAX_MEMORY_SIZE = max(
+    *_body_limits.values(), API_MAX_BODY_BYTES, BODY_LIMIT_PROFILE_BYTES
+)
 
 # =============================================================================
 # LOGGING (JSON lines in production, key=value in development)
