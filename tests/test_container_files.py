@@ -8,12 +8,17 @@ against stand-in `python` and `sleep` executables to show what it does.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import secrets
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -168,6 +173,59 @@ def test_image_runs_uvicorn_as_a_non_root_user():
     assert "WEB_CONCURRENCY=" in stage["ENV"]  # uvicorn's worker count
 
 
+ECHO_APP = """\
+import json
+
+
+async def app(scope, receive, send):
+    body = json.dumps({"client": scope["client"][0], "scheme": scope["scheme"]}).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+def test_image_server_leaves_proxy_headers_to_django(tmp_path):
+    # The image's own command, serving an app that echoes what the server passed on.
+    # Django alone reads X-Forwarded-For/-Proto (TRUSTED_PROXY_COUNT and
+    # SECURE_PROXY_SSL_HEADER); the server must not rewrite the client or scheme.
+    command = json.loads(dict(final_stage())["CMD"])
+    assert command[:2] == ["uvicorn", "core.asgi:application"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command[0:2] = [tool("uvicorn"), "echo_app:app"]
+    command[command.index("--host") + 1] = "127.0.0.1"
+    command[command.index("--port") + 1] = str(port)
+    (tmp_path / "echo_app.py").write_text(ECHO_APP)
+    server = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env={**os.environ, "WEB_CONCURRENCY": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/",
+            headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with opener.open(request, timeout=5) as response:
+                    seen = json.loads(response.read())
+                break
+            except OSError:
+                assert server.poll() is None, server.communicate()[1]
+                assert time.monotonic() < deadline, "the server did not answer"
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
+    assert seen == {"client": "127.0.0.1", "scheme": "http"}
+
+
 def test_image_health_check_needs_no_curl():
     stage = dict(final_stage())
     assert "/health/" in stage["HEALTHCHECK"]
@@ -198,7 +256,11 @@ def test_entrypoint_is_executable():
 
 @pytest.fixture
 def container(tmp_path, monkeypatch):
-    """Stand-in `python` and `sleep` on PATH that record their calls, like the container's."""
+    """Stand-in `python` and `sleep` on PATH that record their calls, like the container's.
+
+    With REAL_PYTHON set, every `python` call but the database probe runs that
+    interpreter, so the project's own start-up code decides.
+    """
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     calls = tmp_path / "calls.log"
@@ -210,7 +272,9 @@ def container(tmp_path, monkeypatch):
         "  cat >/dev/null\n"
         '  tries=$(grep -c "^python -$" "$CALLS")\n'
         '  if (( tries <= ${DB_FAILS:-0} )); then echo "db down" >&2; exit 1; fi\n'
+        "  exit 0\n"
         "fi\n"
+        'if [[ -n "${REAL_PYTHON:-}" ]]; then exec "$REAL_PYTHON" "$@"; fi\n'
         "exit 0\n"
     )
     (bin_dir / "sleep").write_text('#!/usr/bin/env bash\nprintf "sleep %s\\n" "$*" >> "$CALLS"\n')
@@ -223,6 +287,7 @@ def container(tmp_path, monkeypatch):
     monkeypatch.setenv("MAIL_LOG_PATH", str(tmp_path / "logs" / "mail.log"))
     monkeypatch.delenv("QUICKSCALE_SKIP_BOOTSTRAP", raising=False)
     monkeypatch.delenv("DB_FAILS", raising=False)
+    monkeypatch.delenv("REAL_PYTHON", raising=False)
 
     def run(*command: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
         done = subprocess.run(
@@ -283,3 +348,30 @@ def test_entrypoint_one_off_commands_can_skip_the_bootstrap(container, monkeypat
 
     assert done.returncode == 0
     assert calls == ["python -", "python manage.py migrate"]
+
+
+def test_entrypoint_fails_with_the_reason_when_production_refuses_to_start(container, monkeypatch):
+    # Production with Stripe on and the public placeholder as webhook secret: the
+    # project's settings refuse, so bootstrap fails and the server never starts.
+    monkeypatch.setenv("REAL_PYTHON", sys.executable)
+    monkeypatch.chdir(TEMPLATE)
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    production = {
+        "IS_PRODUCTION": "True",
+        "DEBUG": "False",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "example.com",
+        "ACCOUNT_EMAIL_VERIFICATION": "mandatory",
+        "STRIPE_ENABLED": "True",
+        "STRIPE_WEBHOOK_SECRET": "whsec_dummy",
+        "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none",
+    }
+    for key, value in production.items():
+        monkeypatch.setenv(key, value)
+
+    done, calls = container("echo", "server started")
+
+    assert done.returncode != 0
+    assert "Refusing to start with IS_PRODUCTION on: STRIPE_WEBHOOK_SECRET" in done.stderr
+    assert "server started" not in done.stdout
+    assert calls == ["python -", "python manage.py bootstrap --skip-collectstatic"]

@@ -3,13 +3,28 @@
 Settings call :func:`validate_production` while they load, so a misconfigured
 production deployment fails before it serves a single request. Tests call
 :func:`production_problems` with a dict of values instead of reloading settings.
+
+The webhook secret is also a Django system check (:func:`check_stripe_webhook_secret`,
+registered when settings import this module): it judges the settings as finally
+loaded, so ``manage.py check --deploy`` and every management command report a
+secret that a settings module or an override changed after the environment was
+read. Both ask :func:`webhook_secret_problem`, the one rule for a real-looking secret.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
-from core.env import DEVELOPMENT_SECRET_KEY, SecurityConfig, read_security_config
+from core.env import (
+    DEVELOPMENT_SECRET_KEY,
+    WEBHOOK_SECRET_PREFIX,
+    SecurityConfig,
+    read_security_config,
+)
 
 # Django's own deploy check (security.W009) uses the same thresholds.
 MIN_SECRET_KEY_LENGTH = 50
@@ -23,6 +38,13 @@ PLACEHOLDER_MARKERS = (
     "change-me",
     "replace",
     "insecure",
+)
+# Stripe's signing secrets carry 32 (dashboard) or 64 (CLI) random characters
+# after the prefix; fewer than this is a hand-typed stand-in.
+MIN_WEBHOOK_SECRET_RANDOM_CHARACTERS = 24
+WEBHOOK_SECRET_HINT = (
+    "Copy the signing secret Stripe shows for this site's webhook endpoint "
+    "(Developers > Webhooks) into STRIPE_WEBHOOK_SECRET."
 )
 
 
@@ -39,6 +61,30 @@ def _secret_key_problem(secret_key: str) -> str | None:
         return (
             "SECRET_KEY is too short or too simple "
             f"(use at least {MIN_SECRET_KEY_LENGTH} random characters)."
+        )
+    return None
+
+
+def webhook_secret_problem(secret: str) -> str | None:
+    """Return why ``secret`` is not a real-looking Stripe webhook secret, or None.
+
+    Anyone who knows the secret can sign events that grant credits, so a public
+    placeholder (``whsec_dummy``), an empty value or a short hand-typed one fails.
+    """
+    if not secret:
+        return "STRIPE_WEBHOOK_SECRET is not set."
+    if any(marker in secret.lower() for marker in PLACEHOLDER_MARKERS):
+        return "STRIPE_WEBHOOK_SECRET is a placeholder."
+    random_part = secret.removeprefix(WEBHOOK_SECRET_PREFIX)
+    if (
+        not secret.startswith(WEBHOOK_SECRET_PREFIX)
+        or len(random_part) < MIN_WEBHOOK_SECRET_RANDOM_CHARACTERS
+        or len(set(random_part)) < MIN_SECRET_KEY_UNIQUE_CHARACTERS
+    ):
+        return (
+            "STRIPE_WEBHOOK_SECRET does not look like a Stripe signing secret "
+            f"({WEBHOOK_SECRET_PREFIX} followed by at least "
+            f"{MIN_WEBHOOK_SECRET_RANDOM_CHARACTERS} random characters)."
         )
     return None
 
@@ -77,6 +123,12 @@ def production_problems(config: SecurityConfig | Mapping[str, str]) -> list[str]
             problems.append(
                 f"STRIPE_LIVE_MODE is on but {', '.join(test_keys)} is a test key or empty."
             )
+    # One secret signs the events of whichever key pair STRIPE_LIVE_MODE selects.
+    webhook_problem = (
+        webhook_secret_problem(config.stripe_webhook_secret) if config.stripe_enabled else None
+    )
+    if webhook_problem:
+        problems.append(f"{webhook_problem} {WEBHOOK_SECRET_HINT}")
     return problems
 
 
@@ -89,3 +141,16 @@ def validate_production(config: SecurityConfig | Mapping[str, str]) -> None:
             f"Refusing to start with IS_PRODUCTION on: {details} "
             "Fix these in the environment or .env."
         )
+
+
+@register(Tags.security)
+def check_stripe_webhook_secret(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """System check: production with Stripe on needs a real-looking webhook secret."""
+    if not (settings.IS_PRODUCTION and settings.STRIPE_ENABLED):
+        return []
+    problem = webhook_secret_problem(settings.STRIPE_WEBHOOK_SECRET)
+    if problem is None:
+        return []
+    return [Error(problem, hint=WEBHOOK_SECRET_HINT, id="core.E001")]

@@ -6,6 +6,7 @@ because ``.env`` files often carry ``KEY=`` lines for optional variables.
 """
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -20,6 +21,20 @@ FALSE_VALUES = frozenset({"no", "false", "0", "off", "disabled", "n", "f"})
 DEVELOPMENT_SECRET_KEY = "dev-only-dummy-key-replace-in-production"
 
 EMAIL_VERIFICATION_CHOICES = ("mandatory", "optional", "none")
+
+# Stripe's prefix for webhook signing secrets.
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+def new_webhook_secret() -> str:
+    """Return a random webhook signing secret shaped like the Stripe CLI's (64 hex digits).
+
+    Development without STRIPE_WEBHOOK_SECRET gets one per process instead of a
+    constant anyone could sign with; the simulator signs and delivers its events
+    in the same process, so it still works. ``quickscale build`` writes one into
+    ``.env`` the same way.
+    """
+    return WEBHOOK_SECRET_PREFIX + secrets.token_hex(32)
 
 
 def _source(environ: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -83,6 +98,7 @@ class SecurityConfig:
     stripe_live_mode: bool
     stripe_public_key: str
     stripe_secret_key: str
+    stripe_webhook_secret: str
 
 
 def read_security_config(environ: Mapping[str, str] | None = None) -> SecurityConfig:
@@ -111,6 +127,11 @@ def read_security_config(environ: Mapping[str, str] | None = None) -> SecurityCo
         stripe_live_mode=env_bool("STRIPE_LIVE_MODE", False, environ),
         stripe_public_key=env_str("STRIPE_PUBLIC_KEY", "pk_test_dummy", environ),
         stripe_secret_key=env_str("STRIPE_SECRET_KEY", "sk_test_dummy", environ),
+        # Never a public constant: a missing secret in production stays empty (refused
+        # when Stripe is on, and the webhook verifies nothing against an empty secret).
+        stripe_webhook_secret=env_str(
+            "STRIPE_WEBHOOK_SECRET", "" if is_production else new_webhook_secret(), environ
+        ),
     )
 
 

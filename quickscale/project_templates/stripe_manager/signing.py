@@ -16,7 +16,7 @@ DEFAULT_TOLERANCE = 300  # seconds, as in Stripe's libraries
 
 
 class SignatureError(Exception):
-    """The ``Stripe-Signature`` header is missing, malformed, wrong or too old."""
+    """The ``Stripe-Signature`` header is missing, malformed, wrong or out of date."""
 
 
 def sign(payload: bytes, secret: str, *, timestamp: int | None = None) -> str:
@@ -26,7 +26,14 @@ def sign(payload: bytes, secret: str, *, timestamp: int | None = None) -> str:
 
 
 def verify(payload: bytes, header: str, secret: str, *, tolerance: int = DEFAULT_TOLERANCE) -> None:
-    """Raise ``SignatureError`` unless ``header`` signs ``payload`` with ``secret`` recently."""
+    """Raise ``SignatureError`` unless ``header`` signs ``payload`` with ``secret`` recently.
+
+    The timestamp must lie within ``tolerance`` seconds of now on either side: an
+    old one is a replay, and one far ahead would stay replayable long after it
+    was sent. An empty secret verifies nothing, since anyone can sign with it.
+    """
+    if not secret:
+        raise SignatureError("No webhook secret is configured.")
     if not header:
         raise SignatureError("No Stripe-Signature header.")
     timestamp: int | None = None
@@ -45,7 +52,7 @@ def verify(payload: bytes, header: str, secret: str, *, tolerance: int = DEFAULT
     expected = _signature(payload, secret, timestamp)
     if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
         raise SignatureError("No signature matches the payload.")
-    if tolerance and timestamp < time.time() - tolerance:
+    if tolerance and abs(time.time() - timestamp) > tolerance:
         raise SignatureError("Signature timestamp is outside the tolerance window.")
 
 

@@ -1,7 +1,19 @@
-import pytest
-from django.core.exceptions import ImproperlyConfigured
+import secrets
+from io import StringIO
 
-from core.checks import production_problems, validate_production
+import pytest
+from django.core.checks import Tags, run_checks
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from core.checks import (
+    check_stripe_webhook_secret,
+    production_problems,
+    validate_production,
+    webhook_secret_problem,
+)
+from core.env import read_security_config
 
 SAFE_PRODUCTION = {
     "IS_PRODUCTION": "true",
@@ -14,6 +26,13 @@ SAFE_PRODUCTION = {
 
 def production(**overrides: str) -> dict[str, str]:
     return {**SAFE_PRODUCTION, **overrides}
+
+
+STRIPE_ON = {"STRIPE_ENABLED": "yes"}
+REAL_LOOKING_SECRETS = [
+    "whsec_" + "5WbX5kEWLlfzsGNjH64I8lOOqUB6e8FH",  # the dashboard's shape: 32 characters
+    "whsec_" + secrets.token_hex(32),  # the Stripe CLI's shape, and what build writes
+]
 
 
 def test_safe_production_values_pass():
@@ -77,6 +96,7 @@ def test_production_refuses_stripe_test_keys_in_live_mode():
         STRIPE_LIVE_MODE="yes",
         STRIPE_PUBLIC_KEY="pk_test_abc",
         STRIPE_SECRET_KEY="sk_live_abc",
+        STRIPE_WEBHOOK_SECRET=REAL_LOOKING_SECRETS[0],
     )
     (problem,) = production_problems(environ)
     assert "STRIPE_PUBLIC_KEY" in problem
@@ -90,3 +110,87 @@ def test_validate_production_names_every_problem_in_one_clear_message():
     assert message.startswith("Refusing to start with IS_PRODUCTION on:")
     for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"):
         assert name in message
+
+
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        ("", "is not set"),
+        ("whsec_dummy", "is a placeholder"),
+        ("whsec_replace_me_with_the_real_secret_value", "is a placeholder"),
+        ("whsec_test_secret", "does not look like"),
+        ("whsec_" + "a" * 40, "does not look like"),
+        (secrets.token_hex(32), "does not look like"),  # no whsec_ prefix
+    ],
+    ids=["empty", "whsec_dummy", "placeholder", "short", "repetitive", "no-prefix"],
+)
+def test_production_with_stripe_on_refuses_a_webhook_secret_that_is_not_real(secret, reason):
+    (problem,) = production_problems(production(**STRIPE_ON, STRIPE_WEBHOOK_SECRET=secret))
+    assert problem.startswith(f"STRIPE_WEBHOOK_SECRET {reason}")
+    assert "Developers > Webhooks" in problem  # says where the real one comes from
+    with pytest.raises(ImproperlyConfigured, match="STRIPE_WEBHOOK_SECRET"):
+        validate_production(production(**STRIPE_ON, STRIPE_WEBHOOK_SECRET=secret))
+
+
+@pytest.mark.parametrize("live", ["no", "yes"], ids=["test-keys", "live-keys"])
+def test_production_with_stripe_on_and_no_webhook_secret_is_refused_in_either_mode(live):
+    environ = production(
+        **STRIPE_ON,
+        STRIPE_LIVE_MODE=live,
+        STRIPE_PUBLIC_KEY=f"pk_{'live' if live == 'yes' else 'test'}_{secrets.token_hex(12)}",
+        STRIPE_SECRET_KEY=f"sk_{'live' if live == 'yes' else 'test'}_{secrets.token_hex(12)}",
+    )
+    assert production_problems(environ) == [
+        "STRIPE_WEBHOOK_SECRET is not set. Copy the signing secret Stripe shows for this "
+        "site's webhook endpoint (Developers > Webhooks) into STRIPE_WEBHOOK_SECRET."
+    ]
+
+
+@pytest.mark.parametrize("secret", REAL_LOOKING_SECRETS, ids=["dashboard", "cli"])
+def test_production_with_stripe_on_accepts_a_real_looking_webhook_secret(secret):
+    assert production_problems(production(**STRIPE_ON, STRIPE_WEBHOOK_SECRET=secret)) == []
+
+
+def test_production_with_stripe_off_needs_no_webhook_secret_and_gets_none():
+    assert production_problems(production()) == []
+    assert read_security_config(production()).stripe_webhook_secret == ""
+
+
+def test_development_without_a_webhook_secret_gets_a_random_one_never_a_constant():
+    first = read_security_config({}).stripe_webhook_secret
+    second = read_security_config({"STRIPE_WEBHOOK_SECRET": ""}).stripe_webhook_secret
+    assert first != second
+    assert webhook_secret_problem(first) is None
+    assert webhook_secret_problem(second) is None
+
+
+# The same rule as a Django system check, on the settings as finally loaded.
+
+
+@pytest.mark.parametrize("secret", ["", "whsec_dummy"])
+def test_the_deploy_check_reports_an_unusable_webhook_secret_in_production(settings, secret):
+    settings.IS_PRODUCTION = True
+    settings.STRIPE_ENABLED = True
+    settings.STRIPE_WEBHOOK_SECRET = secret
+    with pytest.raises(SystemCheckError) as raised:
+        call_command("check", "--deploy", stdout=StringIO(), stderr=StringIO())
+    assert "(core.E001) STRIPE_WEBHOOK_SECRET" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("production_on", "stripe_on", "secret"),
+    [
+        (True, True, REAL_LOOKING_SECRETS[0]),
+        (True, False, ""),
+        (False, True, "whsec_dummy"),
+    ],
+    ids=["real-secret", "stripe-off", "development"],
+)
+def test_the_webhook_secret_check_passes_otherwise(settings, production_on, stripe_on, secret):
+    settings.IS_PRODUCTION = production_on
+    settings.STRIPE_ENABLED = stripe_on
+    settings.STRIPE_WEBHOOK_SECRET = secret
+    assert check_stripe_webhook_secret(None) == []
+    assert not [
+        message for message in run_checks(tags=[Tags.security]) if message.id == "core.E001"
+    ]

@@ -26,7 +26,7 @@ def test_env_example_holds_the_keys_the_generator_rewrites():
     assert values["SECRET_KEY"] == "!!!SET SECRET_KEY!!!"
     assert values["QUICKSCALE_RUNTIME"] == "local"
     assert values["WEB_PORT"] == "8000"
-    assert {"DB_PASSWORD", "PROJECT_NAME"} <= values.keys()
+    assert {"DB_PASSWORD", "PROJECT_NAME", "STRIPE_WEBHOOK_SECRET"} <= values.keys()
 
 
 def test_switching_the_example_to_production_alone_is_refused():

@@ -1,5 +1,6 @@
 """The offline simulator end to end: buy, subscribe, renew, change plan, refund."""
 
+import secrets
 from typing import Any
 
 import pytest
@@ -117,6 +118,15 @@ def test_buy_subscribe_renew_upgrade_downgrade_cancel_and_refund_offline(
     assert Refund.objects.filter(payment=purchase, status="succeeded").count() == 2
     with pytest.raises(RefundError):
         refund_payment(payment_id=purchase.pk)
+
+
+def test_a_purchase_lands_with_a_random_webhook_secret_as_build_writes_one(
+    signed_in, user, demo, settings, django_capture_on_commit_callbacks
+):
+    # The simulator signs its events with the project's own secret, whatever it is.
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_" + secrets.token_hex(32)
+    pay(signed_in, "price_sim_credits_100", django_capture_on_commit_callbacks)
+    assert balance(user)[2] == 100
 
 
 def test_the_simulated_checkout_page_belongs_to_its_user(signed_in, client, other_user, demo):

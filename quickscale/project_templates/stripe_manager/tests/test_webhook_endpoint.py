@@ -1,6 +1,7 @@
 """The endpoint: signature on the raw body, dedupe, 500 + WebhookFailure on failure."""
 
 import json
+import secrets
 import time
 from unittest import mock
 
@@ -55,6 +56,42 @@ def test_stale_signature_is_400_and_stores_nothing(client, customer, catalog):
     assert nothing_stored()
 
 
+@pytest.mark.parametrize("ahead", [signing.DEFAULT_TOLERANCE + 5, 3600, 10 * 365 * 24 * 3600])
+def test_a_signature_dated_beyond_the_tolerance_in_the_future_is_400_and_stores_nothing(
+    client, customer, catalog, ahead
+):
+    event = purchase_completed(customer, catalog["pack"])
+    assert deliver(client, event, timestamp=int(time.time()) + ahead) == 400
+    assert nothing_stored()
+
+
+def test_a_signature_a_little_ahead_of_this_clock_is_accepted(client, customer, catalog):
+    # Stripe's clock and this server's may differ by a few seconds.
+    event = purchase_completed(customer, catalog["pack"])
+    assert deliver(client, event, timestamp=int(time.time()) + 60) == 200
+    assert balance(customer.user)[2] == 100
+
+
+def test_with_no_secret_configured_even_an_event_signed_with_none_is_400(
+    client, customer, catalog, settings
+):
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    assert deliver(client, purchase_completed(customer, catalog["pack"]), secret="") == 400
+    assert nothing_stored()
+
+
+def test_an_event_signed_with_the_public_placeholder_is_400_for_a_random_secret(
+    client, customer, catalog, settings
+):
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_" + secrets.token_hex(32)
+    event = purchase_completed(customer, catalog["pack"], quantity=20000)
+    assert deliver(client, event, secret="whsec_dummy") == 400
+    assert nothing_stored()
+    assert balance(customer.user)[2] == 0
+    # The same event signed with the project's own secret is what gets through.
+    assert deliver(client, event, secret=settings.STRIPE_WEBHOOK_SECRET) == 200
+
+
 def test_a_body_changed_after_signing_is_400(client, customer, catalog):
     body = json.dumps(purchase_completed(customer, catalog["pack"])).encode()
     header = signing.sign(body, SECRET)
@@ -78,6 +115,42 @@ def test_a_signed_body_that_is_not_an_event_is_400(client, body):
         HTTP_STRIPE_SIGNATURE=signing.sign(body, SECRET),
     )
     assert response.status_code == 400
+    assert nothing_stored()
+
+
+def signed_post(client, body: bytes):
+    return client.post(
+        "/stripe/webhook/",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signing.sign(body, SECRET),
+    )
+
+
+def inside_the_object(event: dict, member: bytes) -> bytes:
+    """The event as Stripe would serialise it, with ``member`` added to ``data.object``."""
+    body = json.dumps(event).encode()
+    changed = body.replace(b'"object": {', b'"object": {' + member + b", ", 1)
+    assert changed != body
+    return changed
+
+
+def test_a_signed_event_nested_100k_levels_deep_is_400_and_stores_nothing(
+    client, customer, catalog
+):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    body = inside_the_object(purchase_completed(customer, catalog["pack"]), b'"extra": ' + deep)
+    assert signed_post(client, body).status_code == 400
+    assert nothing_stored()
+    assert balance(customer.user)[2] == 0
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"NaN", b"-Infinity", b"9" * 41])
+def test_a_signed_event_holding_an_unusable_number_is_400_and_stores_nothing(
+    client, customer, catalog, number
+):
+    body = inside_the_object(purchase_completed(customer, catalog["pack"]), b'"extra": ' + number)
+    assert signed_post(client, body).status_code == 400
     assert nothing_stored()
 
 
