@@ -30,11 +30,22 @@ def new_db_password() -> str:
     return secrets.token_urlsafe(24)
 
 
+def new_webhook_secret() -> str:
+    """Return a Stripe-shaped webhook signing secret (`whsec_` + 64 hex digits).
+
+    The project's simulator signs its events with it, so no two projects share
+    one and none uses a public placeholder; hex digits never spell a placeholder
+    word the project's production check refuses.
+    """
+    return "whsec_" + secrets.token_hex(32)
+
+
 def fresh_values(project_name: str, runtime: str = "local") -> dict[str, str]:
     """Return the values `build` writes into a new project's `.env`."""
     return {
         "SECRET_KEY": new_secret_key(),
         "DB_PASSWORD": new_db_password(),
+        "STRIPE_WEBHOOK_SECRET": new_webhook_secret(),
         "PROJECT_NAME": project_name,
         "QUICKSCALE_RUNTIME": runtime,
     }

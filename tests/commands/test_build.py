@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,6 +84,19 @@ def test_two_builds_get_different_secrets(runner, in_tmp):
     first, second = dotenv_values(in_tmp / "one/.env"), dotenv_values(in_tmp / "two/.env")
     assert first["SECRET_KEY"] != second["SECRET_KEY"]
     assert first["DB_PASSWORD"] != second["DB_PASSWORD"]
+
+
+def test_each_build_gets_its_own_stripe_shaped_webhook_secret(runner, in_tmp):
+    assert build(runner, "one", "--no-start").exit_code == 0
+    assert build(runner, "two", "--no-start").exit_code == 0
+
+    first, second = (
+        dotenv_values(in_tmp / name / ".env")["STRIPE_WEBHOOK_SECRET"] or ""
+        for name in ("one", "two")
+    )
+    assert re.fullmatch(r"whsec_[0-9a-f]{64}", first), first
+    assert re.fullmatch(r"whsec_[0-9a-f]{64}", second), second
+    assert first != second
 
 
 def test_keys_missing_from_the_example_are_appended(runner, in_tmp, template):
@@ -298,6 +313,23 @@ def test_build_with_the_real_template(runner, in_tmp, monkeypatch):
     env = dotenv_values(root / ".env")
     assert env["PROJECT_NAME"] == "realproject"
     assert env["SECRET_KEY"] != "!!!SET SECRET_KEY!!!"
+    # The webhook secret fills the example's own line, and the project's production
+    # check (the one rule for a real-looking secret) accepts it.
+    assert (root / ".env").read_text().count("STRIPE_WEBHOOK_SECRET=") == 1
+    judged = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from core.checks import webhook_secret_problem;"
+            "print(webhook_secret_problem(sys.argv[1]))",
+            env["STRIPE_WEBHOOK_SECRET"] or "",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (judged.returncode, judged.stdout.strip()) == (0, "None"), judged.stderr
     manifest = json.loads((root / ".quickscale/manifest.json").read_text())
     assert (root / "core/settings.py").is_file()
     assert all(
