@@ -56,6 +56,14 @@ def django_db_modify_db_settings(
 
 
 @pytest.fixture(autouse=True)
+def _rate_limits_in_the_test_database(settings: Any) -> None:
+    """Count rate limits in the test database, whose rows go with each test, even when
+    REDIS_URL is set: counters left in a shared Redis would carry over between runs.
+    Tests of the Redis backend select it themselves."""
+    settings.RATE_LIMIT_BACKEND = "database"
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hasher(settings: Any) -> None:
     """Hash with MD5 in tests: one PBKDF2 hash costs about 0.2 s."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

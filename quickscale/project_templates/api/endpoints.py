@@ -9,8 +9,10 @@ interactive docs at /api/docs (django-ninja's bundled Swagger UI, local files).
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -21,9 +23,9 @@ from ninja.openapi.schema import OpenAPISchema
 from ninja.security import HttpBearer
 from pydantic import Field
 
-from api import ratelimit
 from api.errors import ERROR_STATUSES, ApiError, install_handlers, too_large
 from api.models import APIKey
+from api.parser import BoundedJsonParser
 from api.schemas import (
     BalanceEnvelope,
     ErrorEnvelope,
@@ -33,10 +35,13 @@ from api.schemas import (
     UsageEnvelope,
 )
 from api.services import api_key_authenticate, api_key_usage_record
+from common import ratelimit
+from common.concurrency import CallSlotsBusy, call_slot
+from common.json_input import JsonInputError, loads_bounded
 from credits import ledger
 from services import selectors as service_selectors
 from services.decorators import create_service_instance
-from services.exceptions import ServiceFailed, ServiceInputError, ServiceUnavailable
+from services.exceptions import ServiceInputError, ServiceUnavailable
 
 TEXT_OPERATIONS = {
     "analyze": "text_sentiment_analysis",
@@ -44,6 +49,10 @@ TEXT_OPERATIONS = {
     "count": "demo_free_service",
 }
 ERRORS = {status: ErrorEnvelope for status in sorted(ERROR_STATUSES)}
+RETRY_AFTER_DESCRIPTIONS = {
+    429: "Seconds until the key may call again.",
+    503: "Seconds until the database is expected to answer again.",
+}
 AUTH_HELP = "Send your API key as 'Authorization: Bearer <key>' (create one on the API keys page)."
 
 
@@ -63,15 +72,17 @@ class ApiKeyAuth(HttpBearer):
             raise ApiError(
                 401, "invalid_api_key", "The API key is unknown or revoked. Create a new key."
             )
-        decision = ratelimit.hit(key.pk)
-        if not decision.allowed:
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"Too many requests for this key. Retry in {decision.retry_after} s.",
-                details={"retry_after": decision.retry_after},
-                headers={"Retry-After": str(decision.retry_after)},
-            )
+        limit = int(settings.API_RATE_LIMIT_PER_MINUTE)
+        if limit:  # 0 switches the limit off
+            decision = ratelimit.hit("api-key", str(key.pk), limit=limit, window_seconds=60)
+            if not decision.allowed:
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"Too many requests for this key. Retry in {decision.retry_after} s.",
+                    details={"retry_after": decision.retry_after},
+                    headers={"Retry-After": str(decision.retry_after)},
+                )
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -85,7 +96,7 @@ class ApiKeyAuth(HttpBearer):
 
 
 class QuickScaleApi(NinjaAPI):
-    """NinjaAPI that also documents the Retry-After header of 429 answers."""
+    """NinjaAPI that also documents the Retry-After header of 429 and 503 answers."""
 
     def get_openapi_schema(
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
@@ -93,14 +104,15 @@ class QuickScaleApi(NinjaAPI):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
-                limited = operation.get("responses", {}).get(429)
-                if limited is not None:
-                    limited["headers"] = {
-                        "Retry-After": {
-                            "description": "Seconds until the key may call again.",
-                            "schema": {"type": "integer", "minimum": 1},
+                for status, description in RETRY_AFTER_DESCRIPTIONS.items():
+                    answer = operation.get("responses", {}).get(status)
+                    if answer is not None:
+                        answer["headers"] = {
+                            "Retry-After": {
+                                "description": description,
+                                "schema": {"type": "integer", "minimum": 1},
+                            }
                         }
-                    }
         return schema
 
 
@@ -110,6 +122,7 @@ api = QuickScaleApi(
     description="Metered AI services. Every answer is {success, data, error}.",
     auth=ApiKeyAuth(),
     urls_namespace="api",
+    parser=BoundedJsonParser(),
 )
 install_handlers(api)
 
@@ -120,18 +133,32 @@ def _key(request: HttpRequest) -> APIKey:
     return key
 
 
+@contextmanager
+def _call_slot(request: HttpRequest) -> Iterator[None]:
+    """Hold one of the key's and the process's service call slots; 429 when either is full."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(call_slot(f"api-key:{_key(request).pk}"))
+        except CallSlotsBusy as busy:
+            raise ApiError(
+                429,
+                "too_many_concurrent_calls",
+                str(busy),
+                details={"retry_after": busy.retry_after, "per_key": busy.per_key},
+                headers={"Retry-After": str(busy.retry_after)},
+            ) from None
+        yield
+
+
 def _run(request: HttpRequest, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Run service ``name`` for the key's user and link the usage to the key."""
+    """Run service ``name`` for the key's user; the key's link commits with the charge."""
     key = _key(request)
     if service_selectors.active_service(name) is None:
         raise ServiceUnavailable(name)
     service = create_service_instance(name)
-    try:
-        outcome = service.run(key.user, origin="api", **inputs)
-    except ServiceFailed as error:
-        api_key_usage_record(key, error.usage)
-        raise
-    api_key_usage_record(key, outcome.usage)
+    outcome = service.run(
+        key.user, origin="api", on_usage_created=partial(api_key_usage_record, key), **inputs
+    )
     return {
         "success": True,
         "data": {
@@ -147,7 +174,8 @@ def _run(request: HttpRequest, name: str, inputs: dict[str, Any]) -> dict[str, A
 @api.post("/text/", response={200: RunEnvelope, **ERRORS}, operation_id="process_text")
 def process_text(request: HttpRequest, payload: TextIn) -> dict[str, Any]:
     """Analyze (sentiment), summarize or count a text."""
-    return _run(request, TEXT_OPERATIONS[payload.operation], {"text": payload.text})
+    with _call_slot(request):
+        return _run(request, TEXT_OPERATIONS[payload.operation], {"text": payload.text})
 
 
 @api.get("/services/", response={200: ServiceListEnvelope, **ERRORS}, operation_id="list_services")
@@ -167,6 +195,8 @@ def list_services(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+# Every service takes at least one input field (its web form has one too); an
+# empty input is refused here, for every service, as the schema says.
 RUN_REQUEST_BODY = {
     "required": True,
     "content": {
@@ -174,18 +204,27 @@ RUN_REQUEST_BODY = {
             "schema": {
                 "type": "object",
                 "required": ["input"],
-                "properties": {"input": {"type": "object", "additionalProperties": True}},
+                "properties": {
+                    "input": {
+                        "type": "object",
+                        "description": "The service's input fields, e.g. {\"text\": \"...\"}.",
+                        "minProperties": 1,
+                        "additionalProperties": True,
+                    }
+                },
             }
         },
         "multipart/form-data": {
             "schema": {
                 "type": "object",
                 "description": "Form fields and files, e.g. image=@photo.jpg.",
+                "minProperties": 1,
                 "additionalProperties": True,
             }
         },
     },
 }
+NO_INPUT = "Send at least one input field."
 
 
 def _inputs(request: HttpRequest) -> dict[str, Any]:
@@ -197,16 +236,23 @@ def _inputs(request: HttpRequest) -> dict[str, Any]:
             fields.update({name: request.FILES[name] for name in request.FILES})
         except MultiPartParserError:
             raise ServiceInputError("The multipart body cannot be parsed.") from None
+        if not fields:
+            raise ServiceInputError(f"The form is empty. {NO_INPUT}", details={"input": [NO_INPUT]})
         return fields
     try:
-        body = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        body = None
+        body = loads_bounded(request.body or b"null")
+    except JsonInputError as error:
+        raise ServiceInputError(
+            f'{error} Send a JSON object {{"input": {{...}}}} or a multipart form.',
+            details={"input": [str(error)]},
+        ) from None
     if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
         raise ServiceInputError(
             'Send a JSON object {"input": {...}} or a multipart form.',
             details={"input": ["Expected an object."]},
         )
+    if not body["input"]:
+        raise ServiceInputError(f"The input is empty. {NO_INPUT}", details={"input": [NO_INPUT]})
     return dict(body["input"])
 
 
@@ -220,7 +266,8 @@ def run_service(request: HttpRequest, name: str) -> dict[str, Any]:
     """Run one service: JSON {"input": {...}}, or multipart/form-data for files."""
     if service_selectors.active_service(name) is None:
         raise ServiceUnavailable(name)
-    return _run(request, name, _inputs(request))
+    with _call_slot(request):
+        return _run(request, name, _inputs(request))
 
 
 def _money(value: Decimal) -> str:

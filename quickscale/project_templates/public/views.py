@@ -7,9 +7,9 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods
 
+from common import ratelimit
 from common.client_ip import client_ip
 from common.htmx import is_htmx, render_page
-from common.ratelimit import hit
 from public.forms import ContactForm
 from public.services import contact_message_create
 
@@ -32,10 +32,13 @@ def contact(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         ip = client_ip(request)
-        allowed = hit(
-            f"contact:{ip}", limit=settings.CONTACT_RATE_LIMIT_PER_HOUR, period_seconds=3600
+        decision = ratelimit.hit(
+            "contact",
+            ip or "unknown",
+            limit=settings.CONTACT_RATE_LIMIT_PER_HOUR,
+            window_seconds=3600,
         )
-        if not allowed:
+        if not decision.allowed:
             form.add_error(None, "You sent several messages in the last hour. Please wait a while.")
             status = 429
         elif form.is_valid():

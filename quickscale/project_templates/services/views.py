@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from common.concurrency import CallSlotsBusy, call_slot
 from credits.exceptions import InsufficientCredits
 from services import selectors
 from services.decorators import create_service_instance
@@ -57,9 +58,14 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
         raise Http404("This service has no code behind it yet.") from None
     form = instance.form_class(request.POST or None, request.FILES or None)
     context: dict[str, Any] = {"service": service, "form": form, "result": None, "error": ""}
+    busy: CallSlotsBusy | None = None
     if request.method == "POST" and form.is_valid():
         try:
-            outcome = instance.run(user, origin="web", **form.cleaned_data)
+            with call_slot(f"web-user:{user.pk}"):
+                outcome = instance.run(user, origin="web", **form.cleaned_data)
+        except CallSlotsBusy as error:
+            busy = error
+            context["error"] = str(error)
         except ServiceInputError as error:
             for field, messages in error.details.items():
                 for message in messages:
@@ -75,9 +81,14 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
     template = "services/_panel.html" if is_htmx else "services/detail.html"
     context["oob_balance"] = is_htmx
     status = 200 if request.method == "GET" or context["result"] is not None else 422
+    if busy is not None:
+        status = 429
     if is_htmx:
         status = 200  # htmx swaps only 2xx responses by default
-    return TemplateResponse(request, template, context, status=status)
+    response = TemplateResponse(request, template, context, status=status)
+    if busy is not None:
+        response["Retry-After"] = str(busy.retry_after)
+    return response
 
 
 @login_required

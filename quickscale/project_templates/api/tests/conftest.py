@@ -5,16 +5,13 @@ from credits.tests.factories import make_user
 from services.configuration import ensure_service_rows
 
 # The services suite's fixtures, shared rather than written again.
-from services.tests.conftest import fund, isolated_registry  # noqa: F401
+from services.tests.conftest import blocking_service, fund, isolated_registry  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits(settings):
-    """Each test starts with empty counters (Django's test database has the cache table)."""
-    from django.core.cache import cache
-
+def _default_rate_limit(settings):
+    """Every test starts from the default limit (its counters roll back with the test)."""
     settings.API_RATE_LIMIT_PER_MINUTE = 60
-    cache.clear()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 
 from api.models import APIKey, APIKeyUsage
 from api.services import api_key_create, api_key_revoke
@@ -215,7 +216,8 @@ def test_a_service_that_raises_is_a_500_with_credits_back_and_a_failed_usage(
 
     Service.objects.create(name="test_api_exploding", credit_cost=Decimal("4.00"))
     fund(user, 4)
-    response = post_json(client, "/api/services/test_api_exploding/run", {"input": {}}, **auth)
+    body = {"input": {"prompt": "anything"}}
+    response = post_json(client, "/api/services/test_api_exploding/run", body, **auth)
     error = assert_error(response, 500, "service_failed")
     assert "GPU" not in error["message"]  # internal errors are not shown to callers
     assert ledger.balance(user).total == Decimal("4.00")
@@ -328,6 +330,24 @@ def test_the_rate_limit_counts_per_key(client, auth, user, settings):
     second = api_key_create(user, name="second")[1]
     assert client.get("/api/services/", **auth).status_code == 200
     assert client.get("/api/services/", HTTP_AUTHORIZATION=f"Bearer {second}").status_code == 200
+
+
+def test_counting_calls_makes_no_database_statement_fail(client, auth):
+    """Every statement PostgreSQL refuses is an ERROR line in its log, even when the
+    caller swallows the error: calls within one minute must cause none."""
+    failures: list[str] = []
+
+    def watch(execute, sql, params, many, context):
+        try:
+            return execute(sql, params, many, context)
+        except Exception as error:
+            failures.append(f"{type(error).__name__}: {error}")
+            raise
+
+    with connection.execute_wrapper(watch):
+        for _ in range(5):
+            assert client.get("/api/services/", **auth).status_code == 200
+    assert failures == []
 
 
 def test_any_other_api_path_is_a_404_envelope(client, auth):

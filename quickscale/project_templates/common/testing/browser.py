@@ -93,8 +93,8 @@ def page(browser: Any, request: pytest.FixtureRequest, live_server: Any) -> Iter
     """A desktop-sized page; ``page.console`` holds what its console reported."""
     from django.core.cache import cache
 
-    # Rate-limit counters live in the database cache table, which transactional
-    # tests do not roll back: start each journey with none (all come from 127.0.0.1).
+    # The database cache table is no model, so transactional tests do not empty
+    # it: start each journey without what an earlier one cached.
     cache.clear()
     context = browser.new_context(viewport=DESKTOP, base_url=live_server.url)
     # Generous: CI runs on 2 cores, and the live server shares them with Chromium.

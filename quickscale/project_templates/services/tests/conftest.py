@@ -1,3 +1,4 @@
+import threading
 from decimal import Decimal
 
 import pytest
@@ -5,7 +6,10 @@ import pytest
 from credits import ledger
 from credits.tests.factories import make_user
 from services import decorators
+from services.base import BaseService
 from services.configuration import ensure_service_rows
+from services.decorators import register_service
+from services.models import Service
 
 
 @pytest.fixture
@@ -44,3 +48,30 @@ def isolated_registry():
 @pytest.fixture
 def other_user(db):
     return make_user()
+
+
+@pytest.fixture
+def blocking_service(isolated_registry, db):
+    """A free service whose "wait" calls block until ``gate`` is set; "fail" raises.
+
+    ``entered`` is released by each call that starts waiting, so a test knows when
+    its calls are inside the service.
+    """
+
+    class Controls:
+        entered = threading.Semaphore(0)
+        gate = threading.Event()
+
+    @register_service("test_blocking_service")
+    class Blocking(BaseService):
+        def execute_service(self, user, **kwargs):
+            if kwargs.get("text") == "wait":
+                Controls.entered.release()
+                assert Controls.gate.wait(timeout=30), "the test never opened the gate"
+            if kwargs.get("text") == "fail":
+                raise RuntimeError("model crashed")
+            return {"ok": True}
+
+    Service.objects.create(name="test_blocking_service", credit_cost=Decimal("0.00"))
+    yield Controls
+    Controls.gate.set()  # a failed test must not leave threads waiting
