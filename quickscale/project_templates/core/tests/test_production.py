@@ -15,6 +15,8 @@ def production_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEBUG"))}
     env.update(
         IS_PRODUCTION="True",
+        # Set rather than left out: a built project's .env says DEBUG=True.
+        DEBUG="False",
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="example.com",
         ACCOUNT_EMAIL_VERIFICATION="mandatory",
