@@ -5,6 +5,7 @@ import warnings
 
 import django
 
+from core.body_limit import BodyLimitMiddleware
 from core.env import WEB_SERVER_FLAG
 from core.handlers import SyncChainASGIHandler
 
@@ -23,7 +24,9 @@ warnings.filterwarnings(
 )
 
 django.setup(set_prefix=False)  # what get_asgi_application() does first
-application = SyncChainASGIHandler()
+# Request bodies are counted as they arrive and refused past their route's limit
+# before Django reads (and spools) them.
+application = BodyLimitMiddleware(SyncChainASGIHandler())
 
 # After setup (the call above): production refuses to serve while a starter
 # account from the spec (user@test.com, admin@test.com) has a usable password.
