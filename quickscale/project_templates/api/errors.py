@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousMultipartForm,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from common.json_input import JsonInputError
+from common.outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from credits.exceptions import InsufficientCredits
 from services.exceptions import (
     ServiceFailed,
@@ -18,8 +26,13 @@ from services.exceptions import (
     UnknownService,
 )
 
+logger = logging.getLogger(__name__)
+
+# What Django raises while reading a form body it refuses to read further.
+UNREADABLE_FORM = (TooManyFieldsSent, TooManyFilesSent, SuspiciousMultipartForm)
+
 # Every status an endpoint can answer besides 200, declared in the OpenAPI schema.
-ERROR_STATUSES = frozenset({401, 402, 404, 413, 422, 429, 500})
+ERROR_STATUSES = frozenset({401, 402, 404, 413, 422, 429, 500, 503})
 
 
 class ApiError(Exception):
@@ -90,9 +103,32 @@ def to_api_error(error: Exception) -> ApiError | None:
         return ApiError(500, "service_failed", str(error), details={"usage_id": error.usage.pk})
     if isinstance(error, RequestDataTooBig):
         return _too_large()
+    if isinstance(error, DATABASE_UNAVAILABLE):
+        return ApiError(
+            503,
+            "service_unavailable",
+            f"The service is briefly unavailable. Retry in {RETRY_AFTER_SECONDS} s.",
+            details={"retry_after": RETRY_AFTER_SECONDS},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     if isinstance(error, AuthenticationError):
         return ApiError(
             401, "invalid_api_key", "Send a valid API key as 'Authorization: Bearer <key>'."
+        )
+    if isinstance(error, UNREADABLE_FORM):
+        return ApiError(
+            422,
+            "validation_error",
+            "The form cannot be read (too many fields or files, or malformed). Send less.",
+            details={"fields": {"body": [str(error)]}},
+        )
+    if isinstance(error, HttpError) and isinstance(error.__cause__, JsonInputError):
+        # ninja's answer to a body its parser (api/parser.py) refused: say why.
+        return ApiError(
+            422,
+            "validation_error",
+            f"The request body cannot be parsed. {error.__cause__}",
+            details={"fields": {"body": [str(error.__cause__)]}},
         )
     if isinstance(error, HttpError) and error.status_code == 400:
         # ninja's answer to a body it cannot parse (not JSON, wrong encoding).
@@ -120,6 +156,11 @@ def install_handlers(api: NinjaAPI) -> None:
         api_error = to_api_error(error)
         if api_error is None:
             raise error
+        if api_error.status == 503:
+            logger.warning(
+                "database unavailable: answered 503",
+                extra={"path": request.path, "error": str(error).strip()},
+            )
         response = api.create_response(
             request,
             envelope(api_error.code, api_error.message, api_error.details),
@@ -139,8 +180,10 @@ def install_handlers(api: NinjaAPI) -> None:
         ServiceFailed,
         Http404,
         RequestDataTooBig,
+        *UNREADABLE_FORM,
         AuthenticationError,
         HttpError,
+        *DATABASE_UNAVAILABLE,
     ):
         api.add_exception_handler(error_type, handle)
 

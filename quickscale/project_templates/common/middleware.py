@@ -1,9 +1,18 @@
-"""Response headers every page gets."""
+"""Response headers every page gets, and the 503 page while the database is down."""
 
+import logging
+import sys
 from collections.abc import Callable
+from typing import Any
+from weakref import WeakSet
 
 from django.conf import settings
+from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse
+
+from common.outage import database_unavailable, unavailable_page
+
+logger = logging.getLogger(__name__)
 
 
 class ContentSecurityPolicyMiddleware:
@@ -22,3 +31,52 @@ class ContentSecurityPolicyMiddleware:
         if policy and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = policy
         return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Answer the branded 503 page with ``Retry-After`` while the database cannot be reached.
+
+    A view or template that hits a database outage raises ``OperationalError``;
+    ``process_exception`` turns it into the 503 page (the API answers its own
+    JSON 503 before this sees it). Django turns an exception raised anywhere
+    else (another middleware saving the session, the 404 page reading the user)
+    into a 500 response at that layer, out of this middleware's reach; such a
+    request is remembered when Django reports the exception
+    (``got_request_exception``) and its 500 is replaced here. Placed inside the
+    middleware that sets security headers, so the 503 gets them too.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        got_request_exception.connect(_remember_outage, dispatch_uid=_remember_outage.__qualname__)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 500 and request in _outage_requests:
+            return unavailable_page()
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not database_unavailable(exception):
+            return None
+        logger.warning(
+            "database unavailable: answered 503",
+            extra={"path": request.path, "error": str(exception).strip()},
+        )
+        return unavailable_page()
+
+
+# Requests whose error Django turned into a 500 because the database was down.
+_outage_requests: WeakSet[HttpRequest] = WeakSet()
+
+
+def _remember_outage(sender: object, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    # Django sends got_request_exception while it handles the exception, so
+    # sys.exc_info() still holds it.
+    error = sys.exc_info()[1]
+    if request is not None and error is not None and database_unavailable(error):
+        logger.warning(
+            "database unavailable: answered 503",
+            extra={"path": request.path, "error": str(error).strip()},
+        )
+        _outage_requests.add(request)

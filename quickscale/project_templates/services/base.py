@@ -6,20 +6,26 @@ registers it. ``run`` is the framework's part and the same for every service:
 
 1. refuse the call when the service has no ``Service`` row or is switched off;
 2. ``validate_input`` (raises ``ServiceInputError``; nothing is charged);
-3. charge ``credit_cost`` through ``credits.ledger.consume`` with a fresh
-   reference, unless the cost is 0 or ``CREDIT_SYSTEM_ENABLED`` is off
-   (``InsufficientCredits`` propagates and nothing is recorded);
-4. ``execute_service``; on any exception the charge is reversed, a failed
-   ``ServiceUsage`` is recorded and ``ServiceFailed`` is raised, so a failed
-   call never costs credits;
-5. record a succeeded ``ServiceUsage`` and return the result with it.
+3. in one transaction, charge ``credit_cost`` through ``credits.ledger.consume``
+   (unless the cost is 0 or ``CREDIT_SYSTEM_ENABLED`` is off) and write a
+   pending ``ServiceUsage``, plus what the caller's ``on_usage_created`` hook
+   writes (``InsufficientCredits`` propagates and nothing is written);
+4. ``execute_service``, outside any transaction; on any exception the usage is
+   marked failed and the charge reversed in one transaction, and
+   ``ServiceFailed`` is raised, so a failed call never costs credits;
+5. mark the usage succeeded, then return the result with it.
+
+If the database is unreachable at step 4 or 5, its error propagates (the web
+and the API answer 503) and the usage stays pending until
+``reconcile_service_usage`` fails it and refunds the charge
+(``services/usage.py``): a caller that saw an error is never charged. Call
+``run`` outside a transaction, or the lot locks of step 3 last for the whole call.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -28,11 +34,10 @@ from django import forms
 from django.conf import settings
 from django.core.files import File
 
-from credits import ledger
-from credits.models import LedgerEntry
 from services.exceptions import ServiceFailed, ServiceUnavailable
 from services.forms import TextInputForm
 from services.models import Service, ServiceUsage
+from services.usage import UsageHook, usage_fail, usage_start, usage_succeed
 from users.models import CustomUser
 
 logger = logging.getLogger(__name__)
@@ -99,64 +104,57 @@ class BaseService:
             raise ServiceUnavailable(self.name)
         return service
 
-    def run(self, user: CustomUser, *, origin: str = "web", **inputs: Any) -> ServiceResult:
-        """Validate, charge, execute and record one call (see the module docstring)."""
+    def run(
+        self,
+        user: CustomUser,
+        *,
+        origin: str = "web",
+        on_usage_created: UsageHook | None = None,
+        **inputs: Any,
+    ) -> ServiceResult:
+        """Validate, charge, execute and record one call (see the module docstring).
+
+        ``on_usage_created`` is called with the pending usage inside the charging
+        transaction, so whatever it writes commits together with the charge.
+        """
         service = self.configuration()
         cleaned = self.validate_input(**inputs)
-        summary = self.summarize_input(cleaned)
-        cost = service.credit_cost
-        reference = ""
-        entry: LedgerEntry | None = None
-        if cost > 0 and settings.CREDIT_SYSTEM_ENABLED:
-            reference = f"service:{service.name}:{uuid.uuid4().hex}"
-            entry = ledger.consume(user, cost, reference=reference, description=service.name)
+        charge = service.credit_cost > 0 and bool(settings.CREDIT_SYSTEM_ENABLED)
+        usage, reference = usage_start(
+            user,
+            service,
+            origin=origin,
+            summary=self.summarize_input(cleaned),
+            charge=charge,
+            on_created=on_usage_created,
+        )
         started = time.perf_counter()
         try:
             result = self.execute_service(user, **cleaned)
         except Exception as error:
-            if entry is not None:
-                ledger.reverse(reference, reason=f"Service {service.name} failed")
-            usage = self._record(
-                user,
-                service,
-                origin,
-                entry,
-                ServiceUsage.Status.FAILED,
-                started,
-                summary,
+            usage_fail(
+                usage,
+                reference=reference,
                 error=f"{type(error).__name__}: {error}",
+                reason=f"Service {service.name} failed",
+                duration_ms=_elapsed_ms(started),
             )
             logger.warning(
                 "service failed",
                 extra={"service": service.name, "usage": usage.pk, "error": repr(error)},
             )
             raise ServiceFailed(service.name, usage) from error
-        usage = self._record(
-            user, service, origin, entry, ServiceUsage.Status.SUCCEEDED, started, summary
-        )
+        if not usage_succeed(usage, duration_ms=_elapsed_ms(started)):
+            # The reconciler failed and refunded this call while it ran: it took
+            # longer than SERVICE_CALL_TIMEOUT_SECONDS, so its result is not served.
+            usage.refresh_from_db()
+            logger.warning(
+                "service call finished after it was reconciled",
+                extra={"service": service.name, "usage": usage.pk},
+            )
+            raise ServiceFailed(service.name, usage)
         return ServiceResult(result=result, usage=usage)
 
-    def _record(
-        self,
-        user: CustomUser,
-        service: Service,
-        origin: str,
-        entry: LedgerEntry | None,
-        status: ServiceUsage.Status,
-        started: float,
-        summary: str,
-        *,
-        error: str = "",
-    ) -> ServiceUsage:
-        charged = service.credit_cost if entry is not None else Decimal("0.00")
-        return ServiceUsage.objects.create(
-            user=user,
-            service=service,
-            origin=origin,
-            credits_charged=charged if status == ServiceUsage.Status.SUCCEEDED else Decimal("0"),
-            ledger_entry=entry,
-            status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000),
-            input_summary=summary,
-            error=error[:300],
-        )
+
+def _elapsed_ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)

@@ -6,9 +6,13 @@ same name (``services/decorators.py``); ``bootstrap`` creates the missing rows
 from the classes' declared defaults, and ``configure_service`` changes them.
 
 ``ServiceUsage`` records one call: who, which service, from where (web, api,
-...), what it cost, the ledger entry of the charge, and whether it succeeded.
-It knows nothing of API keys: the ``api`` app links its keys to usages with
-its own rows, so dependencies keep pointing downwards.
+...), what it cost, the ledger entry of the charge, and its outcome. A call's
+row is written *pending* in the transaction that charges it and gets its final
+status (succeeded, or failed with the charge reversed) when the call ends; a row
+still pending long after that is a call whose end was never recorded (the
+database went away), which ``reconcile_service_usage`` fails and refunds
+(``services/usage.py``). It knows nothing of API keys: the ``api`` app links its
+keys to usages with its own rows, so dependencies keep pointing downwards.
 """
 
 from __future__ import annotations
@@ -55,9 +59,14 @@ class Service(models.Model):
 
 
 class ServiceUsage(models.Model):
-    """One call of a service by a user, successful or not."""
+    """One call of a service by a user: pending while it runs, then its outcome.
+
+    ``credits_charged`` is what the call costs the user: the service's price
+    while pending and once succeeded, 0 once failed (the charge was reversed).
+    """
 
     class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         REFUNDED = "refunded", "Refunded"
@@ -86,7 +95,13 @@ class ServiceUsage(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["user", "-created_at"], name="usage_user_recent")]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="usage_user_recent"),
+            # The reconciler's lookup: only the few unfinished rows, however long the history.
+            models.Index(
+                fields=["created_at"], condition=Q(status="pending"), name="usage_pending"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.service.name} by {self.user_id} ({self.status})"

@@ -143,6 +143,17 @@ def create_starter_accounts(options: BootstrapOptions) -> str:
     return f"created {', '.join(created)}" if created else "already exist"
 
 
+def reconcile_service_calls(options: BootstrapOptions) -> str:
+    """Fail and refund service calls whose end was never recorded (services app).
+
+    Before expiring credits: a refund into a lot that has expired since is then
+    expired in the same start-up.
+    """
+    output = StringIO()
+    call_command("reconcile_service_usage", stdout=output)
+    return output.getvalue().strip()
+
+
 def expire_credits(options: BootstrapOptions) -> str:
     """Write the expiry entries of credit lots whose date has passed (credits app)."""
     output = StringIO()
@@ -179,6 +190,7 @@ STEPS: list[tuple[str, Step]] = [
     ("cache table", create_cache_table),
     ("superuser", create_superuser),
     ("starter accounts", create_starter_accounts),
+    ("unfinished service calls", reconcile_service_calls),
     ("expire credits", expire_credits),
     ("services", create_services),
     ("demo catalog", seed_demo_catalog),

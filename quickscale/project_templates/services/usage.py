@@ -1,0 +1,148 @@
+"""Writes of ``ServiceUsage``: the two transactions around a call, and the reconciler.
+
+A call's money and its record must never disagree, even when the database goes
+away in the middle of it. So:
+
+1. ``usage_start``: one transaction charges the call (``ledger.consume``),
+   writes its *pending* usage row and whatever the caller links to it (the
+   ``api`` app's key link); all of it commits, or none of it does.
+2. The service runs outside any transaction: no lot is locked during a call.
+3. ``usage_succeed`` or ``usage_fail`` records the outcome; a failure reverses
+   the charge in the same transaction. Both change only a row that is still
+   pending, so a call and the reconciler never both decide its outcome.
+
+When step 3 cannot reach the database, the caller gets that error (the web
+and the API answer 503) and the row stays pending. ``usage_reconcile_stale``
+(``manage.py reconcile_service_usage``, run by ``bootstrap``) later fails and
+refunds every row pending for longer than ``SERVICE_CALL_TIMEOUT_SECONDS``: a
+call whose success was never recorded was never reported as a success either,
+so it is not charged. A call that finishes after the reconciler failed it is
+refused the same way (``usage_succeed`` returns False).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from credits import ledger
+from services.models import Service, ServiceUsage
+from users.models import CustomUser
+
+logger = logging.getLogger(__name__)
+
+ERROR_MAX_LENGTH = 300
+STALE_ERROR = "The call did not finish within SERVICE_CALL_TIMEOUT_SECONDS; not charged."
+
+# Called with the pending usage inside the charging transaction.
+UsageHook = Callable[[ServiceUsage], object]
+
+
+def usage_start(
+    user: CustomUser,
+    service: Service,
+    *,
+    origin: str,
+    summary: str,
+    charge: bool,
+    on_created: UsageHook | None = None,
+) -> tuple[ServiceUsage, str]:
+    """Charge the call (when ``charge``) and write its pending usage, in one transaction.
+
+    Returns the usage and the charge's ledger reference ("" for an uncharged
+    call). ``InsufficientCredits`` propagates and nothing is written.
+    """
+    reference = f"service:{service.name}:{uuid.uuid4().hex}" if charge else ""
+    with transaction.atomic():
+        entry = (
+            ledger.consume(user, service.credit_cost, reference=reference, description=service.name)
+            if charge
+            else None
+        )
+        usage = ServiceUsage.objects.create(
+            user=user,
+            service=service,
+            origin=origin,
+            credits_charged=service.credit_cost if charge else Decimal("0.00"),
+            ledger_entry=entry,
+            status=ServiceUsage.Status.PENDING,
+            input_summary=summary,
+        )
+        if on_created is not None:
+            on_created(usage)
+    return usage, reference
+
+
+def usage_succeed(usage: ServiceUsage, *, duration_ms: int) -> bool:
+    """Mark a pending call succeeded; False when it was no longer pending (reconciled)."""
+    changed = ServiceUsage.objects.filter(pk=usage.pk, status=ServiceUsage.Status.PENDING).update(
+        status=ServiceUsage.Status.SUCCEEDED, duration_ms=duration_ms
+    )
+    if changed:
+        usage.status = ServiceUsage.Status.SUCCEEDED
+        usage.duration_ms = duration_ms
+    return bool(changed)
+
+
+def usage_fail(
+    usage: ServiceUsage, *, reference: str, error: str, reason: str, duration_ms: int = 0
+) -> bool:
+    """Mark a pending call failed and reverse its charge; False when it was no longer pending.
+
+    The conditional UPDATE takes the row's lock before the reversal, so of two
+    concurrent attempts (the call and the reconciler) exactly one reverses.
+    """
+    with transaction.atomic():
+        changed = ServiceUsage.objects.filter(
+            pk=usage.pk, status=ServiceUsage.Status.PENDING
+        ).update(
+            status=ServiceUsage.Status.FAILED,
+            credits_charged=Decimal("0.00"),
+            duration_ms=duration_ms,
+            error=error[:ERROR_MAX_LENGTH],
+        )
+        if changed and reference:
+            ledger.reverse(reference, reason=reason)
+    if changed:
+        usage.status = ServiceUsage.Status.FAILED
+        usage.credits_charged = Decimal("0.00")
+        usage.duration_ms = duration_ms
+        usage.error = error[:ERROR_MAX_LENGTH]
+    return bool(changed)
+
+
+def usage_reconcile_stale(*, now: datetime | None = None) -> int:
+    """Fail and refund every call pending for longer than ``SERVICE_CALL_TIMEOUT_SECONDS``.
+
+    Idempotent, and safe while calls finish: each row is changed only if it is
+    still pending. Returns the number of calls failed.
+    """
+    moment = timezone.now() if now is None else now
+    cutoff = moment - timedelta(seconds=settings.SERVICE_CALL_TIMEOUT_SECONDS)
+    stale = (
+        ServiceUsage.objects.filter(status=ServiceUsage.Status.PENDING, created_at__lt=cutoff)
+        .select_related("service", "ledger_entry")
+        .order_by("created_at", "id")
+    )
+    failed = 0
+    for usage in stale:
+        reference = usage.ledger_entry.key if usage.ledger_entry is not None else ""
+        if usage_fail(
+            usage,
+            reference=reference,
+            error=STALE_ERROR,
+            reason=f"Service {usage.service.name} call never finished (reconciled)",
+        ):
+            failed += 1
+            logger.warning(
+                "service call reconciled as failed",
+                extra={"usage": usage.pk, "service": usage.service.name, "user_id": usage.user_id},
+            )
+    return failed
