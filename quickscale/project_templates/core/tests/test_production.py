@@ -1,29 +1,12 @@
 """Production hardening, checked the way a deployment runs: in a fresh process."""
 
-import os
-import secrets
-
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from common.testing.database import session_database_url
 from common.testing.process import run_python
+from common.testing.production import production_env
 from users.startup import refuse_starter_accounts
-
-
-def production_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEBUG"))}
-    env.update(
-        IS_PRODUCTION="True",
-        # Set rather than left out: a built project's .env says DEBUG=True.
-        DEBUG="False",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="example.com",
-        ACCOUNT_EMAIL_VERIFICATION="mandatory",
-        DATABASE_URL=env.get("DATABASE_URL", "postgres://nobody@localhost:1/none"),
-    )
-    env.update(extra)
-    return env
 
 
 def test_the_deploy_check_passes_at_warning_level_with_production_values():

@@ -8,7 +8,7 @@ import pytest
 
 from common.testing.database import session_database_url
 from common.testing.process import run_python
-from core.tests.test_production import production_env
+from common.testing.production import production_env
 from credits.models import CreditLot
 from stripe_manager.models import Payment, ProcessedStripeEvent
 from stripe_manager.tests.factories import (

@@ -13,7 +13,7 @@ import pytest
 
 from common.testing.database import session_database_url
 from common.testing.process import run_python
-from core.tests.test_production import production_env
+from common.testing.production import production_env
 
 KNOWN = "owner@example.com"
 
