@@ -37,7 +37,7 @@ from api.schemas import (
 from api.services import api_key_authenticate, api_key_usage_record
 from common import ratelimit
 from common.concurrency import CallSlotsBusy, call_slot
-from common.json_input import JsonInputError, loads_bounded
+from common.json_input import MAX_DEPTH, MAX_INT_DIGITS, JsonInputError, loads_bounded
 from credits import ledger
 from services import selectors as service_selectors
 from services.decorators import create_service_instance
@@ -119,7 +119,11 @@ class QuickScaleApi(NinjaAPI):
 api = QuickScaleApi(
     title="QuickScale API",
     version="1",
-    description="Metered AI services. Every answer is {success, data, error}.",
+    description=(
+        "Metered AI services. Every answer is {success, data, error}. JSON bodies nest at "
+        f"most {MAX_DEPTH} levels; their numbers are finite, integers at most "
+        f"{MAX_INT_DIGITS} digits."
+    ),
     auth=ApiKeyAuth(),
     urls_namespace="api",
     parser=BoundedJsonParser(),
@@ -207,7 +211,7 @@ RUN_REQUEST_BODY = {
                 "properties": {
                     "input": {
                         "type": "object",
-                        "description": "The service's input fields, e.g. {\"text\": \"...\"}.",
+                        "description": 'Input fields of the service, e.g. {"text": "..."}.',
                         "minProperties": 1,
                         "additionalProperties": True,
                     }

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import Field
 
+from services.validation import TEXT_JSON_SCHEMA
+
 
 class ErrorBody(Schema):
     code: str = Field(description="Stable machine-readable error code.")
@@ -30,7 +32,8 @@ class TextIn(Schema):
     operation: Literal["analyze", "summarize", "count"] = Field(
         description="analyze: sentiment; summarize: extractive summary; count: word counts."
     )
-    text: str
+    # The services check the text (with their own messages); the schema states the same rules.
+    text: str = Field(json_schema_extra=TEXT_JSON_SCHEMA)
 
 
 class RunOut(Schema):

@@ -1,9 +1,9 @@
-"""Operational endpoints."""
+"""Operational endpoints, and the answer to addresses no resource can have."""
 
 import logging
 
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -22,3 +22,8 @@ def health(request: HttpRequest) -> JsonResponse:
         logger.warning("health check: database unavailable", extra={"error": str(error)})
         return JsonResponse({"status": "unavailable", "database": "unavailable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def nul_byte_not_found(request: HttpRequest) -> HttpResponse:
+    """Answer 404 (the site's usual page) for an address holding a NUL byte."""
+    raise Http404("No address holds a NUL byte.")

@@ -10,6 +10,24 @@ MAX_TEXT_CHARS = 20_000
 # Control characters other than tab, newline and carriage return mean binary data.
 _BINARY_CHARS = frozenset(chr(code) for code in range(32) if chr(code) not in "\t\n\r") | {"\x7f"}
 
+# What ``clean_text`` accepts, as JSON Schema keywords for the API's published
+# schema: a character that is neither white space (str.isspace) nor binary,
+# with only white space before it and no binary character anywhere. Written
+# so that no regex engine backtracks more than linearly, and so that Python's
+# re and ECMA-262 (JSON Schema's dialect) read it alike.
+_SPACE = r"\t\n\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_BINARY = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+TEXT_PATTERN = rf"^[{_SPACE}]*[^{_SPACE}{_BINARY}][^{_BINARY}]*$"
+TEXT_JSON_SCHEMA: dict[str, Any] = {
+    "minLength": 1,
+    "maxLength": MAX_TEXT_CHARS,
+    "pattern": TEXT_PATTERN,
+    "description": (
+        f"Readable text: 1 to {MAX_TEXT_CHARS} characters, not only white space, "
+        "no control characters other than tab, line feed and carriage return."
+    ),
+}
+
 
 def clean_text(value: Any, *, field: str = "text", max_chars: int = MAX_TEXT_CHARS) -> str:
     """Return ``value`` if it is non-empty readable text of at most ``max_chars`` characters."""
@@ -36,7 +54,8 @@ def clean_int(value: Any, *, field: str, default: int, low: int, high: int) -> i
         raise ServiceInputError.for_field(field, f"Send a whole number from {low} to {high}.")
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        # OverflowError: int() of an infinite float; ValueError: of NaN or non-digits.
         raise ServiceInputError.for_field(
             field, f"Send a whole number from {low} to {high}."
         ) from None

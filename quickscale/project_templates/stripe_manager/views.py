@@ -7,7 +7,6 @@ Every payment action is an HTML form POST answered with a 303 (the spec's
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from collections.abc import Iterator
 
@@ -22,6 +21,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from common.json_input import JsonInputError, loads_bounded
 from stripe_manager import selectors, services, signing
 from stripe_manager.exceptions import BillingError
 from stripe_manager.gateway import GatewayError, payments_enabled, uses_simulator
@@ -245,8 +245,9 @@ def checkout_cancel(request: HttpRequest) -> HttpResponse:
 def webhook(request: HttpRequest) -> HttpResponse:
     """Stripe events: verify the signature on the raw body, then process once.
 
-    400 and nothing stored for a bad signature or a body that is not an event;
-    500 (and a ``WebhookFailure`` row) when processing fails, so Stripe retries.
+    400 and nothing stored for a bad signature or a body that is not an event
+    (JSON nested too deep or holding unusable numbers included); 500 (and a
+    ``WebhookFailure`` row) when processing fails, so Stripe retries.
     """
     payload = request.body
     try:
@@ -255,12 +256,15 @@ def webhook(request: HttpRequest) -> HttpResponse:
             request.headers.get("Stripe-Signature", ""),
             settings.STRIPE_WEBHOOK_SECRET,
         )
-        event = json.loads(payload)
+        event = loads_bounded(payload)
         event_id, event_type = str(event["id"]), str(event["type"])
         event["data"]["object"]
     except signing.SignatureError as error:
         logger.warning("webhook signature rejected", extra={"reason": str(error)})
         return HttpResponse("Invalid signature.", status=400)
+    except JsonInputError as error:
+        logger.warning("webhook body is not JSON within bounds", extra={"reason": str(error)})
+        return HttpResponse("Not a Stripe event.", status=400)
     except (ValueError, KeyError, TypeError):
         logger.warning("webhook body is not a Stripe event")
         return HttpResponse("Not a Stripe event.", status=400)

@@ -1,7 +1,9 @@
 """Property-based check of the API against its own OpenAPI schema (schemathesis 4).
 
 Generated requests (valid and invalid) must never get a 5xx, and every answer
-must match the schema: a declared status, content type, headers and body.
+must match the schema: a declared status, content type, headers and body. A
+request the schema calls valid must not be refused as invalid (a 400 or 422):
+the schema must be as strict as the code.
 Examples are capped so the run stays short on CI's two cores; the per-key rate
 limit is switched off for the run (hundreds of requests come from one key).
 """
@@ -17,6 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -30,6 +33,7 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    positive_data_acceptance,
 ]
 
 

@@ -3,6 +3,7 @@
 import json
 import secrets
 import time
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -127,7 +128,7 @@ def signed_post(client, body: bytes):
     )
 
 
-def inside_the_object(event: dict, member: bytes) -> bytes:
+def inside_the_object(event: dict[str, Any], member: bytes) -> bytes:
     """The event as Stripe would serialise it, with ``member`` added to ``data.object``."""
     body = json.dumps(event).encode()
     changed = body.replace(b'"object": {', b'"object": {' + member + b", ", 1)
