@@ -75,3 +75,18 @@ def test_a_nul_byte_under_the_api_is_the_apis_own_404_envelope(client):
 )
 def test_an_id_beyond_any_integer_column_is_a_404(staff_client, method, path):
     assert getattr(staff_client, method)(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/dashboard/users/?q=%00",
+        "/dashboard/payments/?q=%00",
+        "/dashboard/audit/?q=%00",
+        "/services/usage/?page=%00",
+        "/admin/users/customuser/?q=%00",
+    ],
+)
+def test_a_nul_byte_in_a_query_value_is_refused_by_its_form_not_by_the_database(staff_client, path):
+    # Django's form fields refuse NUL (ProhibitNullCharactersValidator) before any query.
+    assert staff_client.get(path).status_code == 200
