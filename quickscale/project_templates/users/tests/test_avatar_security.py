@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import clear_url_caches, reverse
+from django.urls import reverse
 from PIL import Image, ImageCms
 
 from users.models import Profile
@@ -183,37 +183,6 @@ def test_a_stored_file_we_did_not_write_is_never_served(client, settings, name, 
     assert response.status_code == 404
     assert not response["Content-Type"].startswith(("text/javascript", "image/svg"))
     assert content not in response.content
-
-
-@pytest.fixture
-def urls_built_in_development(settings, monkeypatch):
-    """Rebuild the root URLconf with DEBUG on, as `runserver` in development sees it."""
-    import core.urls
-
-    # The API registers its URL namespace once per process; this rebuild is a second.
-    monkeypatch.setenv("NINJA_SKIP_REGISTRY", "1")
-    settings.DEBUG = True
-    importlib.reload(core.urls)
-    clear_url_caches()
-    yield
-    settings.DEBUG = False
-    importlib.reload(core.urls)
-    clear_url_caches()
-
-
-@pytest.mark.parametrize("path", ["page.html", "avatars/../page.html", "other/code.js"])
-def test_no_other_media_file_is_served_in_development(
-    client, settings, urls_built_in_development, path
-):
-    media = Path(settings.MEDIA_ROOT)
-    for name in ("page.html", "other/code.js"):
-        (media / name).parent.mkdir(parents=True, exist_ok=True)
-        (media / name).write_bytes(b"<script>alert(1)</script>")
-
-    response = client.get(f"/media/{path}")
-
-    assert response.status_code == 404
-    assert b"alert(1)" not in response.content
 
 
 def test_an_avatar_uploaded_in_the_admin_is_re_encoded_too(admin_client, account, settings):
