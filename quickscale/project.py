@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,17 +10,52 @@ from quickscale.errors import NotInProjectError, QuickScaleError
 
 MANIFEST_RELATIVE = Path(".quickscale") / "manifest.json"
 
+# The local runtime gives the processes it starts (a `quickscale shell` among them)
+# the DATABASE_URL of its embedded cluster, and this variable holding the same
+# value: a quickscale command run from such a shell then knows that DATABASE_URL
+# is the runtime's, not one the user chose.
+RUNTIME_DATABASE_URL = "QUICKSCALE_RUNTIME_DATABASE_URL"
+
+
+def process_settings() -> dict[str, str]:
+    """The process environment as a source of project settings.
+
+    Left out: DJANGO_SETTINGS_MODULE (another project's, from the user's shell) and
+    a DATABASE_URL that a quickscale runtime exported itself (the embedded cluster
+    of the project a `quickscale shell` was opened in, perhaps not this one).
+    """
+    values = dict(os.environ)
+    values.pop("DJANGO_SETTINGS_MODULE", None)
+    exported = values.pop(RUNTIME_DATABASE_URL, None)
+    if exported is not None and values.get("DATABASE_URL") == exported:
+        del values["DATABASE_URL"]
+    return values
+
 
 @dataclass(frozen=True)
 class Project:
-    """A generated project on disk: its root and the values of its `.env`."""
+    """A generated project on disk: its root and the values of its `.env`.
+
+    Read settings through `setting()` or `effective_env()`, never `env` alone: a
+    variable set in the process environment wins over `.env`, the rule of dotenv
+    (the project's Django settings load `.env` with override=False) and of Compose.
+    """
 
     root: Path
     env: dict[str, str] = field(default_factory=dict)
 
+    def setting(self, key: str, default: str = "") -> str:
+        """KEY's value: the process environment's when set there, else `.env`'s, else `default`."""
+        value = process_settings().get(key, self.env.get(key))
+        return default if value is None else value
+
+    def effective_env(self) -> dict[str, str]:
+        """The environment for the project's processes: `.env` under the process environment."""
+        return {**self.env, **process_settings()}
+
     @property
     def name(self) -> str:
-        return self.env.get("PROJECT_NAME") or self.root.name
+        return self.setting("PROJECT_NAME") or self.root.name
 
     @property
     def state_dir(self) -> Path:
@@ -28,7 +64,7 @@ class Project:
 
     @property
     def runtime_name(self) -> str:
-        return self.env.get("QUICKSCALE_RUNTIME", "local")
+        return self.setting("QUICKSCALE_RUNTIME", "local")
 
 
 def find_project_root(start: Path | None = None) -> Path | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import quickscale
 from quickscale.commands import checks
-from quickscale.project import find_project_root, read_env_file
+from quickscale.project import Project, find_project_root, read_env_file
 from quickscale.runtime.ports import fallback_enabled, is_port_free
 
 
@@ -108,7 +108,7 @@ def _recorded_runtime(root: Path | None) -> str:
     if root is None:
         return "local"
     try:
-        return read_env_file(root / ".env").get("QUICKSCALE_RUNTIME", "local")
+        return Project(root=root, env=read_env_file(root / ".env")).runtime_name
     except Exception:
         return "local"
 
@@ -151,10 +151,12 @@ def _docker_row(*, required: bool) -> CheckRow:
 
 
 def _env_or_empty(root: Path) -> dict[str, str]:
+    """The project's settings as its commands read them: `.env` under the process environment."""
     try:
-        return read_env_file(root / ".env")
+        values = read_env_file(root / ".env")
     except Exception:
-        return {}
+        values = {}
+    return Project(root=root, env=values).effective_env()
 
 
 def _port_row(
@@ -182,7 +184,6 @@ def _port_row(
 
 
 def _own_pid(root: Path, env: dict[str, str], service: str, port: int) -> str | None:
-    from quickscale.project import Project
     from quickscale.runtime.base import ServiceState
 
     try:

@@ -284,11 +284,11 @@ class DockerRuntime(Runtime):
 
     def _choose_port(self, key: str, default: int, notes: list[str]) -> int:
         """Return the configured host port, or the next free one when its fallback is on."""
-        wanted = ports.parse_port(self.project.env.get(key), name=key, default=default)
+        wanted = ports.parse_port(self.project.setting(key), name=key, default=default)
         if _host_port_free(wanted):
             return wanted
         flag = f"{key}_ALTERNATIVE_FALLBACK"
-        if not ports.fallback_enabled(self.project.env.get(flag)):
+        if not ports.fallback_enabled(self.project.setting(flag)):
             raise QuickScaleError(
                 f"Port {wanted} ({key}) is already in use. Stop what uses it, set {key} "
                 f"in .env to a free port, or set {flag}=true to pick the next free port."

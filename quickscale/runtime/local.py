@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from quickscale.errors import QuickScaleError
-from quickscale.project import Project
+from quickscale.project import RUNTIME_DATABASE_URL, Project
 from quickscale.runtime.base import SERVICES, Runtime, ServiceState, ServiceStatus, UpResult
 from quickscale.runtime.embedded_db import EmbeddedDatabase
 from quickscale.runtime.ports import fallback_enabled, is_port_free, next_free_port, parse_port
@@ -42,6 +42,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_WEB_PORT = 8000
 DEFAULT_DB_NAME = "quickscale"
 HEALTH_TIMEOUT_SECONDS = 60.0
+# The project's default DB_POOL_TIMEOUT, and what a live server may take beyond it
+# to answer /health/ while its database is down.
+DEFAULT_DB_POOL_TIMEOUT = 3
+HEALTH_ANSWER_MARGIN_SECONDS = 5.0
 STOP_TIMEOUT_SECONDS = 10.0
 TAIL_LINES_IN_ERRORS = 20
 # Lines read to find where a traceback in them begins (its frames are then left out).
@@ -221,21 +225,25 @@ class LocalRuntime(Runtime):
                 self._lock_depth = 0
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    # Settings read from the project's .env.
+    # Settings read from the environment, then the project's .env.
 
     @property
     def external_database_url(self) -> str | None:
-        """The user's own DATABASE_URL from `.env`; then no embedded cluster is started."""
-        value = self.project.env.get("DATABASE_URL", "").strip()
+        """The user's own DATABASE_URL (environment or `.env`); then no embedded cluster runs.
+
+        The same rule as Django's settings: a DATABASE_URL in the environment names
+        the database to use, whether the user set it or `.env` did.
+        """
+        value = self.project.setting("DATABASE_URL").strip()
         return value or None
 
     @property
     def db_name(self) -> str:
-        return self.project.env.get("DB_NAME", "").strip() or DEFAULT_DB_NAME
+        return self.project.setting("DB_NAME").strip() or DEFAULT_DB_NAME
 
     @property
     def mail_log(self) -> Path:
-        value = self.project.env.get("MAIL_LOG_PATH", "").strip()
+        value = self.project.setting("MAIL_LOG_PATH").strip()
         path = Path(value) if value else Path(".quickscale/logs/mail.log")
         return path if path.is_absolute() else self.root / path
 
@@ -248,12 +256,12 @@ class LocalRuntime(Runtime):
         return self.db.uri(self.db_name)
 
     def _env(self, database_url: str) -> dict[str, str]:
-        """What every project process gets: our environment, the .env values, DATABASE_URL."""
-        env = dict(os.environ)
-        env.pop("DJANGO_SETTINGS_MODULE", None)  # another project's, from the user's shell
-        env.update(self.project.env)
+        """What every project process gets: the .env values under our environment, DATABASE_URL."""
+        env = self.project.effective_env()
         venv = self.root / ".venv"
         env["DATABASE_URL"] = database_url
+        if self.external_database_url is None:
+            env[RUNTIME_DATABASE_URL] = database_url
         env["PYTHONUNBUFFERED"] = "1"
         env["VIRTUAL_ENV"] = str(venv)
         env["PATH"] = os.pathsep.join([str(venv / "bin"), os.environ.get("PATH", "")])
@@ -295,6 +303,17 @@ class LocalRuntime(Runtime):
     def _healthy(self, port: int) -> bool:
         return _http_get_status(f"http://127.0.0.1:{port}/health/") == 200
 
+    @property
+    def _health_answer_seconds(self) -> float:
+        """How long a live server may take to answer /health/.
+
+        With its database down, the server answers 503 only once a connection from
+        its pool has been awaited for DB_POOL_TIMEOUT seconds.
+        """
+        raw = self.project.setting("DB_POOL_TIMEOUT").strip()
+        pool_timeout = int(raw) if raw.isdigit() else DEFAULT_DB_POOL_TIMEOUT
+        return pool_timeout + HEALTH_ANSWER_MARGIN_SECONDS
+
     # Runtime interface.
 
     def up(self) -> UpResult:
@@ -305,8 +324,12 @@ class LocalRuntime(Runtime):
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         running = self._running_web()
         if running is not None:
-            if self._healthy(running.port):
+            health = f"http://127.0.0.1:{running.port}/health/"
+            answer = _http_get_status(health, timeout=self._health_answer_seconds)
+            if answer == 200:
                 return UpResult(url=self._url(running.port), already_running=True)
+            if answer is not None:
+                return self._restore_database(running, answer)
             logger.info("web server %s does not answer; restarting it", running.pid)
             self._stop_web()
 
@@ -322,6 +345,32 @@ class LocalRuntime(Runtime):
         if switched:
             notes.append(switched)
         return UpResult(url=self._url(port), notes=tuple(notes))
+
+    def _restore_database(self, web: WebProcess, answer: int) -> UpResult:
+        """The web server answers but is unhealthy: start its database, keep the server.
+
+        Restarting the server would refuse every request until it is back; its
+        connection pool reconnects by itself once the database answers again.
+        """
+        notes: list[str] = []
+        if self.external_database_url is None and not self.db.is_running():
+            logger.info("web server %s runs without its database; starting the database", web.pid)
+            self.db.start(self.db_name)
+            notes.append(
+                "The database was stopped; started it again (the web server kept running)."
+            )
+        deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._healthy(web.port):
+                return UpResult(url=self._url(web.port), already_running=True, notes=tuple(notes))
+            time.sleep(0.2)
+        where = "the database DATABASE_URL names" if self.external_database_url else "the database"
+        raise QuickScaleError(
+            f"The web server (pid {web.pid}) runs, but http://127.0.0.1:{web.port}/health/ "
+            f"answered {answer} and still did not answer 200 after {HEALTH_TIMEOUT_SECONDS:.0f} s. "
+            f"It was left running. Make sure {where} answers, then run 'quickscale up' again. "
+            f"Last lines of {self.web_log}:\n{self._web_log_tail()}"
+        )
 
     def down(self) -> None:
         with self._exclusive():
@@ -370,7 +419,7 @@ class LocalRuntime(Runtime):
             )
         if service == "db" and self.external_database_url is not None:
             sys.stderr.write(
-                "The database is external (DATABASE_URL in .env); "
+                "The database is external (DATABASE_URL in the environment or .env); "
                 "its log is wherever that server keeps it.\n"
             )
             return 0
@@ -418,11 +467,11 @@ class LocalRuntime(Runtime):
 
     def _choose_port(self, notes: list[str]) -> int:
         wanted = parse_port(
-            self.project.env.get("WEB_PORT"), name="WEB_PORT", default=DEFAULT_WEB_PORT
+            self.project.setting("WEB_PORT"), name="WEB_PORT", default=DEFAULT_WEB_PORT
         )
         if is_port_free(wanted):
             return wanted
-        if fallback_enabled(self.project.env.get("WEB_PORT_ALTERNATIVE_FALLBACK")):
+        if fallback_enabled(self.project.setting("WEB_PORT_ALTERNATIVE_FALLBACK")):
             port = next_free_port(wanted + 1)
             notes.append(f"Port {wanted} is busy; using {port}")
             return port
@@ -469,6 +518,10 @@ class LocalRuntime(Runtime):
             str(venv_python(self.root)), "-m", "uvicorn", "core.asgi:application",
             "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
             "--timeout-graceful-shutdown", "5",
+            # Django reads X-Forwarded-For and -Proto as TRUSTED_PROXY_COUNT and
+            # SECURE_PROXY_SSL_HEADER say; uvicorn would otherwise believe them from
+            # any process on this machine and hand Django a forged client address.
+            "--no-proxy-headers",
             # One process in development: WEB_CONCURRENCY sizes the Docker image's
             # workers, and extra workers here only slow every `up`.
             "--workers", "1",

@@ -45,7 +45,7 @@ def next_free_port(start: int, host: str = "127.0.0.1", span: int = SEARCH_SPAN)
 
 
 def parse_port(value: str | None, *, name: str, default: int) -> int:
-    """Read a port number from `.env`; a bad value is a clear error, not a guess."""
+    """Read a port number setting; a bad value is a clear error, not a guess."""
     if value is None or not value.strip():
         return default
     try:
@@ -53,5 +53,8 @@ def parse_port(value: str | None, *, name: str, default: int) -> int:
     except ValueError:
         port = -1
     if not 1 <= port <= 65535:
-        raise QuickScaleError(f"{name}={value!r} in .env is not a port number. Set it to 1-65535.")
+        raise QuickScaleError(
+            f"{name}={value!r} is not a port number. Set it to 1-65535 in .env "
+            "(a value set in the environment wins over .env)."
+        )
     return port

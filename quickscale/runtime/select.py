@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 from quickscale.errors import QuickScaleError
-from quickscale.project import Project
+from quickscale.project import Project, process_settings
 from quickscale.runtime.base import Runtime
 
 RUNTIME_NAMES = ("local", "docker")
@@ -33,7 +33,10 @@ def get_runtime(project: Project) -> Runtime:
         runtime_class: type[Runtime] = module.DockerRuntime
         return runtime_class(project)
     allowed = ", ".join(RUNTIME_NAMES)
+    source = (
+        "the environment" if "QUICKSCALE_RUNTIME" in process_settings() else project.root / ".env"
+    )
     raise QuickScaleError(
-        f"QUICKSCALE_RUNTIME={project.runtime_name!r} in {project.root / '.env'} is not a "
+        f"QUICKSCALE_RUNTIME={project.runtime_name!r} in {source} is not a "
         f"runtime QuickScale knows. Set it to one of: {allowed}."
     )

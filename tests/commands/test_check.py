@@ -219,6 +219,22 @@ def test_a_web_port_used_by_this_project_passes(runner, inside, listener, docker
     ]
 
 
+def test_the_web_port_checked_is_the_environments_when_set_there(
+    runner, inside, listener, docker, fake_runtime, monkeypatch
+):
+    # .env names a busy port; the environment names a free one, which up would use.
+    fake_runtime.statuses = []
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        free = sock.getsockname()[1]
+    monkeypatch.setenv("WEB_PORT", str(free))
+
+    result = runner.invoke(app, ["check"])
+
+    assert result.exit_code == 0, result.output
+    assert row(result.stdout, "Web port")[1:3] == ["pass", f"{free} is free"]
+
+
 def test_a_missing_uv_fails(runner, docker, monkeypatch):
     import uv
 

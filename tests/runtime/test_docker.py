@@ -159,6 +159,19 @@ def test_up_checks_the_engine_builds_and_starts_with_the_chosen_ports(runtime, d
     assert get(f"{result.url}health/") == (200, {"status": "ok", "database": "ok"})
 
 
+def test_ports_set_in_the_environment_win_over_env_file(runtime, docker_standin, monkeypatch):
+    # Compose reads ${WEB_PORT} the same way: the environment first, then .env.
+    web_port, db_port = str(free_port()), str(free_port())
+    monkeypatch.setenv("WEB_PORT", web_port)
+    monkeypatch.setenv("DB_PORT_EXTERNAL", db_port)
+    assert web_port != runtime.project.env["WEB_PORT"]
+
+    result = runtime.up()
+
+    assert docker_standin.envs()[-1] == {"WEB_PORT": web_port, "DB_PORT_EXTERNAL": db_port}
+    assert result.url == f"http://127.0.0.1:{web_port}/"
+
+
 def test_up_when_running_keeps_the_published_ports(runtime, docker_standin):
     first = runtime.up()
     docker_standin.reset_log()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
@@ -16,10 +20,10 @@ from pathlib import Path
 
 import pytest
 from contract import ContractSubject, RuntimeContract, http_status, rows
-from fixtures_project import ProjectFactory
+from fixtures_project import ProjectFactory, free_port
 
 from quickscale.errors import QuickScaleError
-from quickscale.project import Project
+from quickscale.project import RUNTIME_DATABASE_URL, Project
 from quickscale.runtime import venv
 from quickscale.runtime.base import ServiceState, UpResult
 from quickscale.runtime.embedded_db import START_FAILED, EmbeddedDatabase
@@ -528,6 +532,15 @@ def test_get_runtime_refuses_an_unknown_runtime(tmp_path: Path) -> None:
         get_runtime(project)
 
 
+def test_get_runtime_reads_the_environment_first_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUICKSCALE_RUNTIME", "podman")
+    project = Project(root=tmp_path, env={"QUICKSCALE_RUNTIME": "local"})
+    with pytest.raises(QuickScaleError, match=r"'podman' in the environment is not a runtime"):
+        get_runtime(project)
+
+
 def test_get_runtime_says_when_docker_is_not_available(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -560,3 +573,211 @@ def test_shell_runs_the_users_shell_in_the_project_with_its_env(
     assert virtual_env == str(stopped.root.resolve() / ".venv")
     assert path.startswith(f"{virtual_env}/bin:")
     assert rows(runtime)["web"].state == ServiceState.STOPPED
+
+
+# Database outage while the web server runs.
+
+
+def test_up_with_the_database_down_starts_it_and_keeps_the_web_server(
+    local_project: Project,
+) -> None:
+    runtime = LocalRuntime(local_project)
+    url = runtime.up().url
+    pid = rows(runtime)["web"].pid
+    runtime.db.stop()
+    assert http_status(url + "health/") == 503
+
+    result = runtime.up()
+
+    assert result.already_running
+    assert result.notes == (
+        "The database was stopped; started it again (the web server kept running).",
+    )
+    status = rows(runtime)
+    assert status["web"].pid == pid
+    assert status["db"].state == ServiceState.RUNNING
+    assert http_status(url + "health/") == 200
+
+
+# Proxy headers: Django alone reads them, as TRUSTED_PROXY_COUNT and SECURE_PROXY_SSL_HEADER say.
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+        _NoRedirects(),
+    )
+
+
+def _failed_sign_in(base: str, email: str, headers: dict[str, str]) -> None:
+    """Sign in with a wrong password (the server records the attempt's client IP)."""
+    opener = _opener()
+    with opener.open(base + "accounts/login/", timeout=30) as response:
+        page = response.read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token, "no CSRF token in the login form"
+    form = {"login": email, "password": "wrong-password", "csrfmiddlewaretoken": token.group(1)}
+    request = urllib.request.Request(
+        base + "accounts/login/",
+        data=urllib.parse.urlencode(form).encode(),
+        headers={"Referer": base + "accounts/login/", **headers},
+    )
+    with opener.open(request, timeout=30) as response:
+        assert response.status == 200  # the form again, with its error
+
+
+def _failed_sign_in_ips(
+    runtime: LocalRuntime, email: str, capfd: pytest.CaptureFixture[str]
+) -> str:
+    capfd.readouterr()
+    code = (
+        "from users.models import SecurityEvent\n"
+        f"rows = SecurityEvent.objects.filter(kind='login_failed', email={email!r})\n"
+        "print('ips:', sorted(str(ip) for ip in rows.values_list('ip_address', flat=True)))\n"
+    )
+    assert runtime.manage(["shell", "-c", code]) == 0
+    return next(line for line in capfd.readouterr().out.splitlines() if line.startswith("ips:"))
+
+
+def _hsts(url: str, headers: dict[str, str]) -> str | None:
+    with _opener().open(urllib.request.Request(url, headers=headers), timeout=30) as response:
+        value: str | None = response.headers.get("Strict-Transport-Security")
+        return value
+
+
+def test_the_web_server_takes_client_and_scheme_from_proxy_headers_only_as_settings_say(
+    project_factory: ProjectFactory, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # HSTS is sent only on requests Django sees as https: it shows the scheme Django saw.
+    project = project_factory("proxies", SECURE_HSTS_SECONDS="60")
+    https = {"X-Forwarded-Proto": "https"}
+    direct = LocalRuntime(project)  # TRUSTED_PROXY_COUNT=0, no SECURE_PROXY_SSL_HEADER
+    try:
+        url = direct.up().url
+        assert _hsts(url + "health/", https) is None
+        _failed_sign_in(url, "direct@example.com", {"X-Forwarded-For": "203.0.113.9"})
+        assert _failed_sign_in_ips(direct, "direct@example.com", capfd) == "ips: ['127.0.0.1']"
+        direct.down()
+
+        behind_proxy = LocalRuntime(
+            with_env(
+                project,
+                TRUSTED_PROXY_COUNT="1",
+                SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https",
+            )
+        )
+        url = behind_proxy.up().url
+        assert _hsts(url + "health/", {"X-Forwarded-Proto": "http"}) is None
+        assert _hsts(url + "health/", https) == "max-age=60"
+        proxied = {"X-Forwarded-For": "198.51.100.1, 203.0.113.10"}  # client-sent, then proxy's
+        _failed_sign_in(url, "proxied@example.com", proxied)
+        ips = _failed_sign_in_ips(behind_proxy, "proxied@example.com", capfd)
+        assert ips == "ips: ['203.0.113.10']"
+    finally:
+        direct.destroy()
+
+
+# Environment precedence: a variable set in the process environment wins over .env,
+# in every command and in Django (which loads .env with override=False), as in Compose.
+
+
+def _quickscale(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_quickscale_command(), *args],
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+PRINT_SITE_URL = "from django.conf import settings; print(settings.SITE_URL)"
+
+
+def test_up_serves_on_the_port_the_environment_sets(stopped: Project) -> None:
+    port = free_port()
+    done = _quickscale("up", cwd=stopped.root, env={"WEB_PORT": str(port)})
+    try:
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"running at http://127.0.0.1:{port}/" in done.stdout
+        assert http_status(f"http://127.0.0.1:{port}/health/") == 200
+        assert is_port_free(int(stopped.env["WEB_PORT"]))
+    finally:
+        LocalRuntime(stopped).down()
+
+
+def test_manage_runs_django_with_the_environments_value(stopped: Project) -> None:
+    port = free_port()
+    done = _quickscale(
+        "manage", "shell", "-c", PRINT_SITE_URL, cwd=stopped.root, env={"WEB_PORT": str(port)}
+    )
+    LocalRuntime(stopped).down()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == f"http://localhost:{port}"
+
+
+def test_django_alone_reads_env_file_under_the_environment(stopped: Project) -> None:
+    python = str(venv.venv_python(stopped.root))
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("WEB_PORT", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")
+    }
+
+    def site_url(**extra: str) -> str:
+        done = subprocess.run(
+            [python, "manage.py", "shell", "-c", PRINT_SITE_URL],
+            cwd=stopped.root,
+            env={**environ, **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()[-1]
+
+    port = free_port()
+    assert site_url() == f"http://localhost:{stopped.env['WEB_PORT']}"
+    assert site_url(WEB_PORT=str(port)) == f"http://localhost:{port}"
+
+
+def test_shell_exports_the_environments_value_and_the_embedded_database(
+    stopped: Project, tmp_path: Path
+) -> None:
+    # Inside the shell, DATABASE_URL is the runtime's (its embedded cluster): a
+    # quickscale command run there still sees the embedded database, not an external one.
+    seen, nested = tmp_path / "seen", tmp_path / "ps"
+    fake_shell = tmp_path / "fake-shell"
+    fake_shell.write_text(
+        f'#!/bin/sh\necho "$WEB_PORT" > {seen}\n{_quickscale_command()} ps > {nested} 2>&1\n'
+    )
+    fake_shell.chmod(0o755)
+    done = _quickscale(
+        "shell", cwd=stopped.root, env={"SHELL": str(fake_shell), "WEB_PORT": "4321"}
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert seen.read_text() == "4321\n"
+    db_row = next(line for line in nested.read_text().splitlines() if "│ db " in line)
+    assert "stopped" in db_row and "external" not in db_row
+
+
+def test_a_database_url_in_the_environment_is_an_external_database(
+    stopped: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://someone@db.example.invalid:5433/theirs")
+    runtime = LocalRuntime(stopped)
+    db = rows(runtime)["db"]
+    assert db.state == ServiceState.EXTERNAL
+    assert db.detail == "postgresql://db.example.invalid:5433/theirs"
+    # The one the runtime exported into a shell (of this or another project) is not.
+    monkeypatch.setenv(RUNTIME_DATABASE_URL, "postgresql://someone@db.example.invalid:5433/theirs")
+    assert rows(runtime)["db"].state == ServiceState.STOPPED
