@@ -13,8 +13,8 @@ from PIL import Image
 
 from services.base import BaseService
 from services.decorators import register_service
-from services.defaults.image_metadata_extractor import FIELD, _read, open_image
 from services.forms import ImageInputForm
+from services.images import FIELD, open_image, read_upload
 from services.validation import only_fields
 from users.models import CustomUser
 
@@ -30,7 +30,7 @@ class ServiceTemplateName(BaseService):
     def validate_input(self, **inputs: Any) -> dict[str, Any]:
         """Decode the upload safely before any credit is charged."""
         only_fields(inputs, {FIELD})
-        return {FIELD: open_image(_read(inputs.get(FIELD)))}
+        return {FIELD: open_image(read_upload(inputs.get(FIELD)))}
 
     def summarize_input(self, cleaned: dict[str, Any]) -> str:
         image: Image.Image = cleaned[FIELD]

@@ -3,8 +3,8 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from services import images
 from services.decorators import create_service_instance
-from services.defaults import image_metadata_extractor
 from services.exceptions import ServiceInputError
 from services.tests.factories import bomb_png, jpeg_with_exif, png_bytes, truncated_png
 from services.validation import MAX_TEXT_CHARS
@@ -137,7 +137,7 @@ def test_image_metadata_refuses_unusable_files_clearly(data, message):
 
 
 def test_image_metadata_refuses_an_oversize_file_without_reading_it(monkeypatch):
-    monkeypatch.setattr(image_metadata_extractor, "MAX_IMAGE_BYTES", 100)
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 100)
     with pytest.raises(ServiceInputError, match="limit is 100"):
         create_service_instance("image_metadata_extractor").validate_input(
             image=SimpleUploadedFile("big.png", png_bytes(64, 64))
