@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.testing import ApplicationCommunicator
 
+T = TypeVar("T")
 Response = tuple[int, dict[bytes, bytes], bytes]  # status, headers (lower-case names), body
 
 
@@ -34,14 +35,19 @@ async def asgi_get(application: Any, url: str) -> Response:
     return start["status"], headers, body
 
 
-def asgi_get_blocking(application: Any, url: str) -> Response:
-    """``asgi_get`` from synchronous code (a test), on an event loop of its own.
+def run_in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to the end from synchronous code (a test), on an event loop of its own.
 
     In a thread of its own: the browser tests' Playwright leaves an event loop
     running in the main thread, where asyncio.run() refuses to start another.
     """
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, asgi_get(application, url)).result()
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def asgi_get_blocking(application: Any, url: str) -> Response:
+    """``asgi_get`` from synchronous code (see ``run_in_own_loop``)."""
+    return run_in_own_loop(asgi_get(application, url))
 
 
 def http_scope(
@@ -130,6 +136,5 @@ async def asgi_request(
 
 
 def asgi_request_blocking(application: Any, method: str, url: str, **kwargs: Any) -> Exchange:
-    """``asgi_request`` from synchronous code, on an event loop of its own (see above)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, asgi_request(application, method, url, **kwargs)).result()
+    """``asgi_request`` from synchronous code (see ``run_in_own_loop``)."""
+    return run_in_own_loop(asgi_request(application, method, url, **kwargs))

@@ -25,7 +25,7 @@ from django.test import Client, override_settings
 from django.urls import path
 
 from api.services import api_key_create
-from common.testing.asgi import asgi_request, asgi_request_blocking, http_scope
+from common.testing.asgi import asgi_request, asgi_request_blocking, http_scope, run_in_own_loop
 from common.testing.process import PROJECT_ROOT, run_python
 from core.body_limit import BodyLimitMiddleware, BodyLimits
 from core.handlers import SyncChainASGIHandler
@@ -323,7 +323,7 @@ def test_each_response_message_is_passed_on_before_the_app_sends_the_next():
 
         await BodyLimitMiddleware(app)(http_scope("GET", "/"), receive, send)
 
-    asyncio.run(client())
+    run_in_own_loop(client())
     assert delivered == [b"0", b"1", b"2", b""]
 
 
@@ -340,7 +340,7 @@ def test_other_connections_reach_the_app_untouched():
         pass
 
     scope = {"type": "lifespan", "asgi": {"version": "3.0"}}
-    asyncio.run(BodyLimitMiddleware(app)(scope, receive, send))
+    run_in_own_loop(BodyLimitMiddleware(app)(scope, receive, send))
     assert seen == [scope, receive, send]
     assert seen[1] is receive and seen[2] is send
 
@@ -361,7 +361,7 @@ def test_an_app_that_ignores_the_disconnect_gets_nothing_more_and_cannot_answer_
         await send({"type": "http.response.body", "body": b"ok"})
 
     middleware = BodyLimitMiddleware(stubborn, ONE_CHUNK)
-    exchange = asyncio.run(asgi_request(middleware, "POST", "/", body=endless()))
+    exchange = run_in_own_loop(asgi_request(middleware, "POST", "/", body=endless()))
     assert exchange.status == 413  # the helper fails on a second response start
     assert exchange.body == f"The request body is too large: send at most {CHUNK} bytes.".encode()
     assert exchange.bytes_read == 2 * CHUNK  # the server was asked twice, never again
@@ -380,7 +380,7 @@ def test_an_app_that_answers_while_reading_keeps_its_own_answer_past_the_limit()
         await send({"type": "http.response.body", "body": b"end"})
 
     middleware = BodyLimitMiddleware(echo, ONE_CHUNK)
-    exchange = asyncio.run(asgi_request(middleware, "POST", "/", body=endless()))
+    exchange = run_in_own_loop(asgi_request(middleware, "POST", "/", body=endless()))
     # Too late for a 413: the app is told the client left and ends its answer.
     assert (exchange.status, exchange.body) == (200, b".end")
     assert reads == ["http.request", "http.disconnect"]
