@@ -8,6 +8,7 @@ the known address's owner is told by email instead.
 
 import difflib
 import json
+from typing import Any
 
 import pytest
 
@@ -22,14 +23,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(scope="module")
-def seen(django_db_setup, django_db_blocker) -> dict:
+def seen(django_db_setup, django_db_blocker) -> dict[str, Any]:
     """Run the probe once in a fresh production process against the test database."""
     with django_db_blocker.unblock():
         env = production_env(DATABASE_URL=session_database_url())
         env["DJANGO_SETTINGS_MODULE"] = "core.settings"
         result = run_python(["-m", "users.tests.enumeration_probe"], env)
         assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    outcome: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return outcome
 
 
 def test_production_makes_verification_mandatory(seen):
