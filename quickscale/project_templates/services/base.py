@@ -132,13 +132,14 @@ class BaseService:
         try:
             result = self.execute_service(user, **cleaned)
         except Exception as error:
-            usage_fail(
+            if not usage_fail(
                 usage,
                 reference=reference,
                 error=f"{type(error).__name__}: {error}",
                 reason=f"Service {service.name} failed",
                 duration_ms=_elapsed_ms(started),
-            )
+            ):
+                usage.refresh_from_db()  # the reconciler failed and refunded it already
             logger.warning(
                 "service failed",
                 extra={"service": service.name, "usage": usage.pk, "error": repr(error)},
