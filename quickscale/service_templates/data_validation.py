@@ -13,7 +13,7 @@ from typing import Any
 from django import forms
 
 from services.base import BaseService
-from services.decorators import register_service
+from services.registry import register_service
 from services.exceptions import ServiceInputError
 from services.validation import clean_text, only_fields
 from users.models import CustomUser

@@ -12,7 +12,7 @@ from typing import Any
 from PIL import Image
 
 from services.base import BaseService
-from services.decorators import register_service
+from services.registry import register_service
 from services.forms import ImageInputForm
 from services.images import FIELD, open_image, read_upload
 from services.validation import only_fields

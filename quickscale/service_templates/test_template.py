@@ -10,7 +10,7 @@ from PIL import Image
 from credits import ledger
 from credits.tests.factories import make_user
 from services.configuration import ensure_service_rows
-from services.decorators import create_service_instance, registered_services
+from services.registry import create_service_instance, registered_services
 from services.exceptions import ServiceInputError
 from services.models import ServiceUsage
 

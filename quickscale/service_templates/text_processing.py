@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.base import BaseService
-from services.decorators import register_service
+from services.registry import register_service
 from services.validation import clean_text, only_fields
 from users.models import CustomUser
 

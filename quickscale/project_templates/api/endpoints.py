@@ -40,7 +40,7 @@ from common.concurrency import CallSlotsBusy, call_slot
 from common.json_input import MAX_DEPTH, MAX_INT_DIGITS, JsonInputError, loads_bounded
 from credits import ledger
 from services import selectors as service_selectors
-from services.decorators import create_service_instance
+from services.registry import create_service_instance
 from services.exceptions import ServiceInputError, ServiceUnavailable
 
 TEXT_OPERATIONS = {

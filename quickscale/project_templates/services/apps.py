@@ -9,6 +9,6 @@ class ServicesConfig(AppConfig):
 
     def ready(self) -> None:
         """Import the default services and every module in ``services/custom/``."""
-        from services.decorators import discover_services
+        from services.registry import discover_services
 
         discover_services()

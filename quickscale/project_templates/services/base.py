@@ -1,7 +1,7 @@
 """``BaseService``: the one path every metered call takes.
 
 A service is a subclass that declares its defaults and implements
-``execute_service``; ``@register_service("name")`` (``services/decorators.py``)
+``execute_service``; ``@register_service("name")`` (``services/registry.py``)
 registers it. ``run`` is the framework's part and the same for every service:
 
 1. refuse the call when the service has no ``Service`` row or is switched off;

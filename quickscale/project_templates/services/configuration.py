@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
-from services.decorators import registered_services
+from services.registry import registered_services
 from services.models import Service
 
 DEFAULT_SERVICES = (

@@ -2,7 +2,7 @@
 
 ``Service`` is the configuration of one service: its cost and whether it is
 on. The code of a service is a ``BaseService`` subclass registered under the
-same name (``services/decorators.py``); ``bootstrap`` creates the missing rows
+same name (``services/registry.py``); ``bootstrap`` creates the missing rows
 from the classes' declared defaults, and ``configure_service`` changes them.
 
 ``ServiceUsage`` records one call: who, which service, from where (web, api,

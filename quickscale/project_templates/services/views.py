@@ -1,7 +1,7 @@
 """Service pages: the list, one page per service (HTMX form + result), usage history.
 
 Thin: each view validates a form, calls one selector or ``BaseService.run``, and
-renders. A service page answers an htmx POST with its ``_panel.html`` partial
+renders. A service page answers an htmx POST with its ``service-panel`` partial
 (form and result) plus the navbar balance as an out-of-band swap; without
 JavaScript the same POST renders the whole page.
 """
@@ -16,9 +16,10 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from common.concurrency import CallSlotsBusy, call_slot
+from common.htmx import render, wants_fragment
 from credits.exceptions import InsufficientCredits
 from services import selectors
-from services.decorators import create_service_instance
+from services.registry import create_service_instance
 from services.exceptions import (
     ServiceFailed,
     ServiceInputError,
@@ -77,15 +78,13 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
         else:
             context["result"] = outcome.result
             context["usage"] = outcome.usage
-    is_htmx = request.headers.get("HX-Request") == "true"
-    template = "services/_panel.html" if is_htmx else "services/detail.html"
-    context["oob_balance"] = is_htmx
+    context["oob_balance"] = wants_fragment(request)
     status = 200 if request.method == "GET" or context["result"] is not None else 422
     if busy is not None:
         status = 429
-    if is_htmx:
-        status = 200  # htmx swaps only 2xx responses by default
-    response = TemplateResponse(request, template, context, status=status)
+    response = render(
+        request, "services/detail.html", context, partial="service-panel", status=status
+    )
     if busy is not None:
         response["Retry-After"] = str(busy.retry_after)
     return response

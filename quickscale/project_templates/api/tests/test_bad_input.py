@@ -16,7 +16,7 @@ from django.test import Client
 
 from credits.tests.factories import ledger_state
 from services.base import BaseService
-from services.decorators import register_service
+from services.registry import register_service
 from services.models import Service, ServiceUsage
 from services.validation import MAX_TEXT_CHARS
 

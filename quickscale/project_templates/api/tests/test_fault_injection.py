@@ -33,7 +33,7 @@ from credits import ledger
 from credits.models import CreditLot, LedgerEntry
 from credits.tests.factories import assert_invariants
 from services.base import BaseService
-from services.decorators import register_service
+from services.registry import register_service
 from services.models import Service, ServiceUsage
 
 PRICE = Decimal("1.00")

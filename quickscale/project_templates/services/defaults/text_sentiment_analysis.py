@@ -8,7 +8,7 @@ from typing import Any
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from services.base import BaseService
-from services.decorators import register_service
+from services.registry import register_service
 from services.validation import clean_text, only_fields
 from users.models import CustomUser
 

@@ -5,10 +5,10 @@ import pytest
 
 from credits import ledger
 from credits.tests.factories import make_user
-from services import decorators
+from services import registry
 from services.base import BaseService
 from services.configuration import ensure_service_rows
-from services.decorators import register_service
+from services.registry import register_service
 from services.models import Service
 
 
@@ -39,10 +39,10 @@ def fund():
 @pytest.fixture
 def isolated_registry():
     """Let a test register classes without leaking them into other tests."""
-    saved = dict(decorators._registry)
+    saved = dict(registry._registry)
     yield
-    decorators._registry.clear()
-    decorators._registry.update(saved)
+    registry._registry.clear()
+    registry._registry.update(saved)
 
 
 @pytest.fixture

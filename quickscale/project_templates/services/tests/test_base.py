@@ -6,7 +6,7 @@ from credits import ledger
 from credits.exceptions import InsufficientCredits
 from credits.tests.factories import ledger_state
 from services.base import BaseService
-from services.decorators import create_service_instance, register_service
+from services.registry import create_service_instance, register_service
 from services.exceptions import ServiceFailed, ServiceInputError, ServiceUnavailable
 from services.models import Service, ServiceUsage
 from services.tests.factories import png_bytes

@@ -3,7 +3,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from services.decorators import registered_services
+from services.registry import registered_services
 from services.models import Service
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from services.configuration import ServiceConfigError, service_create, service_update
-from services.decorators import registered_services
+from services.registry import registered_services
 from services.selectors import all_services
 
 

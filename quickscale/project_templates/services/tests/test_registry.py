@@ -4,9 +4,9 @@ import textwrap
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from services import decorators
+from services import registry
 from services.base import BaseService
-from services.decorators import (
+from services.registry import (
     create_service_instance,
     discover_services,
     register_service,
@@ -66,7 +66,7 @@ def test_every_module_dropped_into_a_discovered_package_is_registered(tmp_path, 
         textwrap.dedent(
             """
             from services.base import BaseService
-            from services.decorators import register_service
+            from services.registry import register_service
 
             @register_service("test_dropped_in")
             class Shiny(BaseService):
@@ -75,7 +75,7 @@ def test_every_module_dropped_into_a_discovered_package_is_registered(tmp_path, 
         )
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(decorators, "DISCOVERED_PACKAGES", ("dropin_services",))
+    monkeypatch.setattr(registry, "DISCOVERED_PACKAGES", ("dropin_services",))
     try:
         discover_services()
         assert "test_dropped_in" in registered_services()
