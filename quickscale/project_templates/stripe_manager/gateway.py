@@ -3,7 +3,7 @@
 This module is the only code that imports the ``stripe`` SDK (an import-linter
 contract checks it). Everything else calls :func:`get_gateway` and passes plain
 data in and out: the rest of the app never sees an SDK object. The offline
-simulator (``stripe_manager/simulator.py``) implements the same interface.
+simulator (the ``stripe_manager.simulator`` package) implements the same interface.
 
 ``settings.STRIPE_GATEWAY`` picks the implementation: ``"stripe"``,
 ``"simulator"``, ``"off"`` (no payments) or a dotted path to a ``Gateway``
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -29,7 +29,7 @@ API_VERSION = "2026-10-28.endive"
 
 GATEWAYS = {
     "stripe": "stripe_manager.gateway.StripeGateway",
-    "simulator": "stripe_manager.simulator.SimulatorGateway",
+    "simulator": "stripe_manager.simulator.gateway.SimulatorGateway",
 }
 
 Mode = Literal["payment", "subscription"]
@@ -72,15 +72,6 @@ class RefundResult:
     amount: int  # minor units
 
 
-@dataclass(frozen=True)
-class SubscriptionChange:
-    """What a plan change did (for logging; state arrives by webhook)."""
-
-    subscription_id: str
-    price_id: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-
 class Gateway(abc.ABC):
     """What stripe_manager asks of a payment provider. One method per operation."""
 
@@ -109,13 +100,14 @@ class Gateway(abc.ABC):
         """Open a billing portal session and return its URL."""
 
     @abc.abstractmethod
-    def upgrade_subscription(
-        self, *, subscription_id: str, item_id: str, price_id: str
-    ) -> SubscriptionChange:
-        """Switch to ``price_id`` now and invoice the proration immediately."""
+    def upgrade_subscription(self, *, subscription_id: str, item_id: str, price_id: str) -> None:
+        """Switch to ``price_id`` now and invoice the proration immediately.
+
+        The new state arrives by webhook, as for every plan change.
+        """
 
     @abc.abstractmethod
-    def schedule_downgrade(self, *, subscription_id: str, price_id: str) -> SubscriptionChange:
+    def schedule_downgrade(self, *, subscription_id: str, price_id: str) -> None:
         """Switch to ``price_id`` at the end of the current period (a subscription schedule)."""
 
     @abc.abstractmethod
@@ -174,15 +166,8 @@ def get_gateway() -> Gateway:
     return gateway
 
 
-# --------------------------------------------------------------------------- real Stripe
-
-
-def _to_dict(obj: Any) -> dict[str, Any]:
-    result: dict[str, Any] = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
-    return result
-
-
-def _credit_amount(*metadatas: Any) -> Decimal | None:
+def metadata_credit_amount(*metadatas: Any) -> Decimal | None:
+    """The first finite ``credit_amount`` among ``metadatas`` (price's, then product's)."""
     for metadata in metadatas:
         value = (metadata or {}).get("credit_amount")
         if value not in (None, ""):
@@ -196,7 +181,8 @@ def _credit_amount(*metadatas: Any) -> Decimal | None:
     return None
 
 
-def _display_order(*metadatas: Any) -> int:
+def metadata_display_order(*metadatas: Any) -> int:
+    """The first integer ``display_order`` among ``metadatas``, else 0."""
     for metadata in metadatas:
         value = (metadata or {}).get("display_order")
         if value not in (None, ""):
@@ -205,6 +191,14 @@ def _display_order(*metadatas: Any) -> int:
             except ValueError:
                 logger.warning("ignoring non-numeric display_order", extra={"value": value})
     return 0
+
+
+# --------------------------------------------------------------------------- real Stripe
+
+
+def _to_dict(obj: Any) -> dict[str, Any]:
+    result: dict[str, Any] = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    return result
 
 
 class StripeGateway(Gateway):
@@ -274,9 +268,7 @@ class StripeGateway(Gateway):
         )
         return str(session.url)
 
-    def upgrade_subscription(
-        self, *, subscription_id: str, item_id: str, price_id: str
-    ) -> SubscriptionChange:
+    def upgrade_subscription(self, *, subscription_id: str, item_id: str, price_id: str) -> None:
         subscription = self._call(
             "read the subscription", self._client.v1.subscriptions.retrieve, subscription_id
         )
@@ -303,9 +295,8 @@ class StripeGateway(Gateway):
                 "payment_behavior": "pending_if_incomplete",
             },
         )
-        return SubscriptionChange(subscription_id=subscription_id, price_id=price_id)
 
-    def schedule_downgrade(self, *, subscription_id: str, price_id: str) -> SubscriptionChange:
+    def schedule_downgrade(self, *, subscription_id: str, price_id: str) -> None:
         subscription = _to_dict(
             self._call(
                 "read the subscription", self._client.v1.subscriptions.retrieve, subscription_id
@@ -352,11 +343,6 @@ class StripeGateway(Gateway):
                     },
                 ],
             },
-        )
-        return SubscriptionChange(
-            subscription_id=subscription_id,
-            price_id=price_id,
-            details={"schedule": schedule["id"]},
         )
 
     def set_cancel_at_period_end(self, *, subscription_id: str, cancel: bool) -> None:
@@ -430,8 +416,8 @@ class StripeGateway(Gateway):
                     unit_amount=int(data.get("unit_amount") or 0),
                     currency=data.get("currency", "usd"),
                     interval=recurring.get("interval") or "none",
-                    credit_amount=_credit_amount(metadata, product.get("metadata")),
-                    display_order=_display_order(metadata, product.get("metadata")),
+                    credit_amount=metadata_credit_amount(metadata, product.get("metadata")),
+                    display_order=metadata_display_order(metadata, product.get("metadata")),
                 )
             )
         return result

@@ -281,7 +281,7 @@ class WebhookFailure(models.Model):
 
 
 class SimulatedObject(models.Model):
-    """State of the offline Stripe simulator (``stripe_manager/simulator.py``) only."""
+    """State of the offline Stripe simulator (``stripe_manager.simulator``) only."""
 
     object_id = models.CharField(max_length=255, primary_key=True)
     kind = models.CharField(max_length=40)

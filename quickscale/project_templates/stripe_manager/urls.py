@@ -1,6 +1,7 @@
 from django.urls import path
 
-from stripe_manager import simulator_views, views
+from stripe_manager import views
+from stripe_manager.simulator import views as simulator_views
 
 app_name = "stripe_manager"
 

@@ -214,7 +214,7 @@ def test_an_unknown_payment_is_404(staff_client):
 
 def test_an_unreachable_stripe_leaves_the_investigation_usable(staff_client, purchase, monkeypatch):
     from stripe_manager.gateway import GatewayError
-    from stripe_manager.simulator import SimulatorGateway
+    from stripe_manager.simulator.gateway import SimulatorGateway
 
     def down(self: Any, **kwargs: Any) -> Any:
         raise GatewayError("timed out")

@@ -8,7 +8,7 @@ from django.urls import reverse
 from admin_dashboard.models import AuditLog
 from stripe_manager.gateway import GatewayError
 from stripe_manager.models import StripeProduct
-from stripe_manager.simulator import SimulatorGateway
+from stripe_manager.simulator.gateway import SimulatorGateway
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.db import connection
 from stripe_manager.gateway import CheckoutSession
 from stripe_manager.models import StripeCustomer
 from stripe_manager.services import checkout_start
-from stripe_manager.simulator import SimulatorGateway
+from stripe_manager.simulator.gateway import SimulatorGateway
 from stripe_manager.tests.factories import make_catalog, make_user
 
 

@@ -357,9 +357,9 @@ def test_customer_deleted_answers_200_and_keeps_history(client, customer):
 
 def test_price_and_product_events_pull_that_product_from_the_gateway(client, db, settings):
     settings.STRIPE_GATEWAY = "simulator"
-    from stripe_manager.simulator import SimulatorGateway
+    from stripe_manager.simulator.catalog import seed_demo_catalog
 
-    SimulatorGateway().seed_demo_catalog()
+    seed_demo_catalog()
     event = shapes.event(
         "price.created",
         shapes.price(

@@ -1,16 +1,19 @@
 """The offline simulator end to end: buy, subscribe, renew, change plan, refund."""
 
 import secrets
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
+from stripe_manager import shapes
 from stripe_manager.exceptions import RefundError
 from stripe_manager.gateway import get_gateway
 from stripe_manager.models import Payment, Refund, StripeProduct, UserSubscription
 from stripe_manager.refunds import refund_payment
+from stripe_manager.simulator import store
 from stripe_manager.tests.factories import balance
 
 pytestmark = pytest.mark.django_db
@@ -156,3 +159,25 @@ def test_the_portal_button_opens_the_simulated_portal(signed_in, demo):
     response = signed_in.post("/billing/portal/")
     assert response.status_code == 303
     assert signed_in.get(response["Location"]).status_code == 200
+
+
+def test_the_simulator_reads_catalog_metadata_as_the_stripe_gateway_does(db):
+    # A price's own metadata wins when it holds a number; otherwise the product's counts,
+    # and a value that is no number is ignored rather than failing the whole catalog.
+    metadata = {"credit_amount": "50", "display_order": "4"}
+    store.save("prod_odd", "product", shapes.product("prod_odd", name="Odd", metadata=metadata))
+    store.save(
+        "price_odd",
+        "price",
+        shapes.price(
+            "price_odd",
+            product_id="prod_odd",
+            unit_amount=500,
+            interval="none",
+            metadata={"credit_amount": "NaN", "display_order": "first"},
+        ),
+    )
+
+    [info] = get_gateway().list_prices(product_id="prod_odd")
+
+    assert (info.credit_amount, info.display_order) == (Decimal("50"), 4)

@@ -4,8 +4,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from stripe_manager.catalog import catalog_sync
-from stripe_manager.gateway import get_gateway, uses_simulator
-from stripe_manager.simulator import SimulatorGateway
+from stripe_manager.gateway import uses_simulator
+from stripe_manager.simulator.catalog import seed_demo_catalog
 
 
 class Command(BaseCommand):
@@ -15,8 +15,6 @@ class Command(BaseCommand):
         if settings.IS_PRODUCTION or not uses_simulator():
             self.stdout.write("skipped (simulator not selected)")
             return
-        gateway = get_gateway()
-        assert isinstance(gateway, SimulatorGateway)
-        created = gateway.seed_demo_catalog()
+        created = seed_demo_catalog()
         upserted, _ = catalog_sync()
         self.stdout.write(f"{created} demo prices created, {upserted} in the catalog")

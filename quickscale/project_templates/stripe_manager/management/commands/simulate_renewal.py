@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from stripe_manager.gateway import GatewayError, get_gateway, uses_simulator
 from stripe_manager.models import UserSubscription
-from stripe_manager.simulator import SimulatorGateway
+from stripe_manager.simulator.gateway import SimulatorGateway
 
 
 class Command(BaseCommand):

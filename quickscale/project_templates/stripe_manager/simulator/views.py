@@ -1,4 +1,4 @@
-"""Local pages standing in for Stripe's hosted checkout and portal (simulator only)."""
+"""Local pages standing in for Stripe's hosted checkout and portal, and the demo's clock."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from stripe_manager import selectors
 from stripe_manager.gateway import GatewayError, get_gateway, uses_simulator
 from stripe_manager.models import StripeCustomer
-from stripe_manager.simulator import SimulatorGateway
+from stripe_manager.simulator.gateway import SimulatorGateway
 
 
 def _simulator() -> SimulatorGateway:

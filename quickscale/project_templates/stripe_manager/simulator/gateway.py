@@ -1,29 +1,21 @@
-"""The offline Stripe simulator: the ``Gateway`` interface without Stripe.
+"""``SimulatorGateway``: the ``Gateway`` interface, offline.
 
-Selected when ``STRIPE_ENABLED`` is off outside production (never in
-production). It keeps its own small world in ``SimulatedObject`` rows
-(customers, checkout sessions, subscriptions, charges, refunds, a seeded demo
-catalog), serves local pages standing in for Stripe's hosted checkout and
-portal (``simulator_views.py``), and delivers signed, Stripe-shaped events to
-the real webhook endpoint, in process through Django's URL resolver, after its
-own transaction commits. So the whole money path runs offline, in the demo
-and in browser tests, through exactly the code that real Stripe events take.
+Each operation changes the simulator's records (``store``) and queues the
+events Stripe would send (``delivery``), in one transaction. Beyond the
+interface, the simulator pays checkouts (``complete_checkout``) and advances a
+subscription to its next period (``renew``): the local checkout page, the demo's
+renewal button and ``simulate_renewal`` call these.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import time
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from django.test import RequestFactory
-from django.urls import resolve, reverse
+from django.urls import reverse
 
-from stripe_manager import shapes, signing
+from stripe_manager import shapes
 from stripe_manager.gateway import (
     CheckoutSession,
     Gateway,
@@ -31,123 +23,15 @@ from stripe_manager.gateway import (
     Mode,
     PriceInfo,
     RefundResult,
-    SubscriptionChange,
+    metadata_credit_amount,
+    metadata_display_order,
 )
-from stripe_manager.models import SimulatedObject, StripeProduct
-
-logger = logging.getLogger(__name__)
+from stripe_manager.models import SimulatedObject
+from stripe_manager.simulator import store
+from stripe_manager.simulator.delivery import deliver
+from stripe_manager.simulator.store import Obj
 
 PERIOD_SECONDS = 30 * 24 * 3600
-Obj = dict[str, Any]
-
-# The demo catalog: a credit pack and two monthly plans.
-DEMO_CATALOG: list[Obj] = [
-    {
-        "product": "prod_sim_credits",
-        "price": "price_sim_credits_100",
-        "name": "100 credits",
-        "description": "A pack of 100 pay-as-you-go credits that never expire.",
-        "unit_amount": 1000,
-        "interval": "none",
-        "credits": "100",
-        "order": 1,
-    },
-    {
-        "product": "prod_sim_basic",
-        "price": "price_sim_basic_monthly",
-        "name": "Basic",
-        "description": "500 credits every month.",
-        "unit_amount": 1500,
-        "interval": "month",
-        "credits": "500",
-        "order": 2,
-    },
-    {
-        "product": "prod_sim_pro",
-        "price": "price_sim_pro_monthly",
-        "name": "Pro",
-        "description": "2,000 credits every month.",
-        "unit_amount": 4500,
-        "interval": "month",
-        "credits": "2000",
-        "order": 3,
-    },
-]
-
-
-def _get(object_id: str, kind: str) -> Obj:
-    row = SimulatedObject.objects.select_for_update().filter(object_id=object_id, kind=kind).first()
-    if row is None:
-        raise GatewayError(f"The simulator has no {kind} {object_id!r}.")
-    data: Obj = row.data
-    return data
-
-
-def _put(object_id: str, kind: str, data: Obj) -> None:
-    SimulatedObject.objects.update_or_create(
-        object_id=object_id, kind=kind, defaults={"data": data}
-    )
-
-
-def _price(price_id: str) -> Obj:
-    """A simulated price; falls back to the local catalog row of that price id."""
-    row = SimulatedObject.objects.filter(object_id=price_id, kind="price").first()
-    if row is not None:
-        data: Obj = row.data
-        return data
-    product = StripeProduct.objects.filter(stripe_price_id=price_id).first()
-    if product is None:
-        raise GatewayError(f"The simulator has no price {price_id!r}.")
-    return shapes.price(
-        price_id,
-        product_id=product.stripe_product_id,
-        unit_amount=int(product.price * 100),
-        currency=product.currency,
-        interval=product.interval,
-    )
-
-
-def deliver(events: list[Obj]) -> None:
-    """Send ``events`` to the webhook endpoint once the current transaction commits."""
-    for event in events:
-        SimulatedObject.objects.create(object_id=event["id"], kind="event", data=event)
-    transaction.on_commit(lambda: deliver_now(events))
-
-
-def deliver_now(events: list[Obj]) -> list[int]:
-    """POST each event, signed, through the real URL and view; return the status codes.
-
-    Events answered with anything but 2xx stay queued and are sent again
-    before the next delivery, as Stripe retries.
-    """
-    queued = list(
-        SimulatedObject.objects.filter(kind="event")
-        .exclude(object_id__in=[e["id"] for e in events])
-        .order_by("created_at")
-        .values_list("data", flat=True)
-    )
-    statuses = []
-    path = reverse("stripe_manager:webhook")
-    view = resolve(path).func
-    factory = RequestFactory()
-    for event in [*queued, *events]:
-        body = json.dumps(event).encode()
-        request = factory.post(
-            path,
-            data=body,
-            content_type="application/json",
-            HTTP_STRIPE_SIGNATURE=signing.sign(body, settings.STRIPE_WEBHOOK_SECRET),
-        )
-        status = view(request).status_code
-        statuses.append(status)
-        if 200 <= status < 300:
-            SimulatedObject.objects.filter(object_id=event["id"], kind="event").delete()
-        else:
-            logger.warning(
-                "simulated event not accepted",
-                extra={"event_id": event["id"], "type": event["type"], "status": status},
-            )
-    return statuses
 
 
 class SimulatorGateway(Gateway):
@@ -161,7 +45,9 @@ class SimulatorGateway(Gateway):
         if (row := existing.first()) is not None:
             return row.object_id
         customer_id = shapes.new_id("cus_sim")
-        _put(customer_id, "customer", {"email": email, "user_id": user_id, "key": idempotency_key})
+        store.save(
+            customer_id, "customer", {"email": email, "user_id": user_id, "key": idempotency_key}
+        )
         return customer_id
 
     @transaction.atomic
@@ -176,9 +62,9 @@ class SimulatorGateway(Gateway):
         cancel_url: str,
         metadata: dict[str, str],
     ) -> CheckoutSession:
-        price = _price(price_id)
+        price = store.price(price_id)
         session_id = shapes.new_id("cs_sim")
-        _put(
+        store.save(
             session_id,
             "checkout_session",
             {
@@ -199,15 +85,13 @@ class SimulatorGateway(Gateway):
     @transaction.atomic
     def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
         portal_id = shapes.new_id("bps_sim")
-        _put(portal_id, "portal_session", {"customer": customer_id, "return_url": return_url})
+        store.save(portal_id, "portal_session", {"customer": customer_id, "return_url": return_url})
         return reverse("stripe_manager:simulator_portal", args=[portal_id])
 
     @transaction.atomic
-    def upgrade_subscription(
-        self, *, subscription_id: str, item_id: str, price_id: str
-    ) -> SubscriptionChange:
-        sub = _get(subscription_id, "subscription")
-        old, new = _price(sub["price"]), _price(price_id)
+    def upgrade_subscription(self, *, subscription_id: str, item_id: str, price_id: str) -> None:
+        sub = store.load_for_update(subscription_id, "subscription")
+        old, new = store.price(sub["price"]), store.price(price_id)
         start, end = sub["period_start"], sub["period_end"]
         # Simulated renewals move the clock ahead: the change happens inside the period.
         now = max(int(time.time()), start + 1)
@@ -215,7 +99,7 @@ class SimulatorGateway(Gateway):
         unused = -round(int(old["unit_amount"]) * left)
         remaining = round(int(new["unit_amount"]) * left)
         sub.update(price=price_id, scheduled_price=None, cancel_at_period_end=False)
-        _put(subscription_id, "subscription", sub)
+        store.save(subscription_id, "subscription", sub)
         lines = [
             shapes.invoice_line(price_obj=old, amount=unused, period_start=now, period_end=end),
             shapes.invoice_line(price_obj=new, amount=remaining, period_start=now, period_end=end),
@@ -227,23 +111,21 @@ class SimulatorGateway(Gateway):
                 shapes.event("invoice.paid", invoice),
             ]
         )
-        return SubscriptionChange(subscription_id=subscription_id, price_id=price_id)
 
     @transaction.atomic
-    def schedule_downgrade(self, *, subscription_id: str, price_id: str) -> SubscriptionChange:
-        sub = _get(subscription_id, "subscription")
-        _price(price_id)
+    def schedule_downgrade(self, *, subscription_id: str, price_id: str) -> None:
+        sub = store.load_for_update(subscription_id, "subscription")
+        store.price(price_id)
         sub["scheduled_price"] = price_id
         sub["schedule"] = sub.get("schedule") or shapes.new_id("sub_sched_sim")
-        _put(subscription_id, "subscription", sub)
+        store.save(subscription_id, "subscription", sub)
         deliver([shapes.event("customer.subscription.updated", self._subscription_obj(sub))])
-        return SubscriptionChange(subscription_id=subscription_id, price_id=price_id)
 
     @transaction.atomic
     def set_cancel_at_period_end(self, *, subscription_id: str, cancel: bool) -> None:
-        sub = _get(subscription_id, "subscription")
+        sub = store.load_for_update(subscription_id, "subscription")
         sub["cancel_at_period_end"] = cancel
-        _put(subscription_id, "subscription", sub)
+        store.save(subscription_id, "subscription", sub)
         deliver([shapes.event("customer.subscription.updated", self._subscription_obj(sub))])
 
     @transaction.atomic
@@ -280,7 +162,7 @@ class SimulatorGateway(Gateway):
             metadata=metadata,
             currency=charge["currency"],
         )
-        _put(refund_id, "refund", {"key": idempotency_key, "amount": amount})
+        store.save(refund_id, "refund", {"key": idempotency_key, "amount": amount})
         refunds = [*charge["refunds"]["data"], refund]
         charge = shapes.charge(
             charge["id"],
@@ -290,7 +172,7 @@ class SimulatorGateway(Gateway):
             refunds=refunds,
             currency=charge["currency"],
         )
-        _put(charge["id"], "charge", charge)
+        store.save(charge["id"], "charge", charge)
         deliver([shapes.event("charge.refunded", charge)])
         return RefundResult(refund_id=refund_id, status="succeeded", amount=amount)
 
@@ -326,7 +208,7 @@ class SimulatorGateway(Gateway):
                 continue
             if not price.get("active", True) or not product.get("active", True):
                 continue
-            metadata = {**product.get("metadata", {}), **price.get("metadata", {})}
+            metadatas = price.get("metadata"), product.get("metadata")
             result.append(
                 PriceInfo(
                     price_id=price["id"],
@@ -336,42 +218,13 @@ class SimulatorGateway(Gateway):
                     unit_amount=int(price["unit_amount"]),
                     currency=price["currency"],
                     interval=(price.get("recurring") or {}).get("interval") or "none",
-                    credit_amount=_credits(metadata.get("credit_amount")),
-                    display_order=int(metadata.get("display_order", 0)),
+                    credit_amount=metadata_credit_amount(*metadatas),
+                    display_order=metadata_display_order(*metadatas),
                 )
             )
         return result
 
     # ----------------------------------------------------------------- simulator only
-
-    @transaction.atomic
-    def seed_demo_catalog(self) -> int:
-        """Create the demo products and prices that are missing; return how many."""
-        created = 0
-        for entry in DEMO_CATALOG:
-            if SimulatedObject.objects.filter(object_id=entry["price"], kind="price").exists():
-                continue
-            metadata = {"credit_amount": entry["credits"], "display_order": str(entry["order"])}
-            _put(
-                entry["product"],
-                "product",
-                shapes.product(
-                    entry["product"], name=entry["name"], description=entry["description"]
-                ),
-            )
-            _put(
-                entry["price"],
-                "price",
-                shapes.price(
-                    entry["price"],
-                    product_id=entry["product"],
-                    unit_amount=entry["unit_amount"],
-                    interval=entry["interval"],
-                    metadata=metadata,
-                ),
-            )
-            created += 1
-        return created
 
     def checkout_session(self, session_id: str) -> Obj | None:
         row = SimulatedObject.objects.filter(object_id=session_id, kind="checkout_session").first()
@@ -384,11 +237,11 @@ class SimulatorGateway(Gateway):
     @transaction.atomic
     def complete_checkout(self, session_id: str) -> str:
         """Pay an open checkout session as a test card would; return the success URL."""
-        session = _get(session_id, "checkout_session")
+        session = store.load_for_update(session_id, "checkout_session")
         if session["status"] != "open":
             return str(session["success_url"])
         session["status"] = "complete"
-        price = _price(session["price"])
+        price = store.price(session["price"])
         events: list[Obj] = []
         subscription_id = invoice_id = payment_intent = None
         if session["mode"] == "subscription":
@@ -407,7 +260,7 @@ class SimulatorGateway(Gateway):
                 "created": now,
                 "id": subscription_id,
             }
-            _put(subscription_id, "subscription", sub)
+            store.save(subscription_id, "subscription", sub)
             line = shapes.invoice_line(
                 price_obj=price,
                 amount=int(price["unit_amount"]),
@@ -422,7 +275,7 @@ class SimulatorGateway(Gateway):
             ]
         else:
             payment_intent = self._charge(session["customer"], session["amount_total"])
-        _put(session_id, "checkout_session", session)
+        store.save(session_id, "checkout_session", session)
         events.append(
             shapes.event(
                 "checkout.session.completed",
@@ -444,10 +297,10 @@ class SimulatorGateway(Gateway):
 
     @transaction.atomic
     def cancel_checkout(self, session_id: str) -> str:
-        session = _get(session_id, "checkout_session")
+        session = store.load_for_update(session_id, "checkout_session")
         if session["status"] == "open":
             session["status"] = "expired"
-            _put(session_id, "checkout_session", session)
+            store.save(session_id, "checkout_session", session)
         return str(session["cancel_url"])
 
     @transaction.atomic
@@ -457,12 +310,12 @@ class SimulatorGateway(Gateway):
         Applies a scheduled downgrade, ends a subscription set to cancel, or
         bills the next period. Returns what happened.
         """
-        sub = _get(subscription_id, "subscription")
+        sub = store.load_for_update(subscription_id, "subscription")
         if sub["status"] != "active":
             raise GatewayError("Only an active subscription can renew.")
         if sub["cancel_at_period_end"]:
             sub["status"] = "canceled"
-            _put(subscription_id, "subscription", sub)
+            store.save(subscription_id, "subscription", sub)
             deliver([shapes.event("customer.subscription.deleted", self._subscription_obj(sub))])
             return "canceled"
         if sub.get("scheduled_price"):
@@ -470,8 +323,8 @@ class SimulatorGateway(Gateway):
         sub.update(scheduled_price=None, schedule=None)
         start = sub["period_end"]
         sub["period_start"], sub["period_end"] = start, start + PERIOD_SECONDS
-        _put(subscription_id, "subscription", sub)
-        price = _price(sub["price"])
+        store.save(subscription_id, "subscription", sub)
+        price = store.price(sub["price"])
         line = shapes.invoice_line(
             price_obj=price,
             amount=int(price["unit_amount"]),
@@ -493,7 +346,7 @@ class SimulatorGateway(Gateway):
         return shapes.subscription(
             sub["id"],
             customer=sub["customer"],
-            price_obj=_price(sub["price"]),
+            price_obj=store.price(sub["price"]),
             item_id=sub["item"],
             status=sub["status"],
             period_start=sub["period_start"],
@@ -509,7 +362,7 @@ class SimulatorGateway(Gateway):
         charge = shapes.charge(
             charge_id, customer=customer, payment_intent=payment_intent, amount=amount, refunds=[]
         )
-        _put(charge_id, "charge", charge)
+        store.save(charge_id, "charge", charge)
         return payment_intent
 
     def _paid_invoice(self, sub: Obj, subscription_id: str, lines: list[Obj], reason: str) -> Obj:
@@ -523,10 +376,3 @@ class SimulatorGateway(Gateway):
             billing_reason=reason,
             payment_intent=payment_intent,
         )
-
-
-def _credits(value: Any) -> Decimal | None:
-    try:
-        return Decimal(str(value)) if value not in (None, "") else None
-    except InvalidOperation:
-        return None
