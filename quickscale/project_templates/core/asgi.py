@@ -30,14 +30,25 @@ application = BodyLimitMiddleware(SyncChainASGIHandler())
 
 # After setup (the call above): production refuses to serve while a starter
 # account from the spec (user@test.com, admin@test.com) has a usable password.
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
 from django.db import connections  # noqa: E402
 
 from users.startup import refuse_starter_accounts  # noqa: E402
 
-try:
-    refuse_starter_accounts()
-finally:
-    # Requests hand their connections back when they finish; this check runs
-    # outside any request, so without this its connection stays out of the pool
-    # for the life of the process.
-    connections.close_all()
+
+def _check_starter_accounts() -> None:
+    try:
+        refuse_starter_accounts()
+    finally:
+        # Requests hand their connections back when they finish; this check runs
+        # outside any request, so without this its connection stays out of the
+        # pool for the life of the process.
+        connections.close_all()
+
+
+# In a thread of its own: uvicorn's worker processes (--workers, WEB_CONCURRENCY)
+# import this module inside their running event loop, where Django refuses
+# synchronous database access.
+with ThreadPoolExecutor(max_workers=1) as _startup:
+    _startup.submit(_check_starter_accounts).result()

@@ -10,12 +10,8 @@ import itertools
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +22,8 @@ from django.urls import path
 
 from api.services import api_key_create
 from common.testing.asgi import asgi_request, asgi_request_blocking, http_scope, run_in_own_loop
-from common.testing.process import PROJECT_ROOT, run_python
+from common.testing.process import run_python
+from common.testing.server import uvicorn
 from core.body_limit import BodyLimitMiddleware, BodyLimits
 from core.handlers import SyncChainASGIHandler
 from credits.tests.factories import make_user
@@ -400,25 +397,6 @@ def test_a_limit_that_is_not_positive_is_refused_at_start_up(name):
 # --------------------------------------------------------------------------- a real server
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("uvicorn did not start listening")
-
-
 def stream_chunked(port: int, target: str, cap: int) -> tuple[bytes, int]:
     """POST up to ``cap`` bytes chunked while reading the answer; (answer, bytes sent)."""
     connection = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -453,36 +431,11 @@ def stream_chunked(port: int, target: str, cap: int) -> tuple[bytes, int]:
 
 
 def test_uvicorn_serving_the_project_refuses_an_anonymous_stream_and_hangs_up(tmp_path):
-    port = free_port()
     # The request is refused before Django runs, so the server needs no database.
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DJANGO_"))}
     environ["LOG_LEVEL"] = "ERROR"
-    log = tmp_path / "uvicorn.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "core.asgi:application",
-                "--port",
-                str(port),
-                "--lifespan",
-                "off",
-                "--log-level",
-                "warning",
-            ],
-            cwd=PROJECT_ROOT,
-            env=environ,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for_port(port, process, log)
+    with uvicorn(environ, tmp_path / "uvicorn.log") as (port, _):
         answer, sent = stream_chunked(port, "/api/services/image_metadata_extractor/run", 64 * MIB)
-    finally:
-        process.terminate()
-        process.wait(10)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 413 "), head
     assert json.loads(body)["error"]["code"] == "payload_too_large"
