@@ -6,46 +6,24 @@ never undoes the payment's effect.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
 from django.urls import reverse
 
+from common.email import absolute_url, send_templated
 from stripe_manager.models import Payment
 from users.models import CustomUser
 
-logger = logging.getLogger(__name__)
-
-
-def _absolute(path: str) -> str:
-    return str(getattr(settings, "SITE_URL", "")).rstrip("/") + path
-
 
 def _send(template: str, *, to: str, subject: str, context: dict[str, Any]) -> None:
-    project_name = settings.PROJECT_NAME
-    full_context = {
-        "PROJECT_NAME": project_name,
-        "billing_url": _absolute(reverse("stripe_manager:billing")),
-        **context,
-    }
-    text = render_to_string(f"stripe_manager/emails/{template}.txt", full_context)
-    html = render_to_string(f"stripe_manager/emails/{template}.html", full_context)
-    message = EmailMultiAlternatives(
-        subject=f"[{project_name}] {subject}",
-        body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[to],
+    send_templated(
+        f"stripe_manager/emails/{template}",
+        to=to,
+        subject=subject,
+        context={"billing_url": absolute_url(reverse("stripe_manager:billing")), **context},
     )
-    message.attach_alternative(html, "text/html")
-    try:
-        message.send()
-    except Exception:  # a mail outage must not fail a processed payment
-        logger.exception("billing email not sent", extra={"template": template})
 
 
 def send_receipt(payment_id: int) -> None:
@@ -59,7 +37,7 @@ def send_receipt(payment_id: int) -> None:
         subject=f"Receipt {payment.receipt_number}",
         context={
             "payment": payment,
-            "receipt_url": _absolute(
+            "receipt_url": absolute_url(
                 reverse("stripe_manager:receipt", args=[payment.receipt_number])
             ),
         },

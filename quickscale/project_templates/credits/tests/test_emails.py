@@ -1,6 +1,8 @@
+import logging
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core import mail
@@ -8,7 +10,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
 from credits import ledger
-from credits.emails import send_expiry_reminder_email
+from credits.emails import send_expiry_reminder_email, send_low_balance_email
 from credits.exceptions import InsufficientCredits
 from credits.models import CreditLot
 from users.models import CustomUser
@@ -90,8 +92,6 @@ def test_a_threshold_of_zero_switches_the_email_off(
 
 
 def test_the_expiry_reminder_lists_each_expiring_lot_with_its_date(user):
-    from credits.emails import send_expiry_reminder_email
-
     expiry = timezone.now() + timedelta(days=2)
     ledger.grant(user, 30, source="subscription", reference="in_1", expires_at=expiry)
 
@@ -125,3 +125,14 @@ def test_credit_emails_link_to_the_credits_page_with_the_sites_address(
         assert isinstance(message, EmailMultiAlternatives)
         assert "https://app.example.com/credits/" in message.body
         assert 'href="https://app.example.com/credits/"' in str(message.alternatives[0][0])
+
+
+def test_a_mail_server_failure_is_logged_and_never_raised(user, caplog):
+    """The low-balance email runs after the consume commits: a failure there is only logged."""
+    caplog.set_level(logging.ERROR, logger="common.email")
+    with mock.patch("django.core.mail.EmailMessage.send", side_effect=OSError("no route")):
+        send_low_balance_email(user.pk, Decimal(5))
+
+    [record] = caplog.records
+    assert record.getMessage() == "email not sent"
+    assert record.template == "credits/emails/low_balance"

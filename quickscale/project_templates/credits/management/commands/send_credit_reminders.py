@@ -20,6 +20,10 @@ from credits.models import CreditLot, ExpiryReminder
 logger = logging.getLogger(__name__)
 
 
+class ReminderNotSent(Exception):
+    """The mail server did not take a reminder (already logged); its rows roll back."""
+
+
 class Command(BaseCommand):
     help = "Email users about credits that expire within --days days (default 3). Idempotent."
 
@@ -33,6 +37,8 @@ class Command(BaseCommand):
             try:
                 if self._remind(list(group)):
                     users += 1
+            except ReminderNotSent:
+                failed += 1
             except Exception:
                 failed += 1
                 logger.exception("expiry reminder failed")
@@ -48,5 +54,6 @@ class Command(BaseCommand):
         new = [lot for lot in lots if ExpiryReminder.objects.get_or_create(lot=lot)[1]]
         if not new or not new[0].user.is_active:
             return False
-        send_expiry_reminder_email(new[0].user, new)
+        if not send_expiry_reminder_email(new[0].user, new):
+            raise ReminderNotSent  # leaves the atomic block: the rows above are not kept
         return True
