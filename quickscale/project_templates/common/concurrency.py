@@ -10,7 +10,9 @@ raises ``CallSlotsBusy`` at once (it never waits) when either is full:
   process: a ``CallSlot`` row claimed with one upsert (insert, or take over a
   row whose lease has expired) and deleted when the call ends. A process that
   dies mid-call leaves its row behind; it frees itself after
-  ``SERVICE_CALL_TIMEOUT_SECONDS``. Rows rather than PostgreSQL advisory locks,
+  ``SERVICE_CALL_TIMEOUT_SECONDS``. A release the database refused (an outage
+  mid-call) is tried again by the process's next call, so a key's slots come
+  back as soon as the database does. Rows rather than PostgreSQL advisory locks,
   because session locks do not survive a connection pooler in transaction mode.
 
 Call it outside a database transaction, so other processes see the claim.
@@ -83,6 +85,11 @@ class _ProcessSlots:
 
 _process_slots = _ProcessSlots()
 
+# Leases whose release the database refused; bounded, since each also expires.
+_UNRELEASED_MAX = 1000
+_unreleased: list[Lease] = []
+_unreleased_lock = threading.Lock()
+
 
 @contextmanager
 def call_slot(key: str) -> Iterator[None]:
@@ -92,6 +99,7 @@ def call_slot(key: str) -> Iterator[None]:
     if not semaphore.acquire(blocking=False):
         raise CallSlotsBusy(per_key=False)
     try:
+        _release_leftovers()
         lease = claim_slot(key)
         if lease is None:
             raise CallSlotsBusy(per_key=True)
@@ -141,6 +149,25 @@ def _release_quietly(lease: Lease) -> None:
         release_slot(lease)
     except DatabaseError as error:
         logger.warning(
-            "call slot not released; it frees itself when its lease expires",
+            "call slot not released; the next call retries, and it expires on its own",
             extra={"key": lease.key, "slot": lease.slot, "error": repr(error)},
         )
+        with _unreleased_lock:
+            if len(_unreleased) < _UNRELEASED_MAX:
+                _unreleased.append(lease)
+
+
+def _release_leftovers() -> None:
+    """Release the slots earlier calls of this process could not; keep those still refused."""
+    with _unreleased_lock:
+        if not _unreleased:
+            return
+        pending = _unreleased[:]
+        _unreleased.clear()
+    for index, lease in enumerate(pending):
+        try:
+            release_slot(lease)
+        except DatabaseError:
+            with _unreleased_lock:
+                _unreleased.extend(pending[index:])
+            return

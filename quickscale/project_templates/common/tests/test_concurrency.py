@@ -88,6 +88,27 @@ def test_a_release_the_database_refuses_is_logged_and_the_call_stands(caplog):
     assert claim_slot("api-key:1", now=held.expires_at) is not None
 
 
+@pytest.mark.django_db(transaction=True)  # autocommit as requests; see the test above
+def test_a_release_the_database_refused_is_retried_by_the_next_call(settings):
+    settings.SERVICE_MAX_CONCURRENT_PER_KEY = 1
+
+    def refuse_releases(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith("DELETE"):
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse_releases), call_slot("api-key:1"):
+        pass
+    assert CallSlot.objects.filter(key="api-key:1").exists()
+
+    with call_slot("api-key:2"):  # the database is back: any call of the process frees it
+        pass
+
+    assert not CallSlot.objects.exists()
+    with call_slot("api-key:1"):  # the key's only slot is free again
+        pass
+
+
 def test_a_key_too_long_is_refused_and_claims_nothing():
     with pytest.raises(ValueError):
         claim_slot("k" * 201)
