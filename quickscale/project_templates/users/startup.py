@@ -1,14 +1,23 @@
-"""Refuse to serve in production while a starter account can sign in.
+"""Starter accounts: created for development, refused in production.
 
-``core.asgi`` and ``core.wsgi`` call :func:`refuse_starter_accounts` when the app
-starts, so the guard holds however the server is launched (bootstrap refuses too).
+Their passwords are public (the README lists them), so a database copied from
+development must not go live with them. :func:`refuse_starter_accounts` holds
+that in every way production starts: ``core.asgi`` and ``core.wsgi`` call it
+when the app loads, and ``bootstrap`` runs ``manage.py starter_accounts``,
+which calls it too.
 """
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from common.management.commands.bootstrap import STARTER_ACCOUNTS
+from common.accounts import ensure_user
 from users.models import CustomUser
+
+# Development-only accounts: (email, password, is_admin).
+STARTER_ACCOUNTS = (
+    ("user@test.com", "userpasswd", False),
+    ("admin@test.com", "adminpasswd", True),
+)
 
 
 def starter_accounts_with_passwords() -> list[str]:
@@ -33,3 +42,12 @@ def refuse_starter_accounts() -> None:
             "exist with a usable password. Delete them or set an unusable password "
             "(`manage.py shell`), then start again."
         )
+
+
+def create_starter_accounts() -> list[str]:
+    """Create the missing starter accounts with verified emails; return the emails created."""
+    return [
+        email
+        for email, password, is_admin in STARTER_ACCOUNTS
+        if ensure_user(email, password, is_admin=is_admin)
+    ]

@@ -106,7 +106,7 @@ def test_bootstrap_gives_up_with_one_clear_error_when_the_database_never_answers
 def test_bootstrap_refuses_production_while_a_starter_account_can_sign_in(settings):
     bootstrap("--skip-collectstatic")
     settings.IS_PRODUCTION = True
-    with pytest.raises(CommandError, match=r"Starter account user@test\.com exists"):
+    with pytest.raises(CommandError, match=r"user@test\.com, admin@test\.com exist"):
         bootstrap("--skip-collectstatic")
 
     user_model = get_user_model()

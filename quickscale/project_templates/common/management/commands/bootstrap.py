@@ -15,23 +15,16 @@ from dataclasses import dataclass
 from io import StringIO
 from typing import Any
 
-from allauth.account.models import EmailAddress
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection
 from django.db.migrations.executor import MigrationExecutor
+
+from common.accounts import ensure_user
 
 DATABASE_ATTEMPTS = 10
 DATABASE_RETRY_SECONDS = 1.0
-
-# Development-only accounts from the spec's starter database: (email, password, is_admin).
-STARTER_ACCOUNTS = (
-    ("user@test.com", "userpasswd", False),
-    ("admin@test.com", "adminpasswd", True),
-)
 
 
 @dataclass(frozen=True)
@@ -77,70 +70,20 @@ def create_cache_table(options: BootstrapOptions) -> str:
     return "ready"
 
 
-def _ensure_verified_email(user: AbstractBaseUser, email: str) -> None:
-    """Give ``user`` a verified primary address, so mandatory verification never blocks it."""
-    address = EmailAddress.objects.filter(user=user, email__iexact=email).first()
-    if address is None:
-        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-    elif not (address.verified and address.primary):
-        address.verified = True
-        address.primary = True
-        address.save(update_fields=["verified", "primary"])
-
-
-def _ensure_user(email: str, password: str, *, is_admin: bool) -> bool:
-    """Create the account unless one with this email exists; return True when created.
-
-    An existing account is left as it is (its owner may have changed the password).
-    """
-    user_model = get_user_model()
-    with transaction.atomic():
-        user = user_model._default_manager.filter(email__iexact=email).first()
-        created = user is None
-        if user is None:
-            manager: Any = user_model._default_manager
-            create = manager.create_superuser if is_admin else manager.create_user
-            user = create(email=email, password=password)
-        _ensure_verified_email(user, email)
-    return created
-
-
 def create_superuser(options: BootstrapOptions) -> str:
     """Create the superuser named by DJANGO_SUPERUSER_EMAIL/PASSWORD when both are set."""
     email, password = settings.DJANGO_SUPERUSER_EMAIL, settings.DJANGO_SUPERUSER_PASSWORD
     if not (email and password):
         return "skipped (set DJANGO_SUPERUSER_EMAIL and DJANGO_SUPERUSER_PASSWORD)"
-    created = _ensure_user(email, password, is_admin=True)
+    created = ensure_user(email, password, is_admin=True)
     return f"created {email}" if created else f"{email} exists"
 
 
-def _refuse_starter_accounts_in_production() -> None:
-    """Stop a production start while a starter account can still sign in.
-
-    Their passwords are public (they are in the spec and this README), so a
-    database copied from development must not go live with them.
-    """
-    user_model = get_user_model()
-    for email, _password, _is_admin in STARTER_ACCOUNTS:
-        user = user_model._default_manager.filter(email__iexact=email).first()
-        if user is not None and user.has_usable_password():
-            raise CommandError(
-                f"Starter account {email} exists with a usable password in production. "
-                "Delete it (or set an unusable password) in `manage.py shell`, then start again."
-            )
-
-
 def create_starter_accounts(options: BootstrapOptions) -> str:
-    """Create the spec's starter accounts, in development only."""
-    if settings.IS_PRODUCTION:
-        _refuse_starter_accounts_in_production()
-        return "skipped (production)"
-    created = [
-        email
-        for email, password, is_admin in STARTER_ACCOUNTS
-        if _ensure_user(email, password, is_admin=is_admin)
-    ]
-    return f"created {', '.join(created)}" if created else "already exist"
+    """Create the starter accounts, or refuse production while one can sign in (users app)."""
+    output = StringIO()
+    call_command("starter_accounts", stdout=output)
+    return output.getvalue().strip()
 
 
 def reconcile_service_calls(options: BootstrapOptions) -> str:
