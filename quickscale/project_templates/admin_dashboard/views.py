@@ -1,8 +1,9 @@
 """Staff pages. Thin: validate a form, call one selector or service, render.
 
-Every view is wrapped in ``staff_required``. A view that serves htmx renders a
-``_partial`` template for htmx requests and the full page otherwise, so each
-action also works as a plain form POST without JavaScript.
+Every view is wrapped in ``staff_required``. A view that serves htmx renders
+its page through ``common.htmx.render``: htmx gets the page's partial, any other
+request the whole page, so each action also works as a plain form POST without
+JavaScript.
 """
 
 from __future__ import annotations
@@ -31,13 +32,17 @@ from admin_dashboard.forms import (
     new_token,
 )
 from admin_dashboard.models import AuditLog
-from common.htmx import is_htmx
+from common.dates import day_end, day_start
+from common.htmx import render, wants_fragment
+from common.pagination import capped_page, page_number
 from credits import ledger
 from credits import selectors as credit_selectors
+from services import selectors as service_selectors
 from services.models import Service
 from stripe_manager import selectors as billing_selectors
 from stripe_manager.gateway import GatewayError, get_gateway
 from stripe_manager.models import Payment
+from users import selectors as user_selectors
 from users.models import CustomUser
 
 
@@ -68,9 +73,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             start=data.get("date_from"),
             end=data.get("date_to"),
         )
-        page = selectors.capped_page(
-            rows, page=selectors.page_number(request.GET.get("page")), per_page=50
-        )
+        page = capped_page(rows, page=page_number(request.GET.get("page")), per_page=50)
     return TemplateResponse(
         request,
         "admin_dashboard/audit.html",
@@ -93,7 +96,7 @@ def user_list(request: HttpRequest) -> HttpResponse:
         users = selectors.user_search(
             email=data.get("email", "").strip(), subscription=data.get("subscription", "")
         )
-        page = selectors.capped_page(users, page=selectors.page_number(request.GET.get("page")))
+        page = capped_page(users, page=page_number(request.GET.get("page")))
     return TemplateResponse(
         request,
         "admin_dashboard/users.html",
@@ -127,11 +130,11 @@ def _account_context(customer: CustomUser) -> dict[str, Any]:
     return {
         "audit_rows": selectors.user_audit(customer),
         "subscription": billing_selectors.current_subscription(customer),
-        "subscriptions": selectors.user_subscriptions(customer),
-        "payments": selectors.user_payments(customer),
-        "usage": selectors.user_usage(customer),
-        "lockout": selectors.account_lockout(customer),
-        "security_events": selectors.security_events(customer),
+        "subscriptions": billing_selectors.latest_subscriptions(customer),
+        "payments": billing_selectors.latest_payments(customer),
+        "usage": service_selectors.latest_usages(customer),
+        "lockout": user_selectors.account_lockout(customer),
+        "security_events": user_selectors.security_events(customer),
     }
 
 
@@ -165,20 +168,23 @@ def user_adjust(request: HttpRequest, pk: int) -> HttpResponse:
             error = str(exc)
         else:
             done = f"Adjusted {customer.email}'s credits by {entry.amount}."
-            if not is_htmx(request):
+            if not wants_fragment(request):
                 messages.success(request, done)
                 return redirect("admin_dashboard:user_detail", pk=customer.pk)
             context = _credits_context(customer, None)
             context["done"] = done
-            return TemplateResponse(request, "admin_dashboard/_credits_panel.html", context)
+            return render(
+                request, "admin_dashboard/user_detail.html", context, partial="credits-panel"
+            )
     context = _credits_context(customer, form)
     context["error"] = error
-    if is_htmx(request):
-        # htmx swaps 2xx answers only: the panel shows the error itself.
-        return TemplateResponse(request, "admin_dashboard/_credits_panel.html", context)
-    context["entries"] = credit_selectors.entries_page(customer, page=1)
-    context.update(_account_context(customer))
-    return TemplateResponse(request, "admin_dashboard/user_detail.html", context, status=400)
+    # Only the whole page shows the history and the account: a fragment skips their queries.
+    if not wants_fragment(request):
+        context["entries"] = credit_selectors.entries_page(customer, page=1)
+        context.update(_account_context(customer))
+    return render(
+        request, "admin_dashboard/user_detail.html", context, partial="credits-panel", status=400
+    )
 
 
 # --------------------------------------------------------------------------- payments
@@ -194,9 +200,9 @@ def payment_list(request: HttpRequest) -> HttpResponse:
     if form.is_bound and not form.is_valid():
         status = 400
     else:
-        filters = form.filters() if form.is_bound else selectors.PaymentFilters()
-        number = selectors.page_number(request.GET.get("page"))
-        page = selectors.capped_page(selectors.payment_search(filters), page=number)
+        filters = form.filters() if form.is_bound else billing_selectors.PaymentFilters()
+        number = page_number(request.GET.get("page"))
+        page = capped_page(billing_selectors.payment_search(filters), page=number)
         if form.is_bound and number == 1:
             services.audit(
                 acting_staff(request),
@@ -307,15 +313,17 @@ def products(request: HttpRequest) -> HttpResponse:
             error = str(exc)
         else:
             summary = f"{synced} prices synced from Stripe, {deactivated} deactivated."
-            if not is_htmx(request):
+            if not wants_fragment(request):
                 messages.success(request, summary)
                 return redirect("admin_dashboard:products")
-    context = {"products": selectors.products(), "summary": summary, "error": error}
-    template = (
-        "admin_dashboard/_products.html" if is_htmx(request) else "admin_dashboard/products.html"
+    context = {"products": billing_selectors.all_products(), "summary": summary, "error": error}
+    return render(
+        request,
+        "admin_dashboard/products.html",
+        context,
+        partial="products-panel",
+        status=400 if error else 200,
     )
-    status = 400 if error and not is_htmx(request) else 200
-    return TemplateResponse(request, template, context, status=status)
 
 
 # --------------------------------------------------------------------------- services
@@ -328,7 +336,7 @@ def service_list(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(
         request,
         "admin_dashboard/services.html",
-        {"services": list(Service.objects.order_by("name"))},
+        {"services": list(service_selectors.all_services())},
     )
 
 
@@ -342,8 +350,10 @@ def service_toggle(request: HttpRequest, name: str) -> HttpResponse:
     service = services.service_toggle(
         actor=acting_staff(request), name=service.name, active=form.cleaned_data["active"]
     )
-    if is_htmx(request):
-        return TemplateResponse(request, "admin_dashboard/_service_row.html", {"service": service})
+    if wants_fragment(request):
+        return render(
+            request, "admin_dashboard/services.html", {"service": service}, partial="service-row"
+        )
     state = "on" if service.is_active else "off"
     messages.success(request, f"{service.name} is now {state}.")
     return redirect("admin_dashboard:services")
@@ -382,10 +392,10 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
         end = timezone.now()
         start = end - timedelta(days=data.get("days") or 30)
         if data.get("date_from"):
-            start = selectors.day_start(data["date_from"])
+            start = day_start(data["date_from"])
         if data.get("date_to"):
-            end = selectors.day_end(data["date_to"])
-        stats = selectors.service_stats(service, start=start, end=end)
+            end = day_end(data["date_to"])
+        stats = service_selectors.service_stats(service, start=start, end=end)
     return TemplateResponse(
         request,
         "admin_dashboard/service_detail.html",
@@ -394,7 +404,7 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
             "cost_form": cost_form,
             "period": period,
             "stats": stats,
-            "recent": selectors.service_recent(service),
+            "recent": service_selectors.latest_calls(service),
             "error": error,
         },
         status=status,

@@ -131,6 +131,9 @@ INSTALLED_APPS = [
     "allauth.account",
     # django-ninja: its docs page then uses its bundled (local) Swagger UI files, no CDN.
     "ninja",
+    # {% partialdef %}: a page names the part htmx swaps (common.htmx.render). The simple
+    # config leaves TEMPLATES' loaders as written below instead of rewriting them.
+    "template_partials.apps.SimpleAppConfig",
     # Project apps, lowest layer first (see the import-linter contract in pyproject.toml).
     "common",
     "users",
@@ -156,18 +159,32 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # request.htmx: whether htmx sent the request and how (boosted, history restore).
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "core.urls"
 WSGI_APPLICATION = "core.wsgi.application"
 ASGI_APPLICATION = "core.asgi.application"
 
+# Django's own loaders for DIRS and each app's templates/ (what APP_DIRS would set),
+# cached outside DEBUG. The cached loader forgets a changed template only under
+# runserver's autoreloader; with DEBUG on, every render reads the file, so an edited
+# template shows on the next request.
+_DJANGO_LOADERS = [
+    "django.template.loaders.filesystem.Loader",
+    "django.template.loaders.app_directories.Loader",
+]
+_TEMPLATE_LOADERS: list[str | tuple[str, list[str]]] = (
+    list(_DJANGO_LOADERS) if DEBUG else [("django.template.loaders.cached.Loader", _DJANGO_LOADERS)]
+)
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
         "OPTIONS": {
+            # "page.html#name" loads one {% partialdef %} of a page; other names load as usual.
+            "loaders": [("template_partials.loader.Loader", _TEMPLATE_LOADERS)],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",

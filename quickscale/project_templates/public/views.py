@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from common import ratelimit
 from common.client_ip import client_ip
-from common.htmx import is_htmx, render_page
+from common.htmx import render, wants_fragment
 from public.forms import ContactForm
 from public.services import contact_message_create
 
@@ -51,16 +51,15 @@ def contact(request: HttpRequest) -> HttpResponse:
                     message=data["message"],
                     ip_address=ip,
                 )
-            if not is_htmx(request):
+            if not wants_fragment(request):
                 messages.success(request, "Thank you, your message was sent. We will reply soon.")
                 return redirect("public:contact")
             sent = True
             form = ContactForm()
-    # htmx swaps only 2xx answers, so a refused htmx post still answers 200.
-    return render_page(
+    return render(
         request,
         "public/contact.html",
         {"form": form, "sent": sent},
-        partial="public/partials/contact_form.html",
-        status=200 if is_htmx(request) else status,
+        partial="contact-panel",
+        status=status,
     )

@@ -12,7 +12,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import condition, require_http_methods
 
-from common.htmx import is_htmx, render_page
+from common.htmx import render, wants_fragment
 from users.avatars import AVATAR_CONTENT_TYPE, stored_avatar_modified, stored_avatar_open
 from users.forms import DeleteAccountForm, ProfileForm
 from users.models import Profile
@@ -37,20 +37,18 @@ def profile(request: HttpRequest) -> HttpResponse:
                 avatar=form.cleaned_data["avatar"],
                 clear_avatar=form.cleaned_data["clear_avatar"],
             )
-            if not is_htmx(request):
+            if not wants_fragment(request):
                 messages.success(request, "Your profile was saved.")
                 return redirect("users:profile")
             saved = True
             form = ProfileForm(initial={"full_name": current.full_name, "bio": current.bio})
     else:
         form = ProfileForm(initial={"full_name": current.full_name, "bio": current.bio})
-    status = 422 if form.errors and is_htmx(request) else 200
-    return render_page(
+    return render(
         request,
         "users/profile.html",
         {"form": form, "profile": current, "saved": saved},
-        partial="users/partials/profile_form.html",
-        status=status,
+        partial="profile-panel",
     )
 
 
