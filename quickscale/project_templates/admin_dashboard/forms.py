@@ -15,8 +15,8 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from admin_dashboard.models import AuditLog
-from admin_dashboard.selectors import SUBSCRIPTION_LIVE, SUBSCRIPTION_NONE, PaymentFilters
 from stripe_manager.models import Payment, UserSubscription
+from stripe_manager.selectors import SUBSCRIPTION_LIVE, SUBSCRIPTION_NONE, PaymentFilters
 
 TOKEN = RegexValidator(r"^[0-9a-f]{32}$", "This form has expired: reload the page and retry.")
 DATE_INPUT = forms.DateInput(attrs={"type": "date"})

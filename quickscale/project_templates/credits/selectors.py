@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.core.paginator import Page, Paginator
-from django.db.models import F, Prefetch, QuerySet, Sum
+from django.db.models import F, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from credits.models import ZERO, CreditLot, LedgerEntry, LedgerEntryLot
@@ -75,6 +75,13 @@ def entries_page(
 ) -> Page[LedgerEntry]:
     """Return one page of ``user``'s history; an out-of-range page gives the nearest one."""
     return Paginator(entries(user), per_page).get_page(page)
+
+
+def entries_for_reference(user: CustomUser, reference: str) -> QuerySet[LedgerEntry]:
+    """Return the entry ``user`` got under ``reference`` and every reversal of it, newest first."""
+    if not reference:
+        return LedgerEntry.objects.none()
+    return entries(user).filter(Q(key=reference) | Q(key__startswith=f"reversal:{reference}:"))
 
 
 def entries_for_export(user: CustomUser, *, chunk_size: int = 2000) -> Iterator[LedgerEntry]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Q, QuerySet, Sum
+
+from credits.models import ZERO
 from services.models import SERVICE_NAME_PATTERN, Service, ServiceUsage
 from users.models import CustomUser
 
@@ -42,3 +47,49 @@ def usage_page(
 ) -> Page[ServiceUsage]:
     """Return one page of ``user``'s calls; an out-of-range page gives the nearest one."""
     return Paginator(usages(user), per_page).get_page(page)
+
+
+def latest_usages(user: CustomUser, *, limit: int = 10) -> list[ServiceUsage]:
+    """Return ``user``'s latest calls, newest first."""
+    return list(usages(user)[:limit])
+
+
+def latest_calls(service: Service, *, limit: int = 20) -> list[ServiceUsage]:
+    """Return the latest calls of ``service``, by anyone, newest first."""
+    return list(
+        ServiceUsage.objects.filter(service=service).select_related("user").order_by("-id")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class ServiceStats:
+    calls: int
+    succeeded: int
+    failed: int
+    credits_consumed: Decimal
+    unique_users: int
+
+    @property
+    def failure_rate(self) -> float:
+        """Share of calls that failed (failed or refunded), 0 to 100."""
+        return round(100 * self.failed / self.calls, 1) if self.calls else 0.0
+
+
+def service_stats(service: Service, *, start: datetime, end: datetime) -> ServiceStats:
+    """Return calls, credits consumed, unique users and failures of ``service`` in [start, end)."""
+    ok = ServiceUsage.Status.SUCCEEDED
+    row = ServiceUsage.objects.filter(
+        service=service, created_at__gte=start, created_at__lt=end
+    ).aggregate(
+        calls=Count("id"),
+        succeeded=Count("id", filter=Q(status=ok)),
+        credits=Sum("credits_charged", filter=Q(status=ok)),
+        users=Count("user", distinct=True),
+    )
+    return ServiceStats(
+        calls=row["calls"],
+        succeeded=row["succeeded"],
+        failed=row["calls"] - row["succeeded"],
+        credits_consumed=row["credits"] or ZERO,
+        unique_users=row["users"],
+    )

@@ -1,11 +1,24 @@
-"""Billing reads: the catalog, a user's plan and payments."""
+"""Billing reads: the catalog, subscriptions, payments and their refunds.
+
+Customer-facing pages read one user's rows; the staff pages search across
+users (``payment_search``, ``users_by_subscription``).
+"""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 
-from stripe_manager.models import Payment, StripeProduct, UserSubscription
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from common.dates import day_end, day_start
+from common.pagination import COUNT_CAP
+from stripe_manager.models import Payment, Refund, StripeProduct, UserSubscription, WebhookFailure
 from users.models import CustomUser
+from users.selectors import users_by_email
+
+# --------------------------------------------------------------------------- catalog
 
 
 def active_product(price_id: str) -> StripeProduct | None:
@@ -28,6 +41,18 @@ def credit_packs() -> QuerySet[StripeProduct]:
     return StripeProduct.objects.filter(active=True, interval=StripeProduct.Interval.NONE)
 
 
+def all_products() -> QuerySet[StripeProduct]:
+    """The whole local catalog, active first, in display order."""
+    return StripeProduct.objects.order_by("-active", "display_order", "price", "id")
+
+
+# --------------------------------------------------------------------------- subscriptions
+
+# Subscription filter of a user search: a status, "live" (in use) or "none" (never subscribed).
+SUBSCRIPTION_LIVE = "live"
+SUBSCRIPTION_NONE = "none"
+
+
 def current_subscription(user: CustomUser) -> UserSubscription | None:
     """The user's plan in use (active, trialing or past due), newest first."""
     return (
@@ -37,10 +62,120 @@ def current_subscription(user: CustomUser) -> UserSubscription | None:
     )
 
 
+def latest_subscriptions(user: CustomUser, *, limit: int = 5) -> list[UserSubscription]:
+    """The user's subscriptions, live or not, newest first."""
+    return list(
+        UserSubscription.objects.filter(user=user).select_related("product").order_by("-id")[:limit]
+    )
+
+
+def live_subscription_count() -> int:
+    return UserSubscription.objects.filter(status__in=UserSubscription.LIVE).count()
+
+
+def users_by_subscription(users: QuerySet[CustomUser], subscription: str) -> QuerySet[CustomUser]:
+    """Narrow ``users`` to those with a subscription in ``subscription``'s state.
+
+    ``SUBSCRIPTION_LIVE``: one in use; ``SUBSCRIPTION_NONE``: never subscribed;
+    otherwise a ``UserSubscription.Status`` value.
+    """
+    subs = UserSubscription.objects.filter(user=OuterRef("pk"))
+    if subscription == SUBSCRIPTION_LIVE:
+        return users.filter(Exists(subs.filter(status__in=UserSubscription.LIVE)))
+    if subscription == SUBSCRIPTION_NONE:
+        return users.filter(~Exists(subs))
+    return users.filter(Exists(subs.filter(status=subscription)))
+
+
+# --------------------------------------------------------------------------- payments
+
+
 def payments(user: CustomUser) -> QuerySet[Payment]:
     return Payment.objects.filter(user=user).select_related("product")
+
+
+def latest_payments(user: CustomUser, *, limit: int = 10) -> list[Payment]:
+    """The user's latest payments, newest first."""
+    return list(payments(user).order_by("-id")[:limit])
 
 
 def payment_for_receipt(user: CustomUser, receipt_number: str) -> Payment | None:
     """The user's own payment with that receipt number (None for anyone else's)."""
     return payments(user).filter(receipt_number=receipt_number).first()
+
+
+def other_payments(payment: Payment, *, limit: int = 10) -> list[Payment]:
+    """The latest other payments of ``payment``'s user."""
+    return list(
+        Payment.objects.filter(user_id=payment.user_id)
+        .exclude(pk=payment.pk)
+        .order_by("-id")[:limit]
+    )
+
+
+def payment_refunds(payment: Payment) -> list[Refund]:
+    """The refunds of ``payment``, newest first, with who asked for each."""
+    return list(payment.refunds.select_related("requested_by").order_by("-id"))
+
+
+def open_webhook_failure_count() -> int:
+    """Webhook events that failed and are not resolved yet."""
+    return WebhookFailure.objects.filter(resolved_at__isnull=True).count()
+
+
+@dataclass(frozen=True)
+class PaymentFilters:
+    kind: str = ""
+    status: str = ""
+    email: str = ""
+    stripe_id: str = ""
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    start: date | None = None
+    end: date | None = None
+
+
+STRIPE_ID_PREFIXES = (
+    ("pi_", "stripe_payment_intent_id"),
+    ("cs_", "stripe_checkout_session_id"),
+    ("in_", "stripe_invoice_id"),
+    ("sub_", "stripe_subscription_id"),
+    ("R-", "receipt_number"),
+)
+
+
+def payment_search(filters: PaymentFilters) -> QuerySet[Payment]:
+    """Payments matching ``filters``, newest first (by id: it follows creation and is indexed)."""
+    rows = Payment.objects.select_related("user", "product").order_by("-id")
+    if filters.kind:
+        rows = rows.filter(kind=filters.kind)
+    if filters.status:
+        rows = rows.filter(status=filters.status)
+    if filters.email:
+        # The matching accounts first (one scan of users), then their payments through
+        # the user_id index: as a subquery the planner may walk every payment instead.
+        user_ids = list(users_by_email(filters.email).values_list("pk", flat=True)[:COUNT_CAP])
+        rows = rows.filter(user_id__in=user_ids)
+    if filters.stripe_id:
+        value = filters.stripe_id
+        # Stripe ids say what they are: look in that one (indexed) column.
+        field = next((f for prefix, f in STRIPE_ID_PREFIXES if value.startswith(prefix)), None)
+        if field:
+            rows = rows.filter(**{field: value})
+        else:
+            rows = rows.filter(
+                Q(stripe_payment_intent_id=value)
+                | Q(stripe_checkout_session_id=value)
+                | Q(stripe_invoice_id=value)
+                | Q(stripe_subscription_id=value)
+                | Q(receipt_number=value)
+            )
+    if filters.amount_min is not None:
+        rows = rows.filter(amount__gte=filters.amount_min)
+    if filters.amount_max is not None:
+        rows = rows.filter(amount__lte=filters.amount_max)
+    if filters.start:
+        rows = rows.filter(created_at__gte=day_start(filters.start))
+    if filters.end:
+        rows = rows.filter(created_at__lt=day_end(filters.end))
+    return rows

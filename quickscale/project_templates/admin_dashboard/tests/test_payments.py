@@ -8,11 +8,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from admin_dashboard import selectors
 from admin_dashboard.models import AuditLog
+from common import pagination
 from credits import ledger
-from credits.tests.factories import make_user
 from stripe_manager.models import Payment
+from stripe_manager.selectors import PaymentFilters, payment_search
+from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -103,11 +104,11 @@ def test_search_results_come_25_a_page_newest_first(staff_client, customer):
 
 
 def test_the_count_stops_at_a_thousand(customer, monkeypatch):
-    monkeypatch.setattr(selectors, "COUNT_CAP", 10)
+    monkeypatch.setattr(pagination, "COUNT_CAP", 10)
     for _ in range(12):
         make_payment(customer)
 
-    page = selectors.capped_page(selectors.payment_search(selectors.PaymentFilters()), page=1)
+    page = pagination.capped_page(payment_search(PaymentFilters()), page=1)
 
     assert page.capped
     assert page.count_label == "10+"
