@@ -29,17 +29,20 @@ django.setup(set_prefix=False)  # what get_asgi_application() does first
 application = BodyLimitMiddleware(SyncChainASGIHandler())
 
 # After setup (the call above): production refuses to serve while a starter
-# account from the spec (user@test.com, admin@test.com) has a usable password.
+# account from the spec (user@test.com, admin@test.com) has a usable password;
+# services added since bootstrap ran get their rows.
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 from django.db import connections  # noqa: E402
 
+from services.configuration import ensure_service_rows_at_start_up  # noqa: E402
 from users.startup import refuse_starter_accounts  # noqa: E402
 
 
-def _check_starter_accounts() -> None:
+def _start_up() -> None:
     try:
         refuse_starter_accounts()
+        ensure_service_rows_at_start_up()
     finally:
         # Requests hand their connections back when they finish; this check runs
         # outside any request, so without this its connection stays out of the
@@ -51,4 +54,4 @@ def _check_starter_accounts() -> None:
 # import this module inside their running event loop, where Django refuses
 # synchronous database access.
 with ThreadPoolExecutor(max_workers=1) as _startup:
-    _startup.submit(_check_starter_accounts).result()
+    _startup.submit(_start_up).result()

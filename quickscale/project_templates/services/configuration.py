@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
-from services.registry import registered_services
 from services.models import Service
+from services.registry import registered_services
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SERVICES = (
     "text_sentiment_analysis",
@@ -92,3 +95,21 @@ def ensure_service_rows(names: tuple[str, ...] | None = None) -> list[str]:
         if was_created:
             created.append(name)
     return created
+
+
+def ensure_service_rows_at_start_up() -> None:
+    """Create the rows of services added since ``bootstrap`` ran; the web server calls it.
+
+    Each web server process runs it once it has loaded, so a service module
+    dropped into ``services/custom/`` is live as soon as a server (or a reloaded
+    worker) starts with it, without running ``bootstrap`` again. A database that
+    does not answer yet is logged and the server starts anyway: its health check
+    reports the outage, and the next start or ``bootstrap`` creates the rows.
+    """
+    try:
+        created = ensure_service_rows()
+    except DatabaseError as error:
+        logger.warning("service rows not checked at start-up", extra={"error": str(error)})
+        return
+    if created:
+        logger.info("service rows created", extra={"services": created})
