@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML  # ships with check-jsonschema
 
+from quickscale.runtime.docker import ENV_FILE_SERVICES, compose_override
+
 TEMPLATE = Path(__file__).resolve().parents[1] / "quickscale" / "project_templates"
 COMPOSE = TEMPLATE / "docker-compose.yml"
 DOCKERFILE = TEMPLATE / "Dockerfile"
@@ -123,6 +125,50 @@ def test_data_media_and_logs_live_in_named_volumes():
     assert mounts["/var/lib/postgresql/data"] in spec["volumes"]
     assert mounts["/app/.quickscale/media"] in spec["volumes"]
     assert Path(mail_log).parent.as_posix() in mounts
+
+
+def test_the_docker_runtime_knows_which_services_take_env_file_and_what_they_set():
+    # The runtime's environment override names these services and leaves alone the
+    # variables the compose file sets for them itself (their database, their paths).
+    taking_env_file = {
+        name: set(service.get("environment") or {})
+        for name, service in compose()["services"].items()
+        if service.get("env_file")
+    }
+    assert taking_env_file == {name: set(own) for name, own in ENV_FILE_SERVICES.items()}
+
+
+def test_the_environment_override_matches_the_compose_specification(tmp_path):
+    # Values as a shell may hold them: compose must read each back exactly.
+    values = {
+        "DEBUG": "False",
+        "SECRET_KEY": "pa$word-${HOME}-$$",
+        "SITE_NAME": 'say "hi" \\ bye',
+        "NOTE": "two\nlines\tand a tab",
+        "WIDE": "caf\u00e9 \U0001f600 nbsp\u00a0",
+        "ODD": "del\x7f nel\x85 line-separator\u2028 end",
+    }
+    override = tmp_path / "compose.env.yml"
+    override.write_text(compose_override(values) or "", encoding="utf-8")
+
+    done = subprocess.run(
+        [
+            tool("check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE),
+            str(override),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ENV_FILE_SERVICES:
+        environment = YAML(typ="safe").load(override.read_text())["services"][name]["environment"]
+        # Compose reads `$$` as a literal `$`.
+        assert {key: value.replace("$$", "$") for key, value in environment.items()} == values
 
 
 def test_both_services_have_memory_limits_and_reservations():

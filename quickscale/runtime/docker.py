@@ -6,6 +6,12 @@ directory. All state lives in Docker's named volumes (`pgdata`, `media`,
 `logs`), so `down` keeps it and `destroy` removes it. Every call to `docker`
 goes through `run_docker`, one small function, so tests can observe the calls
 with a stand-in `docker` executable on PATH.
+
+A setting set in the process environment wins over `.env` in the containers
+too, as it does for the local runtime: compose gives a service its `env_file`
+(`.env`) under its `environment:`, so every compose call adds a second compose
+file, written to the git-ignored state directory, whose `environment:` holds
+the project's settings that the process environment sets otherwise.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from quickscale.errors import QuickScaleError
-from quickscale.project import Project
+from quickscale.project import Project, process_settings
 from quickscale.runtime import ports
 from quickscale.runtime.base import Runtime, ServiceState, ServiceStatus, UpResult
 from quickscale.runtime.switch import note_runtime_switch
@@ -36,6 +43,18 @@ DB_CONTAINER_PORT = 5432
 MAIL_LOG_IN_CONTAINER = "/app/.quickscale/logs/mail.log"
 # A one-off `manage` run on a stopped project skips the entrypoint's start-up work.
 SKIP_BOOTSTRAP = "QUICKSCALE_SKIP_BOOTSTRAP=1"
+# The second compose file: the settings the process environment sets over `.env`.
+# Relative to the project root, where compose runs; .dockerignore keeps it out of images.
+ENVIRONMENT_OVERRIDE_FILE = ".quickscale/compose.env.yml"
+# The compose file's services that take `.env` (env_file), each with the variables
+# the compose file sets for it itself (the container's database and paths), which
+# the process environment does not override.
+ENV_FILE_SERVICES: dict[str, frozenset[str]] = {
+    "web": frozenset({"DATABASE_URL", "DB_HOST", "DB_PORT", "MEDIA_ROOT", "MAIL_LOG_PATH"}),
+}
+# Characters JSON leaves raw that YAML refuses in a file or reads as line breaks
+# (a double-quoted value would change): written as \u escapes instead.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 
 LOCAL_INSTEAD = (
     "use the local runtime: set QUICKSCALE_RUNTIME=local in .env (it keeps its data in "
@@ -161,7 +180,7 @@ class DockerRuntime(Runtime):
         if service == "mail":
             tail = ["tail", "-n", str(lines), *(["-F"] if follow else []), MAIL_LOG_IN_CONTAINER]
             if self._web_running():
-                return self._compose(["exec", "web", *tail]).returncode
+                return self._exec_in_web(tail)
             # Stopped: read the log volume from a throwaway container, no database needed.
             run = ["run", "--rm", "--no-deps", "--entrypoint", tail[0], "web", *tail[1:]]
             return self._compose(run).returncode
@@ -205,7 +224,7 @@ class DockerRuntime(Runtime):
                 f"{self.project.root / COMPOSE_FILE} is missing, so the Docker runtime cannot "
                 "run this project. Restore it (e.g. from git), or rebuild the project."
             )
-        base = ["compose", "-p", self.compose_name, "-f", COMPOSE_FILE]
+        base = ["compose", "-p", self.compose_name, *self._compose_files()]
         return run_docker(
             [*base, *args],
             cwd=self.project.root,
@@ -213,6 +232,28 @@ class DockerRuntime(Runtime):
             capture=capture,
             echo_stderr=echo_stderr,
         )
+
+    def _compose_files(self) -> list[str]:
+        """The `-f` options of a compose call; writes (or removes) the environment override."""
+        path = self.project.root / ENVIRONMENT_OVERRIDE_FILE
+        text = compose_override(environment_overrides(self.project))
+        if text is None:
+            path.unlink(missing_ok=True)  # no stale values (perhaps secrets) left behind
+            return ["-f", COMPOSE_FILE]
+        _write_private(path, text)
+        return ["-f", COMPOSE_FILE, "-f", ENVIRONMENT_OVERRIDE_FILE]
+
+    def _exec_in_web(self, command: Sequence[str]) -> int:
+        """Run `command` in the running web container with this call's overriding settings.
+
+        The container keeps the environment it was created with; `-e NAME` gives the
+        command the process environment's value (compose takes a bare name's value
+        from its own environment, so no value shows on a command line).
+        """
+        own = ENV_FILE_SERVICES["web"]
+        names = [key for key in environment_overrides(self.project) if key not in own]
+        passed = [flag for key in names for flag in ("-e", key)]
+        return self._compose(["exec", *passed, "web", *command]).returncode
 
     def _compose_checked(self, args: Sequence[str], *, action: str) -> None:
         result = self._compose(args, capture=True)
@@ -271,7 +312,7 @@ class DockerRuntime(Runtime):
         """Run `command` in the running web container, else in a one-off one (db started)."""
         running = {row.name: row for row in self._ps() if row.state is ServiceState.RUNNING}
         if "web" in running:
-            return self._compose(["exec", "web", *command]).returncode
+            return self._exec_in_web(command)
         notes: list[str] = []
         if "db" in running and running["db"].port:
             db_port = running["db"].port  # left running by an earlier one-off command
@@ -324,6 +365,81 @@ class DockerRuntime(Runtime):
             f"{self.health_timeout:.0f} s ({last}). Recent web log: {recent or '(empty)'} "
             "See 'quickscale logs web', fix the cause and run 'quickscale up' again."
         )
+
+
+def environment_overrides(project: Project) -> dict[str, str]:
+    """The project's settings that the process environment sets otherwise than `.env`.
+
+    A project setting is a key of `.env` or of `.env.example` (which documents every
+    setting the project reads); other variables of the process (HOME, PATH, ...)
+    stay out of the containers. A value equal to `.env`'s is left out: env_file
+    gives it already. Sorted by key, so the override file is the same for the same
+    environment.
+    """
+    process = process_settings()
+    keys = set(project.env) | _example_keys(project.root)
+    overrides = {
+        key: process[key]
+        for key in sorted(keys)
+        if key in process and project.env.get(key) != process[key]
+    }
+    for key, value in overrides.items():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise QuickScaleError(
+                f"{key} in the environment is not valid UTF-8, so it cannot be passed to the "
+                f"containers. Fix or unset {key} and try again."
+            ) from None
+    return overrides
+
+
+def compose_override(overrides: Mapping[str, str]) -> str | None:
+    """The compose file giving each env_file service `overrides`; None when none applies.
+
+    Written as JSON, which YAML reads as it is. Compose interpolates `${...}` in
+    values, so each `$` is doubled to stay literal.
+    """
+    services: dict[str, dict[str, dict[str, str]]] = {}
+    for service, own in ENV_FILE_SERVICES.items():
+        environment = {
+            key: value.replace("$", "$$") for key, value in overrides.items() if key not in own
+        }
+        if environment:
+            services[service] = {"environment": environment}
+    if not services:
+        return None
+    text = json.dumps({"services": services}, indent=2, ensure_ascii=False, sort_keys=True)
+    text = _YAML_UNSAFE.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
+    header = (
+        "# Written by quickscale before each docker compose call (edits are lost): the\n"
+        "# project's settings set in the process environment, which win over .env here\n"
+        "# as they do for dotenv, since compose's `environment:` wins over `env_file:`.\n"
+    )
+    return header + text + "\n"
+
+
+def _example_keys(root: Path) -> set[str]:
+    """The settings `.env.example` documents; none when it is missing or unreadable."""
+    from dotenv import dotenv_values
+
+    try:
+        return set(dotenv_values(root / ".env.example"))
+    except (OSError, UnicodeDecodeError):
+        return set()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, readable by its owner only; a concurrent reader sees a whole file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def parse_ps_output(stdout: str) -> list[dict[str, Any]]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML  # ships with check-jsonschema
 
 from quickscale.cli import app
 from quickscale.project import read_env_file
@@ -97,3 +99,30 @@ def test_up_shows_the_engines_message_on_one_line_without_traceback(
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(error_lines) == 1
     assert "docker compose up failed: Error response from daemon: no space left" in error_lines[0]
+
+
+def test_settings_set_in_the_environment_reach_the_docker_containers(
+    runner, in_tmp, docker, monkeypatch
+):
+    # DEBUG=False quickscale manage check, .env saying DEBUG=True: the compose call
+    # takes the override file, which gives web the environment's DEBUG.
+    runner.invoke(app, ["build", "shop", "--docker", "--no-start"])
+    project = in_tmp / "shop"
+    (project / "docker-compose.yml").write_text((TEMPLATE / "docker-compose.yml").read_text())
+    with (project / ".env").open("a") as env:
+        env.write(f"WEB_PORT={free_port()}\nDB_PORT_EXTERNAL={free_port()}\n")
+    assert read_env_file(project / ".env")["DEBUG"] == "True"
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("DEBUG", "False")
+
+    result = runner.invoke(app, ["manage", "check"])
+
+    assert result.exit_code == 0, result.output
+    calls = [json.loads(line)["argv"] for line in (docker / "calls.jsonl").read_text().splitlines()]
+    override = ".quickscale/compose.env.yml"
+    [run] = [call for call in calls if "run" in call]
+    assert run[: run.index("run")] == [
+        "compose", "-p", "shop", "-f", "docker-compose.yml", "-f", override
+    ]  # fmt: skip
+    written = YAML(typ="safe").load((project / override).read_text())
+    assert written == {"services": {"web": {"environment": {"DEBUG": "False"}}}}

@@ -1,8 +1,9 @@
 """A stand-in `docker` executable for tests: records every call, answers like compose.
 
 Copied by the `docker_standin` fixture to `tmp_path/bin/docker` (first on PATH).
-Each call appends its argv (and the WEB_PORT/DB_PORT_EXTERNAL it was given)
-as one JSON line to $DOCKER_STANDIN_LOG. State (which services run, on which
+Each call appends its argv (and the WEB_PORT/DB_PORT_EXTERNAL it was given,
+and the values of `exec -e NAME` options, which compose takes from its own
+environment) as one JSON line to $DOCKER_STANDIN_LOG. State (which services run, on which
 port, whether volumes exist) lives in the JSON file $DOCKER_STANDIN_STATE, so
 `up`, `ps`, `down` and `destroy` behave consistently.
 `compose up` starts a tiny HTTP server on the published WEB_PORT (127.0.0.1)
@@ -172,7 +173,7 @@ def compose(args: list[str], state: dict) -> int:
         if not web or web["state"] != "running":
             sys.stderr.write('service "web" is not running\n')
             return 1
-        return run_in_container(rest[1:], state)
+        return run_in_container(rest[rest.index("web") + 1 :], state)
     if command == "run":
         if "--no-deps" not in rest:
             port = int(os.environ.get("DB_PORT_EXTERNAL", 5432))
@@ -183,13 +184,27 @@ def compose(args: list[str], state: dict) -> int:
     return 1
 
 
+def exec_environment(argv: list[str]) -> dict[str, str]:
+    """`-e NAME[=VALUE]` options of `compose ... exec`: a bare name's value is compose's own."""
+    if "exec" not in argv:
+        return {}
+    options = argv[argv.index("exec") + 1 :]
+    passed = {}
+    while len(options) >= 2 and options[0] == "-e":
+        name, _, value = options[1].partition("=")
+        passed[name] = value if "=" in options[1] else os.environ.get(name, "")
+        options = options[2:]
+    return passed
+
+
 def main() -> int:
     argv = sys.argv[1:]
     with open(os.environ["DOCKER_STANDIN_LOG"], "a") as log:
         ports = {
             key: os.environ[key] for key in ("WEB_PORT", "DB_PORT_EXTERNAL") if key in os.environ
         }
-        log.write(json.dumps({"argv": argv, "env": ports}) + "\n")
+        record = {"argv": argv, "env": ports, "exec_env": exec_environment(argv)}
+        log.write(json.dumps(record) + "\n")
     if argv[:1] == ["info"]:
         if os.environ.get("DOCKER_STANDIN_ENGINE") == "down":
             sys.stderr.write(ENGINE_DOWN + "\n")

@@ -13,6 +13,8 @@ import os
 import shutil
 import signal
 import socket
+import stat
+import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from pathlib import Path
 import pytest
 from contract import ContractSubject, RuntimeContract
 from fixtures_project import free_port, reload_project, set_env_value
+from ruamel.yaml import YAML  # ships with check-jsonschema
 
 from quickscale.errors import QuickScaleError
 from quickscale.project import Project
@@ -38,6 +41,8 @@ COMPOSE = ["compose", "-p", "shop", "-f", "docker-compose.yml"]
 INFO = ["info", "--format", "{{.ServerVersion}}"]
 PS = [*COMPOSE, "ps", "--all", "--format", "json"]
 MAIL_LOG = "/app/.quickscale/logs/mail.log"
+OVERRIDE = ".quickscale/compose.env.yml"
+WITH_OVERRIDE = [*COMPOSE, "-f", OVERRIDE]
 
 
 @dataclass
@@ -54,6 +59,10 @@ class Standin:
 
     def envs(self) -> list[dict[str, str]]:
         return [json.loads(line)["env"] for line in self.log.read_text().splitlines()]
+
+    def exec_envs(self) -> list[dict[str, str]]:
+        """Per call, the values compose resolved for its `exec -e NAME` options."""
+        return [json.loads(line)["exec_env"] for line in self.log.read_text().splitlines()]
 
     def compose_calls(self) -> list[list[str]]:
         """The calls after `-p NAME -f FILE`, skipping engine checks and `ps`."""
@@ -487,6 +496,153 @@ def test_destroy_shows_the_engines_message_when_compose_fails(runtime, docker_st
 
     with pytest.raises(QuickScaleError, match="volume is in use"):
         runtime.destroy()
+
+
+# settings from the process environment
+
+
+def docker_project(tmp_path: Path, **env: str) -> DockerRuntime:
+    """A docker project whose .env also holds `env`, with the template's .env.example."""
+    project = make_project(tmp_path, **env)
+    for name in (".env.example", ".gitignore"):
+        shutil.copy(TEMPLATE / name, project.root / name)
+    runtime = DockerRuntime(project)
+    runtime.health_interval = 0.05
+    runtime.health_timeout = 10.0
+    return runtime
+
+
+def override_file(runtime: DockerRuntime) -> dict:
+    return YAML(typ="safe").load((runtime.project.root / OVERRIDE).read_text())
+
+
+def compose_schema_problems(*files: Path) -> str:
+    """What the compose specification's JSON schema says of each file ('' when all are valid)."""
+    validator = Path(sys.executable).with_name("check-jsonschema")
+    command = [str(validator), "--builtin-schema", "vendor.compose-spec", *map(str, files)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    return "" if done.returncode == 0 else done.stdout + done.stderr
+
+
+def test_settings_set_in_the_environment_win_over_env_file_in_the_containers(
+    tmp_path, docker_standin, monkeypatch
+):
+    # DEBUG=False quickscale up: compose gives web .env through env_file, and its
+    # `environment:` wins over env_file, so the override file carries the process's values.
+    runtime = docker_project(tmp_path, DEBUG="True", SECRET_KEY="from-env-file")
+    monkeypatch.setenv("DEBUG", "False")
+    monkeypatch.setenv("SECRET_KEY", "pa$word-${HOME}")  # compose must not interpolate it
+    monkeypatch.setenv("SITE_URL", "https://shop.example")  # documented, not in .env
+    monkeypatch.setenv("DB_PASSWORD", "pw")  # as .env says: env_file gives it already
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@elsewhere/x")  # the container's own db
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "another.settings")
+    monkeypatch.setenv("UNRELATED_SHELL_VARIABLE", "x")
+    assert "HOME" in os.environ
+
+    runtime.up()
+
+    assert docker_standin.calls() == [
+        INFO,
+        [*WITH_OVERRIDE, "ps", "--all", "--format", "json"],
+        [*WITH_OVERRIDE, "up", "-d", "--build"],
+    ]
+    path = runtime.project.root / OVERRIDE
+    assert override_file(runtime) == {
+        "services": {
+            "web": {
+                "environment": {
+                    "DEBUG": "False",
+                    "SECRET_KEY": "pa$$word-$${HOME}",
+                    "SITE_URL": "https://shop.example",
+                }
+            }
+        }
+    }
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert compose_schema_problems(runtime.project.root / "docker-compose.yml", path) == ""
+    # It may hold secrets: the project's git never takes it.
+    subprocess.run(["git", "init", "-q"], cwd=runtime.project.root, check=True)
+    ignored = ["git", "check-ignore", "-q", OVERRIDE]
+    assert subprocess.run(ignored, cwd=runtime.project.root, check=False).returncode == 0
+
+
+def test_every_compose_call_takes_the_override(tmp_path, docker_standin, monkeypatch):
+    runtime = started(docker_project(tmp_path, DEBUG="True"), docker_standin)
+    monkeypatch.setenv("DEBUG", "False")
+
+    runtime.status()
+    runtime.logs("web", follow=False, lines=5)
+    runtime.down()
+    runtime.manage(["migrate"])  # stopped: a one-off container, created with the override
+    runtime.destroy()
+
+    compose_calls = [call for call in docker_standin.calls() if call[:1] == ["compose"]]
+    assert len(compose_calls) >= 5
+    assert all(call[: len(WITH_OVERRIDE)] == WITH_OVERRIDE for call in compose_calls)
+    run = ["run", "--rm", "-e", "QUICKSCALE_SKIP_BOOTSTRAP=1", "web", "python", "manage.py"]
+    assert [*WITH_OVERRIDE, *run, "migrate"] in compose_calls
+
+
+def test_commands_in_the_running_container_get_the_environments_values(
+    tmp_path, docker_standin, monkeypatch
+):
+    # The running container keeps the environment it was created with: each exec
+    # names the overriding settings, whose values compose takes from its environment.
+    runtime = started(docker_project(tmp_path, DEBUG="True", SECRET_KEY="s"), docker_standin)
+    monkeypatch.setenv("DEBUG", "False")
+    monkeypatch.setenv("SECRET_KEY", "not-on-the-command-line")
+
+    runtime.manage(["check"])
+    runtime.django_shell()
+    runtime.shell()
+    runtime.logs("mail", follow=False, lines=3)
+
+    exec_calls = [call for call in docker_standin.calls() if "exec" in call]
+    passed = ["-e", "DEBUG", "-e", "SECRET_KEY", "web"]
+    assert exec_calls == [
+        [*WITH_OVERRIDE, "exec", *passed, "python", "manage.py", "check"],
+        [*WITH_OVERRIDE, "exec", *passed, "python", "manage.py", "shell"],
+        [*WITH_OVERRIDE, "exec", *passed, "bash"],
+        [*WITH_OVERRIDE, "exec", *passed, "tail", "-n", "3", MAIL_LOG],
+    ]
+    resolved = [
+        env
+        for call, env in zip(docker_standin.calls(), docker_standin.exec_envs(), strict=True)
+        if "exec" in call
+    ]
+    assert resolved == [{"DEBUG": "False", "SECRET_KEY": "not-on-the-command-line"}] * 4
+
+
+def test_without_overriding_settings_the_calls_are_as_before_and_no_override_is_left(
+    tmp_path, docker_standin, monkeypatch
+):
+    runtime = docker_project(tmp_path, DEBUG="True")
+    stale = runtime.project.root / OVERRIDE
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text('{"services": {"web": {"environment": {"SECRET_KEY": "old"}}}}')
+    monkeypatch.setenv("DEBUG", "True")  # as .env says
+    monkeypatch.setenv("UNRELATED_SHELL_VARIABLE", "x")
+
+    runtime.up()
+    runtime.manage(["check"])
+
+    assert docker_standin.calls()[:3] == [INFO, PS, [*COMPOSE, "up", "-d", "--build"]]
+    assert [*COMPOSE, "exec", "web", "python", "manage.py", "check"] in docker_standin.calls()
+    assert not stale.exists()
+
+
+def test_a_setting_that_is_not_text_is_refused_before_compose_runs(
+    tmp_path, docker_standin, monkeypatch
+):
+    runtime = docker_project(tmp_path, DEBUG="True")
+    monkeypatch.setenv("DEBUG", "\udcff")  # the byte 0xff: not UTF-8
+
+    with pytest.raises(QuickScaleError, match="DEBUG in the environment is not valid UTF-8"):
+        runtime.up()
+
+    assert docker_standin.calls() == [INFO]
+    assert docker_standin.state() == {}
+    assert not (runtime.project.root / OVERRIDE).exists()
 
 
 # project naming and files
