@@ -13,8 +13,8 @@ from typing import Any
 from django import forms
 
 from services.base import BaseService
-from services.registry import register_service
 from services.exceptions import ServiceInputError
+from services.registry import register_service
 from services.validation import clean_text, only_fields
 from users.models import CustomUser
 

@@ -12,9 +12,9 @@ from typing import Any
 from PIL import Image
 
 from services.base import BaseService
-from services.registry import register_service
 from services.forms import ImageInputForm
 from services.images import FIELD, open_image, read_upload
+from services.registry import register_service
 from services.validation import only_fields
 from users.models import CustomUser
 

@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 
 from credits import ledger
-from credits.tests.factories import make_user
 from services.configuration import ensure_service_rows
-from services.registry import create_service_instance, registered_services
 from services.exceptions import ServiceInputError
 from services.models import ServiceUsage
+from services.registry import create_service_instance, registered_services
+from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 NAME = "service_template_name"

@@ -40,8 +40,8 @@ from common.concurrency import CallSlotsBusy, call_slot
 from common.json_input import MAX_DEPTH, MAX_INT_DIGITS, JsonInputError, loads_bounded
 from credits import ledger
 from services import selectors as service_selectors
-from services.registry import create_service_instance
 from services.exceptions import ServiceInputError, ServiceUnavailable
+from services.registry import create_service_instance
 
 TEXT_OPERATIONS = {
     "analyze": "text_sentiment_analysis",

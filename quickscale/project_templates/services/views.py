@@ -19,13 +19,13 @@ from common.concurrency import CallSlotsBusy, call_slot
 from common.htmx import render, wants_fragment
 from credits.exceptions import InsufficientCredits
 from services import selectors
-from services.registry import create_service_instance
 from services.exceptions import (
     ServiceFailed,
     ServiceInputError,
     ServiceUnavailable,
     UnknownService,
 )
+from services.registry import create_service_instance
 from users.models import CustomUser
 
 

@@ -16,8 +16,8 @@ from django.test import Client
 
 from credits.tests.factories import ledger_state
 from services.base import BaseService
-from services.registry import register_service
 from services.models import Service, ServiceUsage
+from services.registry import register_service
 from services.validation import MAX_TEXT_CHARS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("default_services")]

@@ -12,8 +12,8 @@ from api.services import api_key_create, api_key_revoke
 from credits import ledger
 from credits.tests.factories import ledger_state
 from services.base import BaseService
-from services.registry import register_service
 from services.models import Service, ServiceUsage
+from services.registry import register_service
 from services.tests.factories import bomb_png, png_bytes, truncated_png
 from services.validation import MAX_TEXT_CHARS
 

@@ -33,8 +33,8 @@ from credits import ledger
 from credits.models import CreditLot, LedgerEntry
 from credits.tests.factories import assert_invariants
 from services.base import BaseService
-from services.registry import register_service
 from services.models import Service, ServiceUsage
+from services.registry import register_service
 
 PRICE = Decimal("1.00")
 GRANT = Decimal("100.00")

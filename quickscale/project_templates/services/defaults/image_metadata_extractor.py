@@ -16,9 +16,9 @@ from typing import Any
 from PIL import ExifTags, Image
 
 from services.base import BaseService
-from services.registry import register_service
 from services.forms import ImageInputForm
 from services.images import FIELD, load_pixels, opened_image, read_upload
+from services.registry import register_service
 from services.validation import only_fields
 from users.models import CustomUser
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from services.base import BaseService
-from services.registry import register_service
 from services.forms import SummaryInputForm
+from services.registry import register_service
 from services.validation import clean_int, clean_text, only_fields
 from users.models import CustomUser
 

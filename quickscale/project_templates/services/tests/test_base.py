@@ -6,9 +6,9 @@ from credits import ledger
 from credits.exceptions import InsufficientCredits
 from credits.tests.factories import ledger_state
 from services.base import BaseService
-from services.registry import create_service_instance, register_service
 from services.exceptions import ServiceFailed, ServiceInputError, ServiceUnavailable
 from services.models import Service, ServiceUsage
+from services.registry import create_service_instance, register_service
 from services.tests.factories import png_bytes
 
 pytestmark = pytest.mark.django_db

@@ -3,8 +3,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from services.registry import registered_services
 from services.models import Service
+from services.registry import registered_services
 
 
 @pytest.mark.django_db(transaction=True)

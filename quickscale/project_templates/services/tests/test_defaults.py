@@ -4,8 +4,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from services import images
-from services.registry import create_service_instance
 from services.exceptions import ServiceInputError
+from services.registry import create_service_instance
 from services.tests.factories import bomb_png, jpeg_with_exif, png_bytes, truncated_png
 from services.validation import MAX_TEXT_CHARS
 from users.models import CustomUser

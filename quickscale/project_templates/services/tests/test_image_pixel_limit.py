@@ -14,9 +14,9 @@ from PIL import Image
 
 from common.testing.process import run_python
 from credits.tests.factories import ledger_state
-from services.registry import create_service_instance
 from services.exceptions import ServiceInputError
 from services.models import ServiceUsage
+from services.registry import create_service_instance
 from services.tests.factories import bomb_png, jpeg_with_exif, png_bytes
 from users.models import CustomUser
 

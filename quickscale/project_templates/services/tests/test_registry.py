@@ -6,13 +6,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 from services import registry
 from services.base import BaseService
+from services.exceptions import UnknownService
 from services.registry import (
     create_service_instance,
     discover_services,
     register_service,
     registered_services,
 )
-from services.exceptions import UnknownService
 
 pytestmark = pytest.mark.usefixtures("isolated_registry")
 

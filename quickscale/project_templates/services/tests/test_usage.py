@@ -24,9 +24,9 @@ from credits import ledger
 from credits.models import LedgerEntry
 from credits.tests.factories import assert_invariants, ledger_state
 from services.base import BaseService
-from services.registry import register_service
 from services.exceptions import ServiceFailed
 from services.models import Service, ServiceUsage
+from services.registry import register_service
 from services.usage import usage_start
 
 PRICE = Decimal("2.00")
