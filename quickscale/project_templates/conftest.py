@@ -1,13 +1,15 @@
-"""Test-session setup: a real PostgreSQL for every run, and fast password hashing.
+"""Test-session setup (a real PostgreSQL for every run, fast password hashing) and shared fixtures.
 
 With DATABASE_URL set, tests use that server (pytest-django creates and drops a
 ``test_<name>`` database on it). Without it, a throwaway embedded PostgreSQL
 cluster is started for the session and deleted at the end.
 """
 
+import itertools
 import os
 import tempfile
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import dj_database_url
@@ -79,3 +81,70 @@ def _no_process_local_pricing_copy() -> None:
     from stripe_manager import pricing_cache
 
     pricing_cache.forget_local()
+
+
+# --------------------------------------------------------------------------- shared fixtures
+# Accounts, credits and the service registry, for the tests of every app. Apps'
+# own conftests add only what is theirs. Imports are inside the fixtures: this
+# file is read before Django is set up.
+
+
+@pytest.fixture
+def user(db: None) -> Any:
+    """A signed-up account (verified email, password ``users.tests.factories.PASSWORD``)."""
+    from users.tests.factories import make_user
+
+    return make_user("dana@example.com")
+
+
+@pytest.fixture
+def other_user(db: None) -> Any:
+    """A second account, to show one user never sees or spends another's data."""
+    from users.tests.factories import make_user
+
+    return make_user()
+
+
+@pytest.fixture
+def staff(db: None) -> Any:
+    """A staff account (the dashboard and the admin; contact messages are mailed to it)."""
+    from users.tests.factories import make_user
+
+    return make_user("staff@example.com", is_staff=True)
+
+
+@pytest.fixture
+def fund() -> Any:
+    """Give a user credits through the ledger: ``fund(user, 10)``."""
+    from credits import ledger
+
+    counter = itertools.count()
+
+    def give(account: Any, amount: int | str | Decimal) -> Any:
+        return ledger.grant(
+            account,
+            Decimal(amount),
+            source="admin",
+            reference=f"test-fund-{next(counter)}-{account.pk}",
+        )
+
+    return give
+
+
+@pytest.fixture
+def isolated_registry() -> Iterator[None]:
+    """Let a test register service classes without leaking them into other tests."""
+    from services import registry
+
+    saved = dict(registry._registry)
+    yield
+    registry._registry.clear()
+    registry._registry.update(saved)
+
+
+@pytest.fixture
+def default_services(db: None) -> None:
+    """The Service rows of every registered class, as bootstrap creates them."""
+    from services.configuration import ensure_service_rows
+
+    ensure_service_rows()

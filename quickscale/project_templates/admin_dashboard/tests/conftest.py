@@ -6,10 +6,10 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from credits.tests.factories import make_user
 from stripe_manager.models import Payment
 from stripe_manager.tests.factories import SECRET
 from users.models import CustomUser
+from users.tests.factories import make_user
 
 
 @pytest.fixture(autouse=True)
@@ -19,11 +19,6 @@ def _simulator(settings):
     settings.STRIPE_WEBHOOK_SECRET = SECRET
     settings.MIN_CREDIT_PURCHASE = 1
     settings.MAX_CREDIT_PURCHASE = 100000
-
-
-@pytest.fixture
-def staff(db):
-    return make_user(is_staff=True, email="staff@example.com")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from admin_dashboard.models import AuditLog, AuditLogError
 from admin_dashboard.services import audit
-from credits.tests.factories import make_user
+from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from credits.tests.factories import make_user
+from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

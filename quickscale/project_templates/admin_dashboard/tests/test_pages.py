@@ -50,7 +50,7 @@ def test_every_page_renders_without_inline_scripts_styles_or_handlers(
 
 
 def test_the_webhook_failure_figure_links_to_a_working_admin_filter(client, customer):
-    from credits.tests.factories import make_user
+    from users.tests.factories import make_user
 
     client.force_login(make_user(is_staff=True, is_superuser=True))
     home = client.get(reverse("admin_dashboard:dashboard")).content.decode()

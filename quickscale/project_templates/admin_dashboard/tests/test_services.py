@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from admin_dashboard.models import AuditLog
-from credits.tests.factories import make_user
 from services.models import Service, ServiceUsage
+from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

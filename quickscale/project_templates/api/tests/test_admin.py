@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from api.models import APIKey
 from api.services import api_key_create
-from credits.tests.factories import make_user
+from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

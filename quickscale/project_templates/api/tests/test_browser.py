@@ -3,7 +3,7 @@
 import pytest
 
 from api.services import api_key_create
-from credits.tests.factories import make_user
+from users.tests.factories import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -26,8 +26,8 @@ from common.testing.process import run_python
 from common.testing.server import uvicorn
 from core.body_limit import BodyLimitMiddleware, BodyLimits
 from core.handlers import SyncChainASGIHandler
-from credits.tests.factories import make_user
 from services.configuration import ensure_service_rows
+from users.tests.factories import make_user
 
 KIB = 1024
 MIB = 1024 * KIB

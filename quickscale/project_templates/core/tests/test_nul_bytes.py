@@ -7,9 +7,9 @@ text, so the query itself would fail), in development and in production.
 import pytest
 from django.test import Client
 
-from credits.tests.factories import make_user
 from services.configuration import ensure_service_rows
 from services.models import Service
+from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ or in the view); its handler answers 400 in production and in development.
 import pytest
 from django.test import Client
 
-from credits.tests.factories import make_user
 from public.models import ContactMessage
 from users.models import Profile
+from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -15,9 +15,9 @@ from stripe_manager.tests.factories import (
     balance,
     make_catalog,
     make_customer,
-    make_user,
     purchase_completed,
 )
+from users.tests.factories import make_user
 
 PRINT_SECRET = (
     "import django; django.setup();"

@@ -1,8 +1,7 @@
-"""Test helpers: users, ledger snapshots and the ledger's invariants."""
+"""Test helpers: ledger snapshots and the ledger's invariants."""
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime
 from decimal import Decimal
 
@@ -12,14 +11,6 @@ from django.utils import timezone
 from credits import ledger
 from credits.models import CreditLot, LedgerEntry, LedgerEntryLot
 from users.models import CustomUser
-
-_emails = itertools.count(1)
-
-
-def make_user(**fields) -> CustomUser:
-    """Create an account with a unique email and no usable password."""
-    email = fields.pop("email", None) or f"member{next(_emails)}@example.com"
-    return CustomUser.objects.create_user(email=email, password=None, **fields)
 
 
 def ledger_state() -> tuple[object, ...]:
@@ -32,7 +23,7 @@ def ledger_state() -> tuple[object, ...]:
 
 
 def assert_invariants(user: CustomUser, *, at: datetime | None = None) -> None:
-    """Check DESIGN.md's invariants (and that entries are the sum of their lot rows)."""
+    """Check the invariants ``credits/models.py`` states, and that entries sum their lot rows."""
     moment = timezone.now() if at is None else at
     lots = list(CreditLot.objects.filter(user=user))
     by_lot = dict(

@@ -3,7 +3,7 @@ from django.urls import reverse
 
 from credits import ledger
 from credits.models import CreditLot, LedgerEntry
-from credits.tests.factories import make_user
+from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,8 @@ from django.db import connection
 from credits import ledger
 from credits.exceptions import InsufficientCredits
 from credits.models import CreditLot, LedgerEntry
-from credits.tests.factories import assert_invariants, make_user
+from credits.tests.factories import assert_invariants
+from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ from django.db.models import F, ProtectedError
 
 from credits import ledger
 from credits.models import CreditLot, LedgerEntry, LedgerEntryLot
-from credits.tests.factories import make_user
+from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

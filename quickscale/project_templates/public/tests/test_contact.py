@@ -1,5 +1,4 @@
 import pytest
-from django.contrib.auth import get_user_model
 from django.core import mail
 from django.urls import reverse
 
@@ -14,13 +13,6 @@ MESSAGE = {
     "subject": "Hello",
     "message": "How do credits work?",
 }
-
-
-@pytest.fixture
-def staff(db):
-    return get_user_model().objects.create_user(
-        email="staff@example.com", password=None, is_staff=True
-    )
 
 
 def test_a_message_is_stored_and_emailed_to_staff(client, staff):

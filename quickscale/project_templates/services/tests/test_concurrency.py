@@ -6,9 +6,9 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from credits.tests.factories import make_user
 from services.models import ServiceUsage
 from users.models import CustomUser
+from users.tests.factories import make_user
 
 URL = reverse("services:detail", args=["test_blocking_service"])
 HTMX = {"HTTP_HX_REQUEST": "true"}

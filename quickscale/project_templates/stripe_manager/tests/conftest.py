@@ -1,6 +1,6 @@
 import pytest
 
-from stripe_manager.tests.factories import SECRET, make_catalog, make_customer, make_user
+from stripe_manager.tests.factories import SECRET, make_catalog, make_customer
 
 
 @pytest.fixture(autouse=True)
@@ -9,16 +9,6 @@ def _stripe_settings(settings):
     settings.STRIPE_GATEWAY = "simulator"
     settings.MIN_CREDIT_PURCHASE = 10
     settings.MAX_CREDIT_PURCHASE = 1000
-
-
-@pytest.fixture
-def user(db):
-    return make_user()
-
-
-@pytest.fixture
-def other_user(db):
-    return make_user()
 
 
 @pytest.fixture

@@ -18,13 +18,7 @@ from users.models import CustomUser
 SECRET = "whsec_test_secret"
 NOW = int(time.time())
 DAY = 24 * 3600
-_emails = itertools.count(1)
 _ids = itertools.count(1)
-
-
-def make_user(**fields: Any) -> CustomUser:
-    email = fields.pop("email", None) or f"payer{next(_emails)}@example.com"
-    return CustomUser.objects.create_user(email=email, password="pw-for-tests-123", **fields)
 
 
 def make_catalog() -> dict[str, StripeProduct]:

@@ -11,7 +11,8 @@ from django.contrib.messages import get_messages
 
 from stripe_manager.gateway import Gateway, GatewayError, PriceInfo, RefundResult
 from stripe_manager.models import Payment, Refund, StripeProduct
-from stripe_manager.tests.factories import balance, deliver, make_user, purchase_completed
+from stripe_manager.tests.factories import balance, deliver, purchase_completed
+from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -13,11 +13,9 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from stripe_manager.models import Payment
-from stripe_manager.tests.factories import make_user
+from users.tests.factories import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "pw-for-tests-123"  # factories.make_user's
 
 
 def credits_in_navbar(page: Any, amount: int) -> None:

@@ -9,7 +9,8 @@ from stripe_manager.gateway import CheckoutSession
 from stripe_manager.models import StripeCustomer
 from stripe_manager.services import checkout_start
 from stripe_manager.simulator.gateway import SimulatorGateway
-from stripe_manager.tests.factories import make_catalog, make_user
+from stripe_manager.tests.factories import make_catalog
+from users.tests.factories import make_user
 
 
 class SlowCountingGateway(SimulatorGateway):

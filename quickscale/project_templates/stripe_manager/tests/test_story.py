@@ -90,7 +90,8 @@ def test_the_story_shuffled_with_retries_ends_in_the_in_order_state(
         deliver(client, event)
     expected = final_state(customer.user)
 
-    from stripe_manager.tests.factories import make_customer, make_user
+    from stripe_manager.tests.factories import make_customer
+    from users.tests.factories import make_user
 
     other = make_customer(make_user(), "cus_shuffled")
     events = story(other, catalog)

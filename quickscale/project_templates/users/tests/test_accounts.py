@@ -1,14 +1,8 @@
 import pytest
-from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-
-@pytest.fixture
-def user(db):
-    account = get_user_model().objects.create_user(email="dana@example.com", password="pw-12345!")
-    EmailAddress.objects.create(user=account, email=account.email, verified=True, primary=True)
-    return account
+from users.tests.factories import PASSWORD
 
 
 @pytest.mark.parametrize("name", ["account_login", "account_signup"])
@@ -21,7 +15,7 @@ def test_account_pages_render(client, name):
 
 def test_signing_in_with_email_works(client, user):
     response = client.post(
-        reverse("account_login"), {"login": "dana@example.com", "password": "pw-12345!"}
+        reverse("account_login"), {"login": "dana@example.com", "password": PASSWORD}
     )
     assert response.status_code == 302
     assert response["Location"] == "/"

@@ -52,12 +52,12 @@ POLYGLOTS = [
 ]
 
 
-def upload_avatar(client: Any, account: Any, name: str, data: bytes) -> Profile:
-    client.force_login(account)
+def upload_avatar(client: Any, user: Any, name: str, data: bytes) -> Profile:
+    client.force_login(user)
     upload = SimpleUploadedFile(name, data, content_type="image/gif")
     response = client.post(reverse("users:profile"), {"full_name": "", "bio": "", "avatar": upload})
     assert response.status_code == 302, response.content.decode()[:500]
-    return Profile.objects.get(user=account)
+    return Profile.objects.get(user=user)
 
 
 def stored_bytes(settings: Any, profile: Profile) -> bytes:
@@ -67,9 +67,9 @@ def stored_bytes(settings: Any, profile: Profile) -> bytes:
 
 @pytest.mark.parametrize(("name", "data"), POLYGLOTS)
 def test_a_polyglot_upload_is_stored_as_a_clean_webp_under_a_server_name(
-    client, account, settings, name, data
+    client, user, settings, name, data
 ):
-    profile = upload_avatar(client, account, name, data)
+    profile = upload_avatar(client, user, name, data)
 
     assert STORED_NAME.fullmatch(profile.avatar.name)
     stored = stored_bytes(settings, profile)
@@ -82,10 +82,10 @@ def test_a_polyglot_upload_is_stored_as_a_clean_webp_under_a_server_name(
 
 @pytest.mark.parametrize(("name", "data"), POLYGLOTS)
 def test_an_avatar_is_served_only_as_webp_with_nosniff_inline_and_no_policy(
-    client, account, settings, name, data
+    client, user, settings, name, data
 ):
     settings.DEBUG = False
-    profile = upload_avatar(client, account, name, data)
+    profile = upload_avatar(client, user, name, data)
     client.logout()
 
     response = client.get(profile.avatar.url)
@@ -101,7 +101,7 @@ def test_an_avatar_is_served_only_as_webp_with_nosniff_inline_and_no_policy(
     assert b"alert(" not in body and b"<script" not in body
 
 
-def test_everything_but_the_first_frames_pixels_is_stripped(client, account, settings):
+def test_everything_but_the_first_frames_pixels_is_stripped(client, user, settings):
     buffer = io.BytesIO()
     exif = Image.Exif()
     exif[0x010F] = "QuickCam"  # Make
@@ -112,7 +112,7 @@ def test_everything_but_the_first_frames_pixels_is_stripped(client, account, set
     )
     data = buffer.getvalue() + b"<script>alert(3)</script>"
 
-    profile = upload_avatar(client, account, "photo.jpg", data)
+    profile = upload_avatar(client, user, "photo.jpg", data)
 
     stored = stored_bytes(settings, profile)
     with Image.open(io.BytesIO(stored)) as image:
@@ -126,12 +126,12 @@ def test_everything_but_the_first_frames_pixels_is_stripped(client, account, set
         assert trace not in stored
 
 
-def test_only_the_first_frame_of_an_animation_is_kept(client, account, settings):
+def test_only_the_first_frame_of_an_animation_is_kept(client, user, settings):
     frames = [Image.new("RGB", (32, 32), colour) for colour in ("red", "green", "blue")]
     buffer = io.BytesIO()
     frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100)
 
-    profile = upload_avatar(client, account, "moving.gif", buffer.getvalue())
+    profile = upload_avatar(client, user, "moving.gif", buffer.getvalue())
 
     with Image.open(io.BytesIO(stored_bytes(settings, profile))) as image:
         assert image.format == "WEBP"
@@ -140,23 +140,23 @@ def test_only_the_first_frame_of_an_animation_is_kept(client, account, settings)
         assert red > 200 and green < 60 and blue < 60
 
 
-def test_a_large_avatar_is_scaled_down_keeping_its_proportions(client, account, settings):
+def test_a_large_avatar_is_scaled_down_keeping_its_proportions(client, user, settings):
     buffer = io.BytesIO()
     Image.new("RGB", (1200, 800), "orange").save(buffer, "PNG")
 
-    profile = upload_avatar(client, account, "big.png", buffer.getvalue())
+    profile = upload_avatar(client, user, "big.png", buffer.getvalue())
 
     with Image.open(io.BytesIO(stored_bytes(settings, profile))) as image:
         assert image.size == (512, 341)
 
 
-def test_the_exif_orientation_is_applied_before_the_exif_is_dropped(client, account, settings):
+def test_the_exif_orientation_is_applied_before_the_exif_is_dropped(client, user, settings):
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
     buffer = io.BytesIO()
     Image.new("RGB", (40, 20), "navy").save(buffer, "JPEG", exif=exif)
 
-    profile = upload_avatar(client, account, "phone.jpg", buffer.getvalue())
+    profile = upload_avatar(client, user, "phone.jpg", buffer.getvalue())
 
     with Image.open(io.BytesIO(stored_bytes(settings, profile))) as image:
         assert image.size == (20, 40)
@@ -185,29 +185,29 @@ def test_a_stored_file_we_did_not_write_is_never_served(client, settings, name, 
     assert content not in response.content
 
 
-def test_an_avatar_uploaded_in_the_admin_is_re_encoded_too(admin_client, account, settings):
-    url = reverse("admin:users_customuser_change", args=[account.pk])
+def test_an_avatar_uploaded_in_the_admin_is_re_encoded_too(admin_client, user, settings):
+    url = reverse("admin:users_customuser_change", args=[user.pk])
     form = {
-        "email": account.email,
+        "email": user.email,
         "first_name": "",
         "last_name": "",
         "is_active": "on",
-        "date_joined_0": account.date_joined.strftime("%Y-%m-%d"),
-        "date_joined_1": account.date_joined.strftime("%H:%M:%S"),
+        "date_joined_0": user.date_joined.strftime("%Y-%m-%d"),
+        "date_joined_1": user.date_joined.strftime("%H:%M:%S"),
         "profile-TOTAL_FORMS": "1",
         "profile-INITIAL_FORMS": "0",
         "profile-MIN_NUM_FORMS": "0",
         "profile-MAX_NUM_FORMS": "1",
         "profile-0-full_name": "Dana",
         "profile-0-bio": "",
-        "profile-0-user": str(account.pk),
+        "profile-0-user": str(user.pk),
         "profile-0-avatar": SimpleUploadedFile("me.gif", gif_html_polyglot()),
     }
 
     response = admin_client.post(url, form)
 
     assert response.status_code == 302, response.content.decode()[:2000]
-    profile = Profile.objects.get(user=account)
+    profile = Profile.objects.get(user=user)
     assert STORED_NAME.fullmatch(profile.avatar.name)
     stored = stored_bytes(settings, profile)
     assert Image.open(io.BytesIO(stored)).format == "WEBP"
@@ -215,7 +215,7 @@ def test_an_avatar_uploaded_in_the_admin_is_re_encoded_too(admin_client, account
 
 
 def test_avatars_stored_as_uploaded_are_re_encoded_by_the_migration(
-    account, settings, django_capture_on_commit_callbacks
+    user, settings, django_capture_on_commit_callbacks
 ):
     from django.apps import apps
 
@@ -225,13 +225,13 @@ def test_avatars_stored_as_uploaded_are_re_encoded_by_the_migration(
     folder.mkdir(parents=True)
     (folder / "old.js").write_bytes(gif_javascript_polyglot())
     (folder / "broken.png").write_bytes(b"<html><script>alert(1)</script>")
-    Profile.objects.create(user=account, avatar="avatars/old.js")
+    Profile.objects.create(user=user, avatar="avatars/old.js")
     Profile.objects.create(user=other, avatar="avatars/broken.png")
 
     with django_capture_on_commit_callbacks(execute=True):
         migration.reencode_avatars(apps, None)
 
-    kept = Profile.objects.get(user=account)
+    kept = Profile.objects.get(user=user)
     assert STORED_NAME.fullmatch(kept.avatar.name)
     assert Image.open(io.BytesIO(stored_bytes(settings, kept))).format == "WEBP"
     assert not Profile.objects.get(user=other).avatar

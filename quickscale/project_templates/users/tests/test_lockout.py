@@ -16,40 +16,40 @@ def sign_in(client: Any, email: str, password: str, **extra: Any) -> Any:
     return client.post(reverse("account_login"), {"login": email, "password": password}, **extra)
 
 
-def test_the_fifth_wrong_password_shows_the_lockout_page(client, account):
+def test_the_fifth_wrong_password_shows_the_lockout_page(client, user):
     for _ in range(4):
-        response = sign_in(client, account.email, "wrong")
+        response = sign_in(client, user.email, "wrong")
         assert response.status_code == 200
-    response = sign_in(client, account.email, "wrong")
+    response = sign_in(client, user.email, "wrong")
     assert response.status_code == 429
     assert "Too many failed sign-ins" in response.content.decode()
     assert reverse("account_reset_password") in response.content.decode()
-    assert SecurityEvent.objects.filter(kind="locked_out", email=account.email).exists()
+    assert SecurityEvent.objects.filter(kind="locked_out", email=user.email).exists()
 
 
-def test_a_locked_account_is_refused_even_with_the_right_password(client, account):
+def test_a_locked_account_is_refused_even_with_the_right_password(client, user):
     for _ in range(5):
-        sign_in(client, account.email, "wrong")
-    response = sign_in(client, account.email, PASSWORD)
+        sign_in(client, user.email, "wrong")
+    response = sign_in(client, user.email, PASSWORD)
     assert response.status_code == 429
     assert not client.get("/").context["user"].is_authenticated
 
 
-def test_the_account_is_locked_for_every_client_ip(client, account):
+def test_the_account_is_locked_for_every_client_ip(client, user):
     for _ in range(5):
-        sign_in(client, account.email, "wrong", REMOTE_ADDR="10.0.0.1")
-    response = sign_in(client, account.email, PASSWORD, REMOTE_ADDR="10.0.0.2")
+        sign_in(client, user.email, "wrong", REMOTE_ADDR="10.0.0.1")
+    response = sign_in(client, user.email, PASSWORD, REMOTE_ADDR="10.0.0.2")
     assert response.status_code == 429
 
 
-def test_one_ip_trying_many_accounts_is_locked(client, account):
+def test_one_ip_trying_many_accounts_is_locked(client, user):
     for n in range(5):
         sign_in(client, f"someone{n}@example.com", "wrong", REMOTE_ADDR="10.0.0.9")
-    assert sign_in(client, account.email, PASSWORD, REMOTE_ADDR="10.0.0.9").status_code == 429
-    assert sign_in(client, account.email, PASSWORD, REMOTE_ADDR="10.0.0.10").status_code == 302
+    assert sign_in(client, user.email, PASSWORD, REMOTE_ADDR="10.0.0.9").status_code == 429
+    assert sign_in(client, user.email, PASSWORD, REMOTE_ADDR="10.0.0.10").status_code == 302
 
 
-def test_client_ip_comes_from_x_forwarded_for_behind_trusted_proxies(client, settings, account):
+def test_client_ip_comes_from_x_forwarded_for_behind_trusted_proxies(client, settings, user):
     settings.TRUSTED_PROXY_COUNT = 1
     settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
     for n in range(5):
@@ -58,54 +58,54 @@ def test_client_ip_comes_from_x_forwarded_for_behind_trusted_proxies(client, set
     assert not LoginLockout.objects.filter(scope="ip", key="127.0.0.1").exists()
 
 
-def test_the_lock_expires_after_the_configured_minutes(client, settings, account):
+def test_the_lock_expires_after_the_configured_minutes(client, settings, user):
     for _ in range(5):
-        sign_in(client, account.email, "wrong")
+        sign_in(client, user.email, "wrong")
     LoginLockout.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
-    assert sign_in(client, account.email, PASSWORD).status_code == 302
+    assert sign_in(client, user.email, PASSWORD).status_code == 302
 
 
-def test_the_attempt_count_comes_from_settings(client, settings, account):
+def test_the_attempt_count_comes_from_settings(client, settings, user):
     settings.ACCOUNT_LOCKOUT_ATTEMPTS = 2
-    assert sign_in(client, account.email, "wrong").status_code == 200
-    assert sign_in(client, account.email, "wrong").status_code == 429
+    assert sign_in(client, user.email, "wrong").status_code == 200
+    assert sign_in(client, user.email, "wrong").status_code == 429
 
 
-def test_a_successful_sign_in_clears_the_account_counter(client, account):
+def test_a_successful_sign_in_clears_the_account_counter(client, user):
     for _ in range(4):
-        sign_in(client, account.email, "wrong", REMOTE_ADDR="10.1.1.1")
-    assert sign_in(client, account.email, PASSWORD, REMOTE_ADDR="10.1.1.2").status_code == 302
+        sign_in(client, user.email, "wrong", REMOTE_ADDR="10.1.1.1")
+    assert sign_in(client, user.email, PASSWORD, REMOTE_ADDR="10.1.1.2").status_code == 302
     assert not LoginLockout.objects.filter(scope="account").exists()
 
 
-def test_a_locked_account_can_reset_its_password_and_sign_in(client, mailoutbox, account):
+def test_a_locked_account_can_reset_its_password_and_sign_in(client, mailoutbox, user):
     for _ in range(5):
-        sign_in(client, account.email, "wrong")
-    response = client.post(reverse("account_reset_password"), {"email": account.email})
+        sign_in(client, user.email, "wrong")
+    response = client.post(reverse("account_reset_password"), {"email": user.email})
     assert response.status_code == 302
     link = next(line for line in mailoutbox[-1].body.splitlines() if "/password/reset/key/" in line)
     path = link.strip().split("testserver", 1)[1]
     form_url = client.get(path).url  # allauth moves the key into the session
     response = client.post(form_url, {"password1": "New-secret-77", "password2": "New-secret-77"})
     assert response.status_code == 302
-    assert sign_in(client, account.email, "New-secret-77").status_code == 302
-    assert SecurityEvent.objects.filter(kind="password_reset", user=account).exists()
+    assert sign_in(client, user.email, "New-secret-77").status_code == 302
+    assert SecurityEvent.objects.filter(kind="password_reset", user=user).exists()
 
 
-def test_staff_lift_a_lockout_in_the_admin(client, admin_client, account):
+def test_staff_lift_a_lockout_in_the_admin(client, admin_client, user):
     for _ in range(5):
-        sign_in(client, account.email, "wrong", REMOTE_ADDR="10.2.2.2")
+        sign_in(client, user.email, "wrong", REMOTE_ADDR="10.2.2.2")
     response = admin_client.post(
         reverse("admin:users_customuser_changelist"),
-        {"action": "lift_lockout", "_selected_action": [account.pk]},
+        {"action": "lift_lockout", "_selected_action": [user.pk]},
     )
     assert response.status_code == 302
     assert not LoginLockout.objects.filter(scope="account").exists()
-    assert sign_in(client, account.email, PASSWORD, REMOTE_ADDR="10.2.2.3").status_code == 302
+    assert sign_in(client, user.email, PASSWORD, REMOTE_ADDR="10.2.2.3").status_code == 302
     assert SecurityEvent.objects.filter(kind="lockout_lifted").exists()
 
 
-def test_staff_lift_an_ip_lockout_from_the_lockout_list(client, admin_client, account):
+def test_staff_lift_an_ip_lockout_from_the_lockout_list(client, admin_client, user):
     for n in range(5):
         sign_in(client, f"y{n}@example.com", "wrong", REMOTE_ADDR="10.3.3.3")
     row = LoginLockout.objects.get(scope="ip", key="10.3.3.3")
