@@ -10,9 +10,11 @@ from playwright.sync_api import expect
 from admin_dashboard.models import AuditLog
 from admin_dashboard.tests.conftest import buy_credits
 from credits import ledger
-from credits.tests.factories import make_user
+from services.configuration import ensure_service_rows
+from services.models import Service
 from stripe_manager.models import Payment
 from users.models import CustomUser
+from users.tests.factories import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -65,3 +67,27 @@ def test_staff_find_a_user_grant_credits_refund_a_purchase_and_see_both_in_the_a
         AuditLog.Action.REFUND,
         AuditLog.Action.PAYMENT_INVESTIGATION,
     }
+
+
+def test_staff_switch_a_service_off_and_on_in_its_row(page: Any):
+    ensure_service_rows()
+    CustomUser.objects.create_user(email="ops@example.com", password=PASSWORD, is_staff=True)
+    page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm before switching off
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill("ops@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Dashboard").click()
+    page.locator(".tabs").get_by_role("link", name="Services").click()
+    page.evaluate("window.sameDocument = true")  # gone after any full page load
+    row = page.locator("#service-demo_free_service")
+
+    row.get_by_role("button", name="Switch off").click()
+    expect(row.get_by_role("button", name="Switch on")).to_be_visible()
+    expect(row).to_contain_text("off")
+    assert not Service.objects.get(name="demo_free_service").is_active
+
+    row.get_by_role("button", name="Switch on").click()
+    expect(row.get_by_role("button", name="Switch off")).to_be_visible()
+    assert Service.objects.get(name="demo_free_service").is_active
+    assert page.evaluate("window.sameDocument") is True
