@@ -31,5 +31,4 @@ def test_the_docs_render_and_try_a_call_with_no_csp_violation(page, fund):
     answer.wait_for()
     assert answer.inner_text().strip() == "200"
     assert '"total": "42.00"' in balance.locator(".live-responses-table").inner_text()
-    assert page.console.csp_violations == []
-    assert page.console.errors == []
+    page.console.assert_clean()

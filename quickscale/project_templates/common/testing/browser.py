@@ -70,7 +70,11 @@ def browser() -> Iterator[Any]:
 
 
 class ConsoleWatch:
-    """Console errors and CSP violations seen by one page."""
+    """Console errors and CSP violations seen by one page: the suite's one CSP checker.
+
+    Every ``page`` fails its test on a CSP violation when it closes; a test that
+    also wants no console error at all calls ``page.console.assert_clean()``.
+    """
 
     def __init__(self) -> None:
         self.csp_violations: list[str] = []
@@ -82,6 +86,12 @@ class ConsoleWatch:
             self.csp_violations.append(text)
         elif message.type == "error":
             self.errors.append(text)
+
+    def assert_clean(self, *, errors: bool = True) -> None:
+        """Fail on any CSP violation, and on any other console error unless ``errors=False``."""
+        assert self.csp_violations == [], f"CSP violations: {self.csp_violations}"
+        if errors:
+            assert self.errors == [], f"console errors: {self.errors}"
 
 
 def _artifact_name(nodeid: str) -> str:
@@ -115,4 +125,4 @@ def page(browser: Any, request: pytest.FixtureRequest, live_server: Any) -> Iter
         except Exception as error:  # the page may be gone; the test failure matters more
             print(f"\nbrowser artifacts could not be saved: {error}")  # noqa: T201
     context.close()
-    assert watch.csp_violations == [], f"CSP violations: {watch.csp_violations}"
+    watch.assert_clean(errors=False)
