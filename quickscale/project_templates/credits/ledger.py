@@ -9,14 +9,16 @@ history is a list of append-only ``LedgerEntry`` rows, each with
 the entry that explains the change in one transaction, so the entry rows of
 a lot always sum to its ``remaining``.
 
-Spending order. ``consume`` locks the user's live lots (``FOR NO KEY
-UPDATE``, in its database function) ordered by (priority, expires_at nulls
-last, id):
-subscription lots first, soonest expiry first, pay-as-you-go last. Every
-function that locks lots locks them in that one global order, so two
-writers never deadlock and two concurrent spends never take the same
-credit; the balance cannot go negative (the database refuses
-``remaining < 0`` as well).
+Spending order. One database function, ``credits_consume`` (defined in
+``credits/sql/``, the newest ``credits_consume_v<N>.sql``), spends credits for
+both ``consume`` and a negative ``adjust``: it locks the user's live lots
+(``FOR NO KEY UPDATE``) ordered by (priority, expires_at nulls last, id),
+subscription lots first, soonest expiry first, pay-as-you-go last, and takes
+from them in that order. Every function that locks lots locks them in that
+one global order, so two writers never deadlock and two concurrent spends
+never take the same credit; the balance cannot go negative (the database
+refuses ``remaining < 0`` as well). Plan conversion and expiry empty whole
+lots, so no order decides what they take.
 
 Expiry. A lot is live while ``expires_at`` is null or in the future; the
 balance is computed at read time from live lots only, so an expired lot
@@ -28,10 +30,10 @@ balance agree.
 Idempotency. Each operation has a unique key: the caller's reference for
 grant, consume, adjust and convert; ``reversal:<reference>:<key>`` for a
 reversal. Repeating an operation returns the first result and changes
-nothing. ``consume`` inserts its entry with ``ON CONFLICT (key) DO NOTHING``
-in the same database function call that moves the credits, and moves them
-only if the entry was written, so a repeat writes nothing and raises
-nothing. The other writers check after taking their locks and insert in a
+nothing. ``credits_consume`` (for ``consume`` and a negative ``adjust``)
+inserts its entry with ``ON CONFLICT (key) DO NOTHING`` in the same call that
+moves the credits, and moves them only if the entry was written, so a repeat
+writes nothing and raises nothing. The other writers check after taking their locks and insert in a
 savepoint whose ``IntegrityError`` is turned into "return the first
 result". Either way a race between two identical calls never reaches the
 caller as a database error and never poisons the caller's transaction.
@@ -39,19 +41,13 @@ Reusing a reference for a different operation or user raises
 ``ReferenceConflict``.
 
 Speed. ``consume`` runs on every paid request, so it is one self-committing
-call of the PL/pgSQL function ``credits_consume`` (created in
-``credits/migrations/0003_consume_function.py``, its current steps explained in
-``0004_consume_function_procedural.py``) instead of ORM
-calls in a transaction block, and the tables carry only the indexes it needs;
-``balance`` reads a partial index of open lots, so neither slows down as the
-history grows. The function exists so PostgreSQL plans its statements once
-per connection: sent as text it was parsed and planned on every call, about
-0.9 of 1.4 ms. Prepared statements would do the same, but Django turns them
-off so that transaction-mode connection poolers work; a function needs no
-per-connection state. The Python side (validation, Django's cursor, building
-the entry) is about 0.15-0.2 ms and there is no second query (the low-balance
-check uses the balance the function returns and registers an ``on_commit``
-hook only on a crossing).
+call of ``credits_consume`` instead of ORM calls in a transaction block, and
+the tables carry only the indexes it needs; ``balance`` reads a partial index
+of open lots, so neither slows down as the history grows. The function exists
+so PostgreSQL plans its statements once per connection (its file says why that
+matters). There is no second query: the entry is built from what the call
+returns, and the low-balance check uses the balance the function returns and
+registers an ``on_commit`` hook only on a crossing.
 
 Amounts are ``Decimal`` with at most 2 places, positive, finite and at most
 ``MAX_AMOUNT``; ints are accepted, floats never (``InvalidAmount``). The
@@ -63,7 +59,7 @@ after a consume that crosses it commits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -97,11 +93,12 @@ _RESERVED_PREFIXES = ("reversal:", "expiry:")
 _SPEND_ORDER = ("priority", F("expires_at").asc(nulls_last=True), "id")
 _REVERSIBLE = {LedgerEntry.Kind.GRANT, LedgerEntry.Kind.CONSUME, LedgerEntry.Kind.ADJUSTMENT}
 
-# consume()'s statements live in a PL/pgSQL function so they are planned once per
-# connection; see credits/migrations/0004_consume_function_procedural.py for what
-# it does.
-# It returns (entry id or NULL, live balance before the consume).
-_CONSUME_SQL = "SELECT out_entry_id, out_available FROM credits_consume(%s, %s, %s, %s, %s, %s)"
+# The spending function (credits/sql/credits_consume_v<N>.sql) with its arguments in
+# order: user, amount, now, key, kind, description, reason, actor, allow_shortfall.
+# It returns (entry id or NULL, live balance before the call).
+_CONSUME_SQL = (
+    "SELECT out_entry_id, out_available FROM credits_consume(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
 # balance() runs on every signed-in page (the navbar shows it). Written out, it is
 # CreditLot.objects.filter(user=...).live(at) with two filtered sums; the ORM's
 # aggregate() costs about 1 ms of Python per call to build it, the text nothing.
@@ -209,16 +206,22 @@ def consume(
     The whole change is one call of a database function, atomic by itself, so
     this function is not wrapped in ``transaction.atomic``: outside a caller's
     transaction the call commits in the same round trip and holds the lot locks for
-    the shortest possible time (twice the throughput of BEGIN ... COMMIT under
-    contention, see ``bench/credits.py``); inside one, it joins it.
+    the shortest possible time (under contention, about twice the throughput of
+    BEGIN ... COMMIT); inside one, it joins it.
     """
     value = _positive_amount(amount)
     reference = _reference(reference)
     now = timezone.now()
     actor_id = actor.pk if actor else None
-    with connection.cursor() as cursor:
-        cursor.execute(_CONSUME_SQL, [user.pk, value, now, reference, description, actor_id])
-        entry_id, available = cursor.fetchone()
+    entry_id, available = _spend(
+        user,
+        value,
+        now=now,
+        key=reference,
+        kind=LedgerEntry.Kind.CONSUME,
+        description=description,
+        actor_id=actor_id,
+    )
     if entry_id is None:
         # Nothing was written: either the reference was charged before (answer
         # with that first entry, even if the credits have run out since), or
@@ -329,55 +332,17 @@ def adjust(
     """Record a staff correction of ``amount`` (positive or negative) to ``user``'s credits.
 
     A positive amount grants a pay-as-you-go lot. A negative amount takes from
-    live lots in spending order but never below zero: what was not there is
-    recorded as the entry's ``shortfall``. Either way the entry is an
-    adjustment, not usage.
+    live lots in spending order, through the same database function as
+    ``consume``, but never below zero: what was not there is recorded as the
+    entry's ``shortfall``. Either way the entry is an adjustment, not usage.
     """
     value = _amount(amount, signed=True)
     reference = _reference(reference)
     reason = _reason(reason)
-    kind = LedgerEntry.Kind.ADJUSTMENT
-    lots = [] if value > 0 else _lock_live_lots(user, timezone.now())
-    if (first := _replayed(reference, user=user, kind=kind)) is not None:
-        return first
-    try:
-        with transaction.atomic():
-            if value > 0:
-                lot = CreditLot.objects.create(
-                    user=user,
-                    source=CreditLot.Source.ADJUSTMENT,
-                    priority=CreditLot.Priority.PAY_AS_YOU_GO,
-                    amount=value,
-                    remaining=value,
-                    reference=reference,
-                    description="Balance adjustment",
-                )
-                entry = LedgerEntry.objects.create(
-                    user=user,
-                    kind=kind,
-                    amount=value,
-                    key=reference,
-                    actor=actor,
-                    reason=reason,
-                    description="Balance adjustment",
-                )
-                LedgerEntryLot.objects.create(entry=entry, lot=lot, amount=value)
-            else:
-                available = sum((lot.remaining for lot in lots), ZERO)
-                taken = min(-value, available)
-                entry = LedgerEntry.objects.create(
-                    user=user,
-                    kind=kind,
-                    amount=-taken,
-                    shortfall=-value - taken,
-                    key=reference,
-                    actor=actor,
-                    reason=reason,
-                    description="Balance adjustment",
-                )
-                _take(entry, lots, taken)
-    except IntegrityError:
-        return _replayed_after_conflict(reference, user=user, kind=kind)
+    if value > 0:
+        entry = _adjust_up(user, value, reference=reference, reason=reason, actor=actor)
+    else:
+        entry = _adjust_down(user, -value, reference=reference, reason=reason, actor=actor)
     logger.info(
         "credits adjusted",
         extra={"user_id": user.pk, "amount": str(entry.amount), "actor_id": actor.pk},
@@ -423,8 +388,12 @@ def convert_subscription_credits(
                 key=reference,
                 description="Subscription credits converted to pay-as-you-go",
             )
-            _take(entry, lots, total)
-            LedgerEntryLot.objects.create(entry=entry, lot=new_lot, amount=total)
+            # Each lot is emptied whole, so no spending order decides what it gives.
+            LedgerEntryLot.objects.bulk_create(
+                [LedgerEntryLot(entry=entry, lot=lot, amount=-lot.remaining) for lot in lots]
+                + [LedgerEntryLot(entry=entry, lot=new_lot, amount=total)]
+            )
+            CreditLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(remaining=ZERO)
     except IntegrityError:
         return _replayed_after_conflict(reference, user=user, kind=kind)
     logger.info(
@@ -583,33 +552,91 @@ def _lot_of(entry: LedgerEntry) -> CreditLot:
 # --------------------------------------------------------------------------- lot movements
 
 
-def _lock_live_lots(
-    user: CustomUser, moment: datetime, *, source: str | None = None
-) -> list[CreditLot]:
-    """Lock and return ``user``'s live lots in spending order."""
-    lots = CreditLot.objects.filter(user=user).live(moment)
-    if source is not None:
-        lots = lots.filter(source=source)
+def _spend(
+    user: CustomUser,
+    amount: Decimal,
+    *,
+    now: datetime,
+    key: str,
+    kind: str,
+    description: str = "",
+    reason: str = "",
+    actor_id: int | None = None,
+    allow_shortfall: bool = False,
+) -> tuple[int | None, Decimal]:
+    """Take ``amount`` from ``user``'s live lots in spending order, in the database.
+
+    Returns (the new entry's id, or None when nothing was written; the live
+    balance before the call). Nothing is written when ``key`` exists, or when
+    the balance is short and ``allow_shortfall`` is false.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CONSUME_SQL,
+            [user.pk, amount, now, key, kind, description, reason, actor_id, allow_shortfall],
+        )
+        entry_id, available = cursor.fetchone()
+    return entry_id, available
+
+
+def _adjust_up(
+    user: CustomUser, value: Decimal, *, reference: str, reason: str, actor: CustomUser
+) -> LedgerEntry:
+    """Grant ``value`` as an adjustment lot (pay-as-you-go, never expires)."""
+    kind = LedgerEntry.Kind.ADJUSTMENT
+    if (first := _replayed(reference, user=user, kind=kind)) is not None:
+        return first
+    try:
+        with transaction.atomic():
+            lot = CreditLot.objects.create(
+                user=user,
+                source=CreditLot.Source.ADJUSTMENT,
+                priority=CreditLot.Priority.PAY_AS_YOU_GO,
+                amount=value,
+                remaining=value,
+                reference=reference,
+                description="Balance adjustment",
+            )
+            entry = LedgerEntry.objects.create(
+                user=user,
+                kind=kind,
+                amount=value,
+                key=reference,
+                actor=actor,
+                reason=reason,
+                description="Balance adjustment",
+            )
+            LedgerEntryLot.objects.create(entry=entry, lot=lot, amount=value)
+    except IntegrityError:
+        return _replayed_after_conflict(reference, user=user, kind=kind)
+    return entry
+
+
+def _adjust_down(
+    user: CustomUser, value: Decimal, *, reference: str, reason: str, actor: CustomUser
+) -> LedgerEntry:
+    """Take up to ``value`` in spending order; what is not there becomes the shortfall."""
+    kind = LedgerEntry.Kind.ADJUSTMENT
+    entry_id, _ = _spend(
+        user,
+        value,
+        now=timezone.now(),
+        key=reference,
+        kind=kind,
+        description="Balance adjustment",
+        reason=reason,
+        actor_id=actor.pk,
+        allow_shortfall=True,
+    )
+    if entry_id is None:
+        return _replayed_after_conflict(reference, user=user, kind=kind)
+    return LedgerEntry.objects.get(pk=entry_id)
+
+
+def _lock_live_lots(user: CustomUser, moment: datetime, *, source: str) -> list[CreditLot]:
+    """Lock and return ``user``'s live lots of ``source`` in spending order."""
+    lots = CreditLot.objects.filter(user=user, source=source).live(moment)
     return list(lots.select_for_update().order_by(*_SPEND_ORDER))
-
-
-def _take(entry: LedgerEntry, lots: Sequence[CreditLot], amount: Decimal) -> None:
-    """Take ``amount`` from ``lots`` in their order, recording one row per lot touched."""
-    left = amount
-    rows = []
-    for lot in lots:
-        if left <= 0:
-            break
-        part = min(lot.remaining, left)
-        if part <= 0:
-            continue
-        lot.remaining -= part
-        left -= part
-        lot.save(update_fields=["remaining"])
-        rows.append(LedgerEntryLot(entry=entry, lot=lot, amount=-part))
-    if left > 0:  # pragma: no cover - callers check the balance under the same locks
-        raise InsufficientCredits(required=amount, available=amount - left)
-    LedgerEntryLot.objects.bulk_create(rows)
 
 
 def _already_reversed(original: LedgerEntry) -> Decimal:

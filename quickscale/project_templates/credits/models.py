@@ -34,8 +34,9 @@ that bypasses the ledger cannot break them): ``amount > 0`` and
 Every foreign key to a user is ``PROTECT``: deleting an account deactivates
 it, it never deletes financial history.
 
-Invariants held by ``credits/ledger.py`` (the only module that creates lots
-or entries or changes ``remaining``): the entry rows of a lot sum to its
+Invariants held by ``credits/ledger.py`` and the database function it calls
+to spend (``credits/sql/``), the only code that creates lots or entries or
+changes ``remaining``: the entry rows of a lot sum to its
 ``remaining``; an entry's ``amount`` is the sum of its lot rows; the balance
 is the sum of ``remaining`` over live (not yet expired) lots.
 
@@ -197,7 +198,7 @@ class LedgerEntry(models.Model):
     class Meta:
         constraints = [
             # A plain unique constraint (not unique=True, which adds a LIKE index):
-            # consume() inserts with ON CONFLICT (key) against it.
+            # the spending function (credits/sql/) inserts with ON CONFLICT (key) against it.
             models.UniqueConstraint(fields=["key"], name="credits_entry_key_unique"),
             models.CheckConstraint(
                 condition=Q(shortfall__gte=0), name="credits_entry_shortfall_not_negative"

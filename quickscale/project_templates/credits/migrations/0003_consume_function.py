@@ -1,38 +1,4 @@
-"""Move consume()'s statement into a PL/pgSQL function, ``credits_consume``.
-
-Sent from Python, the statement was parsed and planned again on every call,
-which was most of its cost (about 0.9 of 1.4 ms; bench/credits.py). PL/pgSQL
-plans the statements of a function once per database session and reuses the
-plan, so a call costs only its execution. A prepared statement would do the
-same, but Django keeps prepared statements off so that transaction-mode
-connection poolers work; a function works behind any pooler.
-
-What it does:
-
-  lock       lock the user's live lots (CreditLotQuerySet.live()) in spending
-             order, FOR NO KEY UPDATE (the lock an UPDATE of non-key columns
-             takes), in a statement of its own. A statement that waits for a row
-             lock re-checks the row with EvalPlanQual, whose set-up copies the plan
-             of the whole statement: with the writes below in the same statement,
-             every wait under contention re-initialised all of them (about 10%
-             of consume's throughput with 8 workers on one user, bench/credits.py).
-             The sort runs below the row locks, so lots are locked in that order
-             (one global order, no deadlocks); the sort keys never change.
-  live       the locked lots at their newest versions: this statement starts after
-             the locks are held, so (READ COMMITTED) it sees every commit before.
-  plan       take from each lot in that order until the amount is covered: a lot
-             gives min(its remaining, amount - what the lots before it hold). The
-             running SUM's frame ends at the current row and (priority,
-             expires_at, id) is unique, so "before it" is exact; parts <= 0 are
-             lots not needed.
-  entry      insert the entry only when the balance covers the amount, and not
-             when its key exists (ON CONFLICT DO NOTHING: a repeat writes nothing).
-  moved/rows apply the plan and record one per-lot row, only if the entry was
-             written. The lots' CHECK constraints still refuse any overdraw.
-
-It returns (entry id or NULL, live balance before the consume). To change it,
-add a migration with ``CREATE OR REPLACE FUNCTION``; this one stays as history.
-"""
+"""Create ``credits_consume``, the PL/pgSQL function ``consume()`` calls, as one statement."""
 
 from django.db import migrations
 

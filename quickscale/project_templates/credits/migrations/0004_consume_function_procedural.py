@@ -1,31 +1,13 @@
-"""Rewrite ``credits_consume`` as plain PL/pgSQL steps instead of one CTE.
+"""Replace ``credits_consume`` with plain PL/pgSQL steps that do less under the row locks.
 
-Same contract as 0003: lock the user's live lots in spending order, take from
-each until the amount is covered, insert the entry (ON CONFLICT DO NOTHING on
-its key), move the credits and record the per-lot rows; return (entry id or
-NULL, live balance before the consume).
-
-Why: every other consume on the same user waits for the lots' row locks, so
-the work done while they are held bounds the throughput for one user. The CTE
-version re-read the locked lots, ran a window aggregate and joined four CTEs
-under the locks; here the lock statement itself returns each lot's newest
-``remaining`` (READ COMMITTED re-checks a locked row and hands back its
-latest version), the plan is a loop over those rows in memory, and the
-common case of one lot covering the amount is two single-row statements.
-With pgbench, 8 clients on one user: about 1,350 against 950 calls/s for
-0003's function, beside 3,300 for a bare one-row UPDATE (bench/credits.py
-measures the same through Django).
-
-Lots are still locked in one global order (the sort runs below the row
-locks, and its keys never change), so two consumes cannot deadlock; the lots'
-CHECK constraints still refuse any overdraw.
+``credits/sql/credits_consume_v1.sql`` explains the steps.
 """
 
 from importlib import import_module
 
 from django.db import migrations
 
-# Going back re-creates 0003's version of the function.
+# Going back restores the function 0003_consume_function creates.
 PREVIOUS = import_module("credits.migrations.0003_consume_function").CREATE.replace(
     "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1
 )
@@ -66,7 +48,7 @@ BEGIN
             v_need := v_need - v_part;
         END IF;
     END LOOP;
-    IF v_need IS NULL OR v_need > 0 THEN  -- NULL amount: write nothing, as 0003 did
+    IF v_need IS NULL OR v_need > 0 THEN  -- NULL amount: write nothing
         RETURN;
     END IF;
 

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from credits import ledger
-from credits.exceptions import InvalidAmount, MissingReason
+from credits.exceptions import InvalidAmount, MissingReason, ReferenceConflict
 from credits.models import CreditLot
 from credits.tests.factories import assert_invariants, ledger_state
 
@@ -80,3 +80,28 @@ def test_a_positive_adjustment_can_be_reversed_like_a_grant(user, staff):
 
     assert ledger.balance(user).total == Decimal(0)
     assert_invariants(user)
+
+
+def test_a_negative_adjustment_with_a_reference_already_used_raises_conflict_and_changes_nothing(
+    user, staff
+):
+    ledger.grant(user, 10, source="purchase", reference="cs_1")
+    ledger.consume(user, 2, reference="use-1")
+    before = ledger_state()
+
+    with pytest.raises(ReferenceConflict):
+        ledger.adjust(user, Decimal(-4), reference="use-1", reason="clawback", actor=staff)
+
+    assert ledger_state() == before
+
+
+def test_a_negative_adjustment_repeated_with_the_same_reference_takes_once(user, staff):
+    ledger.grant(user, 10, source="purchase", reference="cs_1")
+    first = ledger.adjust(user, Decimal(-4), reference="adj-1", reason="clawback", actor=staff)
+    before = ledger_state()
+
+    again = ledger.adjust(user, Decimal(-4), reference="adj-1", reason="clawback", actor=staff)
+
+    assert again.pk == first.pk
+    assert ledger_state() == before
+    assert ledger.balance(user).total == Decimal(6)

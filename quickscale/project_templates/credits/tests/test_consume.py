@@ -183,7 +183,10 @@ def test_the_database_function_given_no_amount_writes_nothing(user):
     before = ledger_state()
 
     with connection.cursor() as cursor:
-        cursor.execute(ledger._CONSUME_SQL, [user.pk, None, timezone.now(), "raw-1", "", None])
+        cursor.execute(
+            ledger._CONSUME_SQL,
+            [user.pk, None, timezone.now(), "raw-1", "consume", "", "", None, False],
+        )
         result = cursor.fetchone()
 
     assert result == (None, Decimal("10.00"))

@@ -1,7 +1,7 @@
-"""Random sequences of ledger operations keep DESIGN.md's invariants after every step.
+"""Random sequences of ledger operations keep the ledger's invariants after every step.
 
-A hypothesis state machine grants, consumes, reverses, expires and moves a
-fake clock forward, then checks after each step that the entry rows of every
+A hypothesis state machine grants, consumes, adjusts down, reverses, expires and
+moves a fake clock forward, then checks after each step that the entry rows of every
 lot sum to its ``remaining``, that the balance equals the live lots'
 ``remaining``, and, after ``expire()``, that entries, lots and balance agree.
 Each example runs inside a savepoint that is rolled back, so examples never
@@ -23,7 +23,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from credits import ledger
 from credits.exceptions import InsufficientCredits, ReversalExceedsOriginal
-from credits.tests.factories import assert_invariants, assert_settled, ledger_state, make_user
+from credits.tests.factories import assert_invariants, assert_settled, ledger_state
+from users.tests.factories import make_user
 
 amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(50), places=2)
 
@@ -37,6 +38,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self._clock = mock.patch("django.utils.timezone.now", lambda: self.now)
         self._clock.start()
         self.user = make_user()
+        self.staff = make_user(is_staff=True)
         self.references: list[str] = []
         self.counter = 0
 
@@ -75,6 +77,17 @@ class LedgerMachine(RuleBasedStateMachine):
             assert available >= amount
             assert ledger.balance(self.user).total == available - amount
             self.references.append(reference)
+
+    @rule(amount=amounts)
+    def adjust_down(self, amount: Decimal) -> None:
+        """A staff deduction takes what is there and records the rest as the shortfall."""
+        available = ledger.balance(self.user).total
+        entry = ledger.adjust(
+            self.user, -amount, reference=self._next("adj"), reason="test", actor=self.staff
+        )
+        taken = min(amount, available)
+        assert (entry.amount, entry.shortfall) == (-taken, amount - taken)
+        assert ledger.balance(self.user).total == available - taken
 
     @rule(data=st.data(), partial=st.booleans())
     def reverse(self, data: st.DataObject, partial: bool) -> None:
