@@ -122,12 +122,24 @@ def _first_start_note(project: Project) -> str:
 
 
 @app.command()
+def restart() -> None:
+    """Restart the web server for what reload does not pick up: .env, packages, new folders."""
+    from quickscale.commands import checks, lifecycle
+
+    project = checks.require_project("restart")
+    out = stdout()
+    out.print(f"Restarting {project.name}...", markup=False)
+    result = lifecycle.restart(project)
+    print_running(out, project.name, result)
+
+
+@app.command()
 def down() -> None:
     """Stop the project, keeping its data."""
     from quickscale.commands import checks, lifecycle
 
     project = checks.require_project("down")
-    lifecycle.down(project)
+    lifecycle.runtime_for(project).down()
     stdout().print(f"Stopped {project.name}. Its data is kept; start again with: quickscale up")
 
 
@@ -142,7 +154,7 @@ def ps() -> None:
     table = Table(title=f"{project.name} ({project.runtime_name} runtime)")
     for column in ("Service", "State", "Port", "PID", "Detail"):
         table.add_column(column)
-    for status in lifecycle.status(project):
+    for status in lifecycle.runtime_for(project).status():
         table.add_row(
             status.name,
             status.state.value,
@@ -175,32 +187,33 @@ def logs(
     from quickscale.commands import checks, lifecycle
 
     project = checks.require_project("logs")
-    code = lifecycle.logs(project, service.value, follow=follow, lines=lines)
-    raise typer.Exit(code)
+    runtime = lifecycle.runtime_for(project)
+    raise typer.Exit(runtime.logs(service.value, follow=follow, lines=lines))
 
 
 @app.command()
 def shell() -> None:
     """Open a shell with the project's environment."""
-    from quickscale.commands import checks, dev
+    from quickscale.commands import checks, lifecycle
 
-    raise typer.Exit(dev.shell(checks.require_project("shell")))
+    raise typer.Exit(lifecycle.runtime_for(checks.require_project("shell")).shell())
 
 
 @app.command("django-shell", context_settings=PASSTHROUGH)
 def django_shell(ctx: typer.Context) -> None:
     """Open Django's shell; extra arguments go to `manage.py shell`."""
-    from quickscale.commands import checks, dev
+    from quickscale.commands import checks, lifecycle
 
-    raise typer.Exit(dev.django_shell(checks.require_project("django-shell"), ctx.args))
+    project = checks.require_project("django-shell")
+    raise typer.Exit(lifecycle.runtime_for(project).django_shell(ctx.args))
 
 
 @app.command(context_settings=PASSTHROUGH, add_help_option=False)
 def manage(ctx: typer.Context) -> None:
     """Run any manage.py command; everything after `manage` is passed on."""
-    from quickscale.commands import checks, dev
+    from quickscale.commands import checks, lifecycle
 
-    raise typer.Exit(dev.manage(checks.require_project("manage"), ctx.args))
+    raise typer.Exit(lifecycle.runtime_for(checks.require_project("manage")).manage(ctx.args))
 
 
 @app.command("generate-service")
@@ -217,7 +230,7 @@ def generate_service(
         str | None, typer.Option("--description", help="Shown on the services page.")
     ] = None,
 ) -> None:
-    """Write services/custom/NAME.py and its test; live after the next `quickscale up`."""
+    """Write services/custom/NAME.py and its test; say how it goes live."""
     from quickscale.commands import checks
     from quickscale.commands import service as command
 
@@ -233,7 +246,7 @@ def generate_service(
     out = stdout()
     root = project.root
     out.print(f"Wrote {done.module.relative_to(root)} and {done.test.relative_to(root)}.")
-    out.print("It is live after the next: quickscale up", markup=False)
+    out.print(command.activation(project).value, markup=False)
     out.print(
         f"Change its cost or state: quickscale manage configure_service {name} "
         "--update --credit-cost 2 (or --inactive)",

@@ -1,4 +1,7 @@
-"""Run and inspect a project: up, down, ps, logs, destroy."""
+"""Run a project: the commands that do more than call its runtime (up, restart, destroy).
+
+The others (down, ps, logs, shell, manage) call `runtime_for(project)` directly.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from pathlib import Path
 from quickscale.commands import checks
 from quickscale.errors import QuickScaleError
 from quickscale.project import Project
-from quickscale.runtime.base import SERVICES, Runtime, ServiceStatus, UpResult
+from quickscale.runtime.base import Runtime, UpResult
 
 
 def runtime_for(project: Project) -> Runtime:
@@ -26,25 +29,10 @@ def up(project: Project) -> UpResult:
     return runtime_for(project).up()
 
 
-def down(project: Project) -> None:
-    """Stop the project's web server and database, keeping the data."""
-    runtime_for(project).down()
-
-
-def status(project: Project) -> list[ServiceStatus]:
-    """Return what runs, on which port, with which pid."""
-    return runtime_for(project).status()
-
-
-def logs(project: Project, service: str, *, follow: bool, lines: int) -> int:
-    """Print a service's log (following it if asked); return the exit code."""
-    if service not in SERVICES:
-        raise QuickScaleError(
-            f"There is no service {service!r}. Use one of: {', '.join(SERVICES)}.", exit_code=2
-        )
-    if lines < 0:
-        raise QuickScaleError("--lines must be 0 or more. Pass a count, e.g. -n 50.", exit_code=2)
-    return runtime_for(project).logs(service, follow=follow, lines=lines)
+def restart(project: Project) -> UpResult:
+    """Restart the project's web server (starting a stopped project) after checking `.env`."""
+    checks.ensure_env_usable(project)
+    return runtime_for(project).restart()
 
 
 @dataclass(frozen=True)

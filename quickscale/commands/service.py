@@ -2,8 +2,10 @@
 
 The sources are `quickscale/service_templates/<type>.py` and `test_template.py`,
 valid Python with the placeholder name `service_template_name`. The new module
-goes to `services/custom/<name>.py`, where the project discovers it at start-up;
-`bootstrap` (run by the next `quickscale up`) creates its `Service` row.
+goes to `services/custom/<name>.py`. Every start of the project's web server
+discovers it and creates its `Service` row from the class's defaults, so it is
+live once a web server starts from the new code: right away where the server
+reloads on code changes, else after `quickscale restart` or the next `up`.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import keyword
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
+from enum import Enum, StrEnum
 from pathlib import Path
 
 from quickscale.errors import USAGE_EXIT_CODE, QuickScaleError
 from quickscale.project import Project
+from quickscale.runtime.base import ServiceState
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "service_templates"
 PLACEHOLDER = "service_template_name"
@@ -152,3 +155,33 @@ def generate(
         module.unlink(missing_ok=True)
         raise
     return GeneratedService(name=name, module=module, test=test)
+
+
+class Activation(Enum):
+    """How a service just written becomes live in the project."""
+
+    RELOADED = "The web server reloads on code changes: the service is live in a few seconds."
+    RESTART = (
+        "The web server runs without reload (production settings, or Docker's image): "
+        "make the service live with: quickscale restart"
+    )
+    NEXT_UP = "The project is stopped: the service is live from the next: quickscale up"
+    UNKNOWN = (
+        "Whether the project runs could not be checked. The service is live after: "
+        "quickscale restart"
+    )
+
+
+def activation(project: Project) -> Activation:
+    """Whether the running project picks up a new service by itself, needs a restart, or neither."""
+    from quickscale.commands.lifecycle import runtime_for
+
+    runtime = runtime_for(project)
+    try:
+        if runtime.reloads_code():
+            return Activation.RELOADED
+        statuses = runtime.status()
+    except QuickScaleError:
+        return Activation.UNKNOWN
+    running = any(row.name == "web" and row.state is ServiceState.RUNNING for row in statuses)
+    return Activation.RESTART if running else Activation.NEXT_UP

@@ -27,6 +27,11 @@ class CommandHelp:
 COMMANDS = (
     CommandHelp("build", "Create a new project and start it.", "quickscale build myproject"),
     CommandHelp("up", "Start the project (database, bootstrap, web server).", "quickscale up"),
+    CommandHelp(
+        "restart",
+        "Restart the web server (for .env, packages; code reloads by itself).",
+        "quickscale restart",
+    ),
     CommandHelp("down", "Stop the project, keeping its data.", "quickscale down"),
     CommandHelp("ps", "Show what runs, on which port, with which pid.", "quickscale ps"),
     CommandHelp("logs", "Show or follow the web, db or mail log.", "quickscale logs web -f"),

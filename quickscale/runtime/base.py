@@ -82,8 +82,20 @@ class Runtime:
         """Stop everything and delete the project's data (database, volumes)."""
         raise NotImplementedError("subclasses of Runtime must provide a destroy() method")
 
+    def restart(self) -> UpResult:
+        """Start the web server anew from the project as it is now (code, `.env`, packages).
+
+        For every change reload does not pick up. The database keeps running; a
+        stopped project is started as `up` starts it.
+        """
+        raise NotImplementedError("subclasses of Runtime must provide a restart() method")
+
     # Shared behaviour.
 
     def django_shell(self, args: Sequence[str] = ()) -> int:
         """Open Django's shell; arguments and exit code pass through."""
         return self.manage(["shell", *args])
+
+    def reloads_code(self) -> bool:
+        """True while the web server runs and picks up code changes by itself."""
+        return False

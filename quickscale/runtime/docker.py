@@ -137,6 +137,20 @@ class DockerRuntime(Runtime):
     # Runtime interface.
 
     def up(self) -> UpResult:
+        return self._compose_up([])
+
+    def restart(self) -> UpResult:
+        # Not `compose restart web`: that restarts the same container, whose image
+        # holds the code as of its build and whose environment is .env as of its
+        # creation. Recreating the web container from a fresh build takes both as
+        # they are now; its entrypoint runs bootstrap again. The database keeps running.
+        result = self._compose_up(["--force-recreate", "web"])
+        if result.already_running:
+            return replace(result, already_running=False)
+        return replace(result, notes=("It was not running; started it.", *result.notes))
+
+    def _compose_up(self, args: Sequence[str]) -> UpResult:
+        """`compose up -d --build ARGS` on the published (or chosen) ports, then wait for health."""
         self._require_engine()
         running = {row.name: row for row in self._ps() if row.state is ServiceState.RUNNING}
         notes: list[str] = []
@@ -149,7 +163,7 @@ class DockerRuntime(Runtime):
         else:
             db_port = self._choose_port("DB_PORT_EXTERNAL", 5432, notes)
         result = self._compose(
-            ["up", "-d", "--build"],
+            ["up", "-d", "--build", *args],
             env={"WEB_PORT": str(web_port), "DB_PORT_EXTERNAL": str(db_port)},
             echo_stderr=True,
         )
@@ -184,8 +198,6 @@ class DockerRuntime(Runtime):
             # Stopped: read the log volume from a throwaway container, no database needed.
             run = ["run", "--rm", "--no-deps", "--entrypoint", tail[0], "web", *tail[1:]]
             return self._compose(run).returncode
-        if service not in ("web", "db"):
-            raise QuickScaleError(f"Unknown service {service!r}. Choose one of: web, db, mail.")
         return self._compose(
             ["logs", *(["-f"] if follow else []), "--tail", str(lines), service]
         ).returncode

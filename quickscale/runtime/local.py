@@ -3,7 +3,7 @@
 All state lives under the project's `.quickscale/` (the database under
 `/var/lib/quickscale/<hash>/` when running as root, see `embedded_db`):
 
-- `web.json`      pid and port of the running web server
+- `web.json`      pid and port of the running web server, and whether it reloads
 - `logs/web.log`  bootstrap and uvicorn output
 - `logs/db.log`   PostgreSQL's log
 - `logs/mail.log` mail sent by the development mail backend (`MAIL_LOG_PATH`)
@@ -16,22 +16,21 @@ import fcntl
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from quickscale.errors import QuickScaleError
 from quickscale.project import RUNTIME_DATABASE_URL, Project
-from quickscale.runtime.base import SERVICES, Runtime, ServiceState, ServiceStatus, UpResult
+from quickscale.runtime import logs, processes
+from quickscale.runtime.base import Runtime, ServiceState, ServiceStatus, UpResult
 from quickscale.runtime.embedded_db import EmbeddedDatabase
 from quickscale.runtime.ports import fallback_enabled, is_port_free, next_free_port, parse_port
 from quickscale.runtime.switch import note_runtime_switch
@@ -46,11 +45,16 @@ HEALTH_TIMEOUT_SECONDS = 60.0
 # to answer /health/ while its database is down.
 DEFAULT_DB_POOL_TIMEOUT = 3
 HEALTH_ANSWER_MARGIN_SECONDS = 5.0
-STOP_TIMEOUT_SECONDS = 10.0
-TAIL_LINES_IN_ERRORS = 20
-# Lines read to find where a traceback in them begins (its frames are then left out).
-TAIL_LINES_SCANNED = 400
-FOLLOW_POLL_SECONDS = 0.25
+# IS_PRODUCTION values that mean development: anything else (production, or a
+# typo that bootstrap refuses anyway) gets no reload.
+DEVELOPMENT_VALUES = frozenset({"", "no", "false", "0", "off", "disabled", "n", "f"})
+# What the reloading server watches: every top-level folder of the project but
+# these (hidden ones, such as .venv and .quickscale, are left out too). Watching
+# the root itself would follow .venv into every installed package and see every
+# write of the embedded database under .quickscale/.
+NOT_WATCHED = frozenset({"staticfiles", "node_modules", "test-artifacts", "__pycache__"})
+# Beyond Python: templates, those of e-mails included.
+RELOAD_INCLUDES = ("*.html", "*.txt")
 
 
 @dataclass(frozen=True)
@@ -59,54 +63,13 @@ class WebProcess:
 
     pid: int
     port: int
-
-
-def _process_alive(pid: int) -> bool:
-    """True when `pid` is a live process (a zombie counts as dead)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own finished child
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS): the signal test is all we have
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X")
-
-
-def _session_members(session: int) -> list[int]:
-    """Live processes of the session `up` started the web server in (its workers included).
-
-    `start_new_session=True` makes the server's pid its session and group id, so
-    a process whose session and group both equal that pid belongs to it, even
-    after the server itself died (orphaned workers still holding the port).
-    """
-    members = []
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = entry.read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        state, group, sid = fields[0], int(fields[2]), int(fields[3])
-        if sid == session and group == session and state not in ("Z", "X"):
-            members.append(int(entry.parent.name))
-    return members
+    reload: bool = False
 
 
 def _looks_like_web_server(pid: int) -> bool:
     """Guard against a recycled pid: the process must be a uvicorn."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()  # no /proc at all: trust the pid file
-    except OSError:
-        return False
-    return b"uvicorn" in cmdline
+    arguments = processes.command_line(pid)
+    return arguments is not None and any("uvicorn" in argument for argument in arguments)
 
 
 def _http_get_status(url: str, timeout: float = 2.0) -> int | None:
@@ -120,69 +83,6 @@ def _http_get_status(url: str, timeout: float = 2.0) -> int | None:
         return exc.code
     except (urllib.error.URLError, OSError):
         return None
-
-
-def tail_lines(path: Path, lines: int) -> list[str]:
-    """The last `lines` lines of a file, reading only its end."""
-    return _tail(path, lines)[0]
-
-
-def _tail(path: Path, lines: int) -> tuple[list[str], int]:
-    """The last `lines` lines of a file and the offset just after them."""
-    block = 8192
-    with open(path, "rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        end = position = handle.tell()
-        data = b""
-        while position > 0 and data.count(b"\n") <= lines:
-            step = min(block, position)
-            position -= step
-            handle.seek(position)
-            data = handle.read(step) + data
-    if lines <= 0:
-        return [], end
-    text = data.decode(errors="replace")
-    return text.splitlines(keepends=True)[-lines:], end
-
-
-def _error_tail(lines: Iterable[str]) -> str:
-    """The last lines of a log for an error message, Python tracebacks cut to their exception.
-
-    A failed `bootstrap` or server start ends in a traceback whose frames say little
-    to the user; its last line (the exception and its message) says what to fix.
-    The whole log stays available through `quickscale logs web`.
-    """
-    kept: list[str] = []
-    in_traceback = False
-    for raw in lines:
-        line = raw.rstrip()
-        if not line.strip():
-            continue
-        if line.startswith("Traceback (most recent call last):"):
-            in_traceback = True
-            continue
-        if line.startswith(("During handling of the above", "The above exception was")):
-            continue
-        if in_traceback:
-            if line.startswith((" ", "\t")):
-                continue
-            in_traceback = False  # the exception line that ends the traceback
-        kept.append(line)
-    return "\n".join(kept[-TAIL_LINES_IN_ERRORS:]).rstrip()
-
-
-def _run_in_foreground(command: Sequence[str], *, cwd: Path, env: dict[str, str]) -> int:
-    """Run an interactive child; Ctrl-C goes to it, not to us. Returns its exit code."""
-    process = subprocess.Popen(list(command), cwd=cwd, env=env)
-    previous: Any = None
-    with contextlib.suppress(ValueError):  # only the main thread may set handlers
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
-    try:
-        code = process.wait()
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    return 128 - code if code < 0 else code
 
 
 class LocalRuntime(Runtime):
@@ -242,6 +142,11 @@ class LocalRuntime(Runtime):
         return self.project.setting("DB_NAME").strip() or DEFAULT_DB_NAME
 
     @property
+    def reload(self) -> bool:
+        """Whether `up` starts the web server with reload: in development, never in production."""
+        return self.project.setting("IS_PRODUCTION").strip().lower() in DEVELOPMENT_VALUES
+
+    @property
     def mail_log(self) -> Path:
         value = self.project.setting("MAIL_LOG_PATH").strip()
         path = Path(value) if value else Path(".quickscale/logs/mail.log")
@@ -272,13 +177,15 @@ class LocalRuntime(Runtime):
     def _read_pid_file(self) -> WebProcess | None:
         try:
             data = json.loads(self.pid_file.read_text())
-            return WebProcess(pid=int(data["pid"]), port=int(data["port"]))
+            reload = data.get("reload", False)
+            return WebProcess(pid=int(data["pid"]), port=int(data["port"]), reload=reload is True)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
     def _write_pid_file(self, web: WebProcess) -> None:
         temporary = self.pid_file.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps({"pid": web.pid, "port": web.port}) + "\n")
+        record = {"pid": web.pid, "port": web.port, "reload": web.reload}
+        temporary.write_text(json.dumps(record) + "\n")
         os.replace(temporary, self.pid_file)
 
     def _running_web(self) -> WebProcess | None:
@@ -289,10 +196,10 @@ class LocalRuntime(Runtime):
                 logger.info("removing unreadable pid file %s", self.pid_file)
                 self.pid_file.unlink(missing_ok=True)
             return None
-        if _process_alive(web.pid) and _looks_like_web_server(web.pid):
+        if processes.is_alive(web.pid) and _looks_like_web_server(web.pid):
             return web
         logger.info("removing stale pid file %s (pid %s is gone)", self.pid_file, web.pid)
-        self._kill_session(web.pid)  # workers the dead server left behind
+        processes.kill_group(web.pid)  # workers the dead server left behind
         self.pid_file.unlink(missing_ok=True)
         return None
 
@@ -319,6 +226,20 @@ class LocalRuntime(Runtime):
     def up(self) -> UpResult:
         with self._exclusive():
             return self._up()
+
+    def restart(self) -> UpResult:
+        """Stop the web server and start it as `up` does; the database keeps running."""
+        with self._exclusive():
+            was_running = self._running_web() is not None
+            self._stop_web()
+            result = self._up()
+        if was_running:
+            return result
+        return replace(result, notes=("It was not running; started it.", *result.notes))
+
+    def reloads_code(self) -> bool:
+        web = self._running_web()
+        return web is not None and web.reload
 
     def _up(self) -> UpResult:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -369,7 +290,7 @@ class LocalRuntime(Runtime):
             f"The web server (pid {web.pid}) runs, but http://127.0.0.1:{web.port}/health/ "
             f"answered {answer} and still did not answer 200 after {HEALTH_TIMEOUT_SECONDS:.0f} s. "
             f"It was left running. Make sure {where} answers, then run 'quickscale up' again. "
-            f"Last lines of {self.web_log}:\n{self._web_log_tail()}"
+            f"Last lines of {self.web_log}:\n{logs.log_error_tail(self.web_log)}"
         )
 
     def down(self) -> None:
@@ -381,13 +302,16 @@ class LocalRuntime(Runtime):
     def status(self) -> list[ServiceStatus]:
         web = self._running_web()
         web_state = ServiceState.RUNNING if web else ServiceState.STOPPED
+        detail = ""
+        if web is not None:
+            detail = self._url(web.port) + (" (reloads on code changes)" if web.reload else "")
         rows = [
             ServiceStatus(
                 name="web",
                 state=web_state,
                 port=web.port if web else None,
                 pid=web.pid if web else None,
-                detail=self._url(web.port) if web else "",
+                detail=detail,
             )
         ]
         external = self.external_database_url
@@ -413,10 +337,6 @@ class LocalRuntime(Runtime):
         return rows
 
     def logs(self, service: str, *, follow: bool, lines: int) -> int:
-        if service not in SERVICES:
-            raise QuickScaleError(
-                f"There is no service {service!r}. Choose one of: {', '.join(SERVICES)}."
-            )
         if service == "db" and self.external_database_url is not None:
             sys.stderr.write(
                 "The database is external (DATABASE_URL in the environment or .env); "
@@ -431,27 +351,20 @@ class LocalRuntime(Runtime):
             )
             if not follow:
                 return 0
-        position = 0
-        if path.exists():
-            last, position = _tail(path, lines)
-            sys.stdout.write("".join(last))
-            sys.stdout.flush()
-        if follow:
-            with contextlib.suppress(KeyboardInterrupt):
-                self._follow(path, position)
+        logs.show(path, lines=lines, follow=follow)
         return 0
 
     def shell(self) -> int:
         ensure_venv(self.root)
         env = self._env(self._database_url(start=False))
         shell = os.environ.get("SHELL") or "/bin/bash"
-        return _run_in_foreground([shell], cwd=self.root, env=env)
+        return processes.run_in_foreground([shell], cwd=self.root, env=env)
 
     def manage(self, args: Sequence[str]) -> int:
         ensure_venv(self.root)
         env = self._env(self._database_url(start=True))  # the database alone, never the web
         python = str(venv_python(self.root))
-        return _run_in_foreground([python, "manage.py", *args], cwd=self.root, env=env)
+        return processes.run_in_foreground([python, "manage.py", *args], cwd=self.root, env=env)
 
     def destroy(self) -> None:
         with self._exclusive():
@@ -480,16 +393,12 @@ class LocalRuntime(Runtime):
             "or set WEB_PORT_ALTERNATIVE_FALLBACK=yes."
         )
 
-    def _log_header(self, text: str) -> bytes:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        return f"\n=== {stamp} quickscale: {text} ===\n".encode()
-
     def _bootstrap(self, env: dict[str, str]) -> None:
         """Run `manage.py bootstrap`, its output appended to web.log."""
         command = [str(venv_python(self.root)), "manage.py", "bootstrap"]
-        last: deque[str] = deque(maxlen=TAIL_LINES_SCANNED)
+        last: deque[str] = deque(maxlen=logs.TAIL_LINES_SCANNED)
         with open(self.web_log, "ab") as log:
-            log.write(self._log_header("manage.py bootstrap"))
+            log.write(logs.header("manage.py bootstrap"))
             log.flush()
             process = subprocess.Popen(
                 command,
@@ -509,11 +418,11 @@ class LocalRuntime(Runtime):
             raise QuickScaleError(
                 f"`manage.py bootstrap` failed (exit code {code}), so the web server was not "
                 "started. Fix what it reports below, then run 'quickscale up' again (whole "
-                f"log: quickscale logs web). Last lines of {self.web_log}:\n" + _error_tail(last)
+                f"log: quickscale logs web). Last lines of {self.web_log}:\n"
+                + logs.error_tail(last)
             )
 
-    def _start_web(self, port: int, env: dict[str, str]) -> None:
-        """Start uvicorn in its own session, record it, wait for /health/."""
+    def _web_command(self, port: int, *, reload: bool) -> list[str]:
         command = [
             str(venv_python(self.root)), "-m", "uvicorn", "core.asgi:application",
             "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
@@ -526,19 +435,35 @@ class LocalRuntime(Runtime):
             # workers, and extra workers here only slow every `up`.
             "--workers", "1",
         ]  # fmt: skip
+        if not reload:
+            return command
+        # uvicorn's reloader (watchfiles) runs the server in a worker process and
+        # starts a new one when a watched file changes. A folder added to the
+        # project later is watched from the next `quickscale restart`.
+        command.append("--reload")
+        for folder in self._watched_folders():
+            command += ["--reload-dir", str(folder)]
+        for pattern in RELOAD_INCLUDES:
+            command += ["--reload-include", pattern]
+        return command
+
+    def _watched_folders(self) -> list[Path]:
+        return sorted(
+            entry
+            for entry in self.root.iterdir()
+            if entry.is_dir() and not entry.name.startswith(".") and entry.name not in NOT_WATCHED
+        )
+
+    def _start_web(self, port: int, env: dict[str, str]) -> None:
+        """Start uvicorn in its own session, record it, wait for /health/."""
+        reload = self.reload
+        command = self._web_command(port, reload=reload)
         with open(self.web_log, "ab") as log:
-            log.write(self._log_header(f"web server on port {port}"))
+            mode = " (reloads on code changes)" if reload else ""
+            log.write(logs.header(f"web server on port {port}{mode}"))
             log.flush()
-            process = subprocess.Popen(
-                command,
-                cwd=self.root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C in the terminal must not reach it
-            )
-        self._write_pid_file(WebProcess(pid=process.pid, port=port))
+            process = processes.start_in_background(command, cwd=self.root, env=env, log=log)
+        self._write_pid_file(WebProcess(pid=process.pid, port=port, reload=reload))
         try:
             self._wait_until_healthy(process, port)
         except BaseException:
@@ -547,99 +472,38 @@ class LocalRuntime(Runtime):
 
     def _wait_until_healthy(self, process: subprocess.Popen[bytes], port: int) -> None:
         deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
+        exited_worker_seen = 0
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise QuickScaleError(
                     f"The web server exited (code {process.returncode}) before answering. "
                     "Fix what it reports below, then run 'quickscale up' again. "
-                    f"Last lines of {self.web_log}:\n{self._web_log_tail()}"
+                    f"Last lines of {self.web_log}:\n{logs.log_error_tail(self.web_log)}"
                 )
             if self._healthy(port):
                 return
+            # The reloader outlives a worker that fails at start-up and waits for a
+            # file change; seen twice, the worker is not just being replaced.
+            exited_worker_seen = (
+                exited_worker_seen + 1 if processes.has_exited_child(process.pid) else 0
+            )
+            if exited_worker_seen >= 2:
+                raise QuickScaleError(
+                    "The web server's worker exited before answering, so the server was "
+                    "stopped. Fix what it reports below, then run 'quickscale up' again. "
+                    f"Last lines of {self.web_log}:\n{logs.log_error_tail(self.web_log)}"
+                )
             time.sleep(0.2)
         raise QuickScaleError(
             f"The web server did not answer http://127.0.0.1:{port}/health/ within "
             f"{HEALTH_TIMEOUT_SECONDS:.0f} s, so it was stopped. Fix what it reports below, "
             f"then run 'quickscale up' again. Last lines of {self.web_log}:\n"
-            f"{self._web_log_tail()}"
+            f"{logs.log_error_tail(self.web_log)}"
         )
 
-    def _web_log_tail(self) -> str:
-        try:
-            return _error_tail(tail_lines(self.web_log, TAIL_LINES_SCANNED))
-        except OSError:
-            return "(no log)"
-
     def _stop_web(self) -> None:
-        """SIGTERM the web server's process group, SIGKILL after a timeout, drop the pid file."""
+        """Stop the web server's process group (its reloader and worker), drop the pid file."""
         web = self._running_web()
         if web is not None:
-            self._signal_group(web.pid, signal.SIGTERM)
-            if not self._wait_gone(web.pid, STOP_TIMEOUT_SECONDS):
-                logger.warning("web server %s ignored SIGTERM; killing it", web.pid)
-                self._signal_group(web.pid, signal.SIGKILL)
-                self._wait_gone(web.pid, STOP_TIMEOUT_SECONDS)
-            self._kill_session(web.pid)
+            processes.stop_group(web.pid)
         self.pid_file.unlink(missing_ok=True)
-
-    def _kill_session(self, session: int) -> None:
-        """SIGKILL what is left of the web server's session and wait until it is gone."""
-        members = _session_members(session)
-        if not members:
-            return
-        logger.info("killing leftover web processes %s", members)
-        for pid in members:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        for pid in members:
-            self._wait_gone(pid, STOP_TIMEOUT_SECONDS)
-
-    @staticmethod
-    def _signal_group(pid: int, signum: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            try:
-                same_group = os.getpgid(pid) == pid
-            except ProcessLookupError:
-                return
-            if same_group:
-                os.killpg(pid, signum)
-            else:
-                os.kill(pid, signum)
-
-    @staticmethod
-    def _wait_gone(pid: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _process_alive(pid):
-                return True
-            time.sleep(0.1)
-        return not _process_alive(pid)
-
-    # `logs -f`.
-
-    def _follow(self, path: Path, position: int) -> None:
-        """Print what is appended to `path` after `position` until interrupted.
-
-        Survives truncation and rotation (a new file is read from its start).
-        """
-        inode = path.stat().st_ino if path.exists() else None
-        while True:
-            time.sleep(FOLLOW_POLL_SECONDS)
-            try:
-                info = path.stat()
-            except FileNotFoundError:
-                continue
-            if info.st_ino != inode or info.st_size < position:
-                inode, position = info.st_ino, 0
-            if info.st_size > position:
-                for chunk in self._read_from(path, position):
-                    sys.stdout.write(chunk.decode(errors="replace"))
-                    position += len(chunk)
-                sys.stdout.flush()
-
-    @staticmethod
-    def _read_from(path: Path, position: int) -> Iterator[bytes]:
-        with open(path, "rb") as handle:
-            handle.seek(position)
-            while chunk := handle.read(65536):
-                yield chunk

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 from quickscale.errors import QuickScaleError
 from quickscale.project import Project, process_settings
 from quickscale.runtime.base import Runtime
@@ -19,19 +17,9 @@ def get_runtime(project: Project) -> Runtime:
 
         return LocalRuntime(project)
     if name == "docker":
-        try:
-            module = importlib.import_module("quickscale.runtime.docker")
-        except ModuleNotFoundError as exc:
-            if exc.name != "quickscale.runtime.docker":
-                raise
-            raise QuickScaleError(
-                "This project is set to QUICKSCALE_RUNTIME=docker, but the Docker runtime "
-                "is not available in this version of QuickScale. Upgrade QuickScale, or "
-                "set QUICKSCALE_RUNTIME=local in .env (the local runtime keeps its data "
-                "in a separate database)."
-            ) from exc
-        runtime_class: type[Runtime] = module.DockerRuntime
-        return runtime_class(project)
+        from quickscale.runtime.docker import DockerRuntime
+
+        return DockerRuntime(project)
     allowed = ", ".join(RUNTIME_NAMES)
     source = (
         "the environment" if "QUICKSCALE_RUNTIME" in process_settings() else project.root / ".env"

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from quickscale.errors import QuickScaleError
+from quickscale.runtime import processes
 
 logger = logging.getLogger(__name__)
 
@@ -138,17 +139,11 @@ def _compile_in_background(python: Path, project_root: Path, log_path: Path) -> 
     so that a reinstall or `destroy` stops it before touching the files.
     """
     command = [str(python), "-m", "compileall", "-q", "-j", "0", str(site_packages(project_root))]
-    with open(log_path, "a") as log:
-        log.write(f"\n$ {' '.join(command)} (in the background)\n")
+    with open(log_path, "ab") as log:
+        log.write(f"\n$ {' '.join(command)} (in the background)\n".encode())
         log.flush()
-        process = subprocess.Popen(
-            command,
-            cwd=project_root,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # outlives this command, and Ctrl-C here
-        )
+        # Its own session: it outlives this command, and a Ctrl-C here.
+        process = processes.start_in_background(command, cwd=project_root, env=None, log=log)
     compile_pid_path(project_root).write_text(f"{process.pid}\n")
     # Not waited for: the process is left to finish (or be stopped) on its own;
     # this keeps Python from warning that it still runs when the object goes.
@@ -173,24 +168,17 @@ def stop_background_compile(project_root: Path, timeout: float = 10.0) -> None:
 
 def _is_our_compile(pid: int) -> bool:
     """True while `pid` is a running compileall that leads its own process group."""
-    try:
-        if os.getpgid(pid) != pid:
-            return False  # the pid was reused by a process of another group
-    except ProcessLookupError:
+    if not processes.leads_group(pid):
+        return False  # gone, or the pid was reused by a process of another group
+    arguments: list[str] | None = []
+    for _ in range(50):  # empty for a moment while a just-started process execs
+        arguments = processes.command_line(pid)
+        if arguments:
+            break
+        time.sleep(0.01)
+    if not arguments or not any("compileall" in argument for argument in arguments):
         return False
-    if not Path("/proc/self").exists():
-        return True  # no /proc (macOS): the group leader check has to do
-    try:
-        command_line = b""
-        for _ in range(50):  # empty for a moment while a just-started process execs
-            command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if command_line:
-                break
-            time.sleep(0.01)
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except OSError:
-        return False  # gone meanwhile
-    return b"compileall" in command_line and state != "Z"  # Z: exited, not yet reaped
+    return processes.is_alive(pid, reap=False)
 
 
 def site_packages(project_root: Path) -> Path:

@@ -119,6 +119,8 @@ class Recorder:
     exit_code: int = 0
     up_error: BaseException | None = None
     statuses: list[ServiceStatus] = field(default_factory=list)
+    reloads: bool = False
+    status_error: BaseException | None = None
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -142,12 +144,22 @@ class FakeRuntime(Runtime):
             raise self.recorder.up_error
         return UpResult(url="http://127.0.0.1:8123", notes=("Port 8000 was busy; using 8123.",))
 
+    def restart(self) -> UpResult:
+        self._record("restart")
+        return UpResult(url="http://127.0.0.1:8123", notes=("It was not running; started it.",))
+
     def down(self) -> None:
         self._record("down")
 
     def status(self) -> list[ServiceStatus]:
         self._record("status")
+        if self.recorder.status_error is not None:
+            raise self.recorder.status_error
         return self.recorder.statuses
+
+    def reloads_code(self) -> bool:
+        self._record("reloads_code")
+        return self.recorder.reloads
 
     def logs(self, service: str, *, follow: bool, lines: int) -> int:
         self._record("logs", service, follow, lines)

@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 
 from quickscale.cli import app
 from quickscale.commands.service import ServiceType
+from quickscale.errors import QuickScaleError
+from quickscale.runtime.base import ServiceState, ServiceStatus
 
 
 @pytest.fixture
@@ -110,3 +112,61 @@ def test_outside_a_project_it_exits_2_and_writes_nothing(runner: CliRunner, in_t
     assert result.exit_code == 2
     assert "inside a QuickScale project" in result.output
     assert list(in_tmp.rglob("*.py")) == []
+
+
+# What the command says about when the new service is live.
+
+
+def test_on_a_project_that_reloads_it_says_the_service_is_live_in_seconds(
+    runner: CliRunner, project: Path, fake_runtime
+) -> None:
+    fake_runtime.reloads = True
+
+    result = runner.invoke(app, ["generate-service", "fresh_one"])
+
+    assert result.exit_code == 0, result.output
+    assert (
+        "The web server reloads on code changes: the service is live in a few seconds."
+        in result.stdout
+    )
+    assert "quickscale restart" not in result.stdout
+    assert "quickscale up" not in result.stdout
+
+
+def test_on_a_running_project_without_reload_it_says_to_restart(
+    runner: CliRunner, project: Path, fake_runtime
+) -> None:
+    result = runner.invoke(app, ["generate-service", "fresh_one"])
+
+    assert result.exit_code == 0, result.output
+    assert "make the service live with: quickscale restart" in result.stdout
+    assert "quickscale up" not in result.stdout
+
+
+def test_on_a_stopped_project_it_says_the_next_up_makes_it_live(
+    runner: CliRunner, project: Path, fake_runtime
+) -> None:
+    fake_runtime.statuses = [
+        ServiceStatus("web", ServiceState.STOPPED),
+        ServiceStatus("db", ServiceState.STOPPED),
+    ]
+
+    result = runner.invoke(app, ["generate-service", "fresh_one"])
+
+    assert result.exit_code == 0, result.output
+    assert "The project is stopped: the service is live from the next: quickscale up" in (
+        result.stdout
+    )
+    assert "quickscale restart" not in result.stdout
+
+
+def test_when_the_runtime_cannot_tell_it_still_writes_and_says_restart(
+    runner: CliRunner, project: Path, fake_runtime
+) -> None:
+    fake_runtime.status_error = QuickScaleError("Docker is not running.")
+
+    result = runner.invoke(app, ["generate-service", "fresh_one"])
+
+    assert result.exit_code == 0, result.output
+    assert (project / "services/custom/fresh_one.py").is_file()
+    assert "The service is live after: quickscale restart" in result.stdout

@@ -10,6 +10,7 @@ from quickscale.cli import app
 COMMANDS = [
     "build",
     "up",
+    "restart",
     "down",
     "ps",
     "logs",

@@ -295,6 +295,54 @@ def test_up_after_a_switch_from_the_local_runtime_says_so_once(runtime, docker_s
     assert marker.read_text() == "docker\n"
 
 
+# restart
+
+
+def test_restart_rebuilds_and_recreates_the_web_container_on_its_ports(runtime, docker_standin):
+    # A fresh build, so the container runs the code and .env as they are now.
+    started(runtime, docker_standin)
+    before = {row.name: row for row in runtime.status()}
+    docker_standin.reset_log()
+
+    result = runtime.restart()
+
+    assert docker_standin.compose_calls() == [["up", "-d", "--build", "--force-recreate", "web"]]
+    assert docker_standin.envs()[-1] == {
+        "WEB_PORT": str(before["web"].port),
+        "DB_PORT_EXTERNAL": str(before["db"].port),
+    }
+    after = {row.name: row for row in runtime.status()}
+    assert after["web"].pid != before["web"].pid
+    assert result.url == f"http://127.0.0.1:{before['web'].port}/"
+    assert result.already_running is False
+    assert result.notes == ()
+    assert get(f"{result.url}health/")[0] == 200
+
+
+def test_restart_of_a_stopped_project_starts_it_and_says_so(runtime, docker_standin):
+    result = runtime.restart()
+
+    assert docker_standin.compose_calls() == [["up", "-d", "--build", "--force-recreate", "web"]]
+    assert result.notes == ("It was not running; started it.",)
+    assert get(f"{result.url}health/")[0] == 200
+
+
+def test_restart_reports_a_web_server_that_never_gets_healthy(runtime, docker_standin, monkeypatch):
+    started(runtime, docker_standin)
+    monkeypatch.setenv("DOCKER_STANDIN_HEALTH", "503")
+    runtime.health_timeout = 0.5
+
+    with pytest.raises(QuickScaleError, match="did not answer 200"):
+        runtime.restart()
+
+
+def test_the_docker_runtime_never_reloads_code(runtime, docker_standin):
+    # Its image holds the code as built: a change needs `quickscale restart`.
+    started(runtime, docker_standin)
+
+    assert runtime.reloads_code() is False
+
+
 # down, status
 
 
@@ -395,11 +443,6 @@ def test_logs_mail_of_a_stopped_project_reads_the_volume_without_the_database(
         ["run", "--rm", "--no-deps", "--entrypoint", "tail", "web", "-n", "20", MAIL_LOG],
     ]
     assert "db" not in docker_standin.state()["services"]
-
-
-def test_logs_of_an_unknown_service_is_a_clear_error(runtime, docker_standin):
-    with pytest.raises(QuickScaleError, match="Choose one of: web, db, mail"):
-        runtime.logs("redis", follow=False, lines=10)
 
 
 def test_shell_opens_bash_in_the_web_container(runtime, docker_standin):

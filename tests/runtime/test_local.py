@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import re
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -18,16 +20,20 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import pytest
 from contract import ContractSubject, RuntimeContract, http_status, rows
 from fixtures_project import ProjectFactory, free_port
+from typer.testing import CliRunner
 
+from quickscale.cli import app
 from quickscale.errors import QuickScaleError
 from quickscale.project import RUNTIME_DATABASE_URL, Project
 from quickscale.runtime import venv
 from quickscale.runtime.base import ServiceState, UpResult
 from quickscale.runtime.embedded_db import START_FAILED, EmbeddedDatabase
-from quickscale.runtime.local import LocalRuntime, _error_tail
+from quickscale.runtime.local import LocalRuntime
+from quickscale.runtime.logs import error_tail
 from quickscale.runtime.ports import fallback_enabled, is_port_free, next_free_port
 from quickscale.runtime.select import get_runtime
 
@@ -334,12 +340,12 @@ def test_error_tails_keep_the_exception_of_a_traceback_not_its_frames() -> None:
         '  File "core/settings.py", line 53, in <module>',
         "django.core.exceptions.ImproperlyConfigured: DEBUG is on; set DEBUG=False.",
     ]
-    assert _error_tail(log).splitlines() == [
+    assert error_tail(log).splitlines() == [
         "Operations to perform:",
         "KeyError: 'first'",
         "django.core.exceptions.ImproperlyConfigured: DEBUG is on; set DEBUG=False.",
     ]
-    assert _error_tail(f"line {n}\n" for n in range(100)).splitlines()[0] == "line 80"
+    assert error_tail(f"line {n}\n" for n in range(100)).splitlines()[0] == "line 80"
 
 
 def test_a_failing_bootstrap_starts_no_web_server_and_says_what_to_do(stopped: Project) -> None:
@@ -390,11 +396,6 @@ def test_a_missing_log_says_so(stopped: Project, capsys: pytest.CaptureFixture[s
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "none.log does not exist" in captured.err
-
-
-def test_logs_of_an_unknown_service_is_an_error(stopped: Project) -> None:
-    with pytest.raises(QuickScaleError, match="web, db, mail"):
-        LocalRuntime(stopped).logs("cache", follow=False, lines=10)
 
 
 def test_logs_follow_prints_appended_lines_until_interrupted(stopped: Project) -> None:
@@ -541,15 +542,6 @@ def test_get_runtime_reads_the_environment_first_and_says_so(
         get_runtime(project)
 
 
-def test_get_runtime_says_when_docker_is_not_available(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "quickscale.runtime.docker", None)
-    project = Project(root=tmp_path, env={"QUICKSCALE_RUNTIME": "docker"})
-    with pytest.raises(QuickScaleError, match="Docker runtime is not available"):
-        get_runtime(project)
-
-
 # Shell.
 
 
@@ -573,6 +565,228 @@ def test_shell_runs_the_users_shell_in_the_project_with_its_env(
     assert virtual_env == str(stopped.root.resolve() / ".venv")
     assert path.startswith(f"{virtual_env}/bin:")
     assert rows(runtime)["web"].state == ServiceState.STOPPED
+
+
+# Reload and restart.
+
+RELOAD_PROBE = """
+from django.http import HttpResponse as _ProbeResponse
+
+urlpatterns.insert(0, path("reload-probe/", lambda request: _ProbeResponse("probe {n}")))
+"""
+
+
+def _get(url: str) -> tuple[int | None, str]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError:
+        return None, ""
+
+
+def _eventually(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
+        time.sleep(0.1)
+
+
+def _workers(reloader: int) -> list[int]:
+    """The server processes uvicorn's reloader runs (not multiprocessing's resource tracker)."""
+    found = []
+    for child in psutil.Process(reloader).children():
+        with suppress(psutil.NoSuchProcess):
+            if "spawn_main" in " ".join(child.cmdline()) and child.status() != "zombie":
+                found.append(child.pid)
+    return found
+
+
+def _settled_worker(reloader: int) -> int:
+    """The reloader's one worker, once a reload an earlier edit started is over."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        first = _workers(reloader)
+        time.sleep(2.5)  # more than watchfiles' debounce and uvicorn's reload delay
+        if len(first) == 1 and _workers(reloader) == first:
+            return first[0]
+    raise AssertionError("the server kept reloading")
+
+
+@contextmanager
+def edited(path: Path, change: Callable[[str], str]) -> Iterator[None]:
+    original = path.read_text()
+    path.write_text(change(original))
+    try:
+        yield
+    finally:
+        path.write_text(original)
+
+
+def test_up_in_development_serves_a_python_edit_without_a_restart(local_project: Project) -> None:
+    runtime = LocalRuntime(local_project)
+    url = runtime.up().url
+    web = rows(runtime)["web"]
+    assert web.pid is not None and web.detail.endswith("(reloads on code changes)")
+    urls = local_project.root / "core" / "urls.py"
+    with edited(urls, lambda text: text + RELOAD_PROBE.format(n=1)):
+        _eventually(lambda: _get(url + "reload-probe/") == (200, "probe 1"), "the edit served")
+        # The same server, as `ps` shows it and `down` stops it, reloaded its worker.
+        assert rows(runtime)["web"].pid == web.pid
+        with edited(urls, lambda text: text.replace("probe 1", "probe 2")):
+            _eventually(lambda: _get(url + "reload-probe/") == (200, "probe 2"), "a 2nd edit")
+
+
+def test_up_in_development_serves_a_template_edit(local_project: Project) -> None:
+    runtime = LocalRuntime(local_project)
+    url = runtime.up().url
+    page = local_project.root / "templates" / "public" / "index.html"
+    marker = "<p>edited-while-running</p>"
+    assert marker not in _get(url)[1]
+    block = "{% block content %}"
+    with edited(page, lambda text: text.replace(block, block + marker, 1)):
+        _eventually(lambda: marker in _get(url)[1], "the edited template served")
+
+
+def test_files_outside_the_code_folders_do_not_reload_the_server(local_project: Project) -> None:
+    # The venv's bytecode compile, the logs and the database under .quickscale/,
+    # and collected static files change while the server runs.
+    runtime = LocalRuntime(local_project)
+    runtime.up()
+    reloader = rows(runtime)["web"].pid
+    assert reloader is not None
+    worker = _settled_worker(reloader)
+    root = local_project.root
+    (root / "staticfiles").mkdir(exist_ok=True)
+    quiet = [root / ".quickscale" / "probe.py", root / "staticfiles" / "probe.html"]
+    for path in quiet:
+        path.write_text("x = 1\n")
+    time.sleep(2.5)  # more than watchfiles' debounce and uvicorn's reload delay
+    assert _workers(reloader) == [worker]
+    # While a file in a code folder does.
+    watched = root / "common" / "reload_probe.py"
+    watched.write_text("x = 1\n")
+    try:
+        _eventually(lambda: _workers(reloader) not in ([], [worker]), "a new worker")
+    finally:
+        watched.unlink()
+        for path in quiet:
+            path.unlink()
+
+
+def test_production_settings_start_the_server_without_reload(local_project: Project) -> None:
+    assert LocalRuntime(local_project).reload
+    for value in ("True", "yes", "ON", "nonsense"):
+        runtime = LocalRuntime(with_env(local_project, IS_PRODUCTION=value))
+        assert not runtime.reload
+        assert "--reload" not in runtime._web_command(8000, reload=runtime.reload)
+
+
+def test_down_stops_the_reloader_and_its_worker(local_project: Project) -> None:
+    runtime = LocalRuntime(local_project)
+    runtime.up()
+    reloader = rows(runtime)["web"].pid
+    assert reloader is not None
+    _eventually(lambda: len(_workers(reloader)) == 1, "one worker")
+    group = [reloader, *_workers(reloader)]
+    runtime.down()
+    for pid in group:
+        wait_dead(pid)
+    assert is_port_free(int(local_project.env["WEB_PORT"]))
+
+
+def test_a_worker_that_cannot_start_fails_up_at_once_and_leaves_nothing(stopped: Project) -> None:
+    # uvicorn's reloader outlives such a worker, waiting for a fix; `up` must not wait.
+    runtime = LocalRuntime(stopped)
+    asgi = stopped.root / "core" / "asgi.py"
+    with edited(asgi, lambda text: text + '\nraise RuntimeError("broken on purpose")\n'):
+        started = time.monotonic()
+        with pytest.raises(QuickScaleError) as error:
+            runtime.up()
+        assert time.monotonic() - started < 30
+    assert str(error.value).startswith("The web server's worker exited before answering")
+    assert "RuntimeError: broken on purpose" in str(error.value)
+    assert rows(runtime)["web"].state == ServiceState.STOPPED
+    assert not runtime.pid_file.exists()
+    assert is_port_free(int(stopped.env["WEB_PORT"]))
+    runtime.down()
+
+
+def test_restart_starts_a_new_web_server_and_keeps_the_database(local_project: Project) -> None:
+    runtime = LocalRuntime(local_project)
+    runtime.up()
+    before = rows(runtime)
+    result = runtime.restart()
+    after = rows(runtime)
+    assert before["web"].pid is not None
+    wait_dead(before["web"].pid)
+    assert after["web"].state == ServiceState.RUNNING
+    assert after["web"].pid not in (None, before["web"].pid)
+    assert after["db"].pid == before["db"].pid
+    assert (result.already_running, result.notes) == (False, ())
+    assert http_status(result.url + "health/") == 200
+
+
+def test_restart_of_a_stopped_project_starts_it_and_says_so(stopped: Project) -> None:
+    runtime = LocalRuntime(stopped)
+    result = runtime.restart()
+    try:
+        assert result.notes == ("It was not running; started it.",)
+        assert http_status(result.url + "health/") == 200
+    finally:
+        runtime.down()
+
+
+GRANT_AND_KEY = (
+    "from api.services import api_key_create\n"
+    "from credits import ledger\n"
+    "from users.models import CustomUser\n"
+    "user = CustomUser.objects.get(email='user@test.com')\n"
+    "ledger.grant(user, 10, source='admin', reference='generated-service-test')\n"
+    "print('key:', api_key_create(user, name='test')[1])\n"
+)
+
+
+def test_a_generated_service_is_live_on_the_reloading_server_without_a_restart(
+    local_project: Project, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    runtime = LocalRuntime(local_project)
+    url = runtime.up().url
+    pid = rows(runtime)["web"].pid
+    capfd.readouterr()
+    assert runtime.manage(["shell", "-c", GRANT_AND_KEY]) == 0
+    key = next(line for line in capfd.readouterr().out.splitlines() if line.startswith("key:"))
+    monkeypatch.chdir(local_project.root)
+
+    done = CliRunner().invoke(app, ["generate-service", "late_arrival", "--credit-cost", "1"])
+
+    assert done.exit_code == 0, done.output
+    assert "the service is live in a few seconds" in done.output
+    request = urllib.request.Request(
+        url + "api/services/late_arrival/run",
+        data=json.dumps({"input": {"text": "Hello there."}}).encode(),
+        headers={"Authorization": f"Bearer {key.split()[1]}", "Content-Type": "application/json"},
+    )
+
+    def served() -> bool:
+        status, body = _post(request)
+        return status == 200 and json.loads(body)["data"]["result"]["echo"] == "Hello there."
+
+    _eventually(served, "the new service answering")
+    assert rows(runtime)["web"].pid == pid  # nobody restarted the server
+
+
+def _post(request: urllib.request.Request) -> tuple[int | None, str]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError:
+        return None, ""
 
 
 # Database outage while the web server runs.
