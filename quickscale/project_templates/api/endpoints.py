@@ -1,9 +1,9 @@
 """The HTTP API under /api/ (django-ninja): thin endpoints over services and the ledger.
 
 Authentication is ``Authorization: Bearer <API key>``; the same check counts
-the request against the key's rate limit and refuses an oversize body before
-anything is read. Every answer is the envelope of ``api/schemas.py``; errors
-are mapped in one place (``api/errors.py``). OpenAPI at /api/openapi.json,
+the request against the key's rate limit (``core.body_limit`` limits the body
+before Django reads it). Every answer is the envelope of ``api/schemas.py``;
+errors are mapped in one place (``api/errors.py``). OpenAPI at /api/openapi.json,
 interactive docs at /api/docs (django-ninja's bundled Swagger UI, local files).
 """
 
@@ -20,10 +20,10 @@ from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Query, Schema
 from ninja.openapi.schema import OpenAPISchema
-from ninja.security import HttpBearer
+from ninja.security.http import HttpAuthBase
 from pydantic import Field
 
-from api.errors import ERROR_STATUSES, ApiError, install_handlers, too_large
+from api.errors import ERROR_STATUSES, ApiError, install_handlers
 from api.models import APIKey
 from api.parser import BoundedJsonParser
 from api.schemas import (
@@ -40,7 +40,8 @@ from common.concurrency import CallSlotsBusy, call_slot
 from common.json_input import MAX_DEPTH, MAX_INT_DIGITS, JsonInputError, loads_bounded
 from credits import ledger
 from services import selectors as service_selectors
-from services.exceptions import ServiceInputError, ServiceUnavailable
+from services.base import BaseService
+from services.exceptions import ServiceInputError
 from services.registry import create_service_instance
 
 TEXT_OPERATIONS = {
@@ -56,8 +57,14 @@ RETRY_AFTER_DESCRIPTIONS = {
 AUTH_HELP = "Send your API key as 'Authorization: Bearer <key>' (create one on the API keys page)."
 
 
-class ApiKeyAuth(HttpBearer):
-    """Bearer API key, then the key's rate limit, then the body size limit."""
+class ApiKeyAuth(HttpAuthBase):
+    """Bearer API key, then the key's rate limit; OpenAPI documents an HTTP bearer scheme.
+
+    It reads the header itself rather than through ninja's ``HttpBearer``, so a
+    missing header, a malformed one and an unknown key each get their own error code.
+    """
+
+    openapi_scheme = "bearer"
 
     def __call__(self, request: HttpRequest) -> APIKey:
         header = request.headers.get("Authorization", "")
@@ -83,16 +90,7 @@ class ApiKeyAuth(HttpBearer):
                     details={"retry_after": decision.retry_after},
                     headers={"Retry-After": str(decision.retry_after)},
                 )
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > settings.API_MAX_BODY_BYTES:
-            raise too_large()
         return key
-
-    def authenticate(self, request: HttpRequest, token: str) -> APIKey | None:
-        return api_key_authenticate(token)
 
 
 class QuickScaleApi(NinjaAPI):
@@ -154,19 +152,24 @@ def _call_slot(request: HttpRequest) -> Iterator[None]:
         yield
 
 
-def _run(request: HttpRequest, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Run service ``name`` for the key's user; the key's link commits with the charge."""
-    key = _key(request)
-    if service_selectors.active_service(name) is None:
-        raise ServiceUnavailable(name)
+def _service(name: str) -> BaseService:
+    """The service ``name`` with its row read: a 404 comes before the call slot and the
+    body are taken, and ``run`` charges by this same row (one query a call)."""
     service = create_service_instance(name)
+    service.configuration()
+    return service
+
+
+def _run(request: HttpRequest, service: BaseService, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Run ``service`` for the key's user; the key's link commits with the charge."""
+    key = _key(request)
     outcome = service.run(
         key.user, origin="api", on_usage_created=partial(api_key_usage_record, key), **inputs
     )
     return {
         "success": True,
         "data": {
-            "service": name,
+            "service": service.name,
             "usage_id": outcome.usage.pk,
             "credits_charged": str(outcome.usage.credits_charged),
             "result": outcome.result,
@@ -178,8 +181,9 @@ def _run(request: HttpRequest, name: str, inputs: dict[str, Any]) -> dict[str, A
 @api.post("/text/", response={200: RunEnvelope, **ERRORS}, operation_id="process_text")
 def process_text(request: HttpRequest, payload: TextIn) -> dict[str, Any]:
     """Analyze (sentiment), summarize or count a text."""
+    service = _service(TEXT_OPERATIONS[payload.operation])
     with _call_slot(request):
-        return _run(request, TEXT_OPERATIONS[payload.operation], {"text": payload.text})
+        return _run(request, service, {"text": payload.text})
 
 
 @api.get("/services/", response={200: ServiceListEnvelope, **ERRORS}, operation_id="list_services")
@@ -268,10 +272,9 @@ def _inputs(request: HttpRequest) -> dict[str, Any]:
 )
 def run_service(request: HttpRequest, name: str) -> dict[str, Any]:
     """Run one service: JSON {"input": {...}}, or multipart/form-data for files."""
-    if service_selectors.active_service(name) is None:
-        raise ServiceUnavailable(name)
+    service = _service(name)
     with _call_slot(request):
-        return _run(request, name, _inputs(request))
+        return _run(request, service, _inputs(request))
 
 
 def _money(value: Decimal) -> str:

@@ -102,7 +102,7 @@ def to_api_error(error: Exception) -> ApiError | None:
     if isinstance(error, ServiceFailed):
         return ApiError(500, "service_failed", str(error), details={"usage_id": error.usage.pk})
     if isinstance(error, RequestDataTooBig):
-        return _too_large()
+        return ApiError(413, "payload_too_large", "The request body is too large. Send less data.")
     if isinstance(error, DATABASE_UNAVAILABLE):
         return ApiError(
             503,
@@ -141,10 +141,6 @@ def to_api_error(error: Exception) -> ApiError | None:
     if isinstance(error, HttpError):
         return ApiError(error.status_code, "http_error", str(error))
     return None
-
-
-def _too_large() -> ApiError:
-    return ApiError(413, "payload_too_large", "The request body is too large. Send less data.")
 
 
 def install_handlers(api: NinjaAPI) -> None:
@@ -186,8 +182,3 @@ def install_handlers(api: NinjaAPI) -> None:
         *DATABASE_UNAVAILABLE,
     ):
         api.add_exception_handler(error_type, handle)
-
-
-def too_large() -> ApiError:
-    """The 413 answer."""
-    return _too_large()

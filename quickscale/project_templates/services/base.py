@@ -69,6 +69,9 @@ class BaseService:
     description: ClassVar[str] = ""
     form_class: ClassVar[type[forms.Form]] = TextInputForm
 
+    # The Service row read by ``configuration`` for the next ``run``.
+    _configuration: Service | None = None
+
     # --------------------------------------------------------------- subclass hooks
 
     def validate_input(self, **inputs: Any) -> dict[str, Any]:
@@ -98,11 +101,18 @@ class BaseService:
     # --------------------------------------------------------------- framework
 
     def configuration(self) -> Service:
-        """Return this service's active ``Service`` row, or raise ``ServiceUnavailable``."""
-        service = Service.objects.filter(name=self.name, is_active=True).first()
-        if service is None:
-            raise ServiceUnavailable(self.name)
-        return service
+        """Return this service's active ``Service`` row, or raise ``ServiceUnavailable``.
+
+        The row is read once for the next call: a view that checks it before
+        ``run`` (to answer 404 before reading the input) and ``run`` share one
+        query, and ``run`` lets it go, so a later call on this instance reads it again.
+        """
+        if self._configuration is None:
+            service = Service.objects.filter(name=self.name, is_active=True).first()
+            if service is None:
+                raise ServiceUnavailable(self.name)
+            self._configuration = service
+        return self._configuration
 
     def run(
         self,
@@ -118,6 +128,7 @@ class BaseService:
         transaction, so whatever it writes commits together with the charge.
         """
         service = self.configuration()
+        self._configuration = None
         cleaned = self.validate_input(**inputs)
         charge = service.credit_cost > 0 and bool(settings.CREDIT_SYSTEM_ENABLED)
         usage, reference = usage_start(

@@ -10,7 +10,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, QuerySet, Sum
 
 from credits.models import ZERO
-from services.models import SERVICE_NAME_PATTERN, Service, ServiceUsage
+from services.models import Service, ServiceUsage
 from users.models import CustomUser
 
 USAGE_PER_PAGE = 25
@@ -24,13 +24,6 @@ def active_services() -> QuerySet[Service]:
 def all_services() -> QuerySet[Service]:
     """Return every configured service, active or not, by name."""
     return Service.objects.order_by("name")
-
-
-def active_service(name: str) -> Service | None:
-    """Return the active service called ``name``, or None (also for names that cannot exist)."""
-    if not SERVICE_NAME_PATTERN.match(name):
-        return None
-    return Service.objects.filter(name=name, is_active=True).first()
 
 
 def usages(user: CustomUser) -> QuerySet[ServiceUsage]:

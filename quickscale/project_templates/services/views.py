@@ -50,13 +50,11 @@ def service_list(request: HttpRequest) -> HttpResponse:
 def service_detail(request: HttpRequest, name: str) -> HttpResponse:
     """Show a service's form; on POST run it and show the result or what went wrong."""
     user = _user(request)
-    service = selectors.active_service(name)
-    if service is None:
-        raise Http404("No such service, or it is switched off.")
     try:
         instance = create_service_instance(name)
-    except UnknownService:
-        raise Http404("This service has no code behind it yet.") from None
+        service = instance.configuration()  # read once: run() charges by this row
+    except (UnknownService, ServiceUnavailable):
+        raise Http404("No such service, or it is switched off.") from None
     form = instance.form_class(request.POST or None, request.FILES or None)
     context: dict[str, Any] = {"service": service, "form": form, "result": None, "error": ""}
     busy: CallSlotsBusy | None = None

@@ -94,6 +94,14 @@ class ConsoleWatch:
             assert self.errors == [], f"console errors: {self.errors}"
 
 
+def log_in(page: Any, email: str, password: str) -> None:
+    """Sign in through the login form, as a person would."""
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
 def _artifact_name(nodeid: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)[-150:]
 

@@ -27,6 +27,7 @@ from common.testing.server import uvicorn
 from core.body_limit import BodyLimitMiddleware, BodyLimits
 from core.handlers import SyncChainASGIHandler
 from services.configuration import ensure_service_rows
+from services.models import ServiceUsage
 from users.tests.factories import make_user
 
 KIB = 1024
@@ -233,6 +234,36 @@ def test_django_does_not_refuse_a_json_body_its_route_allows(application):
     )
     assert exchange.bytes_read == len(payload)
     assert json.loads(exchange.body)["error"]["code"] == "invalid_input"  # the service's answer
+
+
+@pytest.mark.django_db(transaction=True)  # the view runs in another thread and connection
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_keyed_api_run_over_api_max_body_bytes_is_413_and_runs_nothing(
+    application, settings, declared
+):
+    settings.API_MAX_BODY_BYTES = 256 * KIB
+    limited = BodyLimitMiddleware(application.app)  # the limits of this test's settings
+    ensure_service_rows()
+    key = api_key_create(make_user(), name="test")[1]
+    payload = json.dumps({"input": {"text": "word " * (100 * KIB)}}).encode()
+    headers = [(b"authorization", f"Bearer {key}".encode()), (b"content-type", b"application/json")]
+    if declared:
+        headers.append((b"content-length", str(len(payload)).encode()))
+    exchange = asgi_request_blocking(
+        limited,
+        "POST",
+        "/api/services/demo_free_service/run",
+        headers=headers,
+        body=[payload[start : start + CHUNK] for start in range(0, len(payload), CHUNK)],
+    )
+    assert exchange.status == 413
+    assert json.loads(exchange.body)["error"] == {
+        "code": "payload_too_large",
+        "message": f"The request body is too large: send at most {256 * KIB} bytes.",
+        "details": {"limit": 256 * KIB},
+    }
+    assert exchange.bytes_read <= (0 if declared else 256 * KIB + CHUNK)
+    assert not ServiceUsage.objects.exists()
 
 
 # --------------------------------------------------------------------------- routes

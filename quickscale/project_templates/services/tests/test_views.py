@@ -6,7 +6,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from credits import ledger
-from public.tests.test_views import InlineCodeFinder
 from services.models import Service, ServiceUsage
 from services.tests.factories import png_bytes
 
@@ -117,18 +116,3 @@ def test_the_usage_history_lists_the_users_calls_newest_first(client, member, ot
     assert html.index("text_sentiment_analysis") < html.index("demo_free_service")
     client.force_login(other_user)
     assert "demo_free_service" not in client.get(reverse("services:usage")).content.decode()
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        reverse("services:list"),
-        reverse("services:usage"),
-        reverse("services:detail", args=["text_summarizer"]),
-        reverse("services:detail", args=["image_metadata_extractor"]),
-    ],
-)
-def test_service_pages_have_no_inline_scripts_styles_or_handlers(client, member, url):
-    finder = InlineCodeFinder()
-    finder.feed(client.get(url).content.decode())
-    assert finder.problems == []

@@ -1,14 +1,13 @@
 """Account journeys in a real Chromium (see common/testing/browser.py for the fixtures)."""
 
 import re
-from typing import Any
 
 import pytest
 from django.core import mail
 from PIL import Image
 from playwright.sync_api import expect
 
-from common.testing.browser import PHONE
+from common.testing.browser import PHONE, log_in
 from users.models import Profile
 from users.tests.factories import PASSWORD, make_user
 
@@ -20,13 +19,6 @@ def link_in_last_mail(pattern: str) -> str:
     match = re.search(rf"https?://\S*{pattern}\S*", body)
     assert match, body
     return match.group(0)
-
-
-def log_in(page: Any, email: str, password: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
 
 
 def test_sign_up_verify_sign_in_edit_profile_and_sign_out(page, settings, tmp_path):
@@ -111,44 +103,6 @@ def test_the_delete_dialog_asks_for_the_password(page):
     dialog.get_by_label("Your password").fill(PASSWORD)
     dialog.get_by_role("button", name="Delete my account").click()
     page.get_by_text("Your account was deleted").wait_for()
-
-
-PAGES_ANONYMOUS = [
-    "/",
-    "/about/",
-    "/contact/",
-    "/accounts/login/",
-    "/accounts/signup/",
-    "/accounts/password/reset/",
-]
-PAGES_SIGNED_IN = [
-    "/",
-    "/accounts/profile/",
-    "/accounts/settings/",
-    "/accounts/email/",
-    "/accounts/password/change/",
-    "/accounts/delete/",
-    "/accounts/logout/",
-]
-
-
-def test_no_page_reports_a_csp_violation(page):
-    page.goto("/no-such-page/")  # the styled 404 (its own status is the one console error)
-    page.get_by_role("heading", name="Page not found").wait_for()
-    page.console.errors.clear()
-    for path in PAGES_ANONYMOUS:
-        page.goto(path)
-        page.wait_for_load_state("networkidle")
-    make_user("csp@example.com")
-    log_in(page, "csp@example.com", PASSWORD)
-    for path in PAGES_SIGNED_IN:
-        page.goto(path)
-        page.wait_for_load_state("networkidle")
-    # Alpine ran (the CSP build needs no eval): the user menu opens on click.
-    page.goto("/")
-    page.get_by_role("link", name="csp@example.com").click()
-    page.get_by_role("link", name="Account settings").wait_for(state="visible")
-    page.console.assert_clean()
 
 
 def test_a_refused_avatar_shows_its_error_in_place(page, tmp_path):
