@@ -3,6 +3,8 @@ from html.parser import HTMLParser
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from credits import ledger
@@ -116,3 +118,12 @@ def test_the_usage_history_lists_the_users_calls_newest_first(client, member, ot
     assert html.index("text_sentiment_analysis") < html.index("demo_free_service")
     client.force_login(other_user)
     assert "demo_free_service" not in client.get(reverse("services:usage")).content.decode()
+
+
+def test_a_run_from_the_page_reads_the_service_row_once(client, member):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(detail("demo_free_service"), {"text": "one two"}, **HTMX)
+    assert response.status_code == 200
+    assert ServiceUsage.objects.get().status == ServiceUsage.Status.SUCCEEDED
+    sql = [query["sql"] for query in queries.captured_queries]
+    assert sum('FROM "services_service"' in statement for statement in sql) == 1
