@@ -6,7 +6,6 @@ storage and that the media route never answers with anything but the fixed image
 type, locked down so a browser neither sniffs nor runs it.
 """
 
-import importlib
 import io
 import re
 import struct
@@ -19,7 +18,6 @@ from django.urls import reverse
 from PIL import Image, ImageCms
 
 from users.models import Profile
-from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -212,27 +210,3 @@ def test_an_avatar_uploaded_in_the_admin_is_re_encoded_too(admin_client, user, s
     stored = stored_bytes(settings, profile)
     assert Image.open(io.BytesIO(stored)).format == "WEBP"
     assert b"<script" not in stored
-
-
-def test_avatars_stored_as_uploaded_are_re_encoded_by_the_migration(
-    user, settings, django_capture_on_commit_callbacks
-):
-    from django.apps import apps
-
-    migration = importlib.import_module("users.migrations.0003_avatars_as_webp")
-    other = make_user("fox@example.com")
-    folder = Path(settings.MEDIA_ROOT) / "avatars"
-    folder.mkdir(parents=True)
-    (folder / "old.js").write_bytes(gif_javascript_polyglot())
-    (folder / "broken.png").write_bytes(b"<html><script>alert(1)</script>")
-    Profile.objects.create(user=user, avatar="avatars/old.js")
-    Profile.objects.create(user=other, avatar="avatars/broken.png")
-
-    with django_capture_on_commit_callbacks(execute=True):
-        migration.reencode_avatars(apps, None)
-
-    kept = Profile.objects.get(user=user)
-    assert STORED_NAME.fullmatch(kept.avatar.name)
-    assert Image.open(io.BytesIO(stored_bytes(settings, kept))).format == "WEBP"
-    assert not Profile.objects.get(user=other).avatar
-    assert sorted(path.name for path in folder.iterdir()) == [Path(kept.avatar.name).name]
