@@ -70,7 +70,7 @@ def _amount_field(label: str) -> forms.DecimalField:
 
 
 class PaymentSearchForm(DateRangeMixin):
-    """The spec's payment filters; every field optional."""
+    """Payment filters: type, status, user, Stripe id or receipt, amounts, dates; all optional."""
 
     kind = forms.ChoiceField(required=False, choices=[("", "Any type"), *Payment.Kind.choices])
     status = forms.ChoiceField(

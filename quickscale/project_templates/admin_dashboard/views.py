@@ -193,7 +193,7 @@ def user_adjust(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_GET
 def payment_list(request: HttpRequest) -> HttpResponse:
-    """Search payments by the spec's filters, 25 a page, with a capped count."""
+    """Search payments by ``PaymentSearchForm``'s filters, 25 a page, with a capped count."""
     form = PaymentSearchForm(request.GET or None)
     page = None
     status = 200

@@ -29,7 +29,7 @@ django.setup(set_prefix=False)  # what get_asgi_application() does first
 application = BodyLimitMiddleware(SyncChainASGIHandler())
 
 # After setup (the call above): production refuses to serve while a starter
-# account from the spec (user@test.com, admin@test.com) has a usable password;
+# account (user@test.com, admin@test.com: see README.md) has a usable password;
 # services added since bootstrap ran get their rows.
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 

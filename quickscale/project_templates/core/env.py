@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from django.core.exceptions import ImproperlyConfigured
 
-# The spec's accepted spellings for "on" (all case-insensitive).
+# Accepted spellings for "on" and "off" (any case), as .env.example lists them.
 TRUE_VALUES = frozenset({"yes", "true", "1", "on", "enabled", "y", "t"})
 FALSE_VALUES = frozenset({"no", "false", "0", "off", "disabled", "n", "f"})
 
@@ -136,7 +136,7 @@ def read_security_config(environ: Mapping[str, str] | None = None) -> SecurityCo
 
 
 def database_url(environ: Mapping[str, str] | None = None) -> str:
-    """Return DATABASE_URL when set, else build one from the spec's DB_* variables."""
+    """Return DATABASE_URL when set, else build one from the DB_* variables."""
     url = env_str("DATABASE_URL", "", environ)
     if url:
         return url

@@ -9,7 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 application = get_wsgi_application()
 
 # After setup (the call above): production refuses to serve while a starter
-# account from the spec (user@test.com, admin@test.com) has a usable password;
+# account (user@test.com, admin@test.com: see README.md) has a usable password;
 # services added since bootstrap ran get their rows.
 from django.db import connections  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Refunds: the one refund function and the one credit reversal.
 
 ``refund_payment`` is what staff trigger (admin action, ``refund_payment``
-command, later the admin dashboard). It validates, saves a ``Refund`` row with
+command, the staff dashboard's refund form). It validates, saves a ``Refund`` row with
 its idempotency key *before* calling Stripe, calls the gateway, then applies
 the refund. ``refund_apply`` is the reversal, keyed by the Stripe refund id,
 called both there and by the ``charge.refunded`` webhook: whichever comes

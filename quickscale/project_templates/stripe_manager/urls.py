@@ -16,7 +16,7 @@ urlpatterns = [
     path("billing/portal/", views.portal, name="portal"),
     path("billing/history.csv", views.billing_csv, name="billing_csv"),
     path("billing/receipts/<str:receipt_number>/", views.receipt, name="receipt"),
-    # STRIPE_SUCCESS_URL / STRIPE_CANCEL_URL defaults (the spec's paths).
+    # Where Checkout returns by default (STRIPE_SUCCESS_URL / STRIPE_CANCEL_URL).
     path("credits/success/", views.checkout_success, name="success"),
     path("credits/cancel/", views.checkout_cancel, name="cancel"),
     path(

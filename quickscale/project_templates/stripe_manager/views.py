@@ -1,7 +1,7 @@
 """Billing pages. Thin: validate, call one service or selector, render or redirect.
 
-Every payment action is an HTML form POST answered with a 303 (the spec's
-"Pure Form + POST"), so each works without JavaScript.
+Every payment action is an HTML form POST answered with a 303 (post/redirect/get),
+so each works without JavaScript and reloading the next page never repeats it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Webhook processing: dedupe, one transaction per event, one handler per type.
 
-Rules (DESIGN.md, "Stripe"):
+Rules:
 - An event's effect and its ``ProcessedStripeEvent`` row commit together, so
   a redelivered event finds the row and changes nothing.
 - A handler that finds a prerequisite missing (an invoice before its

@@ -5,7 +5,7 @@ The root conftest loads it (``pytest_plugins``). Tests marked ``browser`` take t
 for Content-Security-Policy violations. When a test fails, a screenshot and the
 page's HTML are saved under ``test-artifacts/`` and their paths printed.
 
-Chromium: Debian's ``/usr/bin/chromium`` when present (CI installs it), else
+Chromium: Debian's ``/usr/bin/chromium`` when present (``apt install chromium``), else
 Playwright's own (``python -m playwright install chromium``).
 """
 
@@ -115,7 +115,7 @@ def page(browser: Any, request: pytest.FixtureRequest, live_server: Any) -> Iter
     # it: start each journey without what an earlier one cached.
     cache.clear()
     context = browser.new_context(viewport=DESKTOP, base_url=live_server.url)
-    # Generous: CI runs on 2 cores, and the live server shares them with Chromium.
+    # Generous: on a 2-core CI machine the live server shares the cores with Chromium.
     context.set_default_timeout(20_000)
     new_page = context.new_page()
     watch = ConsoleWatch()

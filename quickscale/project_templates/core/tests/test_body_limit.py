@@ -217,7 +217,8 @@ def test_a_signed_in_profile_upload_gets_the_avatar_limit_plus_the_form(applicat
 @pytest.mark.django_db(transaction=True)  # the view runs in another thread and connection
 def test_django_does_not_refuse_a_json_body_its_route_allows(application):
     # 3 MB is within API_MAX_BODY_BYTES but above Django's default in-memory limit
-    # (2.5 MB), which answered 413 before the API could read the body.
+    # (2.5 MB), which, left at its default, refuses the body with a 413 before the
+    # API reads it.
     ensure_service_rows()
     key = api_key_create(make_user(), name="test")[1]
     payload = json.dumps({"operation": "count", "text": "word " * 600_000}).encode()

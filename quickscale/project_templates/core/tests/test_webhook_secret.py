@@ -36,7 +36,7 @@ FORGE = (
 
 
 def development_env(**extra: str) -> dict[str, str]:
-    """This session's environment as a development project without a webhook secret."""
+    """This process's environment as a development project without a webhook secret."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
     env.update(
         DJANGO_SETTINGS_MODULE="core.settings",
