@@ -2,8 +2,8 @@
 
 Every signed-in request loads its session before anything else. Django's
 ``db`` store reads it with ``Session.objects.get(...)``, and building that query
-costs more Python than the round trip to PostgreSQL: about 0.3 ms a request
-(bench/pages.py, "signed-in bare"). This store sends the same SELECT as text.
+costs more Python than the round trip to PostgreSQL: about 0.3 ms a request.
+This store sends the same SELECT as text.
 Everything else (creating, saving, deleting, clearing expired sessions, and the
 async ``aload`` that no view of this project uses) is Django's ``db`` store
 unchanged, and so is the table.

@@ -2,7 +2,7 @@
 
 The page shell (navbar, user menu, footer) links to about fifteen named URLs,
 and ``{% url %}`` walks the resolver for each on every page: about 0.3 ms of a
-page's 2-5 ms (bench/pages.py). A URL without arguments always reverses to the
+page's 2-5 ms. A URL without arguments always reverses to the
 same path for a given URLconf, script prefix and language (i18n_patterns), so
 the result is kept per process under all three; a test that swaps ROOT_URLCONF
 or a deployment under a SCRIPT_NAME gets entries of its own (these come from
