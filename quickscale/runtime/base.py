@@ -15,8 +15,6 @@ from enum import Enum
 
 from quickscale.project import Project
 
-SERVICES = ("web", "db", "mail")
-
 
 class ServiceState(str, Enum):  # noqa: UP042 (str() and format() stay as in 3.10)
     RUNNING = "running"
