@@ -72,6 +72,14 @@ def _fast_password_hasher(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _new_accounts_start_without_credits(settings: Any) -> None:
+    """Open every account at a zero balance, whatever DEFAULT_CREDIT_BALANCE the
+    project's .env sets: tests count the credits they grant themselves. Tests of
+    the sign-up grant set their own amount."""
+    settings.DEFAULT_CREDIT_BALANCE = Decimal(0)
+
+
+@pytest.fixture(autouse=True)
 def _no_process_local_pricing_copy() -> None:
     """Start every test without the pricing section kept in this process.
 

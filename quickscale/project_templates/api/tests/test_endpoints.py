@@ -380,8 +380,11 @@ class AssetFinder(HTMLParser):
                 self.urls.append(values[name])
 
 
-def test_the_docs_page_uses_only_local_assets(client):
+def test_the_docs_page_uses_only_local_assets(client, settings):
     """Its CSP is checked in Chromium with the others (test_browser.py)."""
+    # Assets are served from the apps' static folders whatever DEBUG the project's
+    # .env sets: with DEBUG off, WhiteNoise would serve only what collectstatic copied.
+    settings.WHITENOISE_USE_FINDERS = True
     response = client.get("/api/docs")
     assert response.status_code == 200
     finder = AssetFinder()

@@ -51,6 +51,22 @@ def endless() -> Iterator[bytes]:
     return itertools.repeat(b"x" * CHUNK, 64 * MIB // CHUNK)
 
 
+LIMIT_NAMES = (
+    "BODY_LIMIT_ANONYMOUS_BYTES",
+    "BODY_LIMIT_FORMS_BYTES",
+    "BODY_LIMIT_WEBHOOK_BYTES",
+    "BODY_LIMIT_DEFAULT_BYTES",
+)
+DEFAULT_LIMITS = (64 * KIB, 256 * KIB, 1 * MIB, 1 * MIB)
+
+
+@pytest.fixture(autouse=True)
+def _default_limits(settings: Any) -> None:
+    """The tests count to the default limits, whatever the project's .env sets."""
+    for name, limit in zip(LIMIT_NAMES, DEFAULT_LIMITS, strict=True):
+        setattr(settings, name, limit)
+
+
 @pytest.fixture
 def application() -> BodyLimitMiddleware:
     """The application core.asgi serves, built with the settings of the test."""
@@ -58,13 +74,17 @@ def application() -> BodyLimitMiddleware:
 
 
 def test_the_default_limits_are_the_documented_ones():
-    limits = BodyLimits.from_settings()
-    assert (limits.anonymous, limits.forms, limits.webhook, limits.default) == (
-        64 * KIB,
-        256 * KIB,
-        1 * MIB,
-        1 * MIB,
+    # Settings loaded in a fresh process with the variables empty, which counts as
+    # unset and keeps the project's .env from setting them.
+    script = (
+        "import json, core.settings as s; "
+        f"print(json.dumps([getattr(s, name) for name in {LIMIT_NAMES!r}]))"
     )
+    unset = dict.fromkeys(LIMIT_NAMES, "")
+    result = run_python(["-c", script], {**os.environ, **unset}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == list(DEFAULT_LIMITS)
+    limits = BodyLimits.from_settings()
     assert limits.service_run == settings.API_MAX_BODY_BYTES
     assert limits.profile == settings.AVATAR_MAX_BYTES + 64 * KIB
 

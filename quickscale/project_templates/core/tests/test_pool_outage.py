@@ -37,6 +37,8 @@ def test_a_pool_that_times_out_answers_503_on_the_api_and_on_pages():
         DB_POOL_TIMEOUT="1",
         DJANGO_SETTINGS_MODULE="core.settings",
         LOG_LEVEL="CRITICAL",
+        # The test client's host, whatever ALLOWED_HOSTS the project's .env sets.
+        ALLOWED_HOSTS="testserver",
         **{WEB_SERVER_FLAG: "true"},
     )
     result = run_python(["-c", POOL_TIMEOUT_SCRIPT], environ)

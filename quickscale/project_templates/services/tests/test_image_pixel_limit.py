@@ -24,8 +24,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_small_png_declaring_more_pixels_than_the_limit_is_refused_unread_and_uncharged(
-    user, default_services, fund
+    user, default_services, fund, settings
 ):
+    settings.SERVICE_MAX_IMAGE_PIXELS = 4096 * 4096  # the default, whatever .env sets
     # 6320 x 6320 pixels in a few hundred bytes; its pixel data is 64 zero bytes,
     # so decoding it would fail as "truncated": the message shows it never was.
     data = bomb_png(6320, 6320)

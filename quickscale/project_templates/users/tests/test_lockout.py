@@ -12,6 +12,15 @@ from users.tests.factories import PASSWORD, make_user
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _five_attempts_in_fifteen_minutes(settings: Any) -> None:
+    """These tests count to the default five failures, whatever the project's .env
+    sets; allauth's own limit stays above ours, as settings derive it."""
+    settings.ACCOUNT_LOCKOUT_ATTEMPTS = 5
+    settings.ACCOUNT_LOCKOUT_MINUTES = 15
+    settings.ACCOUNT_RATE_LIMITS = {"login_failed": "20/m/ip,10/900s/key"}
+
+
 def sign_in(client: Any, email: str, password: str, **extra: Any) -> Any:
     return client.post(reverse("account_login"), {"login": email, "password": password}, **extra)
 
