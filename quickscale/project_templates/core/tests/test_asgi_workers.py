@@ -32,6 +32,7 @@ def test_every_worker_process_starts_and_serves(tmp_path, production):
     else:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
         env["DATABASE_URL"] = session_database_url()
+        env["ALLOWED_HOSTS"] = "example.com"  # the host asked for, whatever .env allows
     log = tmp_path / "uvicorn.log"
     with uvicorn(env, log, ["--workers", "2"]) as (port, process):
         statuses = [health(port) for _ in range(6)]
