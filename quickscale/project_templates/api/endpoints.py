@@ -40,7 +40,7 @@ from common.concurrency import CallSlotsBusy, call_slot
 from common.json_input import MAX_DEPTH, MAX_INT_DIGITS, JsonInputError, loads_bounded
 from credits import ledger
 from services import selectors as service_selectors
-from services.base import BaseService
+from services.base import BaseService, reserved_input_names
 from services.exceptions import ServiceInputError
 from services.registry import create_service_instance
 
@@ -246,7 +246,7 @@ def _inputs(request: HttpRequest) -> dict[str, Any]:
             raise ServiceInputError("The multipart body cannot be parsed.") from None
         if not fields:
             raise ServiceInputError(f"The form is empty. {NO_INPUT}", details={"input": [NO_INPUT]})
-        return fields
+        return _refuse_reserved(fields)
     try:
         body = loads_bounded(request.body or b"null")
     except JsonInputError as error:
@@ -261,7 +261,18 @@ def _inputs(request: HttpRequest) -> dict[str, Any]:
         )
     if not body["input"]:
         raise ServiceInputError(f"The input is empty. {NO_INPUT}", details={"input": [NO_INPUT]})
-    return dict(body["input"])
+    return _refuse_reserved(dict(body["input"]))
+
+
+def _refuse_reserved(fields: dict[str, Any]) -> dict[str, Any]:
+    """Refuse input names that ``BaseService.run`` takes as its own arguments."""
+    taken = sorted(set(fields) & reserved_input_names())
+    if taken:
+        raise ServiceInputError(
+            f"No service takes an input named {', '.join(taken)}.",
+            details={name: ["This name is not an input of any service."] for name in taken},
+        )
+    return fields
 
 
 @api.post(

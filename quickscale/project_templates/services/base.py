@@ -24,6 +24,7 @@ and the API answer 503) and the usage stays pending until
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass
@@ -51,6 +52,12 @@ class ServiceResult:
 
     result: dict[str, Any]
     usage: ServiceUsage
+
+
+def reserved_input_names() -> frozenset[str]:
+    """Names an input field cannot have: ``run`` takes them as its own arguments."""
+    parameters = inspect.signature(BaseService.run).parameters.values()
+    return frozenset(p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD)
 
 
 class BaseService:

@@ -153,6 +153,21 @@ def test_an_empty_json_input_is_a_422_naming_input(client, auth, unchanged):
     assert list(error["details"]["fields"]) == ["input"]
 
 
+@pytest.mark.parametrize("name", ["origin", "on_usage_created", "user", "self"])
+@pytest.mark.parametrize("as_form", [False, True], ids=["json", "form"])
+def test_an_input_named_like_an_argument_of_run_is_a_422_naming_it(
+    client, auth, unchanged, name, as_form
+):
+    fields = {"text": "A fine day.", name: "x"}
+    url = RUN.format("text_sentiment_analysis")
+    if as_form:
+        response = client.post(url, fields, **auth)
+    else:
+        response = post_raw(client, url, json.dumps({"input": fields}).encode(), auth)
+    error = assert_refused(response, 422, "invalid_input")
+    assert list(error["details"]["fields"]) == [name]
+
+
 def test_an_empty_form_is_a_422_naming_input(client, auth, unchanged):
     response = client.post(RUN.format("demo_free_service"), {}, **auth)
     error = assert_refused(response, 422, "invalid_input")
