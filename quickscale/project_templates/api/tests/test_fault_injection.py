@@ -111,6 +111,8 @@ def test_charged_calls_cut_off_by_a_database_outage_are_all_settled(
 
     gate.set()
     join(start_calls(key, answers, lock, BEFORE))
+    for _ in range(BEFORE):  # their passes, so that only the blocked calls count below
+        assert inside.acquire(timeout=WAIT)
     gate.clear()
     blocked = start_calls(key, answers, lock, DURING_CALL, failing=DURING_CALL // 2)
     for _ in range(DURING_CALL):
