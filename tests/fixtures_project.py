@@ -49,9 +49,13 @@ _handed_out: set[int] = set()
 
 
 def free_port() -> int:
-    """A free port nobody else in this session was given (avoids 8000 and friends)."""
+    """A free port nobody else in this session was given (avoids 8000 and friends).
+
+    Below Linux's ephemeral range (32768-60999): a port from there can be taken by
+    any outgoing connection between the check and the test's `up`.
+    """
     while True:
-        port = random.randint(20000, 45000)
+        port = random.randint(20000, 32000)
         if port not in _handed_out and is_port_free(port) and is_port_free(port + 1):
             _handed_out.add(port)
             return port
