@@ -72,10 +72,12 @@ def _fast_password_hasher(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _new_accounts_start_without_credits(settings: Any) -> None:
-    """Open every account at a zero balance, whatever DEFAULT_CREDIT_BALANCE the
-    project's .env sets: tests count the credits they grant themselves. Tests of
-    the sign-up grant set their own amount."""
+def _settings_the_tests_count_on(settings: Any) -> None:
+    """Sign-up open, credits charged and accounts opened at a zero balance, whatever
+    the project's .env sets: tests sign up, count the credits they grant themselves
+    and expect calls to be charged. The tests of each of these set it themselves."""
+    settings.ACCOUNT_SIGNUP_OPEN = True
+    settings.CREDIT_SYSTEM_ENABLED = True
     settings.DEFAULT_CREDIT_BALANCE = Decimal(0)
 
 

@@ -28,6 +28,7 @@ def seen(django_db_setup, django_db_blocker) -> dict[str, Any]:
     with django_db_blocker.unblock():
         env = production_env(DATABASE_URL=session_database_url())
         env["DJANGO_SETTINGS_MODULE"] = "core.settings"
+        env["ACCOUNT_SIGNUP_OPEN"] = "True"  # the probe signs up, whatever .env sets
         result = run_python(["-m", "users.tests.enumeration_probe"], env)
         assert result.returncode == 0, result.stderr[-3000:]
     outcome: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
