@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_WEB_PORT = 8000
 DEFAULT_DB_NAME = "quickscale"
 HEALTH_TIMEOUT_SECONDS = 60.0
+# How long a crashed server's port may take to be released once its processes are gone.
+PORT_RELEASE_SECONDS = 5.0
 # The project's default DB_POOL_TIMEOUT, and what a live server may take beyond it
 # to answer /health/ while its database is down.
 DEFAULT_DB_POOL_TIMEOUT = 3
@@ -99,6 +101,8 @@ class LocalRuntime(Runtime):
         self.pid_file = self.state_dir / "web.json"
         self.db = EmbeddedDatabase(self.root)
         self._lock_depth = 0
+        # The port of a server found dead by this runtime: its release may lag a moment.
+        self._released_port: int | None = None
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -201,6 +205,7 @@ class LocalRuntime(Runtime):
         logger.info("removing stale pid file %s (pid %s is gone)", self.pid_file, web.pid)
         processes.kill_group(web.pid)  # workers the dead server left behind
         self.pid_file.unlink(missing_ok=True)
+        self._released_port = web.port
         return None
 
     @staticmethod
@@ -378,11 +383,21 @@ class LocalRuntime(Runtime):
 
     # Steps of `up`.
 
+    @staticmethod
+    def _wait_for_port(port: int) -> bool:
+        """Wait for the port of a server that was just found dead; True once it is free."""
+        deadline = time.monotonic() + PORT_RELEASE_SECONDS
+        while time.monotonic() < deadline:
+            if is_port_free(port):
+                return True
+            time.sleep(0.1)
+        return False
+
     def _choose_port(self, notes: list[str]) -> int:
         wanted = parse_port(
             self.project.setting("WEB_PORT"), name="WEB_PORT", default=DEFAULT_WEB_PORT
         )
-        if is_port_free(wanted):
+        if is_port_free(wanted) or (wanted == self._released_port and self._wait_for_port(wanted)):
             return wanted
         if fallback_enabled(self.project.setting("WEB_PORT_ALTERNATIVE_FALLBACK")):
             port = next_free_port(wanted + 1)
