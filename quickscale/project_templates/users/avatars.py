@@ -20,13 +20,12 @@ import re
 from datetime import datetime
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-from users.validators import AVATAR_FORMATS, validate_avatar
+from users.validators import AVATAR_FORMATS, reading_avatar, validate_avatar
 
 AVATAR_FORMAT = "WEBP"
 AVATAR_CONTENT_TYPE = "image/webp"
@@ -53,8 +52,7 @@ def avatar_encode(upload: File[bytes]) -> EncodedAvatar:
     decoded (JPEGs at a reduced scale when they are larger than needed).
     """
     validate_avatar(upload)
-    try:
-        upload.seek(0)
+    with reading_avatar(upload):
         with Image.open(upload, formats=sorted(AVATAR_FORMATS)) as image:
             # JPEGs decode at 1/2, 1/4 or 1/8 scale when that still leaves twice
             # the edge to scale from; other formats ignore this.
@@ -63,17 +61,6 @@ def avatar_encode(upload: File[bytes]) -> EncodedAvatar:
         has_alpha = upright.mode in ALPHA_MODES or "transparency" in upright.info
         pixels = upright.convert("RGBA" if has_alpha else "RGB")
         pixels.thumbnail((AVATAR_EDGE, AVATAR_EDGE))
-    except Image.DecompressionBombError:
-        raise ValidationError(
-            "The image has too many pixels; use a smaller one.", code="avatar_too_many_pixels"
-        ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ValidationError(
-            "This file is not an image we can read; use a JPEG, PNG, GIF or WebP image.",
-            code="avatar_not_image",
-        ) from None
-    finally:
-        upload.seek(0)
     # A new image holds the pixels and nothing else; WebP is written without
     # EXIF, ICC or XMP because none is passed to save().
     clean = Image.new(pixels.mode, pixels.size)

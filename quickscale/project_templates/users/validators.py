@@ -1,6 +1,8 @@
 """Password complexity and avatar checks."""
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -60,6 +62,30 @@ class ComplexityValidator:
 AVATAR_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
 
 
+@contextmanager
+def reading_avatar(upload: "File[bytes]") -> Iterator[None]:
+    """Read ``upload`` from its start; Pillow's refusals become the form's errors.
+
+    The upload is rewound afterwards, whatever happened, for the next reader.
+    """
+    try:
+        upload.seek(0)
+        yield
+    except ValidationError:
+        raise
+    except Image.DecompressionBombError:
+        raise ValidationError(
+            "The image has too many pixels; use a smaller one.", code="avatar_too_many_pixels"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ValidationError(
+            "This file is not an image we can read; use a JPEG, PNG, GIF or WebP image.",
+            code="avatar_not_image",
+        ) from None
+    finally:
+        upload.seek(0)
+
+
 def validate_avatar(upload: "File[bytes]") -> None:
     """Refuse anything but a small JPEG/PNG/GIF/WebP of a sane pixel count.
 
@@ -74,31 +100,14 @@ def validate_avatar(upload: "File[bytes]") -> None:
             code="avatar_too_large",
             params={"mb": max_bytes / 1024 / 1024},
         )
-    try:
-        upload.seek(0)
-        with Image.open(upload) as image:
-            width, height = image.size
-            if width * height > settings.AVATAR_MAX_PIXELS:
-                raise ValidationError(
-                    "The image has too many pixels (%(w)d x %(h)d); use a smaller one.",
-                    code="avatar_too_many_pixels",
-                    params={"w": width, "h": height},
-                )
-            if image.format not in AVATAR_FORMATS:
-                raise ValidationError(
-                    "Use a JPEG, PNG, GIF or WebP image.", code="avatar_bad_format"
-                )
-            image.verify()
-    except ValidationError:
-        raise
-    except Image.DecompressionBombError:
-        raise ValidationError(
-            "The image has too many pixels; use a smaller one.", code="avatar_too_many_pixels"
-        ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ValidationError(
-            "This file is not an image we can read; use a JPEG, PNG, GIF or WebP image.",
-            code="avatar_not_image",
-        ) from None
-    finally:
-        upload.seek(0)
+    with reading_avatar(upload), Image.open(upload) as image:
+        width, height = image.size
+        if width * height > settings.AVATAR_MAX_PIXELS:
+            raise ValidationError(
+                "The image has too many pixels (%(w)d x %(h)d); use a smaller one.",
+                code="avatar_too_many_pixels",
+                params={"w": width, "h": height},
+            )
+        if image.format not in AVATAR_FORMATS:
+            raise ValidationError("Use a JPEG, PNG, GIF or WebP image.", code="avatar_bad_format")
+        image.verify()
