@@ -132,6 +132,9 @@ INSTALLED_APPS = [
     "allauth.account",
     # django-ninja: its docs page then uses its bundled (local) Swagger UI files, no CDN.
     "ninja",
+    # Django's task framework (the django.tasks backport) and its PostgreSQL queue.
+    "django_tasks",
+    "django_tasks_db",
     # {% partialdef %}: a page names the part htmx swaps (common.htmx.render). The simple
     # config leaves TEMPLATES' loaders as written below instead of rewriting them.
     "template_partials.apps.SimpleAppConfig",
@@ -233,6 +236,25 @@ CACHES = {
 # Where common.ratelimit counts (the API's and the contact form's limits): in Redis
 # when REDIS_URL is set, else in a PostgreSQL table; each hit is one atomic step.
 RATE_LIMIT_BACKEND = "redis" if REDIS_URL else "database"
+
+# =============================================================================
+# BACKGROUND TASKS (django-tasks; jobs, periodic work, emails)
+# =============================================================================
+
+# "database": a PostgreSQL table (django-tasks-db), so the embedded runtime needs no
+# new server; worker: `manage.py worker`. "rq": Redis through django-tasks-rq, which
+# needs REDIS_URL. A task carries ids only; the rows it names are the source of truth.
+TASK_BACKEND = env_str("TASK_BACKEND", "database")
+if TASK_BACKEND == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+elif TASK_BACKEND == "rq":
+    if not REDIS_URL:
+        raise ImproperlyConfigured("TASK_BACKEND=rq needs REDIS_URL, e.g. redis://127.0.0.1:6379/0.")
+    INSTALLED_APPS.append("django_rq")
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend"}}
+    RQ_QUEUES = {"default": {"URL": REDIS_URL}}
+else:
+    raise ImproperlyConfigured(f"TASK_BACKEND must be 'database' or 'rq', not {TASK_BACKEND!r}.")
 
 # =============================================================================
 # AUTHENTICATION (django-allauth, email only)
