@@ -36,7 +36,9 @@ class MissingReason(CreditsError, ValueError):
 
 
 class InsufficientCredits(CreditsError):
-    """Raised by ``consume`` when the live balance is below the amount asked for.
+    """Raised by ``consume`` and ``hold`` when the available balance is below the amount asked for.
+
+    The available balance is the live credits that open holds do not reserve.
 
     ``required`` and ``available`` carry the two figures for the message.
     """
@@ -76,3 +78,29 @@ class ReversalExceedsOriginal(CreditsError):
     What is left is the original amount minus every earlier reversal of it
     (counting, for grants, the part that was already spent).
     """
+
+
+class UnknownHold(CreditsError, LookupError):
+    """Raised by ``settle`` and ``release`` when no hold was made with the key."""
+
+
+class InvalidHoldExpiry(CreditsError, ValueError):
+    """Raised by ``hold`` when ``expires_at`` is naive or not in the future."""
+
+
+class HoldReleased(CreditsError):
+    """Raised by ``settle`` of an amount above 0 when the hold was released or expired first.
+
+    Nothing is charged: once a hold is closed its credits may be spent by other
+    calls, so charging them now could overdraw. ``state`` is ``"released"`` or
+    ``"expired"`` (freed by ``release_expired_holds``). A settle of 0 (a release)
+    of such a hold is not an error.
+    """
+
+    def __init__(self, key: str, state: str) -> None:
+        self.key = key
+        self.state = state
+        how = "expired (its expiry passed and the sweep freed it)" if state == "expired" else state
+        super().__init__(
+            f"The credit hold {key!r} was {how} before it was settled; nothing was charged."
+        )

@@ -62,7 +62,8 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -71,17 +72,27 @@ from django.utils import timezone
 
 from credits.emails import send_low_balance_email
 from credits.exceptions import (
+    HoldReleased,
     InsufficientCredits,
     InvalidAmount,
+    InvalidHoldExpiry,
     InvalidReference,
     InvalidSource,
     MissingReason,
     NotReversible,
     ReferenceConflict,
     ReversalExceedsOriginal,
+    UnknownHold,
     UnknownReference,
 )
-from credits.models import ZERO, CreditLot, LedgerEntry, LedgerEntryLot
+from credits.models import (
+    ZERO,
+    CreditHold,
+    CreditHoldLot,
+    CreditLot,
+    LedgerEntry,
+    LedgerEntryLot,
+)
 from users.models import CustomUser
 
 logger = logging.getLogger(__name__)
@@ -99,16 +110,63 @@ _REVERSIBLE = {LedgerEntry.Kind.GRANT, LedgerEntry.Kind.CONSUME, LedgerEntry.Kin
 _CONSUME_SQL = (
     "SELECT out_entry_id, out_available FROM credits_consume(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+# The reserving function (credits/sql/credits_hold_v<N>.sql): user, amount, now, key,
+# description, expires_at. Returns (hold id or NULL, status, available before).
+_HOLD_SQL = (
+    "SELECT out_hold_id, out_status, out_available FROM credits_hold(%s, %s, %s, %s, %s, %s)"
+)
+# The closing function (credits/sql/credits_settle_v<N>.sql): key, amount, now,
+# description, state a 0 closes into. Its OUT columns are _SETTLE_COLUMNS.
+_SETTLE_COLUMNS = (
+    "out_status",
+    "out_closed",
+    "out_hold_id",
+    "out_user",
+    "out_entry_id",
+    "out_taken",
+    "out_shortfall",
+    "out_available",
+    "out_description",
+)
+_SETTLE_SQL = f"SELECT {', '.join(_SETTLE_COLUMNS)} FROM credits_settle(%s, %s, %s, %s, %s)"
 # balance() runs on every signed-in page (the navbar shows it). Written out, it is
-# CreditLot.objects.filter(user=...).live(at) with two filtered sums; the ORM's
+# CreditLot.objects.filter(user=...).live(at) with three filtered sums; the ORM's
 # aggregate() costs about 1 ms of Python per call to build it, the text nothing.
 # The WHERE clause is CreditLotQuerySet.live()'s, kept in step by the balance tests.
 _BALANCE_SQL = """
     SELECT COALESCE(SUM(remaining) FILTER (WHERE source = %s), 0.00),
-           COALESCE(SUM(remaining), 0.00)
+           COALESCE(SUM(remaining), 0.00),
+           COALESCE(SUM(held), 0.00)
     FROM credits_creditlot
     WHERE user_id = %s AND remaining > 0 AND (expires_at IS NULL OR expires_at > %s)
 """
+# LedgerEntry's columns in the order the entry is built from what a function returns.
+_ENTRY_FIELDS = [
+    "id",
+    "user_id",
+    "kind",
+    "amount",
+    "shortfall",
+    "key",
+    "reverses_id",
+    "actor_id",
+    "description",
+    "reason",
+    "created_at",
+]
+_HOLD_FIELDS = [
+    "id",
+    "user_id",
+    "key",
+    "amount",
+    "state",
+    "description",
+    "expires_at",
+    "created_at",
+    "closed_at",
+    "charged",
+    "entry_id",
+]
 
 __all__ = [
     "MAX_AMOUNT",
@@ -119,17 +177,29 @@ __all__ = [
     "convert_subscription_credits",
     "expire",
     "grant",
+    "hold",
+    "release",
+    "release_expired_holds",
     "reverse",
+    "round_up_cost",
+    "settle",
 ]
 
 
 @dataclass(frozen=True)
 class Balance:
-    """A user's live credits, split by how they were obtained."""
+    """A user's live credits, split by how they were obtained and by what holds reserve.
+
+    ``subscription + pay_as_you_go == total``; ``reserved`` is the part of
+    ``total`` open holds set aside for calls still running, and
+    ``available == total - reserved`` is what can be spent now.
+    """
 
     subscription: Decimal
     pay_as_you_go: Decimal
     total: Decimal
+    reserved: Decimal
+    available: Decimal
 
 
 # --------------------------------------------------------------------------- public interface
@@ -231,19 +301,7 @@ def consume(
         raise InsufficientCredits(required=value, available=available)
     entry = LedgerEntry.from_db(
         connection.alias,
-        [
-            "id",
-            "user_id",
-            "kind",
-            "amount",
-            "shortfall",
-            "key",
-            "reverses_id",
-            "actor_id",
-            "description",
-            "reason",
-            "created_at",
-        ],
+        _ENTRY_FIELDS,
         [
             entry_id,
             user.pk,
@@ -258,7 +316,7 @@ def consume(
             now,
         ],
     )
-    _notify_if_low(user, before=available, after=available - value)
+    _notify_if_low(user.pk, before=available, after=available - value)
     return entry
 
 
@@ -359,6 +417,12 @@ def convert_subscription_credits(
     Lots granted for ``except_price_id`` (the new plan's price) are left alone,
     whichever order the plan change's events arrive in. Returns the transfer
     entry, or None when there was nothing to convert (nothing is written then).
+
+    Credits that open holds reserve move too, and their reservations with them:
+    the new lot is held as much as the old ones were, and each open hold's rows
+    point at it. Under the old lots' locks nothing else can change those rows;
+    ``credits_settle`` reads a hold's rows again once it has the locks, so a
+    settle waiting meanwhile charges the new lot.
     """
     reference = _reference(reference)
     kind = LedgerEntry.Kind.TRANSFER
@@ -370,6 +434,7 @@ def convert_subscription_credits(
     if not lots:
         return None
     total = sum((lot.remaining for lot in lots), ZERO)
+    held = sum((lot.held for lot in lots), ZERO)
     try:
         with transaction.atomic():
             new_lot = CreditLot.objects.create(
@@ -378,6 +443,7 @@ def convert_subscription_credits(
                 priority=CreditLot.Priority.PAY_AS_YOU_GO,
                 amount=total,
                 remaining=total,
+                held=held,
                 reference=reference,
                 description="Converted subscription credits",
             )
@@ -393,27 +459,34 @@ def convert_subscription_credits(
                 [LedgerEntryLot(entry=entry, lot=lot, amount=-lot.remaining) for lot in lots]
                 + [LedgerEntryLot(entry=entry, lot=new_lot, amount=total)]
             )
-            CreditLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(remaining=ZERO)
+            if held > 0:
+                _move_reservations([lot.pk for lot in lots], to=new_lot)
+            CreditLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(
+                remaining=ZERO, held=ZERO
+            )
     except IntegrityError:
         return _replayed_after_conflict(reference, user=user, kind=kind)
     logger.info(
         "subscription credits converted",
-        extra={"user_id": user.pk, "amount": str(total), "lots": len(lots)},
+        extra={"user_id": user.pk, "amount": str(total), "held": str(held), "lots": len(lots)},
     )
     return entry
 
 
 @transaction.atomic
 def expire(*, now: datetime | None = None) -> int:
-    """Write expiry entries for every lot expired at ``now`` that still has credits.
+    """Write expiry entries for every lot expired at ``now`` that still has credits not held.
 
-    Idempotent: a second run finds nothing left to expire. Returns the number
-    of lots expired.
+    What open holds reserve on an expired lot stays for them (it was reserved
+    while the lot was live, so a settle can still charge it); what they free
+    when they close expires at the next run. Idempotent: a second run finds
+    nothing left to expire. Returns the number of lots expired.
     """
     moment = timezone.now() if now is None else now
     lots = list(
         CreditLot.objects.select_for_update()
         .filter(remaining__gt=0, expires_at__lte=moment)
+        .filter(remaining__gt=F("held"))
         .order_by(*_SPEND_ORDER)
     )
     if not lots:
@@ -427,17 +500,17 @@ def expire(*, now: datetime | None = None) -> int:
         LedgerEntry(
             user_id=lot.user_id,
             kind=LedgerEntry.Kind.EXPIRY,
-            amount=-lot.remaining,
+            amount=lot.held - lot.remaining,
             key=f"expiry:{lot.pk}:{earlier.get(lot.pk, 0) + 1}",
             description="Credits expired",
         )
         for lot in lots
     )
     LedgerEntryLot.objects.bulk_create(
-        LedgerEntryLot(entry=entry, lot=lot, amount=-lot.remaining)
+        LedgerEntryLot(entry=entry, lot=lot, amount=lot.held - lot.remaining)
         for entry, lot in zip(entries, lots, strict=True)
     )
-    CreditLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(remaining=ZERO)
+    CreditLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(remaining=F("held"))
     logger.info("credits expired", extra={"lots": len(lots), "at": moment.isoformat()})
     return len(lots)
 
@@ -445,21 +518,214 @@ def expire(*, now: datetime | None = None) -> int:
 def balance(user: CustomUser, *, at: datetime | None = None) -> Balance:
     """Return ``user``'s live credits at ``at`` (default: now).
 
-    ``at`` moves only the expiry cut-off: the lots' current ``remaining`` is
-    summed over the lots still live at that moment.
+    ``at`` moves only the expiry cut-off: the lots' current ``remaining`` and
+    ``held`` are summed over the lots still live at that moment.
     """
     moment = timezone.now() if at is None else at
     with connection.cursor() as cursor:
         cursor.execute(_BALANCE_SQL, [CreditLot.Source.SUBSCRIPTION.value, user.pk, moment])
-        subscription, total = cursor.fetchone()
-    return Balance(subscription=subscription, pay_as_you_go=total - subscription, total=total)
+        subscription, total, reserved = cursor.fetchone()
+    return Balance(
+        subscription=subscription,
+        pay_as_you_go=total - subscription,
+        total=total,
+        reserved=reserved,
+        available=total - reserved,
+    )
+
+
+# --------------------------------------------------------------------------- holds
+
+
+def round_up_cost(value: Decimal | int) -> Decimal:
+    """Return ``value`` rounded up to the next 0.01 credit (a cost is never rounded down).
+
+    Per-token prices give sub-cent costs; the user is charged whole cents,
+    never less than the call cost. Refuses what ``InvalidAmount`` describes
+    (floats, negative, not finite, above ``MAX_AMOUNT``); 0 stays 0.
+    """
+    number = _number(value)
+    if number < 0:
+        raise InvalidAmount(f"A cost cannot be negative, got {number}.")
+    return number.quantize(CENT, rounding=ROUND_CEILING)
+
+
+def hold(
+    user: CustomUser,
+    amount: Decimal | int,
+    *,
+    key: str,
+    description: str = "",
+    expires_at: datetime,
+) -> CreditHold:
+    """Reserve ``amount`` of ``user``'s available credits until the call's price is known.
+
+    ``amount`` is rounded up to 0.01 and must then be above 0. Credits are
+    reserved from live lots in spending order, with the locks and order
+    ``consume`` uses; they stay in the balance's ``total`` and leave its
+    ``available``. Raises ``InsufficientCredits`` and changes nothing when the
+    available balance cannot cover it. The same key twice reserves once and
+    returns the first hold (in whatever state it is now); a key already used by
+    another user's hold or by a ledger entry raises ``ReferenceConflict``.
+    ``expires_at`` (in the future) is when ``release_expired_holds`` may free
+    the credits of a hold nobody settled, so a crashed process never keeps them.
+
+    One self-committing call of ``credits_hold``, like ``consume``.
+    """
+    value = round_up_cost(amount)
+    if value == 0:
+        raise InvalidAmount("A hold must reserve more than 0 credits; skip it for free calls.")
+    key = _reference(key)
+    now = timezone.now()
+    if timezone.is_naive(expires_at) or expires_at <= now:
+        raise InvalidHoldExpiry(
+            f"A hold's expires_at must be an aware datetime in the future, got {expires_at!r}."
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_HOLD_SQL, [user.pk, value, now, key, description, expires_at])
+        hold_id, status, available = cursor.fetchone()
+    if status == "insufficient":
+        raise InsufficientCredits(required=value, available=available)
+    if status == "conflict":
+        raise ReferenceConflict(
+            f"Key {key!r} is already used by another account's hold or by a ledger entry; "
+            "use a new key."
+        )
+    if status == "exists":
+        return CreditHold.objects.get(pk=hold_id)
+    logger.info(
+        "credits held",
+        extra={"user_id": user.pk, "amount": str(value), "key": key, "hold_id": hold_id},
+    )
+    return CreditHold.from_db(
+        connection.alias,
+        _HOLD_FIELDS,
+        [
+            hold_id,
+            user.pk,
+            key,
+            value,
+            CreditHold.State.OPEN,
+            description,
+            expires_at,
+            now,
+            None,
+            ZERO,
+            None,
+        ],
+    )
+
+
+def settle(key: str, *, amount: Decimal | int, description: str = "") -> LedgerEntry | None:
+    """Charge the held call ``key`` what it really cost, and free the rest of its hold.
+
+    ``amount`` is rounded up to 0.01. It is taken first from what the hold
+    reserved; above that, the excess is taken from available credits like
+    ``consume``, and what is not there is recorded as the entry's ``shortfall``
+    for staff (the balance never goes below zero). Writes one consume entry
+    whose key is ``key`` (so ``reverse(key)`` refunds the call) and returns it;
+    ``description`` defaults to the hold's. ``amount`` 0 is a release: nothing
+    is charged and None is returned.
+
+    Idempotent: a settled hold returns its entry whatever ``amount`` is asked
+    now. A hold released or expired before it was settled raises
+    ``HoldReleased`` for an amount above 0 (nothing is charged: its credits may
+    be spent already) and returns None for 0. An unknown key raises
+    ``UnknownHold``; a key a consume took meanwhile raises ``ReferenceConflict``
+    and leaves the hold open (release it).
+    """
+    value = round_up_cost(amount)
+    key = _reference(key)
+    now = timezone.now()
+    result = _close_hold(key, value, now=now, description=description, close_as="released")
+    status = result["out_status"]
+    if status == "conflict":
+        raise ReferenceConflict(
+            f"Key {key!r} of an open hold was used by another ledger entry; the hold stays "
+            "open: release it, and never reuse a hold's key as a reference."
+        )
+    if status == CreditHold.State.SETTLED:
+        if not result["out_closed"]:
+            return LedgerEntry.objects.get(pk=result["out_entry_id"])
+        taken: Decimal = result["out_taken"]
+        shortfall: Decimal = result["out_shortfall"]
+        user_id: int = result["out_user"]
+        logger.info(
+            "hold settled",
+            extra={
+                "user_id": user_id,
+                "key": key,
+                "charged": str(taken),
+                "shortfall": str(shortfall),
+            },
+        )
+        available: Decimal = result["out_available"]
+        _notify_if_low(user_id, before=available + taken, after=available)
+        return LedgerEntry.from_db(
+            connection.alias,
+            _ENTRY_FIELDS,
+            [
+                result["out_entry_id"],
+                user_id,
+                LedgerEntry.Kind.CONSUME,
+                -taken,
+                shortfall,
+                key,
+                None,
+                None,
+                result["out_description"],
+                "",
+                now,
+            ],
+        )
+    if value > 0:
+        raise HoldReleased(key, status)
+    if result["out_closed"]:
+        logger.info("hold released", extra={"user_id": result["out_user"], "key": key})
+    return None
+
+
+def release(key: str) -> None:
+    """Free the hold ``key`` without charging anything.
+
+    Idempotent: a hold already released or expired stays so. A settled hold
+    stays settled (its call was charged: ``reverse(key)`` refunds it). An
+    unknown key raises ``UnknownHold``.
+    """
+    key = _reference(key)
+    result = _close_hold(key, ZERO, now=timezone.now(), description="", close_as="released")
+    if result["out_closed"]:
+        logger.info("hold released", extra={"user_id": result["out_user"], "key": key})
+
+
+def release_expired_holds(*, now: datetime | None = None) -> int:
+    """Release every open hold whose ``expires_at`` is not after ``now`` (the periodic sweep).
+
+    Each hold is closed as ``expired`` in its own call of ``credits_settle``
+    (call this outside a transaction, so each commits alone and holds its lots'
+    locks only briefly); a hold settled or released meanwhile is left as it is.
+    Returns the number of holds this run expired.
+    """
+    moment = timezone.now() if now is None else now
+    keys = list(
+        CreditHold.objects.filter(state=CreditHold.State.OPEN, expires_at__lte=moment)
+        .order_by("expires_at", "id")
+        .values_list("key", flat=True)
+    )
+    expired = 0
+    for key in keys:
+        result = _close_hold(key, ZERO, now=moment, description="", close_as="expired")
+        expired += bool(result["out_closed"])
+    if expired:
+        logger.info("holds expired", extra={"holds": expired, "at": moment.isoformat()})
+    return expired
 
 
 # --------------------------------------------------------------------------- validation
 
 
-def _amount(value: object, *, signed: bool = False) -> Decimal:
-    """Return ``value`` as a 2-place Decimal, or raise ``InvalidAmount``."""
+def _number(value: object) -> Decimal:
+    """Return ``value`` as a finite Decimal within ``MAX_AMOUNT``, or raise ``InvalidAmount``."""
     if isinstance(value, bool) or not isinstance(value, Decimal | int):
         raise InvalidAmount(
             f"Credit amounts must be Decimal or int, not {type(value).__name__}; "
@@ -470,6 +736,12 @@ def _amount(value: object, *, signed: bool = False) -> Decimal:
         raise InvalidAmount(f"Credit amount {number} is not a finite number.")
     if abs(number) > MAX_AMOUNT:
         raise InvalidAmount(f"Credit amount {number} is above the limit of {MAX_AMOUNT}.")
+    return number
+
+
+def _amount(value: object, *, signed: bool = False) -> Decimal:
+    """Return ``value`` as a 2-place Decimal, or raise ``InvalidAmount``."""
+    number = _number(value)
     try:
         exact = number.quantize(CENT)
     except InvalidOperation as error:  # pragma: no cover - bounded above, kept for safety
@@ -633,6 +905,28 @@ def _adjust_down(
     return LedgerEntry.objects.get(pk=entry_id)
 
 
+def _close_hold(
+    key: str, amount: Decimal, *, now: datetime, description: str, close_as: str
+) -> dict[str, Any]:
+    """Call ``credits_settle`` once; raise ``UnknownHold`` when no hold has ``key``."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SETTLE_SQL, [key, amount, now, description, close_as])
+        result = dict(zip(_SETTLE_COLUMNS, cursor.fetchone(), strict=True))
+    if result["out_status"] == "unknown":
+        raise UnknownHold(f"No credit hold was made with key {key!r}.")
+    return result
+
+
+def _move_reservations(lot_ids: list[int], *, to: CreditLot) -> None:
+    """Point open holds' reservations on ``lot_ids`` (locked) at the lot ``to`` instead."""
+    rows = CreditHoldLot.objects.filter(lot_id__in=lot_ids, hold__state=CreditHold.State.OPEN)
+    per_hold = dict(rows.values_list("hold_id").annotate(total=Sum("amount")))
+    rows.delete()
+    CreditHoldLot.objects.bulk_create(
+        CreditHoldLot(hold_id=hold_id, lot=to, amount=total) for hold_id, total in per_hold.items()
+    )
+
+
 def _lock_live_lots(user: CustomUser, moment: datetime, *, source: str) -> list[CreditLot]:
     """Lock and return ``user``'s live lots of ``source`` in spending order."""
     lots = CreditLot.objects.filter(user=user, source=source).live(moment)
@@ -699,10 +993,14 @@ def _return_to_lots(
 def _take_back_grant(
     original: LedgerEntry, amount: Decimal, *, key: str, reason: str, actor: CustomUser | None
 ) -> LedgerEntry:
-    """Take up to ``amount`` back from a grant's lot; record what was already spent."""
+    """Take up to ``amount`` back from a grant's lot; record what was spent or is held.
+
+    Credits open holds reserve are not taken: the calls they cover may still be
+    charged. They count in the shortfall, like credits already spent.
+    """
     lot_id = original.lot_rows.values_list("lot_id", flat=True).get()
     lot = _locked([lot_id])[lot_id]
-    part = min(amount, lot.remaining)
+    part = min(amount, lot.remaining - lot.held)
     entry = LedgerEntry.objects.create(
         user_id=original.user_id,
         kind=LedgerEntry.Kind.REVERSAL,
@@ -724,11 +1022,14 @@ def _take_back_grant(
 # --------------------------------------------------------------------------- notifications
 
 
-def _notify_if_low(user: CustomUser, *, before: Decimal, after: Decimal) -> None:
-    """After commit, email ``user`` when this consume crossed ``LOW_CREDIT_THRESHOLD``."""
+def _notify_if_low(user_id: int, *, before: Decimal, after: Decimal) -> None:
+    """After commit, email the user when this charge took ``available`` across the threshold.
+
+    ``LOW_CREDIT_THRESHOLD`` is compared with the available balance (what is
+    not reserved); a settle counts as a consume of what it took.
+    """
     threshold = Decimal(str(getattr(settings, "LOW_CREDIT_THRESHOLD", 0) or 0))
     if threshold > 0 and before > threshold >= after:
-        user_id = user.pk
 
         def send_after_commit() -> None:
             send_low_balance_email(user_id, after)

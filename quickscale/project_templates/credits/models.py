@@ -27,18 +27,34 @@ Credits are money, so they are stored the way an accountant would keep them.
     How much one entry took from (negative) or returned to (positive) one
     lot, so every entry can be undone into exactly the lots it touched.
 
+``CreditHold``
+    Credits reserved for a call whose price is known only when it ends (LLM
+    tokens, a background job). A hold is ``open`` until it is settled (turned
+    into one consume entry whose key is the hold's key), released (nothing
+    charged) or expired (released by the periodic sweep). A hold is not money
+    moved: it writes no ledger entry, so the history shows a call only once it
+    is settled.
+
+``CreditHoldLot``
+    How much of one lot an open hold reserves. A lot's ``held`` is the sum of
+    its open holds' rows, so the credits a lot can still give are
+    ``remaining - held``; every spending path takes only from that.
+
 Invariants held by the database (CHECK and UNIQUE constraints, so even code
 that bypasses the ledger cannot break them): ``amount > 0`` and
-``0 <= remaining <= amount`` on a lot; a lot's ``reference`` and an entry's
-``key`` are unique; an entry touches a lot at most once, never by zero.
-Every foreign key to a user is ``PROTECT``: deleting an account deactivates
-it, it never deletes financial history.
+``0 <= held <= remaining <= amount`` on a lot; a lot's ``reference``, an
+entry's ``key`` and a hold's ``key`` are unique; an entry touches a lot at
+most once, never by zero; a hold reserves a positive amount, from a lot at
+most once. Every foreign key to a user is ``PROTECT``: deleting an account
+deactivates it, it never deletes financial history.
 
-Invariants held by ``credits/ledger.py`` and the database function it calls
-to spend (``credits/sql/``), the only code that creates lots or entries or
-changes ``remaining``: the entry rows of a lot sum to its
-``remaining``; an entry's ``amount`` is the sum of its lot rows; the balance
-is the sum of ``remaining`` over live (not yet expired) lots.
+Invariants held by ``credits/ledger.py`` and the database functions it calls
+(``credits/sql/``), the only code that creates lots, entries or holds or
+changes ``remaining`` and ``held``: the entry rows of a lot sum to its
+``remaining``; an entry's ``amount`` is the sum of its lot rows; a lot's
+``held`` is the sum of its open holds' rows, and an open hold's rows sum to
+its ``amount``; the balance is the sum of ``remaining`` over live (not yet
+expired) lots, of which ``held`` is reserved and the rest available.
 
 Amounts are ``Decimal`` with 2 decimal places, never float.
 """
@@ -98,6 +114,12 @@ class CreditLot(models.Model):
     remaining = models.DecimalField(
         max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES
     )
+    held = models.DecimalField(
+        max_digits=AMOUNT_MAX_DIGITS,
+        decimal_places=AMOUNT_DECIMAL_PLACES,
+        default=ZERO,
+        help_text="Part of remaining reserved by open holds: not spendable until they close.",
+    )
     expires_at = models.DateTimeField(null=True, blank=True)
     price_id = models.CharField(max_length=255, blank=True, default="")
     reference = models.CharField(max_length=255)
@@ -117,15 +139,19 @@ class CreditLot(models.Model):
                 condition=Q(remaining__lte=F("amount")),
                 name="credits_lot_remaining_within_amount",
             ),
+            models.CheckConstraint(
+                condition=Q(held__gte=0, held__lte=F("remaining")),
+                name="credits_lot_held_within_remaining",
+            ),
         ]
         indexes = [
             # balance() and consume(): only lots with something left are in it,
             # so their cost follows the number of open lots, not history.
             models.Index(
                 fields=["user", "expires_at"],
-                include=["remaining", "source"],
+                include=["remaining", "held", "source"],
                 condition=Q(remaining__gt=0),
-                name="credits_lot_open_by_user",
+                name="credits_lot_open_with_held",
             ),
             # expire() and reminders: open lots with an expiry, across users.
             models.Index(
@@ -168,8 +194,8 @@ class LedgerEntry(models.Model):
         max_digits=AMOUNT_MAX_DIGITS,
         decimal_places=AMOUNT_DECIMAL_PLACES,
         default=ZERO,
-        help_text="What a reversal or negative adjustment could not take back "
-        "because it was already spent.",
+        help_text="What a reversal, a negative adjustment or a settled hold could not "
+        "take because the credits were already spent or reserved.",
     )
     key = models.CharField(max_length=600)
     reverses = models.ForeignKey(
@@ -261,3 +287,96 @@ class ExpiryReminder(models.Model):
 
     def __str__(self) -> str:
         return f"Reminder for lot {self.lot_id} at {self.sent_at:%Y-%m-%d %H:%M}"
+
+
+class CreditHold(models.Model):
+    """Credits reserved for a call whose price is known afterwards (see the module docstring)."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        SETTLED = "settled", "Settled"
+        RELEASED = "released", "Released"
+        EXPIRED = "expired", "Expired"
+
+    # Indexed by credits_hold_user_recent (user first).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="credit_holds",
+        db_index=False,
+    )
+    key = models.CharField(max_length=255)
+    amount = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    description = models.CharField(max_length=255, blank=True, default="")
+    expires_at = models.DateTimeField(
+        help_text="The sweep releases the hold after this moment if nobody settled it."
+    )
+    created_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    charged = models.DecimalField(
+        max_digits=AMOUNT_MAX_DIGITS,
+        decimal_places=AMOUNT_DECIMAL_PLACES,
+        default=ZERO,
+        help_text="What the settle entry took (its shortfall is on the entry).",
+    )
+    entry = models.OneToOneField(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="hold",
+        help_text="The consume entry a settle wrote (its key is the hold's key).",
+    )
+    lots: models.ManyToManyField[CreditLot, CreditHoldLot] = models.ManyToManyField(
+        CreditLot, through="CreditHoldLot", related_name="holds"
+    )
+
+    class Meta:
+        constraints = [
+            # A plain unique constraint: credits_hold (credits/sql/) inserts with
+            # ON CONFLICT (key) against it.
+            models.UniqueConstraint(fields=["key"], name="credits_hold_key_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credits_hold_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(charged__gte=0), name="credits_hold_charged_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(state="open", closed_at__isnull=True)
+                | (~Q(state="open") & Q(closed_at__isnull=False)),
+                name="credits_hold_closed_when_not_open",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="credits_hold_user_recent"),
+            # The sweep: only open holds, by expiry, so it reads what it releases.
+            models.Index(
+                fields=["expires_at"], condition=Q(state="open"), name="credits_hold_open_expiring"
+            ),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_state_display()} hold {self.key} ({self.amount})"
+
+
+class CreditHoldLot(models.Model):
+    """How much of one lot a hold reserves."""
+
+    # Indexed by credits_hold_lot_unique (hold first).
+    hold = models.ForeignKey(
+        CreditHold, on_delete=models.PROTECT, related_name="lot_rows", db_index=False
+    )
+    lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="hold_rows")
+    amount = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hold", "lot"], name="credits_hold_lot_unique"),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="credits_hold_lot_amount_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} of lot {self.lot_id} held by {self.hold_id}"

@@ -1,4 +1,4 @@
-"""Test helpers: ledger snapshots and the ledger's invariants."""
+"""Test helpers: ledger snapshots and the ledger's invariants (holds included)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,27 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from credits import ledger
-from credits.models import CreditLot, LedgerEntry, LedgerEntryLot
+from credits.models import CreditHold, CreditHoldLot, CreditLot, LedgerEntry, LedgerEntryLot
 from users.models import CustomUser
 
 
 def ledger_state() -> tuple[object, ...]:
     """Everything the ledger can change, to compare before and after a refused call."""
     return (
-        tuple(CreditLot.objects.order_by("id").values_list("id", "amount", "remaining")),
+        tuple(CreditLot.objects.order_by("id").values_list("id", "amount", "remaining", "held")),
         tuple(LedgerEntry.objects.order_by("id").values_list("id", "amount", "key")),
         LedgerEntryLot.objects.count(),
+        tuple(CreditHold.objects.order_by("id").values_list("id", "amount", "state", "charged")),
+        tuple(CreditHoldLot.objects.order_by("id").values_list("hold_id", "lot_id", "amount")),
     )
 
 
 def assert_invariants(user: CustomUser, *, at: datetime | None = None) -> None:
-    """Check the invariants ``credits/models.py`` states, and that entries sum their lot rows."""
+    """Check the invariants ``credits/models.py`` states, and that entries sum their lot rows.
+
+    Holds: a lot's ``held`` is the sum of its open holds' rows, an open hold's
+    rows sum to its amount, and the balance's reserved part is the live lots' held.
+    """
     moment = timezone.now() if at is None else at
     lots = list(CreditLot.objects.filter(user=user))
     by_lot = dict(
@@ -45,19 +51,38 @@ def assert_invariants(user: CustomUser, *, at: datetime | None = None) -> None:
     ):
         rows = by_entry.get(entry_id, Decimal(0))
         assert rows == amount, f"entry {key}: rows {rows} != amount {amount}"
-    live = sum(
-        (lot.remaining for lot in lots if lot.expires_at is None or lot.expires_at > moment),
-        Decimal(0),
-    )
-    assert ledger.balance(user, at=moment).total == live
+    open_rows = CreditHoldLot.objects.filter(hold__state=CreditHold.State.OPEN, lot__user=user)
+    held_by_lot = dict(open_rows.values_list("lot_id").annotate(Sum("amount")))
+    for lot in lots:
+        assert lot.held == held_by_lot.get(lot.pk, Decimal(0)), f"lot {lot.reference}: held"
+        assert Decimal(0) <= lot.held <= lot.remaining
+    held_by_hold = dict(open_rows.values_list("hold_id").annotate(Sum("amount")))
+    for hold in CreditHold.objects.filter(user=user, state=CreditHold.State.OPEN):
+        assert held_by_hold.get(hold.pk) == hold.amount, f"hold {hold.key}: rows != amount"
+    live_lots = [lot for lot in lots if lot.expires_at is None or lot.expires_at > moment]
+    live = sum((lot.remaining for lot in live_lots), Decimal(0))
+    reserved = sum((lot.held for lot in live_lots), Decimal(0))
+    balance = ledger.balance(user, at=moment)
+    assert (balance.total, balance.reserved) == (live, reserved)
+    assert balance.available == live - reserved >= 0
 
 
 def assert_settled(user: CustomUser, *, at: datetime | None = None) -> None:
-    """After expire(): entries, lots and balance all agree."""
+    """After expire(): entries, lots and balance all agree.
+
+    Credits open holds reserve on expired lots are the one difference: they
+    stay for the holds until those close and the next expire() runs.
+    """
+    moment = timezone.now() if at is None else at
     entries = LedgerEntry.objects.filter(user=user).aggregate(total=Sum("amount"))["total"]
     lots = CreditLot.objects.filter(user=user).aggregate(total=Sum("remaining"))["total"]
-    total = ledger.balance(user, at=at).total
-    assert (entries or Decimal(0)) == (lots or Decimal(0)) == total
+    held_on_expired = CreditLot.objects.filter(user=user, expires_at__lte=moment).aggregate(
+        total=Sum("held")
+    )["total"] or Decimal(0)
+    total = ledger.balance(user, at=moment).total
+    assert (entries or Decimal(0)) == (lots or Decimal(0)) == total + held_on_expired
+    expired_lots = CreditLot.objects.filter(user=user, expires_at__lte=moment)
+    assert all(lot.remaining == lot.held for lot in expired_lots)
 
 
 # Amounts every ledger function must refuse with InvalidAmount, with a readable id.

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def test_a_new_user_has_a_zero_balance(user):
     balance = ledger.balance(user)
 
-    assert balance == ledger.Balance(Decimal(0), Decimal(0), Decimal(0))
+    assert balance == ledger.Balance(Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0))
     assert str(balance.total) == "0.00"  # as the navbar shows it
 
 
@@ -29,7 +29,9 @@ def test_balance_splits_subscription_and_pay_as_you_go_credits(user):
     ledger.grant(user, Decimal("7.5"), source="purchase", reference="cs_1")
     ledger.grant(user, 2, source="signup", reference="signup-1")
 
-    assert ledger.balance(user) == ledger.Balance(Decimal(30), Decimal("9.5"), Decimal("39.5"))
+    assert ledger.balance(user) == ledger.Balance(
+        Decimal(30), Decimal("9.5"), Decimal("39.5"), Decimal(0), Decimal("39.5")
+    )
 
 
 def test_balance_counts_only_lots_live_at_the_moment_asked(user):
@@ -89,4 +91,4 @@ def test_balance_is_served_by_the_open_lots_index(user):
         cursor.execute(f"EXPLAIN {ledger._BALANCE_SQL}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
-    assert "credits_lot_open_by_user" in plan
+    assert "credits_lot_open_with_held" in plan

@@ -1,4 +1,4 @@
-"""Versioned SQL files: the database runs the newest; loaded files never change; bad input fails."""
+"""Versioned SQL files: the database runs the newest of each; loaded files never change."""
 
 from __future__ import annotations
 
@@ -26,8 +26,10 @@ _DEFINITION_SQL = """
     FROM pg_proc p
     JOIN pg_namespace n ON n.oid = p.pronamespace
     JOIN pg_language l ON l.oid = p.prolang
-    WHERE p.proname = 'credits_consume' AND n.nspname = %s
+    WHERE p.proname = %s AND n.nspname = %s
 """
+# Every function the ledger calls, by the stem of its versioned files.
+FUNCTIONS = ("credits_consume", "credits_hold", "credits_settle")
 
 
 def _newest(stem: str) -> Path:
@@ -40,14 +42,21 @@ def _newest(stem: str) -> Path:
     return versions[max(versions)]
 
 
-def _definitions(cursor: CursorWrapper, schema: str) -> list[tuple[object, ...]]:
-    cursor.execute(_DEFINITION_SQL, [schema])
+def _definitions(cursor: CursorWrapper, name: str, schema: str) -> list[tuple[object, ...]]:
+    cursor.execute(_DEFINITION_SQL, [name, schema])
     return list(cursor.fetchall())
 
 
-def test_the_function_in_the_database_is_the_newest_files():
+def test_every_function_file_has_a_stem_the_suite_checks():
+    stems = {re.sub(r"_v\d+\.sql$", "", path.name) for path in SQL_DIR.glob("*.sql")}
+
+    assert stems == set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_the_function_in_the_database_is_the_newest_files(name: str):
     """Created from the newest file in a scratch schema, it matches the migrated one exactly."""
-    newest = _newest("credits_consume").read_text(encoding="utf-8")
+    newest = _newest(name).read_text(encoding="utf-8")
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT current_schema(), current_setting('search_path')")
         schema, search_path = cursor.fetchone()
@@ -55,8 +64,8 @@ def test_the_function_in_the_database_is_the_newest_files():
         cursor.execute("SET LOCAL search_path TO credits_newest_sql")
         cursor.execute(newest)
         cursor.execute("SELECT set_config('search_path', %s, true)", [search_path])
-        migrated = _definitions(cursor, schema)
-        expected = _definitions(cursor, "credits_newest_sql")
+        migrated = _definitions(cursor, name, schema)
+        expected = _definitions(cursor, name, "credits_newest_sql")
         transaction.set_rollback(True)
 
     assert len(expected) == 1

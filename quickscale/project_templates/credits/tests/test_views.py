@@ -36,7 +36,7 @@ def test_the_credits_page_shows_the_balance_split_and_the_next_expiry(member_cli
 
     assert response.status_code == 200
     assert response.context["balance"] == ledger.Balance(
-        Decimal(25), Decimal("12.50"), Decimal("37.50")
+        Decimal(25), Decimal("12.50"), Decimal("37.50"), Decimal(0), Decimal("37.50")
     )
     assert response.context["next_expiry"].amount == Decimal(25)
     html = response.content.decode()
