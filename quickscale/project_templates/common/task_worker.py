@@ -1,0 +1,234 @@
+"""What ``manage.py worker`` runs: start-up checks, then the task worker beside the scheduler.
+
+One worker process per project (more only for throughput) runs both halves of
+background work:
+
+- the **task worker** of the configured backend in the main thread: for
+  ``TASK_BACKEND=database``, django-tasks-db's ``Worker`` (its own
+  ``run_task``, so results are recorded as ``db_worker`` records them) driven
+  by a loop that also wakes on ``common.task_wakeup``'s notices; for
+  ``TASK_BACKEND=rq``, RQ's worker (django-rq's, with the job class
+  django-tasks-rq needs and RQ's own scheduler for delayed tasks);
+- the **periodic scheduler** (``common.scheduler``) in a thread, which
+  enqueues PERIODIC_TASKS for whichever worker takes them.
+
+Before any of that, ``check_ready`` proves the database answers and is
+migrated, every periodic task imports, and (for rq) Redis answers; a failure
+is a ``WorkerStartError`` whose message is the one line the command prints.
+
+Shutdown: SIGTERM or SIGINT lets the running task finish, then the worker and
+the scheduler stop (the scheduler gives its lease up, so another worker
+takes over at once). A repeated SIGTERM changes nothing (a supervisor may
+send one to the process group and one to the worker); a second SIGINT
+(Ctrl-C twice) abandons the running task, which is then recorded as failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import (
+    DatabaseError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
+from django.db.migrations.executor import MigrationExecutor
+from django_tasks_db.management.commands.db_worker import Worker
+from django_tasks_db.models import DBTaskResult
+
+from common.scheduler import Scheduler, check_periodic_tasks
+from common.task_wakeup import Listener
+
+logger = logging.getLogger(__name__)
+
+# How often an idle database worker looks at its table when no notice wakes it.
+POLL_SECONDS = 1.0
+# The longest a stop request waits for an idle worker to notice it.
+STOP_CHECK_SECONDS = 0.5
+# Pause after the database failed under the worker's loop, before it tries again.
+RETRY_SECONDS = 2.0
+# The longest the command waits for the scheduler thread once the worker stopped.
+SCHEDULER_JOIN_SECONDS = 10.0
+
+
+class WorkerStartError(Exception):
+    """The worker cannot start. The message is one line: what is wrong and what to do."""
+
+
+def check_ready() -> None:
+    """Raise ``WorkerStartError`` unless everything the worker needs is there."""
+    _check_database()
+    try:
+        check_periodic_tasks()
+    except ImproperlyConfigured as error:
+        raise WorkerStartError(f"{error} Fix PERIODIC_TASKS in core/settings.py.") from None
+    if settings.TASK_BACKEND == "rq":
+        _check_redis()
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _check_database() -> None:
+    try:
+        connection.ensure_connection()
+    except OperationalError as error:
+        raise WorkerStartError(
+            f"Cannot reach the database ({_first_line(error)}). Start PostgreSQL "
+            "(quickscale up starts it) or point DATABASE_URL (or DB_*) in .env at a running one."
+        ) from None
+    executor = MigrationExecutor(connection)
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if pending:
+        raise WorkerStartError(
+            f"The database has {len(pending)} unapplied migrations. Run `python manage.py "
+            "bootstrap` first (quickscale up and the web container run it)."
+        )
+
+
+def _check_redis() -> None:
+    import django_rq
+    from redis.exceptions import RedisError
+
+    try:
+        django_rq.get_connection("default").ping()
+    except RedisError as error:
+        raise WorkerStartError(
+            f"Cannot reach Redis at REDIS_URL ({_first_line(error)}). Start Redis, or set "
+            "TASK_BACKEND=database in .env to queue tasks in PostgreSQL."
+        ) from None
+
+
+class DatabaseWorker:
+    """Claim and run tasks of the database backend until ``stopping`` is set.
+
+    django-tasks-db's ``Worker`` runs each task and records its result; this loop
+    replaces its ``run`` (which only sleeps between polls) so that an idle worker
+    also wakes on a notice, and so that the database going away pauses the
+    worker instead of ending it.
+    """
+
+    def __init__(
+        self, *, worker_id: str, poll_seconds: float = POLL_SECONDS, listen: bool = True
+    ) -> None:
+        self.worker = Worker(
+            queue_names=["*"],
+            interval=poll_seconds,
+            batch=False,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=None,
+            worker_id=worker_id,
+            excluded_queue_names=[],
+        )
+        self.poll_seconds = poll_seconds
+        self.listener = Listener() if listen else None
+        self.stopping = False
+
+    def run(self) -> None:
+        logger.info(
+            "task worker started",
+            extra={"worker_id": self.worker.worker_id, "backend": "database"},
+        )
+        try:
+            while not self.stopping:
+                try:
+                    ran = self.run_next()
+                except DatabaseError:
+                    logger.exception("task worker lost the database; retrying")
+                    connection.close()
+                    self._wait(RETRY_SECONDS)
+                    continue
+                if not ran and not self.stopping:
+                    self._wait(self.poll_seconds)
+        finally:
+            if self.listener is not None:
+                self.listener.close()
+            logger.info("task worker stopped", extra={"worker_id": self.worker.worker_id})
+
+    def run_next(self) -> bool:
+        """Claim the next ready task (skipping those others hold) and run it; False if none."""
+        close_old_connections()
+        with transaction.atomic():
+            task_result = DBTaskResult.objects.ready().filter(backend_name="default").get_locked()
+            if task_result is None:
+                return False
+            task_result.claim(self.worker.worker_id)
+        self.worker.run_task(task_result)
+        close_old_connections()
+        return True
+
+    def _wait(self, seconds: float) -> None:
+        """Wait for a notice, ``seconds`` at most, in slices: a signal does not cut a wait short."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping and (remaining := deadline - time.monotonic()) > 0:
+            if self.listener is None:
+                time.sleep(min(remaining, STOP_CHECK_SECONDS))
+            elif self.listener.wait(min(remaining, STOP_CHECK_SECONDS)):
+                return
+
+
+def _install_stop_handlers(worker: DatabaseWorker) -> None:
+    """SIGTERM/SIGINT set a flag the worker's loop reads (a handler takes no locks)."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if worker.stopping and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # Ctrl-C twice: abandon the running task
+        if not worker.stopping:
+            logger.info(
+                "worker stopping after the running task",
+                extra={"signal": signal.Signals(signum).name},
+            )
+        worker.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def _run_rq_worker(worker_id: str) -> None:
+    """RQ's worker on the configured queues; it handles SIGTERM/SIGINT itself (warm shutdown)."""
+    from django.db import connections
+    from django_rq.workers import get_worker
+
+    worker = get_worker(*settings.RQ_QUEUES, job_class="django_tasks_rq.Job", name=worker_id)
+    # RQ forks a process per job: it must not inherit (and share) this one's connection.
+    connections.close_all()
+    worker.work(with_scheduler=True, logging_level=settings.LOG_LEVEL)
+
+
+def serve(*, worker_id: str, scheduler: bool = True, poll_seconds: float = POLL_SECONDS) -> None:
+    """Run the task worker (main thread) and the scheduler (a thread) until told to stop."""
+    stop_scheduler = threading.Event()
+    thread = None
+    if scheduler:
+        thread = threading.Thread(
+            target=Scheduler(holder=worker_id).run,
+            args=(stop_scheduler,),
+            name="scheduler",
+            daemon=True,  # never keeps a process that must end alive
+        )
+    try:
+        if settings.TASK_BACKEND == "rq":
+            if thread is not None:
+                thread.start()
+            _run_rq_worker(worker_id)
+        else:
+            worker = DatabaseWorker(worker_id=worker_id, poll_seconds=poll_seconds)
+            _install_stop_handlers(worker)
+            if thread is not None:
+                thread.start()
+            worker.run()
+    finally:
+        stop_scheduler.set()
+        if thread is not None and thread.is_alive():
+            thread.join(SCHEDULER_JOIN_SECONDS)
