@@ -432,6 +432,19 @@ SERVICE_CALL_TIMEOUT_SECONDS = env_int("SERVICE_CALL_TIMEOUT_SECONDS", 300)
 if SERVICE_CALL_TIMEOUT_SECONDS < 1:
     raise ImproperlyConfigured("SERVICE_CALL_TIMEOUT_SECONDS must be at least 1 second.")
 
+# Background jobs (services/jobs.py). A running job holds a lease of JOB_LEASE_SECONDS,
+# renewed at each progress report; a job whose lease lapsed lost its worker and is
+# run again, JOB_MAX_ATTEMPTS runs in all, then failed (its credit hold released).
+# A job's credits are held for JOB_MAX_QUEUE_WAIT_SECONDS plus its service's longest
+# run; a job that cannot start in that time fails, uncharged.
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 60)
+JOB_MAX_QUEUE_WAIT_SECONDS = env_int("JOB_MAX_QUEUE_WAIT_SECONDS", 3600)
+if JOB_MAX_ATTEMPTS < 1 or JOB_LEASE_SECONDS < 1 or JOB_MAX_QUEUE_WAIT_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "JOB_MAX_ATTEMPTS, JOB_LEASE_SECONDS and JOB_MAX_QUEUE_WAIT_SECONDS must be at least 1."
+    )
+
 # Service calls (web and API) running at once, at most, per API key or signed-in
 # user across all processes, and per web server process; more get 429 with
 # Retry-After (common.concurrency). A running call holds a database connection,

@@ -16,7 +16,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import F, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
-from credits.models import ZERO, CreditLot, LedgerEntry, LedgerEntryLot
+from credits.models import ZERO, CreditHold, CreditLot, LedgerEntry, LedgerEntryLot
 from users.models import CustomUser
 
 ENTRIES_PER_PAGE = 25
@@ -131,3 +131,12 @@ def totals_by_source(*, start: datetime, end: datetime) -> dict[str, SourceTotal
         for source in CreditLot.Source.values
         if source in granted or source in consumed
     }
+
+
+def hold_is_open(key: str) -> bool:
+    """Return whether the hold ``key`` is open: not settled, released or expired yet.
+
+    A background job checks it before it starts: a job whose hold was swept
+    must fail without running, since it could no longer be charged.
+    """
+    return CreditHold.objects.filter(key=key, state=CreditHold.State.OPEN).exists()

@@ -20,6 +20,15 @@ and the API answer 503) and the usage stays pending until
 ``reconcile_service_usage`` fails it and refunds the charge
 (``services/usage.py``): a caller that saw an error is never charged. Call
 ``run`` outside a transaction, or the lot locks of step 3 last for the whole call.
+
+Background jobs (``services/jobs.py``). Any service whose cleaned inputs are
+JSON can also run as a job: ``enqueue_job`` holds its cost and a worker calls
+``execute_job``, whose default runs ``execute_service`` once. A service that
+sets ``long_running = True`` runs *only* as a job (``run`` refuses it with
+``ServiceRunsAsJob``): it prices its input in units (``billable_units``; the
+hold is ``credit_cost`` x units), implements ``execute_job``, reports progress
+through the job context (which is also how it learns it was cancelled) and
+counts the units it processed (``job.charge``), which is what it is charged.
 """
 
 from __future__ import annotations
@@ -29,17 +38,20 @@ import logging
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.conf import settings
 from django.core.files import File
 
-from services.exceptions import ServiceFailed, ServiceUnavailable
+from services.exceptions import ServiceFailed, ServiceRunsAsJob, ServiceUnavailable
 from services.forms import TextInputForm
 from services.models import Service, ServiceUsage
 from services.usage import UsageHook, usage_fail, usage_start, usage_succeed
 from users.models import CustomUser
+
+if TYPE_CHECKING:
+    from services.jobs import JobContext
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +80,20 @@ class BaseService:
       ``default_credit_cost`` and ``description``: used when ``bootstrap``
       creates the service's ``Service`` row (change them later with
       ``manage.py configure_service``);
-      ``form_class``: the Django form of the service's web page.
+      ``form_class``: the Django form of the service's web page;
+      ``long_running``: True for a service that runs only as a background job
+      (see the module docstring);
+      ``max_run_seconds``: the longest one run of it as a job may take (None:
+      ``SERVICE_CALL_TIMEOUT_SECONDS``); its credit hold lasts that long past
+      the longest queue wait, and a run past it is stopped and not charged.
     """
 
     name: ClassVar[str] = ""
     default_credit_cost: ClassVar[Decimal] = Decimal("0.00")
     description: ClassVar[str] = ""
     form_class: ClassVar[type[forms.Form]] = TextInputForm
+    long_running: ClassVar[bool] = False
+    max_run_seconds: ClassVar[int | None] = None
 
     # The Service row read by ``configuration`` for the next ``run``.
     _configuration: Service | None = None
@@ -90,6 +109,34 @@ class BaseService:
         raise NotImplementedError(
             f"{type(self).__name__} must provide an execute_service() method."
         )
+
+    def billable_units(self, cleaned: dict[str, Any]) -> int:
+        """Return how many units of work ``cleaned`` is; a job holds ``credit_cost`` x units.
+
+        One by default (a call is one unit). A long-running service counts what
+        it charges for (texts, pages...); the job is then charged for the units
+        it reports processed (``JobContext.charge``), at most this many.
+        """
+        return 1
+
+    def execute_job(self, job: JobContext, **kwargs: Any) -> dict[str, Any]:
+        """Do the work of one background job on cleaned inputs; return a JSON-serialisable dict.
+
+        The default runs ``execute_service`` once, for a normal service started
+        in the background. A long-running service overrides it: it calls
+        ``job.progress(percent, message)`` often (at least every
+        ``JOB_LEASE_SECONDS``: each report renews the worker's lease, and raises
+        ``JobCancelled`` once the owner cancelled), ``job.charge(units)`` for the
+        units it processed, ``job.keep_partial_result(...)`` for what a cancelled
+        job keeps, and ``job.attach_file(name, content)`` for a downloadable result.
+        """
+        return self.execute_service(job.user, **kwargs)
+
+    def run_time_limit(self) -> int:
+        """The longest one run of this service as a job may take, in seconds."""
+        if self.max_run_seconds is not None:
+            return self.max_run_seconds
+        return int(settings.SERVICE_CALL_TIMEOUT_SECONDS)
 
     def summarize_input(self, cleaned: dict[str, Any]) -> str:
         """Describe the input in a few words for the usage history (never the content)."""
@@ -133,7 +180,11 @@ class BaseService:
 
         ``on_usage_created`` is called with the pending usage inside the charging
         transaction, so whatever it writes commits together with the charge.
+        A long-running service is refused (``ServiceRunsAsJob``) before anything
+        is read: it runs only as a job (``services.jobs.enqueue_job``).
         """
+        if self.long_running:
+            raise ServiceRunsAsJob(self.name)
         service = self.configuration()
         self._configuration = None
         cleaned = self.validate_input(**inputs)

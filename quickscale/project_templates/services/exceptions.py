@@ -62,3 +62,85 @@ class ServiceFailed(ServiceError):
         super().__init__(
             f"The service {name!r} failed and no credits were charged. Try again later."
         )
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+class JobError(ServiceError):
+    """Root of the errors of background jobs (``services/jobs.py``)."""
+
+
+class JobNotFound(JobError, LookupError):
+    """Raised when a job does not exist or belongs to someone else (the views answer 404)."""
+
+    def __init__(self, job_id: object) -> None:
+        self.job_id = job_id
+        super().__init__(f"There is no job {job_id}. See your jobs on the jobs page.")
+
+
+class JobAlreadyFinished(JobError):
+    """Raised when cancelling a job that has already ended (the views answer 409)."""
+
+    def __init__(self, job_id: object, state: str) -> None:
+        self.job_id = job_id
+        self.state = state
+        super().__init__(f"The job {job_id} has already ended ({state}); nothing to cancel.")
+
+
+class JobNotSupported(JobError):
+    """Raised by ``enqueue_job`` when a service's cleaned inputs are not plain JSON.
+
+    A job's inputs wait in the database for a worker, so they must be JSON
+    (text, numbers, lists, objects); a service that takes an upload runs directly.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"The service {name!r} cannot run in the background: its inputs are not plain "
+            "JSON. Call it directly."
+        )
+
+
+class ServiceRunsAsJob(ServiceError):
+    """Raised by ``BaseService.run`` for a long-running service: enqueue a job instead.
+
+    The web page and the API send such calls to ``services.jobs.enqueue_job``.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"The service {name!r} runs in the background: start it as a job "
+            "(services.jobs.enqueue_job) and follow it on the jobs page."
+        )
+
+
+class JobInterrupted(JobError):
+    """Raised by a job's ``progress`` report when the job must stop now.
+
+    A service lets it propagate (do not catch it in a broad ``except``); the
+    runner then records the outcome of the subclass raised.
+    """
+
+
+class JobCancelled(JobInterrupted):
+    """The owner cancelled the job: it stops and is charged for what it processed."""
+
+    def __init__(self) -> None:
+        super().__init__("The job was cancelled.")
+
+
+class JobTimedOut(JobInterrupted):
+    """The job ran past its deadline (its hold's expiry): it fails, uncharged."""
+
+    def __init__(self) -> None:
+        super().__init__("The job ran past its time limit and was stopped; not charged.")
+
+
+class JobLeaseLost(JobInterrupted):
+    """This run lost its lease (it was swept and taken again): it stops and changes nothing."""
+
+    def __init__(self) -> None:
+        super().__init__("The job's lease lapsed; another run owns it now.")
