@@ -28,7 +28,13 @@ CLASS_PLACEHOLDER = "ServiceTemplateName"
 NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,99}$")
 # Names the project already uses for modules or services of its own.
 RESERVED = frozenset(
-    {"text_sentiment_analysis", "image_metadata_extractor", "demo_free_service", "text_summarizer"}
+    {
+        "text_sentiment_analysis",
+        "image_metadata_extractor",
+        "demo_free_service",
+        "text_summarizer",
+        "batch_sentiment_analysis",
+    }
 )
 
 

@@ -81,6 +81,7 @@ def test_credit_cost_and_description_become_the_class_defaults(
         pytest.param("match", "keyword", id="soft keyword"),
         pytest.param("existing_one", "already exists", id="existing custom service"),
         pytest.param("text_summarizer", "already exists", id="default service"),
+        pytest.param("batch_sentiment_analysis", "already exists", id="default job service"),
         pytest.param("9lives", "not a valid service name", id="starts with a digit"),
         pytest.param("../evil", "not a valid service name", id="path characters"),
         pytest.param("My-Service", "not a valid service name", id="dash and capitals"),

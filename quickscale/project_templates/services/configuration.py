@@ -17,6 +17,7 @@ DEFAULT_SERVICES = (
     "image_metadata_extractor",
     "demo_free_service",
     "text_summarizer",
+    "batch_sentiment_analysis",
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from services.validation import MAX_TEXT_CHARS
+from services.validation import MAX_BATCH_CHARS, MAX_BATCH_TEXTS, MAX_TEXT_CHARS
 
 
 class TextInputForm(forms.Form):
@@ -22,6 +22,17 @@ class SummaryInputForm(TextInputForm):
     """A text and how many sentences to keep."""
 
     max_sentences = forms.IntegerField(min_value=1, max_value=10, initial=3)
+
+
+class BatchTextInputForm(forms.Form):
+    """Many texts, one per line."""
+
+    texts = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12}),
+        max_length=MAX_BATCH_CHARS,
+        strip=False,
+        help_text=f"One text per line, up to {MAX_BATCH_TEXTS} lines.",
+    )
 
 
 class ImageInputForm(forms.Form):

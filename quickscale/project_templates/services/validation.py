@@ -7,6 +7,10 @@ from typing import Any
 from services.exceptions import ServiceInputError
 
 MAX_TEXT_CHARS = 20_000
+# A batch of texts (batch_sentiment_analysis): how many, how long each, how long in all.
+MAX_BATCH_TEXTS = 500
+MAX_BATCH_TEXT_CHARS = 2_000
+MAX_BATCH_CHARS = 200_000
 # Control characters other than tab, newline and carriage return mean binary data.
 _BINARY_CHARS = frozenset(chr(code) for code in range(32) if chr(code) not in "\t\n\r") | {"\x7f"}
 
@@ -44,6 +48,52 @@ def clean_text(value: Any, *, field: str = "text", max_chars: int = MAX_TEXT_CHA
             field, "The text contains binary data (control characters). Send plain text."
         )
     return value
+
+
+def clean_text_list(
+    value: Any,
+    *,
+    field: str = "texts",
+    max_items: int = MAX_BATCH_TEXTS,
+    max_chars: int = MAX_BATCH_TEXT_CHARS,
+    max_total_chars: int = MAX_BATCH_CHARS,
+) -> list[str]:
+    """Return a list of readable texts from a list of strings or one string, one text a line.
+
+    Blank lines of a string are skipped (a pasted list often ends with one);
+    each item of a list must be a text. Refuses an empty batch, more than
+    ``max_items`` texts, and more than ``max_total_chars`` characters in all.
+    """
+    if isinstance(value, str):
+        if len(value) > max_total_chars:
+            raise ServiceInputError.for_field(
+                field, f"The texts have {len(value)} characters; the limit is {max_total_chars}."
+            )
+        items: list[Any] = [line for line in value.splitlines() if line.strip()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        raise ServiceInputError.for_field(
+            field, "Send the texts as a list of strings, or as one string with a text per line."
+        )
+    if not items:
+        raise ServiceInputError.for_field(field, "There are no texts. Send at least one.")
+    if len(items) > max_items:
+        raise ServiceInputError.for_field(
+            field, f"There are {len(items)} texts; the limit is {max_items} per batch."
+        )
+    texts: list[str] = []
+    for number, item in enumerate(items, start=1):
+        try:
+            texts.append(clean_text(item, field=field, max_chars=max_chars))
+        except ServiceInputError as error:
+            raise ServiceInputError.for_field(field, f"Text {number}: {error.message}") from None
+    total = sum(len(text) for text in texts)
+    if total > max_total_chars:
+        raise ServiceInputError.for_field(
+            field, f"The texts have {total} characters; the limit is {max_total_chars}."
+        )
+    return texts
 
 
 def clean_int(value: Any, *, field: str, default: int, low: int, high: int) -> int:

@@ -39,20 +39,25 @@ class TextSentimentAnalysis(BaseService):
         return {"text": clean_text(inputs.get("text"))}
 
     def execute_service(self, user: CustomUser, **kwargs: Any) -> dict[str, Any]:
-        scores = _get_analyzer().polarity_scores(kwargs["text"])
-        compound = float(scores["compound"])
-        if compound >= POSITIVE_FROM:
-            label = "positive"
-        elif compound <= NEGATIVE_UNTIL:
-            label = "negative"
-        else:
-            label = "neutral"
-        # How far the score is from the other labels: |compound| for a polar
-        # label, closeness to 0 for neutral.
-        confidence = abs(compound) if label != "neutral" else 1 - abs(compound)
-        return {
-            "label": label,
-            "compound": round(compound, 4),
-            "confidence": round(confidence, 4),
-            "scores": {key: round(float(scores[key]), 4) for key in ("pos", "neu", "neg")},
-        }
+        return sentiment(kwargs["text"])
+
+
+def sentiment(text: str) -> dict[str, Any]:
+    """Label ``text`` positive, negative or neutral, with VADER's scores (also used in batches)."""
+    scores = _get_analyzer().polarity_scores(text)
+    compound = float(scores["compound"])
+    if compound >= POSITIVE_FROM:
+        label = "positive"
+    elif compound <= NEGATIVE_UNTIL:
+        label = "negative"
+    else:
+        label = "neutral"
+    # How far the score is from the other labels: |compound| for a polar
+    # label, closeness to 0 for neutral.
+    confidence = abs(compound) if label != "neutral" else 1 - abs(compound)
+    return {
+        "label": label,
+        "compound": round(compound, 4),
+        "confidence": round(confidence, 4),
+        "scores": {key: round(float(scores[key]), 4) for key in ("pos", "neu", "neg")},
+    }

@@ -15,7 +15,7 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
-def test_create_default_services_creates_the_four_with_their_costs_once():
+def test_create_default_services_creates_the_five_with_their_costs_once():
     first = run("create_default_services")
     second = run("create_default_services")
     costs = dict(Service.objects.values_list("name", "credit_cost"))
@@ -24,6 +24,7 @@ def test_create_default_services_creates_the_four_with_their_costs_once():
         "image_metadata_extractor": Decimal("10.00"),
         "demo_free_service": Decimal("0.00"),
         "text_summarizer": Decimal("2.00"),
+        "batch_sentiment_analysis": Decimal("0.20"),
     }
     assert "created" in first
     assert second.strip() == "already exist"

@@ -17,12 +17,13 @@ from services.registry import (
 pytestmark = pytest.mark.usefixtures("isolated_registry")
 
 
-def test_the_four_default_services_are_registered_at_start_up():
+def test_the_default_services_are_registered_at_start_up():
     assert {
         "text_sentiment_analysis",
         "image_metadata_extractor",
         "demo_free_service",
         "text_summarizer",
+        "batch_sentiment_analysis",
     } <= set(registered_services())
 
 

@@ -8,7 +8,7 @@ from services.configuration import DEFAULT_SERVICES, ensure_service_rows
 
 
 class Command(BaseCommand):
-    help = "Create the four default services; existing rows are left as they are."
+    help = "Create the default services; existing rows are left as they are."
 
     def handle(self, *args: Any, **options: Any) -> None:
         created = ensure_service_rows(DEFAULT_SERVICES)
