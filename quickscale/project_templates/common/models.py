@@ -9,6 +9,7 @@ earlier.
 """
 
 from django.db import models
+from django.utils import timezone
 
 
 class RateLimitCounter(models.Model):
@@ -90,3 +91,53 @@ class PeriodicRun(models.Model):
     def __str__(self) -> str:
         return f"{self.task} next at {self.next_run_at:%Y-%m-%d %H:%M:%S}"
 
+
+class QueuedEmail(models.Model):
+    """One logical email (a receipt, a reset link) from the moment it is decided until sent.
+
+    The transactional outbox of ``common.mail_tasks``: the row is written in the
+    transaction of what caused the email, so it exists exactly when that committed;
+    the task that sends it carries only the row's id; the row says whether it was
+    sent, so a second task for the same email (a retry, a sweep) sends nothing.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Given up"
+        SKIPPED = "skipped", "Skipped (nothing to send)"
+
+    key = models.CharField(
+        max_length=200, unique=True, help_text="The logical email, e.g. receipt:12; sent once."
+    )
+    builder = models.CharField(
+        max_length=200, help_text="Dotted path of the function that renders it at send time."
+    )
+    params = models.JSONField(default=dict, blank=True, help_text="Plain values for the builder.")
+    secret = models.BooleanField(
+        default=False, help_text="The params hold a secret (a reset link): erased once done."
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A worker is sending it until then."
+    )
+    recipients = models.CharField(max_length=500, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The sweep reads only the few pending rows, however many were sent.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="common_queuedemail_pending",
+                condition=models.Q(state="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.state})"

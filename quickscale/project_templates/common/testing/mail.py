@@ -1,0 +1,160 @@
+"""Tests of sending email: a mail server on a local socket, and time for retries.
+
+``FakeSMTPServer`` refuses, hangs or accepts.
+
+SMTP is the process edge of email: the tests point Django's real SMTP backend
+(``django.core.mail.backends.smtp.EmailBackend``) at this server instead of
+replacing Django's code. Each connection follows the next behaviour of
+``script`` (then ``accept``):
+
+- ``accept``: a normal exchange; the message is kept in ``messages``.
+- ``busy``: greets with ``421`` (service not available, try later) and closes.
+- ``reject``: refuses the recipient with ``550`` (final: there is no such mailbox).
+- ``hang``: takes the connection and says nothing until ``release()`` or the
+  client gives up (its ``EMAIL_TIMEOUT``).
+
+``connections`` counts the connections the server has seen, so a test can show
+a request finished without ever talking to the mail server.
+"""
+
+from __future__ import annotations
+
+import socketserver
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email import message_from_bytes
+from email.message import Message
+from typing import Any, Literal
+
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult, get_date_max
+
+from common.testing.tasks import run_queued_tasks
+
+Behaviour = Literal["accept", "busy", "reject", "hang"]
+
+
+class FakeSMTPServer:
+    """A threaded SMTP server on 127.0.0.1 at ``port``; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.script: list[Behaviour] = []
+        self.messages: list[Message] = []
+        self.connections = 0
+        self._released = threading.Event()
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                outer._serve(self)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._released.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def release(self) -> None:
+        """Let every hanging connection go (it is closed without a word)."""
+        self._released.set()
+
+    def _next(self) -> Behaviour:
+        with self._lock:
+            self.connections += 1
+            return self.script.pop(0) if self.script else "accept"
+
+    def _serve(self, handler: socketserver.StreamRequestHandler) -> None:
+        behaviour = self._next()
+        if behaviour == "hang":
+            # Wait for release or for the client to give up and close.
+            handler.connection.settimeout(0.1)
+            while not self._released.is_set():
+                try:
+                    if handler.connection.recv(1024) == b"":
+                        return
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+            return
+        reply = handler.wfile.write
+        if behaviour == "busy":
+            reply(b"421 fake.test Service not available, try later\r\n")
+            return
+        reply(b"220 fake.test ESMTP\r\n")
+        data: list[bytes] = []
+        while line := handler.rfile.readline():
+            command = line.strip().upper()
+            if command.startswith((b"EHLO", b"HELO")):
+                reply(b"250 fake.test\r\n")
+            elif command.startswith(b"MAIL FROM"):
+                reply(b"250 OK\r\n")
+            elif command.startswith(b"RCPT TO"):
+                reply(b"550 No such mailbox\r\n" if behaviour == "reject" else b"250 OK\r\n")
+            elif command == b"DATA":
+                reply(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                data = []
+                while (chunk := handler.rfile.readline()) not in (b".\r\n", b""):
+                    data.append(chunk[1:] if chunk.startswith(b"..") else chunk)
+                with self._lock:
+                    self.messages.append(message_from_bytes(b"".join(data)))
+                reply(b"250 OK queued\r\n")
+            elif command == b"QUIT":
+                reply(b"221 Bye\r\n")
+                return
+            elif command == b"RSET" or command == b"NOOP":
+                reply(b"250 OK\r\n")
+            else:
+                reply(b"502 Command not implemented\r\n")
+
+
+@contextmanager
+def fake_smtp_server() -> Iterator[FakeSMTPServer]:
+    """Run a :class:`FakeSMTPServer` for the block; hanging connections end with it."""
+    server = FakeSMTPServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def body_of(message: Message) -> str:
+    """The plain-text part of a message the fake server received."""
+    part = next(
+        (p for p in message.walk() if p.get_content_type() == "text/plain"),
+        message,
+    )
+    payload = part.get_payload(decode=True)
+    return payload.decode() if isinstance(payload, bytes) else str(payload)
+
+
+def send_through(settings: Any, server: FakeSMTPServer, *, timeout: int = 1) -> None:
+    """Point Django's real SMTP backend at ``server``; silence times out after ``timeout`` s."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = server.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = timeout
+
+
+def run_queued_tasks_later() -> int:
+    """Run the queued tasks as if the time they wait for (``run_after``) had come."""
+    waiting = DBTaskResult.objects.filter(status="READY", run_after__gt=timezone.now())
+    waiting.exclude(run_after=get_date_max()).update(run_after=timezone.now())
+    return run_queued_tasks()
