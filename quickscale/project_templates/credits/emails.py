@@ -1,10 +1,12 @@
 """Credit emails: low balance after a consume, and credits about to expire.
 
 Each email has a plain-text and an HTML body rendered from
-``credits/emails/<name>.txt`` / ``.html`` and names the project. A failed send
-is logged and never undoes a ledger write: the low-balance email is sent after
-the consume commits, and the expiry reminder reports it so the reminder is
-tried again on the next run.
+``credits/emails/<name>.txt`` / ``.html`` and names the project. The
+low-balance email is decided after the consume commits and goes through the
+task queue (``common.mail_tasks``): the request that spent the credits never
+waits for the mail server, and a refused send is retried. The expiry reminder
+is sent by the reminder run itself, already outside any request; a failed send
+there is reported so the next run tries again.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
-from common.email import absolute_url, send_templated
+from common.email import RenderedEmail, absolute_url, render_templated, send_templated
+from common.mail_tasks import email_queue
 from credits.models import CreditLot
 from users.models import CustomUser
 
 logger = logging.getLogger(__name__)
 
 
-def _send(template: str, *, to: str, subject: str, context: dict[str, Any]) -> bool:
+def _send_now(template: str, *, to: str, subject: str, context: dict[str, Any]) -> bool:
     return send_templated(
         f"credits/emails/{template}",
         to=to,
@@ -34,28 +37,32 @@ def _send(template: str, *, to: str, subject: str, context: dict[str, Any]) -> b
 
 
 def send_low_balance_email(user_id: int, balance: Decimal) -> None:
-    """Tell the user their balance fell to ``LOW_CREDIT_THRESHOLD`` or below."""
+    """Queue the email telling the user their balance fell to ``LOW_CREDIT_THRESHOLD`` or below."""
+    email_queue(low_balance_email, user_id=user_id, balance=str(balance))
+
+
+def low_balance_email(user_id: int, balance: str) -> RenderedEmail | None:
+    """The low-balance email, rendered when it is sent; None when the account is gone."""
     user = CustomUser.objects.filter(pk=user_id, is_active=True).first()
     if user is None or not user.email:
-        return
-    sent = _send(
-        "low_balance",
+        return None
+    return render_templated(
+        "credits/emails/low_balance",
         to=user.email,
         subject="Your credit balance is low",
         context={
+            "credits_url": absolute_url(reverse("credits:dashboard")),
             "user": user,
-            "balance": balance,
+            "balance": Decimal(balance),
             "threshold": getattr(settings, "LOW_CREDIT_THRESHOLD", 0),
         },
     )
-    if sent:
-        logger.info("low balance email sent", extra={"user_id": user_id, "balance": str(balance)})
 
 
 def send_expiry_reminder_email(user: CustomUser, lots: Sequence[CreditLot]) -> bool:
     """Tell the user which of their credits expire soon, and when; False when not sent."""
     total = sum((lot.remaining for lot in lots), Decimal("0.00"))
-    sent = _send(
+    sent = _send_now(
         "expiry_reminder",
         to=user.email,
         subject=f"{total} credits expire soon",

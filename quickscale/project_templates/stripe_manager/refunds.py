@@ -5,7 +5,8 @@ command, the staff dashboard's refund form). It validates, saves a ``Refund`` ro
 its idempotency key *before* calling Stripe, calls the gateway, then applies
 the refund. ``refund_apply`` is the reversal, keyed by the Stripe refund id,
 called both there and by the ``charge.refunded`` webhook: whichever comes
-first does the work, the other changes nothing.
+first does the work (and queues the user's refund notice in the same
+transaction), the other changes nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from credits import ledger
+from stripe_manager import emails
 from stripe_manager.exceptions import RefundError
 from stripe_manager.gateway import GatewayError, get_gateway
 from stripe_manager.models import Payment, Refund
@@ -166,6 +168,8 @@ def refund_apply(
         Payment.Status.REFUNDED if refunded >= payment.amount else Payment.Status.PARTIALLY_REFUNDED
     )
     payment.save(update_fields=["amount_refunded", "status"])
+    # In this transaction: the notice exists exactly when the refund is recorded.
+    emails.queue_refund_notice(refund.pk)
     logger.info(
         "refund applied",
         extra={

@@ -10,6 +10,8 @@ Rules:
   last one applied are ignored, and a canceled subscription stays canceled.
 - Credits are granted here only: purchases keyed by the Checkout Session id,
   subscription periods keyed by the invoice id.
+- Emails are queued in the event's transaction (``stripe_manager.emails``): a
+  worker sends them after the commit, never the webhook request itself.
 """
 
 from __future__ import annotations
@@ -226,7 +228,7 @@ def _fulfil_purchase(session: Obj) -> None:
             reference=session["id"],
             description=f"Bought {payment.description}",
         )
-    transaction.on_commit(lambda: emails.send_receipt(payment.pk))
+    emails.queue_receipt(payment.pk)
 
 
 # --------------------------------------------------------------------------- invoices
@@ -327,7 +329,7 @@ def _invoice_paid(invoice: Obj, event: Obj) -> None:
         reference=f"convert:{invoice['id']}",
         except_price_id=newest.price_id if newest else price_id,
     )
-    transaction.on_commit(lambda: emails.send_receipt(payment.pk))
+    emails.queue_receipt(payment.pk)
 
 
 def _invoice_payment_failed(invoice: Obj, event: Obj) -> None:
@@ -354,7 +356,7 @@ def _invoice_payment_failed(invoice: Obj, event: Obj) -> None:
         )
     amount = Decimal(int(invoice.get("amount_due") or 0)) / CENTS
     currency = str(invoice.get("currency") or "usd")
-    transaction.on_commit(lambda: emails.send_payment_failed(user.pk, amount, currency))
+    emails.queue_payment_failed(str(event["id"]), user.pk, amount, currency)
 
 
 def _invoice_upcoming(invoice: Obj, event: Obj) -> None:
@@ -362,7 +364,7 @@ def _invoice_upcoming(invoice: Obj, event: Obj) -> None:
     amount = Decimal(int(invoice.get("amount_due") or 0)) / CENTS
     currency = str(invoice.get("currency") or "usd")
     when = _ts(invoice.get("next_payment_attempt") or invoice.get("period_end"))
-    transaction.on_commit(lambda: emails.send_upcoming_renewal(user.pk, amount, currency, when))
+    emails.queue_upcoming_renewal(str(event["id"]), user.pk, amount, currency, when)
 
 
 # --------------------------------------------------------------------------- subscriptions

@@ -1,14 +1,23 @@
-import logging
+"""Credit emails: the low-balance email goes through the task queue, the reminder is sent inline."""
+
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
-from unittest import mock
 
 import pytest
 from django.core import mail
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
+from common.models import QueuedEmail
+from common.testing.mail import (
+    FakeSMTPServer,
+    fake_smtp_server,
+    run_queued_tasks_later,
+    send_through,
+)
+from common.testing.tasks import queued_task_names, run_queued_tasks
 from credits import ledger
 from credits.emails import send_expiry_reminder_email, send_low_balance_email
 from credits.exceptions import InsufficientCredits
@@ -24,7 +33,15 @@ def _threshold(settings):
     settings.PROJECT_NAME = "Acme AI"
 
 
+@pytest.fixture
+def smtp(settings: Any) -> Iterator[FakeSMTPServer]:
+    with fake_smtp_server() as server:
+        send_through(settings, server)
+        yield server
+
+
 def _consume(user: CustomUser, amount: int, reference: str, capture: Any) -> None:
+    """Consume and commit (the low-balance email is decided after the commit)."""
     with capture(execute=True):
         ledger.consume(user, Decimal(amount), reference=reference)
 
@@ -38,6 +55,7 @@ def test_a_consume_that_crosses_the_threshold_sends_one_low_balance_email(
     assert mail.outbox == []
     _consume(user, 6, "use-2", django_capture_on_commit_callbacks)
     _consume(user, 1, "use-3", django_capture_on_commit_callbacks)
+    run_queued_tasks()
 
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
@@ -57,6 +75,7 @@ def test_the_low_balance_email_comes_again_after_a_top_up_and_a_new_crossing(
     ledger.grant(user, 10, source="purchase", reference="cs_2")
 
     _consume(user, 10, "use-2", django_capture_on_commit_callbacks)
+    run_queued_tasks()
 
     assert len(mail.outbox) == 2
 
@@ -68,7 +87,29 @@ def test_the_low_balance_email_waits_for_the_commit(user, django_capture_on_comm
         ledger.consume(user, 15, reference="use-1")
 
     assert mail.outbox == []
+    assert queued_task_names() == []
     assert len(callbacks) == 1
+
+
+def test_the_consume_only_queues_the_email_even_when_the_mail_server_hangs(
+    user, smtp, django_capture_on_commit_callbacks
+):
+    """The spend never talks to the mail server: a hung one cannot slow it."""
+    smtp.script = ["hang"]
+    ledger.grant(user, 20, source="purchase", reference="cs_1")
+
+    _consume(user, 15, "use-1", django_capture_on_commit_callbacks)
+
+    assert smtp.connections == 0
+    assert queued_task_names() == ["common.mail_tasks.send_queued_email"]
+    assert QueuedEmail.objects.get().params == {"user_id": user.pk, "balance": "5.00"}
+    # The worker meets the hung server, gives up after EMAIL_TIMEOUT, and sends it later.
+    run_queued_tasks()
+    assert smtp.messages == []
+    run_queued_tasks_later()
+    [message] = smtp.messages
+    assert message["To"] == user.email
+    assert "low" in str(message["Subject"])
 
 
 def test_a_refused_consume_sends_nothing(user, django_capture_on_commit_callbacks):
@@ -88,6 +129,7 @@ def test_a_threshold_of_zero_switches_the_email_off(
 
     _consume(user, 20, "use-1", django_capture_on_commit_callbacks)
 
+    assert queued_task_names() == []
     assert mail.outbox == []
 
 
@@ -118,6 +160,7 @@ def test_credit_emails_link_to_the_credits_page_with_the_sites_address(
         expires_at=timezone.now() + timedelta(days=2),
     )
     _consume(user, 16, "use-1", django_capture_on_commit_callbacks)
+    run_queued_tasks()
     send_expiry_reminder_email(user, list(CreditLot.objects.filter(source="subscription")))
 
     assert len(mail.outbox) == 2
@@ -127,12 +170,33 @@ def test_credit_emails_link_to_the_credits_page_with_the_sites_address(
         assert 'href="https://app.example.com/credits/"' in str(message.alternatives[0][0])
 
 
-def test_a_mail_server_failure_is_logged_and_never_raised(user, caplog):
-    """The low-balance email runs after the consume commits: a failure there is only logged."""
-    caplog.set_level(logging.ERROR, logger="common.email")
-    with mock.patch("django.core.mail.EmailMessage.send", side_effect=OSError("no route")):
+def test_a_mail_server_failure_is_retried_and_the_email_arrives_once(
+    user, smtp, django_capture_on_commit_callbacks
+):
+    """The low-balance email runs after the consume commits: a refusal there is retried."""
+    smtp.script = ["busy"]
+    with django_capture_on_commit_callbacks(execute=True):
         send_low_balance_email(user.pk, Decimal(5))
 
-    [record] = caplog.records
-    assert record.getMessage() == "email not sent"
-    assert record.template == "credits/emails/low_balance"
+    run_queued_tasks()
+    assert smtp.messages == []
+    assert QueuedEmail.objects.get().state == "pending"
+    run_queued_tasks_later()
+    run_queued_tasks_later()
+
+    assert len(smtp.messages) == 1
+    assert QueuedEmail.objects.get().state == "sent"
+
+
+def test_no_low_balance_email_goes_to_an_account_closed_before_it_was_sent(
+    user, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        send_low_balance_email(user.pk, Decimal(5))
+    user.is_active = False
+    user.save()
+
+    run_queued_tasks()
+
+    assert mail.outbox == []
+    assert QueuedEmail.objects.get().state == "skipped"

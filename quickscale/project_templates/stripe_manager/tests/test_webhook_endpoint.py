@@ -181,7 +181,7 @@ def test_the_same_event_delivered_twice_has_one_effect(client, customer, catalog
 def test_a_handler_exception_is_500_with_no_effect_and_one_failure_row(client, customer, catalog):
     event = purchase_completed(customer, catalog["pack"])
     with (
-        mock.patch("stripe_manager.webhooks.emails.send_receipt", side_effect=AssertionError),
+        mock.patch("stripe_manager.webhooks.emails.queue_receipt", side_effect=AssertionError),
         mock.patch("credits.ledger.grant", side_effect=RuntimeError("boom")),
     ):
         assert deliver(client, event) == 500
