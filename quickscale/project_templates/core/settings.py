@@ -249,12 +249,26 @@ if TASK_BACKEND == "database":
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 elif TASK_BACKEND == "rq":
     if not REDIS_URL:
-        raise ImproperlyConfigured("TASK_BACKEND=rq needs REDIS_URL, e.g. redis://127.0.0.1:6379/0.")
+        raise ImproperlyConfigured(
+            "TASK_BACKEND=rq needs REDIS_URL, e.g. redis://127.0.0.1:6379/0."
+        )
     INSTALLED_APPS.append("django_rq")
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend"}}
     RQ_QUEUES = {"default": {"URL": REDIS_URL}}
 else:
     raise ImproperlyConfigured(f"TASK_BACKEND must be 'database' or 'rq', not {TASK_BACKEND!r}.")
+
+# Periodic work, enqueued by the scheduler every worker runs (common.scheduler; a
+# lease row lets one of them schedule): dotted task path -> interval in seconds. A
+# task new here runs at a worker's next tick (every 5 s), then every interval.
+PERIODIC_TASKS: dict[str, int] = {
+    "credits.tasks.expire_credits": 60 * 60,
+    "credits.tasks.send_credit_reminders": 24 * 60 * 60,
+    "credits.tasks.release_expired_holds": 60,
+    "services.tasks.sweep_job_leases": 30,
+    "services.tasks.reconcile_service_usage": 5 * 60,
+    "common.mail_tasks.sweep_queued_emails": 5 * 60,
+}
 
 # =============================================================================
 # AUTHENTICATION (django-allauth, email only)
