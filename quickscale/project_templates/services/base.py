@@ -67,9 +67,12 @@ class ServiceResult:
 
 
 def reserved_input_names() -> frozenset[str]:
-    """Names an input field cannot have: ``run`` takes them as its own arguments."""
-    parameters = inspect.signature(BaseService.run).parameters.values()
-    return frozenset(p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD)
+    """Names an input field cannot have: ``run`` and ``execute_job`` take them as their own."""
+    names: set[str] = set()
+    for method in (BaseService.run, BaseService.execute_job):
+        parameters = inspect.signature(method).parameters.values()
+        names |= {p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    return frozenset(names)
 
 
 class BaseService:

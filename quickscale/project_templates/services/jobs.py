@@ -18,7 +18,8 @@ from under a running job.
 
 Run (``run_job``, the task body). A worker *takes* a job with one conditional
 UPDATE (queued -> running, ``attempts`` + 1, lease = now +
-``JOB_LEASE_SECONDS``); a job that is not queued is left alone, so a
+``JOB_LEASE_SECONDS``, on the database's clock so that workers on machines
+whose clocks differ agree); a job that is not queued is left alone, so a
 duplicate delivery of the task runs nothing. The job fails without running
 (its hold released) when its service was switched off while it waited, its
 class is gone, its hold is no longer open (released or swept) or it could
@@ -65,6 +66,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -143,7 +145,7 @@ class JobContext:
             progress=max(0, min(100, int(percent))),
             progress_message=message[:MESSAGE_MAX_LENGTH],
             units_processed=self.units_processed,
-            lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
+            lease_expires_at=_lease(settings.JOB_LEASE_SECONDS),
         )
         if updated:
             return
@@ -252,6 +254,11 @@ def _json_inputs(service: BaseService, cleaned: dict[str, Any]) -> dict[str, Any
     return stored
 
 
+def _lease(seconds: int) -> Any:
+    """A lease expiry on the database's clock, which every worker and sweep reads alike."""
+    return Now() + timedelta(seconds=seconds)
+
+
 def _enqueue_task(job_id: uuid.UUID) -> None:
     # Imported here: services.tasks imports this module.
     from services.tasks import run_job as run_job_task
@@ -314,7 +321,7 @@ def run_job(job_id: uuid.UUID | str) -> None:
     taken = Job.objects.filter(pk=pk, state=Job.State.QUEUED).update(
         state=Job.State.RUNNING,
         attempts=F("attempts") + 1,
-        lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
+        lease_expires_at=_lease(settings.JOB_LEASE_SECONDS),
         started_at=now,
         progress=0,
         progress_message="",
@@ -333,7 +340,7 @@ def run_job(job_id: uuid.UUID | str) -> None:
     if not service.long_running:
         # A normal service reports no progress: its lease lasts as long as it may run.
         Job.objects.filter(pk=pk, state=Job.State.RUNNING, attempts=job.attempts).update(
-            lease_expires_at=deadline
+            lease_expires_at=_lease(service.run_time_limit())
         )
     context = JobContext(
         job_id=job.pk,
@@ -517,7 +524,8 @@ def sweep_lapsed_leases(now: datetime | None = None) -> int:
     Returns the number of jobs changed. Safe to run any time and from several
     processes: each job is re-read under its row lock before it is changed.
     """
-    moment = timezone.now() if now is None else now
+    # The database's clock by default: workers on machines whose clocks differ agree.
+    moment: datetime | Now = Now() if now is None else now
     lapsed = list(
         Job.objects.filter(state=Job.State.RUNNING, lease_expires_at__lt=moment)
         .order_by("lease_expires_at")
@@ -534,7 +542,7 @@ def sweep_lapsed_leases(now: datetime | None = None) -> int:
 
 
 @transaction.atomic
-def _sweep_lapsed(pk: uuid.UUID, moment: datetime) -> bool:
+def _sweep_lapsed(pk: uuid.UUID, moment: datetime | Now) -> bool:
     job = (
         Job.objects.select_for_update()
         .select_related("service")
@@ -544,7 +552,7 @@ def _sweep_lapsed(pk: uuid.UUID, moment: datetime) -> bool:
     if job is None:
         return False
     if job.cancel_requested:
-        _close_swept(job, Job.State.CANCELLED, "", moment)
+        _close_swept(job, Job.State.CANCELLED, "")
     elif job.attempts < settings.JOB_MAX_ATTEMPTS:
         job.state = Job.State.QUEUED
         job.lease_expires_at = None
@@ -563,12 +571,12 @@ def _sweep_lapsed(pk: uuid.UUID, moment: datetime) -> bool:
         transaction.on_commit(partial(_enqueue_task, job.pk), robust=True)
         logger.warning("job requeued after its lease lapsed", extra={"job": str(pk)})
     else:
-        _close_swept(job, Job.State.FAILED, _WORKER_LOST.format(attempts=job.attempts), moment)
+        _close_swept(job, Job.State.FAILED, _WORKER_LOST.format(attempts=job.attempts))
     return True
 
 
 @transaction.atomic
-def _sweep_expired(pk: uuid.UUID, moment: datetime) -> bool:
+def _sweep_expired(pk: uuid.UUID, moment: datetime | Now) -> bool:
     job = (
         Job.objects.select_for_update()
         .filter(pk=pk, state=Job.State.QUEUED, expires_at__lt=moment)
@@ -576,15 +584,15 @@ def _sweep_expired(pk: uuid.UUID, moment: datetime) -> bool:
     )
     if job is None:
         return False
-    _close_swept(job, Job.State.FAILED, _TOO_LATE, moment)
+    _close_swept(job, Job.State.FAILED, _TOO_LATE)
     return True
 
 
-def _close_swept(job: Job, state: str, error: str, moment: datetime) -> None:
+def _close_swept(job: Job, state: str, error: str) -> None:
     """End a job the sweep took from its lost run: uncharged, its hold released."""
     job.state = state
     job.error = error
-    job.finished_at = moment
+    job.finished_at = timezone.now()
     job.lease_expires_at = None
     job.save(update_fields=["state", "error", "finished_at", "lease_expires_at"])
     if job.hold_key:
