@@ -1,21 +1,19 @@
 """QuickScale's own account decisions; everything else is allauth's default."""
 
-import logging
-import smtplib
+import uuid
 from types import SimpleNamespace
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
 from django.conf import settings
-from django.contrib import messages
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from common.email import prerendered
+from common.mail_tasks import email_queue
 from users import lockout, security
 from users.models import SecurityEvent
-
-logger = logging.getLogger(__name__)
 
 
 def lockout_response(request: HttpRequest, status: lockout.LockoutStatus) -> TemplateResponse:
@@ -32,7 +30,7 @@ def lockout_response(request: HttpRequest, status: lockout.LockoutStatus) -> Tem
 
 # allauth ships no type information, so its base class is Any to mypy.
 class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
-    """Signup open or closed from the environment, lockout, and safe email sending."""
+    """Signup open or closed from the environment, lockout, and emails through the queue."""
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return bool(getattr(settings, "ACCOUNT_SIGNUP_OPEN", True))
@@ -53,32 +51,47 @@ class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
             raise ImmediateHttpResponse(lockout_response(request, status))
 
     def format_email_subject(self, subject: str) -> str:
-        """Prefix subjects with the project's name, read when the email is sent."""
+        """Prefix subjects with the project's name."""
         return f"[{settings.PROJECT_NAME}] {subject}"
 
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
-        """Send with the project's name; a failure is logged and told, never a 500.
+        """Render now, send from the task queue: a slow mail server never slows sign-up.
 
-        Without django.contrib.sites allauth names the site after the request's host
-        ("127.0.0.1:8000"); emails say PROJECT_NAME instead.
+        allauth's context holds objects (the request, the user), so the email is
+        rendered here, as allauth renders it, and queued as plain strings; its
+        link is a secret, erased from the queue once sent. A refused send is
+        retried by the worker. Without django.contrib.sites allauth names the
+        site after the request's host ("127.0.0.1:8000"); emails say
+        PROJECT_NAME instead.
         """
         request = getattr(self, "request", None) or context.get("request")
         domain = request.get_host() if request is not None else ""
         context = {
+            "request": request,
+            "email": email,
             "project_name": settings.PROJECT_NAME,
             "current_site": SimpleNamespace(name=settings.PROJECT_NAME, domain=domain),
             **context,
         }
-        try:
-            super().send_mail(template_prefix, email, context)
-        except (smtplib.SMTPException, OSError) as error:
-            logger.error(
-                "email could not be sent",
-                extra={"template": template_prefix, "to": email, "error": str(error)},
-            )
-            if request is not None:
-                messages.error(
-                    request,
-                    f"We could not send the email to {email} just now. "
-                    "Please try again in a few minutes; if it keeps failing, contact us.",
-                )
+        message = self.render_mail(template_prefix, email, context)
+        html = next(
+            (
+                str(content)
+                for content, mimetype in getattr(message, "alternatives", [])
+                if mimetype == "text/html"
+            ),
+            "",
+        )
+        text = str(message.body)
+        if message.content_subtype == "html":  # allauth's HTML-only emails
+            text, html = "", text
+        email_queue(
+            prerendered,
+            key=f"account:{template_prefix.rsplit('/', 1)[-1]}:{uuid.uuid4().hex}",
+            secret=True,
+            to=list(message.to),
+            subject=str(message.subject),
+            body=text,
+            html=html,
+            from_email=str(message.from_email),
+        )

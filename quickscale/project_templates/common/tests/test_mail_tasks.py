@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core import mail
 from django.db import transaction
 from django.urls import reverse
@@ -38,7 +39,6 @@ from common.testing.mail import (
 )
 from common.testing.tasks import queued_task_names, run_queued_tasks
 from common.tests import sample_emails
-from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -350,7 +350,10 @@ def test_staff_can_send_a_given_up_email_again_from_the_admin(
     client: Any, smtp: FakeSMTPServer, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     email = _given_up(django_capture_on_commit_callbacks, settings, smtp, address="eve@example.com")
-    client.force_login(make_user("boss@example.com", is_staff=True, is_superuser=True))
+    boss = get_user_model()._default_manager.create_superuser(
+        email="boss@example.com", password="Boss-pass-4242"
+    )
+    client.force_login(boss)
     url = reverse("admin:common_queuedemail_changelist")
     assert email.key in client.get(url).content.decode()  # listed, with its key
 

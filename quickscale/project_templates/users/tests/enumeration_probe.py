@@ -3,7 +3,8 @@
 Drives sign-up, sign-in and password reset once for an address that has an
 account and once for one that has none, and prints what each visitor saw (the
 answers, with the typed address and per-request tokens blanked) and the mail
-that went out, as JSON on the last line of output.
+that went out (queued by the requests, sent here as the worker would), as JSON
+on the last line of output.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import override_settings, setup_test_environment  # noqa: E402
 from django.urls import reverse  # noqa: E402
 
+from common.testing.tasks import run_queued_tasks  # noqa: E402
 from users.models import CustomUser  # noqa: E402
 
 KNOWN = "owner@example.com"
@@ -81,6 +83,7 @@ known = _flows(dict.fromkeys(("signup", "login", "reset"), KNOWN), "198.51.100.1
 unknown = _flows(
     {flow: f"nobody-{flow}@example.com" for flow in ("signup", "login", "reset")}, "198.51.100.2"
 )
+run_queued_tasks()  # the requests queued their emails; play the worker that sends them
 sys.stdout.write(
     json.dumps(
         {

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from common.testing.tasks import run_queued_tasks
 from users.models import LoginLockout, SecurityEvent
 from users.tests.factories import PASSWORD, make_user
 
@@ -87,10 +88,14 @@ def test_a_successful_sign_in_clears_the_account_counter(client, user):
     assert not LoginLockout.objects.filter(scope="account").exists()
 
 
-def test_a_locked_account_can_reset_its_password_and_sign_in(client, mailoutbox, user):
+def test_a_locked_account_can_reset_its_password_and_sign_in(
+    client, mailoutbox, user, django_capture_on_commit_callbacks
+):
     for _ in range(5):
         sign_in(client, user.email, "wrong")
-    response = client.post(reverse("account_reset_password"), {"email": user.email})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("account_reset_password"), {"email": user.email})
+    run_queued_tasks()
     assert response.status_code == 302
     link = next(line for line in mailoutbox[-1].body.splitlines() if "/password/reset/key/" in line)
     path = link.strip().split("testserver", 1)[1]

@@ -5,6 +5,7 @@ from allauth.account.models import EmailAddress
 from django.core import mail
 from django.urls import reverse
 
+from common.testing.tasks import run_queued_tasks
 from users.models import CustomUser
 from users.tests.factories import PASSWORD, make_user
 
@@ -27,11 +28,15 @@ def test_signup_with_an_existing_email_in_another_letter_case_is_refused(client,
     assert CustomUser.objects.filter(email__iexact="dana@example.com").count() == 1
 
 
-def test_with_mandatory_verification_a_taken_email_is_not_revealed(client, settings):
+def test_with_mandatory_verification_a_taken_email_is_not_revealed(
+    client, settings, django_capture_on_commit_callbacks
+):
     """allauth prevents enumeration: same answer, and the owner gets an email instead."""
     settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
     make_user("dana@example.com")
-    response = sign_up(client, "Dana@EXAMPLE.com", "Another-pass-99")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = sign_up(client, "Dana@EXAMPLE.com", "Another-pass-99")
+    run_queued_tasks()
     assert response.status_code == 302
     assert CustomUser.objects.filter(email__iexact="dana@example.com").count() == 1
     assert mail.outbox[-1].to == ["dana@example.com"]
@@ -75,21 +80,29 @@ def test_signup_with_a_malformed_email_is_refused(client, email):
     assert CustomUser.objects.count() == 0
 
 
-def test_signing_in_unverified_with_mandatory_verification_sends_a_new_link(client, settings):
+def test_signing_in_unverified_with_mandatory_verification_sends_a_new_link(
+    client, settings, django_capture_on_commit_callbacks
+):
     settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
     make_user("new@example.com", verified=False)
-    response = client.post(
-        reverse("account_login"), {"login": "new@example.com", "password": PASSWORD}
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("account_login"), {"login": "new@example.com", "password": PASSWORD}
+        )
+    run_queued_tasks()
     assert response.status_code == 302
     assert response["Location"] == reverse("account_email_verification_sent")
     assert not client.get("/").context["user"].is_authenticated
     assert "confirm" in mail.outbox[-1].body.lower()
 
 
-def test_signup_then_the_emailed_link_verifies_the_account(client, settings):
+def test_signup_then_the_emailed_link_verifies_the_account(
+    client, settings, django_capture_on_commit_callbacks
+):
     settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
-    assert sign_up(client, "fresh@example.com", "Fresh-password-42").status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sign_up(client, "fresh@example.com", "Fresh-password-42").status_code == 302
+    run_queued_tasks()
     message = mail.outbox[-1]
     link = next(word for word in message.body.split() if "/accounts/confirm-email/" in word)
     path = link.split("testserver", 1)[1]
