@@ -64,25 +64,31 @@ class ServiceStats:
 
     @property
     def failure_rate(self) -> float:
-        """Share of calls that failed (failed or refunded), 0 to 100."""
+        """Share of calls that failed (failed, refunded or pending), 0 to 100."""
         return round(100 * self.failed / self.calls, 1) if self.calls else 0.0
 
 
 def service_stats(service: Service, *, start: datetime, end: datetime) -> ServiceStats:
-    """Return calls, credits consumed, unique users and failures of ``service`` in [start, end)."""
+    """Return calls, credits consumed, unique users and failures of ``service`` in [start, end).
+
+    A job cancelled while it ran is neither a success nor a failure, and what
+    it was charged for the part it processed counts as consumed.
+    """
     ok = ServiceUsage.Status.SUCCEEDED
+    cancelled = ServiceUsage.Status.CANCELLED
     row = ServiceUsage.objects.filter(
         service=service, created_at__gte=start, created_at__lt=end
     ).aggregate(
         calls=Count("id"),
         succeeded=Count("id", filter=Q(status=ok)),
-        credits=Sum("credits_charged", filter=Q(status=ok)),
+        cancelled=Count("id", filter=Q(status=cancelled)),
+        credits=Sum("credits_charged", filter=Q(status__in=[ok, cancelled])),
         users=Count("user", distinct=True),
     )
     return ServiceStats(
         calls=row["calls"],
         succeeded=row["succeeded"],
-        failed=row["calls"] - row["succeeded"],
+        failed=row["calls"] - row["succeeded"] - row["cancelled"],
         credits_consumed=row["credits"] or ZERO,
         unique_users=row["users"],
     )

@@ -21,6 +21,7 @@ from credits import ledger
 from credits.exceptions import InsufficientCredits
 from credits.models import LedgerEntry
 from credits.tests.factories import assert_invariants, ledger_state
+from services import selectors as service_selectors
 from services import tasks
 from services.exceptions import (
     JobAlreadyFinished,
@@ -547,3 +548,23 @@ def test_run_job_of_a_job_that_is_not_queued_does_nothing(user, fund, counting_s
     run_job(job.pk)
 
     assert counting_service.runs == 0 and refreshed(job).attempts == 0
+
+
+def test_a_cancelled_jobs_charge_counts_as_consumed_and_not_as_a_failure(
+    user, fund, counting_service, enqueue
+):
+    fund(user, 10)
+    job = enqueue(counting_service.service, user, items=4)
+    counting_service.on_unit = lambda context, unit: unit == 3 and cancel_job(user, job.pk)
+    run_queued_tasks()
+    failed = enqueue(counting_service.service, user, items=2, fail_at=1)
+    run_queued_tasks()
+    day = timedelta(days=1)
+
+    stats = service_selectors.service_stats(
+        job.service, start=timezone.now() - day, end=timezone.now() + day
+    )
+
+    assert (refreshed(job).state, refreshed(failed).state) == ("cancelled", "failed")
+    assert (stats.calls, stats.succeeded, stats.failed) == (2, 0, 1)
+    assert stats.credits_consumed == Decimal("4.50")
