@@ -189,7 +189,7 @@ def send_queued_email(email_id: int) -> None:
 def _claim(email_id: int) -> QueuedEmail | None:
     """Take the pending row for this worker (counting the attempt), or None."""
     now = timezone.now()
-    timeout = int(getattr(settings, "EMAIL_TIMEOUT", None) or 60)
+    timeout = int(settings.EMAIL_TIMEOUT or 60)
     # Far longer than one send can take (each SMTP step gives up after EMAIL_TIMEOUT):
     # a claim that lapses means its worker died, and the sweep may take the email.
     until = now + max(STALL, timedelta(seconds=10 * timeout))
@@ -217,7 +217,7 @@ def _finish(email: QueuedEmail, state: str, *, error: str = "") -> None:
 def _failed(email: QueuedEmail, error: Exception) -> None:
     """Retry later with a doubling delay, or give up after the last attempt."""
     message = f"{type(error).__name__}: {error}"[:2000]
-    max_attempts = int(getattr(settings, "EMAIL_MAX_ATTEMPTS", 8))
+    max_attempts = int(settings.EMAIL_MAX_ATTEMPTS)
     if _permanent(error) or email.attempts >= max_attempts:
         _finish(email, QueuedEmail.State.FAILED, error=message)
         logger.error(
@@ -251,7 +251,7 @@ def _failed(email: QueuedEmail, error: Exception) -> None:
 
 def retry_delay(attempts: int) -> timedelta:
     """Wait after the ``attempts``-th failure: EMAIL_RETRY_SECONDS, doubled each time."""
-    base = int(getattr(settings, "EMAIL_RETRY_SECONDS", 60))
+    base = int(settings.EMAIL_RETRY_SECONDS)
     return min(timedelta(seconds=base * 2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
 
 

@@ -365,6 +365,16 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+# Emails are sent by the task worker (common.mail_tasks); a refused or timed-out
+# send is tried again EMAIL_RETRY_SECONDS later, twice as long after each next
+# failure (at most an hour), EMAIL_MAX_ATTEMPTS times in all, then given up and logged.
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)
+EMAIL_RETRY_SECONDS = env_int("EMAIL_RETRY_SECONDS", 60)
+if EMAIL_TIMEOUT < 1 or EMAIL_MAX_ATTEMPTS < 1 or EMAIL_RETRY_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "EMAIL_TIMEOUT, EMAIL_MAX_ATTEMPTS and EMAIL_RETRY_SECONDS must be at least 1, "
+        "e.g. 10, 8 and 60."
+    )
 
 # =============================================================================
 # STATIC FILES AND MEDIA

@@ -2,6 +2,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 from common.testing.process import run_python
@@ -29,6 +30,14 @@ def test_production_with_safe_values_passes_the_system_check():
         ACCOUNT_EMAIL_VERIFICATION="",
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("variable", ["EMAIL_TIMEOUT", "EMAIL_MAX_ATTEMPTS", "EMAIL_RETRY_SECONDS"])
+def test_email_sending_limits_below_one_refuse_to_start_with_a_clear_message(variable):
+    """0 would fail every send at once (timeout), never try one, or retry in a busy loop."""
+    result = run_check(**{variable: "0"})
+    assert result.returncode != 0
+    assert "EMAIL_MAX_ATTEMPTS and EMAIL_RETRY_SECONDS must be at least 1" in result.stderr
 
 
 def test_the_cache_is_the_database_table_unless_redis_is_configured():
