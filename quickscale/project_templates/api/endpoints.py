@@ -5,20 +5,31 @@ the request against the key's rate limit (``core.body_limit`` limits the body
 before Django reads it). Every answer is the envelope of ``api/schemas.py``;
 errors are mapped in one place (``api/errors.py``). OpenAPI at /api/openapi.json,
 interactive docs at /api/docs (django-ninja's bundled Swagger UI, local files).
+
+Background jobs (``services/jobs.py``). ``POST /services/{name}/run`` with
+``"async": true``, or any call to a long-running service, queues a job and
+answers 202 with ``Location: /api/jobs/{id}`` and the job; ``GET
+/jobs/{id}`` follows it, ``DELETE /jobs/{id}`` cancels it, ``GET /jobs/``
+lists the key owner's jobs and ``GET /jobs/{id}/file`` downloads a result
+file. Another user's job is a 404, exactly like one that does not exist.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
-from ninja import NinjaAPI, Query, Schema
+from django.http.response import HttpResponseBase
+from django.urls import reverse
+from ninja import NinjaAPI, Query, Schema, Status
 from ninja.openapi.schema import OpenAPISchema
 from ninja.security.http import HttpAuthBase
 from pydantic import Field
@@ -29,6 +40,8 @@ from api.parser import BoundedJsonParser
 from api.schemas import (
     BalanceEnvelope,
     ErrorEnvelope,
+    JobEnvelope,
+    JobListEnvelope,
     RunEnvelope,
     ServiceListEnvelope,
     TextIn,
@@ -39,10 +52,13 @@ from common import ratelimit
 from common.concurrency import CallSlotsBusy, call_slot
 from common.json_input import MAX_DEPTH, MAX_INT_DIGITS, JsonInputError, loads_bounded
 from credits import ledger
+from services import jobs
 from services import selectors as service_selectors
 from services.base import BaseService, reserved_input_names
+from services.downloads import result_file_response
 from services.exceptions import ServiceInputError
-from services.registry import create_service_instance
+from services.models import Job
+from services.registry import create_service_instance, registered_services
 
 TEXT_OPERATIONS = {
     "analyze": "text_sentiment_analysis",
@@ -54,6 +70,7 @@ RETRY_AFTER_DESCRIPTIONS = {
     429: "Seconds until the key may call again.",
     503: "Seconds until the database is expected to answer again.",
 }
+LOCATION_DESCRIPTION = "The queued job's address: GET it to follow the job."
 AUTH_HELP = "Send your API key as 'Authorization: Bearer <key>' (create one on the API keys page)."
 
 
@@ -94,7 +111,8 @@ class ApiKeyAuth(HttpAuthBase):
 
 
 class QuickScaleApi(NinjaAPI):
-    """NinjaAPI that also documents the Retry-After header of 429 and 503 answers."""
+    """NinjaAPI that also documents the Retry-After header of 429 and 503 answers, and the
+    Location header of a queued job's 202."""
 
     def get_openapi_schema(
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
@@ -111,6 +129,15 @@ class QuickScaleApi(NinjaAPI):
                                 "schema": {"type": "integer", "minimum": 1},
                             }
                         }
+                queued = operation.get("responses", {}).get(202)
+                if queued is not None and operation.get("operationId") == "run_service":
+                    queued["headers"] = {
+                        "Location": {
+                            "description": LOCATION_DESCRIPTION,
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    }
         return schema
 
 
@@ -188,7 +215,8 @@ def process_text(request: HttpRequest, payload: TextIn) -> dict[str, Any]:
 
 @api.get("/services/", response={200: ServiceListEnvelope, **ERRORS}, operation_id="list_services")
 def list_services(request: HttpRequest) -> dict[str, Any]:
-    """List the active services and their cost per call."""
+    """List the active services, their cost per call (per unit for a job), and which run as jobs."""
+    classes = registered_services()
     return {
         "success": True,
         "data": [
@@ -196,11 +224,18 @@ def list_services(request: HttpRequest) -> dict[str, Any]:
                 "name": service.name,
                 "description": service.description,
                 "credit_cost": str(service.credit_cost),
+                "runs_as_job": name_runs_as_job(classes, service.name),
             }
             for service in service_selectors.active_services()
         ],
         "error": None,
     }
+
+
+def name_runs_as_job(classes: dict[str, type[BaseService]], name: str) -> bool:
+    """Whether a call to ``name`` always becomes a job (its class is long-running)."""
+    cls = classes.get(name)
+    return cls is not None and cls.long_running
 
 
 # Every service takes at least one input field (its web form has one too); an
@@ -218,7 +253,15 @@ RUN_REQUEST_BODY = {
                         "description": 'Input fields of the service, e.g. {"text": "..."}.',
                         "minProperties": 1,
                         "additionalProperties": True,
-                    }
+                    },
+                    "async": {
+                        "type": "boolean",
+                        "default": False,
+                        "description": (
+                            "true: queue the call as a background job and answer 202 at once "
+                            "(a long-running service always does). Its input must be JSON."
+                        ),
+                    },
                 },
             }
         },
@@ -235,8 +278,20 @@ RUN_REQUEST_BODY = {
 NO_INPUT = "Send at least one input field."
 
 
-def _inputs(request: HttpRequest) -> dict[str, Any]:
-    """Read a run's inputs from JSON ``{"input": {...}}`` or a multipart form."""
+@dataclass(frozen=True)
+class RunRequest:
+    """What a run's body asks for: the service's inputs, and whether to queue it as a job."""
+
+    inputs: dict[str, Any]
+    run_async: bool = False
+
+
+def _run_request(request: HttpRequest) -> RunRequest:
+    """Read a run's body: JSON ``{"input": {...}, "async": false}`` or a multipart form.
+
+    A multipart form carries only inputs (``async`` is JSON's: an upload cannot
+    wait in the queue); a long-running service still queues it.
+    """
     content_type = request.content_type or ""
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         try:
@@ -246,7 +301,7 @@ def _inputs(request: HttpRequest) -> dict[str, Any]:
             raise ServiceInputError("The multipart body cannot be parsed.") from None
         if not fields:
             raise ServiceInputError(f"The form is empty. {NO_INPUT}", details={"input": [NO_INPUT]})
-        return _refuse_reserved(fields)
+        return RunRequest(_refuse_reserved(fields))
     try:
         body = loads_bounded(request.body or b"null")
     except JsonInputError as error:
@@ -261,7 +316,12 @@ def _inputs(request: HttpRequest) -> dict[str, Any]:
         )
     if not body["input"]:
         raise ServiceInputError(f"The input is empty. {NO_INPUT}", details={"input": [NO_INPUT]})
-    return _refuse_reserved(dict(body["input"]))
+    run_async = body.get("async", False)
+    if not isinstance(run_async, bool):
+        raise ServiceInputError(
+            "async must be true or false.", details={"async": ["Expected true or false."]}
+        )
+    return RunRequest(_refuse_reserved(dict(body["input"])), run_async=run_async)
 
 
 def _refuse_reserved(fields: dict[str, Any]) -> dict[str, Any]:
@@ -277,15 +337,26 @@ def _refuse_reserved(fields: dict[str, Any]) -> dict[str, Any]:
 
 @api.post(
     "/services/{name}/run",
-    response={200: RunEnvelope, **ERRORS},
+    response={200: RunEnvelope, 202: JobEnvelope, **ERRORS},
     openapi_extra={"requestBody": RUN_REQUEST_BODY},
     operation_id="run_service",
 )
-def run_service(request: HttpRequest, name: str) -> dict[str, Any]:
-    """Run one service: JSON {"input": {...}}, or multipart/form-data for files."""
+def run_service(request: HttpRequest, name: str, response: HttpResponse) -> Any:
+    """Run one service: JSON {"input": {...}}, or multipart/form-data for files.
+
+    200 with the result; or 202 with the queued job and its address in
+    ``Location``, for "async": true and for every call to a long-running service.
+    """
     service = _service(name)
+    call = _run_request(request)
+    if call.run_async or service.long_running:
+        # Queueing is one short transaction (hold + row): no call slot to take.
+        job = jobs.enqueue_job(service, _key(request).user, origin="api", inputs=call.inputs)
+        data = _job_data(job, result=True)
+        response["Location"] = data["url"]
+        return Status(202, {"success": True, "data": data, "error": None})
     with _call_slot(request):
-        return _run(request, service, _inputs(request))
+        return _run(request, service, call.inputs)
 
 
 def _money(value: Decimal) -> str:
@@ -302,6 +373,8 @@ def credit_balance(request: HttpRequest) -> dict[str, Any]:
             "total": _money(balance.total),
             "subscription": _money(balance.subscription),
             "pay_as_you_go": _money(balance.pay_as_you_go),
+            "reserved": _money(balance.reserved),
+            "available": _money(balance.available),
             "credit_system_enabled": bool(settings.CREDIT_SYSTEM_ENABLED),
         },
         "error": None,
@@ -342,6 +415,128 @@ def usage(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]:
         },
         "error": None,
     }
+
+
+# --------------------------------------------------------------------------- jobs
+
+NO_SUCH_JOB = "No such job. List yours with GET /api/jobs/."
+
+
+def _job_data(job: Job, *, result: bool) -> dict[str, Any]:
+    """The API's view of ``job`` (``JobOut``; without ``result`` for a list's ``JobSummaryOut``)."""
+    url = reverse("api:job", kwargs={"job_id": job.pk})
+    data: dict[str, Any] = {
+        "id": job.pk,
+        "url": url,
+        "service": job.service.name,
+        "origin": job.origin,
+        "state": job.state,
+        "progress": job.progress,
+        "message": job.progress_message,
+        "cancel_requested": job.cancel_requested,
+        "attempts": job.attempts,
+        "units": job.units_billable,
+        "units_processed": job.units_processed,
+        "credits_held": _money(job.credits_held),
+        "credits_charged": _money(job.credits_charged),
+        "error": job.error or None,
+        "download_url": reverse("api:job_file", kwargs={"job_id": job.pk})
+        if job.result_file
+        else None,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+    if result:
+        data["result"] = job.result
+    return data
+
+
+def _own_job(request: HttpRequest, job_id: uuid.UUID) -> Job:
+    job = service_selectors.user_job(_key(request).user, job_id)
+    if job is None:
+        raise ApiError(404, "not_found", NO_SUCH_JOB)
+    return job
+
+
+@api.get("/jobs/", response={200: JobListEnvelope, **ERRORS}, operation_id="list_jobs")
+def list_jobs(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]:
+    """The key owner's jobs (started from the web or the API), newest first, one page."""
+    rows = service_selectors.jobs(_key(request).user)
+    total = rows.count()
+    start = (query.page - 1) * query.page_size
+    items = list(rows[start : start + query.page_size])
+    return {
+        "success": True,
+        "data": {
+            "items": [_job_data(job, result=False) for job in items],
+            "page": query.page,
+            "page_size": query.page_size,
+            "total": total,
+            "has_next": start + len(items) < total,
+        },
+        "error": None,
+    }
+
+
+@api.get(
+    "/jobs/{job_id}",
+    response={200: JobEnvelope, **ERRORS},
+    operation_id="get_job",
+    url_name="job",
+)
+def get_job(request: HttpRequest, job_id: uuid.UUID) -> dict[str, Any]:
+    """One of the key owner's jobs: its state, progress and, once it ended, result or error."""
+    return {
+        "success": True,
+        "data": _job_data(_own_job(request, job_id), result=True),
+        "error": None,
+    }
+
+
+@api.delete(
+    "/jobs/{job_id}",
+    response={200: JobEnvelope, 202: JobEnvelope, 409: ErrorEnvelope, **ERRORS},
+    operation_id="cancel_job",
+)
+def cancel_job(request: HttpRequest, job_id: uuid.UUID) -> Status[dict[str, Any]]:
+    """Cancel one of the key owner's jobs.
+
+    200: it was queued and is cancelled, its credits released. 202: it is
+    running and stops at its next progress report, charged for the work done.
+    409: it has already ended.
+    """
+    job = jobs.cancel_job(_key(request).user, job_id)
+    status = 200 if job.state == Job.State.CANCELLED else 202
+    return Status(status, {"success": True, "data": _job_data(job, result=True), "error": None})
+
+
+JOB_FILE_RESPONSES = {
+    "responses": {
+        200: {
+            "description": (
+                "The job's result file, as an attachment; its type in Content-Type "
+                "(text/csv for batch_sentiment_analysis)."
+            ),
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+}
+
+
+@api.get(
+    "/jobs/{job_id}/file",
+    response=ERRORS,
+    operation_id="download_job_file",
+    url_name="job_file",
+    openapi_extra=JOB_FILE_RESPONSES,
+)
+def download_job_file(request: HttpRequest, job_id: uuid.UUID) -> HttpResponseBase:
+    """Download the result file of one of the key owner's jobs (see its download_url)."""
+    answer = result_file_response(_own_job(request, job_id))
+    if answer is None:
+        raise ApiError(404, "not_found", "This job has no file to download.")
+    return answer
 
 
 @api.api_operation(

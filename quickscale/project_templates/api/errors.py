@@ -20,6 +20,9 @@ from common.json_input import JsonInputError
 from common.outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from credits.exceptions import InsufficientCredits
 from services.exceptions import (
+    JobAlreadyFinished,
+    JobNotFound,
+    JobNotSupported,
     ServiceFailed,
     ServiceInputError,
     ServiceUnavailable,
@@ -31,7 +34,8 @@ logger = logging.getLogger(__name__)
 # What Django raises while reading a form body it refuses to read further.
 UNREADABLE_FORM = (TooManyFieldsSent, TooManyFilesSent, SuspiciousMultipartForm)
 
-# Every status an endpoint can answer besides 200, declared in the OpenAPI schema.
+# Every status an endpoint can answer besides 200, declared in the OpenAPI schema
+# (cancelling a job can also answer 409: that operation declares it itself).
 ERROR_STATUSES = frozenset({401, 402, 404, 413, 422, 429, 500, 503})
 
 
@@ -96,6 +100,12 @@ def to_api_error(error: Exception) -> ApiError | None:
             str(error),
             details={"required": str(error.required), "available": str(error.available)},
         )
+    if isinstance(error, JobNotFound):
+        return ApiError(404, "not_found", str(error))
+    if isinstance(error, JobAlreadyFinished):
+        return ApiError(409, "job_finished", str(error), details={"state": error.state})
+    if isinstance(error, JobNotSupported):
+        return ApiError(422, "async_not_supported", str(error))
     if isinstance(error, ServiceUnavailable | UnknownService | Http404):
         message = str(error) if not isinstance(error, Http404) else "Not found."
         return ApiError(404, "not_found", message)
@@ -174,6 +184,9 @@ def install_handlers(api: NinjaAPI) -> None:
         ServiceUnavailable,
         UnknownService,
         ServiceFailed,
+        JobNotFound,
+        JobAlreadyFinished,
+        JobNotSupported,
         Http404,
         RequestDataTooBig,
         *UNREADABLE_FORM,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -10,7 +11,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, QuerySet, Sum
 
 from credits.models import ZERO
-from services.models import Service, ServiceUsage
+from services.models import Job, Service, ServiceUsage
 from users.models import CustomUser
 
 USAGE_PER_PAGE = 25
@@ -52,6 +53,29 @@ def latest_calls(service: Service, *, limit: int = 20) -> list[ServiceUsage]:
     return list(
         ServiceUsage.objects.filter(service=service).select_related("user").order_by("-id")[:limit]
     )
+
+
+def jobs(user: CustomUser) -> QuerySet[Job]:
+    """Return ``user``'s jobs, newest first, with their service; without inputs and results.
+
+    A list shows state and progress; a batch's inputs and result can be large,
+    so they are read only for the one job asked for (``user_job``).
+    """
+    return (
+        Job.objects.filter(owner=user)
+        .select_related("service")
+        .defer("inputs", "result")
+        .order_by("-created_at", "-id")
+    )
+
+
+def user_job(user: CustomUser, job_id: uuid.UUID | str) -> Job | None:
+    """Return ``user``'s job ``job_id`` with its service; None for another user's or no job."""
+    try:
+        pk = job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
+    except ValueError:
+        return None
+    return Job.objects.filter(owner=user, pk=pk).select_related("service").first()
 
 
 @dataclass(frozen=True)

@@ -1,32 +1,56 @@
-"""Service pages: the list, one page per service (HTMX form + result), usage history.
+"""Service pages: the list, one page per service (HTMX form + result), usage history, jobs.
 
-Thin: each view validates a form, calls one selector or ``BaseService.run``, and
-renders. A service page answers an htmx POST with its ``service-panel`` partial
-(form and result) plus the navbar balance as an out-of-band swap; without
-JavaScript the same POST renders the whole page.
+Thin: each view validates a form, calls one selector, ``BaseService.run`` or one
+function of ``services.jobs``, and renders. A service page answers an htmx POST
+with its ``service-panel`` partial (form and result) plus the navbar balance as
+an out-of-band swap; without JavaScript the same POST renders the whole page.
+
+A long-running service's page starts a job instead (``enqueue_job``) and sends
+the browser to the job's page (303, or ``HX-Redirect`` for htmx). The job page
+polls its ``job-panel`` partial every 2 s while the job is queued or running:
+the server stops writing the polling attributes once the job has ended, so
+the last fragment swapped in ends the polling. Without JavaScript the page
+offers a Refresh link instead. A job's result file is served to its owner only,
+as an attachment (``services/downloads.py``).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from common.concurrency import CallSlotsBusy, call_slot
 from common.htmx import render, wants_fragment
+from common.pagination import capped_page, page_number
 from credits.exceptions import InsufficientCredits
-from services import selectors
+from services import jobs, selectors
+from services.downloads import result_file_name, result_file_response
 from services.exceptions import (
+    JobAlreadyFinished,
+    JobNotFound,
+    JobNotSupported,
     ServiceFailed,
     ServiceInputError,
     ServiceUnavailable,
     UnknownService,
 )
+from services.models import Job
 from services.registry import create_service_instance
+from services.result_display import result_display
 from users.models import CustomUser
+
+# How often a page polls a job that has not ended (an htmx trigger, and the no-JS refresh).
+POLL_SECONDS = 2
 
 
 def _user(request: HttpRequest) -> CustomUser:
@@ -56,10 +80,20 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
     except (UnknownService, ServiceUnavailable):
         raise Http404("No such service, or it is switched off.") from None
     form = instance.form_class(request.POST or None, request.FILES or None)
-    context: dict[str, Any] = {"service": service, "form": form, "result": None, "error": ""}
+    context: dict[str, Any] = {
+        "service": service,
+        "form": form,
+        "result": None,
+        "error": "",
+        "long_running": instance.long_running,
+    }
     busy: CallSlotsBusy | None = None
     if request.method == "POST" and form.is_valid():
         try:
+            if instance.long_running:
+                # Enqueueing is one short transaction (hold + row): no call slot to take.
+                job = jobs.enqueue_job(instance, user, origin="web", inputs=form.cleaned_data)
+                return _go_to(request, reverse("services:job", args=[job.pk]))
             with call_slot(f"web-user:{user.pk}"):
                 outcome = instance.run(user, origin="web", **form.cleaned_data)
         except CallSlotsBusy as error:
@@ -71,7 +105,7 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
                     form.add_error(field if field in form.fields else None, message)
             if not error.details:
                 form.add_error(None, error.message)
-        except (InsufficientCredits, ServiceUnavailable, ServiceFailed) as error:
+        except (InsufficientCredits, ServiceUnavailable, ServiceFailed, JobNotSupported) as error:
             context["error"] = str(error)
         else:
             context["result"] = outcome.result
@@ -94,3 +128,99 @@ def usage_history(request: HttpRequest) -> HttpResponse:
     """Show a page of the user's calls, newest first."""
     page = selectors.usage_page(_user(request), page=request.GET.get("page"))
     return TemplateResponse(request, "services/usage.html", {"page": page})
+
+
+def _go_to(request: HttpRequest, url: str) -> HttpResponse:
+    """Send the browser to ``url`` after a POST: 303, or ``HX-Redirect`` for an htmx request.
+
+    An htmx request would follow a 303 itself and swap the whole new page into
+    the form's panel; ``HX-Redirect`` makes it load the page instead.
+    """
+    if wants_fragment(request):
+        return HttpResponseClientRedirect(url)
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def _own_job(request: HttpRequest, job_id: uuid.UUID) -> Job:
+    """The requester's job ``job_id``; 404 for another user's, as for one that does not exist."""
+    job = selectors.user_job(_user(request), job_id)
+    if job is None:
+        raise Http404("No such job.")
+    return job
+
+
+def _job_page(
+    request: HttpRequest, job: Job, *, notice: str = "", status: int = 200
+) -> HttpResponse:
+    """The job's page, or its ``job-panel`` fragment for htmx (a poll, or the cancel button).
+
+    A fragment of an ended job carries the navbar balance out of band: the
+    settle (or release) of its credits changed it.
+    """
+    context = {
+        "job": job,
+        "display": result_display(job.result),
+        "file_name": result_file_name(job),
+        "notice": notice,
+        "poll_seconds": POLL_SECONDS,
+        "oob_balance": wants_fragment(request) and job.is_finished,
+    }
+    return render(request, "services/job.html", context, partial="job-panel", status=status)
+
+
+@never_cache
+@login_required
+@require_GET
+def job_list(request: HttpRequest) -> HttpResponse:
+    """List the user's jobs, newest first, a page at a time; polls while one of them runs."""
+    page = capped_page(selectors.jobs(_user(request)), page=page_number(request.GET.get("page")))
+    context = {
+        "page": page,
+        "polling": any(not job.is_finished for job in page.rows),
+        "poll_seconds": POLL_SECONDS,
+    }
+    return render(request, "services/jobs.html", context, partial="jobs-table")
+
+
+@never_cache
+@login_required
+@require_GET
+def job_detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+    """Show one of the user's jobs: state, progress, and its result once it has ended."""
+    return _job_page(request, _own_job(request, job_id))
+
+
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+    """Cancel one of the user's jobs: a queued one at once, a running one at its next report.
+
+    Another user's job is a 404; a job that has already ended is a 409 showing it as it ended.
+    """
+    user = _user(request)
+    try:
+        job = jobs.cancel_job(user, job_id)
+    except JobNotFound:
+        raise Http404("No such job.") from None
+    except JobAlreadyFinished as error:
+        return _job_page(request, _own_job(request, job_id), notice=str(error), status=409)
+    if job.state == Job.State.CANCELLED:
+        notice = "The job was cancelled before it started; nothing was charged."
+    else:
+        notice = "Cancelling: the job stops at its next progress report."
+    if wants_fragment(request):
+        return _job_page(request, job, notice=notice)
+    messages.info(request, notice)
+    return _go_to(request, reverse("services:job", args=[job.pk]))
+
+
+@login_required
+@require_GET
+def job_download(request: HttpRequest, job_id: uuid.UUID) -> HttpResponseBase:
+    """Send the result file of one of the user's jobs, as an attachment; 404 when it has none."""
+    response = result_file_response(_own_job(request, job_id))
+    if response is None:
+        raise Http404("This job has no file to download.")
+    return response

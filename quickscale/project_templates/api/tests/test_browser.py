@@ -15,7 +15,7 @@ def test_the_docs_render_and_try_a_call_with_no_csp_violation(page, fund):
 
     page.goto("/api/docs")
     page.locator(".opblock").first.wait_for()
-    assert page.locator(".opblock").count() == 5
+    assert page.locator(".opblock").count() == 9
     assert page.locator(".info .title").inner_text().startswith("QuickScale API")
 
     # Authorize with the key, then run GET /api/credits/balance/ from the page (connect-src).

@@ -242,6 +242,8 @@ def test_balance_reports_the_key_owners_credits(client, auth, user, fund):
         "total": "7.00",
         "subscription": "0.00",
         "pay_as_you_go": "7.00",
+        "reserved": "0.00",
+        "available": "7.00",
         "credit_system_enabled": True,
     }
 
@@ -359,7 +361,7 @@ def test_any_other_api_path_is_a_404_envelope(client, auth):
 def test_every_endpoint_declares_its_error_statuses_and_retry_after(client):
     schema = client.get("/api/openapi.json").json()
     operations = [op for path in schema["paths"].values() for op in path.values()]
-    assert len(operations) == 5
+    assert len(operations) == 9
     for operation in operations:
         assert {"200", "401", "402", "404", "413", "422", "429"} <= set(operation["responses"])
         assert "Retry-After" in operation["responses"]["429"]["headers"]

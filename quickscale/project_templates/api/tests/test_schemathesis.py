@@ -67,7 +67,7 @@ def test_the_api_never_errors_and_always_matches_its_schema(api_schema, funded_k
     """
     headers = {"Authorization": f"Bearer {funded_key}"}
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 5
+    assert len(operations) == 9
     for operation in operations:
 
         @given(
@@ -81,3 +81,62 @@ def test_the_api_never_errors_and_always_matches_its_schema(api_schema, funded_k
             case.call_and_validate(headers=headers, checks=CHECKS)
 
         check()
+
+
+def test_the_job_endpoints_match_their_schema_with_real_jobs(
+    api_schema, funded_key, user, other_user, fund, django_capture_on_commit_callbacks
+):
+    """Generated job ids name no job, so the test above sees only 404s from the job
+    endpoints; these cases name real ones, in every state, and check each answer
+    (202 with its Location, 200, 202 and 409 from DELETE, a file download) against
+    the schema."""
+    from common.testing.tasks import run_queued_tasks
+    from services.jobs import enqueue_job
+    from services.models import Job
+    from services.registry import create_service_instance
+
+    headers = {"Authorization": f"Bearer {funded_key}"}
+
+    def check(method: str, path: str, expected: int, **case_data) -> None:
+        case = api_schema[path][method].Case(**case_data)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = case.call_and_validate(headers=headers, checks=CHECKS)
+        assert response.status_code == expected, response.text
+
+    run = "/api/services/{name}/run"
+    batch = {"name": "batch_sentiment_analysis"}
+    body = {"input": {"texts": ["Good.", "Bad."]}}
+    check("POST", run, 202, path_parameters=batch, body=body, media_type="application/json")
+    check(
+        "POST",
+        run,
+        202,
+        path_parameters={"name": "demo_free_service"},
+        body={"input": {"text": "two words"}, "async": True},
+        media_type="application/json",
+    )
+    run_queued_tasks()
+    done = Job.objects.filter(service__name="batch_sentiment_analysis").get()
+    queued = enqueue_job(
+        create_service_instance("text_summarizer"), user, origin="api", inputs={"text": "A. B."}
+    )
+    fund(other_user, 1)
+    theirs = enqueue_job(
+        create_service_instance("batch_sentiment_analysis"),
+        other_user,
+        origin="web",
+        inputs={"texts": "not yours"},
+    )
+
+    job = "/api/jobs/{job_id}"
+    check("GET", "/api/jobs/", 200, query={"page": 1, "page_size": 2})
+    check("GET", job, 200, path_parameters={"job_id": str(done.pk)})
+    check("GET", job, 200, path_parameters={"job_id": str(queued.pk)})
+    check("GET", job, 404, path_parameters={"job_id": str(theirs.pk)})
+    check("GET", job + "/file", 200, path_parameters={"job_id": str(done.pk)})
+    check("GET", job + "/file", 404, path_parameters={"job_id": str(queued.pk)})
+    check("DELETE", job, 200, path_parameters={"job_id": str(queued.pk)})
+    check("DELETE", job, 409, path_parameters={"job_id": str(queued.pk)})
+    check("DELETE", job, 404, path_parameters={"job_id": str(theirs.pk)})
+    Job.objects.filter(pk=theirs.pk).update(owner=user, state=Job.State.RUNNING)
+    check("DELETE", job, 202, path_parameters={"job_id": str(theirs.pk)})
