@@ -62,6 +62,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -185,8 +186,13 @@ class JobContext:
         download view serves it, as an attachment.
         """
         self._discard_file()
-        path = job_result_path(None, get_valid_filename(name) or "result")
-        self.file_name = default_storage.save(path, ContentFile(content))
+        try:
+            safe_name = get_valid_filename(name)
+        except SuspiciousFileOperation:  # "", ".", ".." and the like
+            safe_name = "result"
+        self.file_name = default_storage.save(
+            job_result_path(None, safe_name), ContentFile(content)
+        )
 
     def _discard_file(self) -> None:
         if self.file_name:
@@ -257,6 +263,16 @@ def _json_inputs(service: BaseService, cleaned: dict[str, Any]) -> dict[str, Any
 def _lease(seconds: int) -> Any:
     """A lease expiry on the database's clock, which every worker and sweep reads alike."""
     return Now() + timedelta(seconds=seconds)
+
+
+def _json_or_none(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Return ``value`` as JSON gives it back, or None when it is not JSON."""
+    try:
+        stored: dict[str, Any] | None = json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError):
+        logger.warning("partial result of a cancelled job is not JSON; dropped")
+        return None
+    return stored
 
 
 def _enqueue_task(job_id: uuid.UUID) -> None:
@@ -365,7 +381,7 @@ def run_job(job_id: uuid.UUID | str) -> None:
             Job.State.CANCELLED,
             context=context,
             charge_units=context.units_processed,
-            result=context.partial_result,
+            result=_json_or_none(context.partial_result),
             started=started,
         )
         return

@@ -9,6 +9,7 @@ dead worker leaves it. ``test_job_worker.py`` kills a real worker process.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -31,10 +32,11 @@ from services.exceptions import (
     ServiceRunsAsJob,
     ServiceUnavailable,
 )
-from services.jobs import cancel_job, run_job, sweep_lapsed_leases
+from services.jobs import JobContext, cancel_job, run_job, sweep_lapsed_leases
 from services.models import Job, Service, ServiceUsage
 from services.registry import create_service_instance
 from services.tests.factories import png_bytes
+from users.models import CustomUser
 
 pytestmark = pytest.mark.django_db
 
@@ -568,3 +570,38 @@ def test_a_cancelled_jobs_charge_counts_as_consumed_and_not_as_a_failure(
     assert (refreshed(job).state, refreshed(failed).state) == ("cancelled", "failed")
     assert (stats.calls, stats.succeeded, stats.failed) == (2, 0, 1)
     assert stats.credits_consumed == Decimal("4.50")
+
+
+def test_a_cancelled_job_whose_partial_result_is_not_json_keeps_none_and_pays_its_units(
+    user, fund, counting_service, enqueue
+):
+    fund(user, 10)
+    job = enqueue(counting_service.service, user, items=3)
+
+    def keep_garbage_then_cancel(context, unit):
+        context.keep_partial_result({"when": timezone.now()})  # a datetime is not JSON
+        cancel_job(user, job.pk)
+
+    counting_service.on_unit = keep_garbage_then_cancel
+    run_queued_tasks()
+
+    job = refreshed(job)
+    assert (job.state, job.result, job.credits_charged) == ("cancelled", None, Decimal("1.50"))
+
+
+@pytest.mark.parametrize("name", ["..", "", "../../etc/passwd", "report 1.csv"])
+def test_a_result_file_stays_in_its_random_folder_whatever_its_name(name, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    context = JobContext(
+        job_id=uuid.uuid4(),
+        user=CustomUser(),
+        attempt=1,
+        units_billable=1,
+        deadline=timezone.now() + timedelta(minutes=1),
+    )
+
+    context.attach_file(name, b"data")
+
+    folder, secret, file_name = context.file_name.split("/")
+    assert folder == "job_results" and len(secret) >= 32 and file_name
+    assert (tmp_path / context.file_name).read_bytes() == b"data"
