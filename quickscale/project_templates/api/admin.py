@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from api.models import APIKey, APIKeyUsage
+from api.models import APIKey, APIKeyJob, APIKeyUsage
 from api.services import api_key_revoke
 from common.admin import ReadOnlyAdmin
 
@@ -40,3 +40,10 @@ class APIKeyUsageAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "key", "usage")
     search_fields = ("key__prefix", "key__user__email")
     list_select_related = ("key", "usage")
+
+
+@admin.register(APIKeyJob)
+class APIKeyJobAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "key", "job")
+    search_fields = ("key__prefix", "key__user__email")
+    list_select_related = ("key", "job__service")

@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
@@ -47,7 +48,7 @@ from api.schemas import (
     TextIn,
     UsageEnvelope,
 )
-from api.services import api_key_authenticate, api_key_usage_record
+from api.services import api_key_authenticate, api_key_job_record, api_key_usage_record
 from common import ratelimit
 from common.concurrency import CallSlotsBusy, call_slot
 from common.json_input import MAX_DEPTH, MAX_INT_DIGITS, JsonInputError, loads_bounded
@@ -350,8 +351,11 @@ def run_service(request: HttpRequest, name: str, response: HttpResponse) -> Any:
     service = _service(name)
     call = _run_request(request)
     if call.run_async or service.long_running:
-        # Queueing is one short transaction (hold + row): no call slot to take.
-        job = jobs.enqueue_job(service, _key(request).user, origin="api", inputs=call.inputs)
+        # Queueing is one short transaction (hold, job, the key's link): no call slot to take.
+        key = _key(request)
+        with transaction.atomic():
+            job = jobs.enqueue_job(service, key.user, origin="api", inputs=call.inputs)
+            api_key_job_record(key, job)
         data = _job_data(job, result=True)
         response["Location"] = data["url"]
         return Status(202, {"success": True, "data": data, "error": None})

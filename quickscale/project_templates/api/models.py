@@ -1,9 +1,11 @@
-"""API keys and the service calls they caused.
+"""API keys and the service calls and jobs they caused.
 
 A key is ``qs_<prefix>_<secret>``. The prefix (public, unique) finds the row;
 only a SHA-256 hash of the secret is stored, so the full key is shown once,
 at creation, and can never be shown again. Keys carry 256 bits of randomness,
 so a fast hash is enough (a slow password hash would only slow every call).
+``APIKeyUsage`` and ``APIKeyJob`` link a direct call and a queued job to the key
+that made it (the services app knows nothing of keys).
 """
 
 from __future__ import annotations
@@ -50,3 +52,17 @@ class APIKeyUsage(models.Model):
 
     def __str__(self) -> str:
         return f"usage {self.usage_id} by key {self.key_id}"
+
+
+class APIKeyJob(models.Model):
+    """Links a background job (``services.Job``) to the key that queued it."""
+
+    key = models.ForeignKey(APIKey, on_delete=models.PROTECT, related_name="jobs")
+    job = models.OneToOneField("services.Job", on_delete=models.PROTECT, related_name="api_key_job")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} by key {self.key_id}"

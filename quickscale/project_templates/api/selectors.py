@@ -9,9 +9,10 @@ from users.models import CustomUser
 
 
 def api_keys(user: CustomUser) -> QuerySet[APIKey]:
-    """Return ``user``'s keys, newest first, each with ``call_count``."""
+    """Return ``user``'s keys, newest first, each with ``call_count`` (direct calls and jobs)."""
+    # distinct: the two joins multiply each other's rows.
     return (
         APIKey.objects.filter(user=user)
-        .annotate(call_count=Count("usages"))
+        .annotate(call_count=Count("usages", distinct=True) + Count("jobs", distinct=True))
         .order_by("-created_at", "-id")
     )

@@ -1,4 +1,4 @@
-"""Writes of the api app: create, revoke and authenticate API keys, link usage."""
+"""Writes of the api app: create, revoke and authenticate API keys, link usage and jobs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from api.models import APIKey, APIKeyUsage
-from services.models import ServiceUsage
+from api.models import APIKey, APIKeyJob, APIKeyUsage
+from services.models import Job, ServiceUsage
 from users.models import CustomUser
 
 KEY_PREFIX = "qs"
@@ -66,3 +66,8 @@ def api_key_authenticate(raw: str) -> APIKey | None:
 def api_key_usage_record(key: APIKey, usage: ServiceUsage) -> APIKeyUsage:
     """Link a service call to the key that made it."""
     return APIKeyUsage.objects.create(key=key, usage=usage)
+
+
+def api_key_job_record(key: APIKey, job: Job) -> APIKeyJob:
+    """Link a queued job to the key that queued it."""
+    return APIKeyJob.objects.create(key=key, job=job)

@@ -85,7 +85,9 @@ def test_a_long_running_service_answers_202_with_the_job_and_its_location(
     assert job["origin"] == "api"
     assert (job["units"], job["credits_held"], job["credits_charged"]) == (3, "0.60", "0.00")
     assert job["result"] is None and job["download_url"] is None
-    assert Job.objects.get(pk=job["id"]).owner == funded
+    stored = Job.objects.get(pk=job["id"])
+    assert stored.owner == funded
+    assert stored.api_key_job.key.user == funded  # which key queued it, for its owner and staff
     assert queued_task_names() == ["services.tasks.run_job"]
     balance = client.get("/api/credits/balance/", **auth).json()["data"]
     assert (balance["total"], balance["reserved"], balance["available"]) == (

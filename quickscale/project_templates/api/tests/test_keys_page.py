@@ -60,3 +60,21 @@ def test_the_page_shows_each_keys_call_count(signed_in, user, default_services):
     html = signed_in.get(reverse("api_keys:list")).content.decode()
     row = html[html.index("counted") :]
     assert '<td class="has-text-right">3</td>' in row[: row.index("</tr>")]
+
+
+def test_a_keys_call_count_includes_the_jobs_it_queued(signed_in, user, default_services):
+    _, text = api_key_create(user, name="batches")
+    for body in (
+        {"input": {"text": "a b"}, "async": True},  # a job
+        {"input": {"text": "a b"}},  # a direct call
+        {"input": {"text": "a b"}},
+    ):
+        signed_in.post(
+            "/api/services/demo_free_service/run",
+            body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {text}",
+        )
+    html = signed_in.get(reverse("api_keys:list")).content.decode()
+    row = html[html.index("batches") :]
+    assert '<td class="has-text-right">3</td>' in row[: row.index("</tr>")]
