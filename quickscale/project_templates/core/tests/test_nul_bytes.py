@@ -84,6 +84,7 @@ def test_an_id_beyond_any_integer_column_is_a_404(staff_client, method, path):
         "/dashboard/payments/?q=%00",
         "/dashboard/audit/?q=%00",
         "/services/usage/?page=%00",
+        "/services/jobs/?page=%00",
         "/admin/users/customuser/?q=%00",
     ],
 )
