@@ -9,7 +9,8 @@ A long-running service's page starts a job instead (``enqueue_job``) and sends
 the browser to the job's page (303, or ``HX-Redirect`` for htmx). The job page
 polls its ``job-panel`` partial every 2 s while the job is queued or running:
 the server stops writing the polling attributes once the job has ended, so
-the last fragment swapped in ends the polling. Without JavaScript the page
+the last fragment swapped in ends the polling (and polls less often as a job
+gets older). Without JavaScript the page
 offers a Refresh link instead. A job's result file is served to its owner only,
 as an attachment (``services/downloads.py``).
 """
@@ -25,6 +26,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -49,8 +51,10 @@ from services.registry import create_service_instance
 from services.result_display import result_display
 from users.models import CustomUser
 
-# How often a page polls a job that has not ended (an htmx trigger, and the no-JS refresh).
-POLL_SECONDS = 2
+# How often a page polls a job that has not ended, by how long it has waited or run: every
+# 2 s at first, less often for a long job (one left queued while no worker runs, say).
+POLL_SECONDS = ((60, 2), (600, 5))
+POLL_SECONDS_AFTER = 15
 
 
 def _user(request: HttpRequest) -> CustomUser:
@@ -151,6 +155,17 @@ def _own_job(request: HttpRequest, job_id: uuid.UUID) -> Job:
     return job
 
 
+def _poll_seconds(active: list[Job]) -> int:
+    """Seconds between polls of a page showing ``active`` jobs: set by the youngest one."""
+    now = timezone.now()
+    ages = [(now - (job.started_at or job.created_at)).total_seconds() for job in active]
+    youngest = min(ages, default=0.0)
+    for limit, seconds in POLL_SECONDS:
+        if youngest < limit:
+            return seconds
+    return POLL_SECONDS_AFTER
+
+
 def _job_page(
     request: HttpRequest, job: Job, *, notice: str = "", status: int = 200
 ) -> HttpResponse:
@@ -164,7 +179,7 @@ def _job_page(
         "display": result_display(job.result),
         "file_name": result_file_name(job),
         "notice": notice,
-        "poll_seconds": POLL_SECONDS,
+        "poll_seconds": _poll_seconds([job]),
         "oob_balance": wants_fragment(request) and job.is_finished,
     }
     return render(request, "services/job.html", context, partial="job-panel", status=status)
@@ -176,11 +191,8 @@ def _job_page(
 def job_list(request: HttpRequest) -> HttpResponse:
     """List the user's jobs, newest first, a page at a time; polls while one of them runs."""
     page = capped_page(selectors.jobs(_user(request)), page=page_number(request.GET.get("page")))
-    context = {
-        "page": page,
-        "polling": any(not job.is_finished for job in page.rows),
-        "poll_seconds": POLL_SECONDS,
-    }
+    active = [job for job in page.rows if not job.is_finished]
+    context = {"page": page, "polling": bool(active), "poll_seconds": _poll_seconds(active)}
     return render(request, "services/jobs.html", context, partial="jobs-table")
 
 

@@ -8,11 +8,13 @@ commits, so the on-commit hook that enqueues a job's task is run by
 import csv
 import io
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from common.testing.tasks import run_queued_tasks
 from credits import ledger
@@ -348,3 +350,18 @@ def test_a_job_whose_service_was_switched_off_shows_why_it_failed(client, member
     assert "Failed" in html
     assert "switched off" in html
     assert ledger.balance(member).total == Decimal("5.00")
+
+
+def test_an_old_job_is_polled_less_often(client, member, start):
+    start()
+    job = Job.objects.get()
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    panel = elements(client.get(job_url(job), **HTMX).content.decode())["job-panel"]
+    assert panel["hx-trigger"] == "every 5s"
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    html = client.get(reverse("services:jobs"), **HTMX).content.decode()
+    assert elements(html)["jobs-table"]["hx-trigger"] == "every 15s"
+    # A job that has just started running is followed closely again.
+    Job.objects.filter(pk=job.pk).update(state=Job.State.RUNNING, started_at=timezone.now())
+    panel = elements(client.get(job_url(job), **HTMX).content.decode())["job-panel"]
+    assert panel["hx-trigger"] == "every 2s"
