@@ -102,7 +102,7 @@ def build(
 
 @app.command()
 def up() -> None:
-    """Start the project: database, bootstrap, web server."""
+    """Start the project: database, bootstrap, web server, worker."""
     from quickscale.commands import checks, lifecycle
 
     project = checks.require_project("up")
@@ -123,7 +123,7 @@ def _first_start_note(project: Project) -> str:
 
 @app.command()
 def restart() -> None:
-    """Restart the web server for what reload does not pick up: .env, packages, new folders."""
+    """Restart web server and worker for what reload does not pick up: .env, packages, folders."""
     from quickscale.commands import checks, lifecycle
 
     project = checks.require_project("restart")
@@ -135,7 +135,7 @@ def restart() -> None:
 
 @app.command()
 def down() -> None:
-    """Stop the project, keeping its data."""
+    """Stop the project (worker, web server, database), keeping its data."""
     from quickscale.commands import checks, lifecycle
 
     project = checks.require_project("down")
@@ -167,13 +167,14 @@ def ps() -> None:
 
 class LogService(StrEnum):
     web = "web"
+    worker = "worker"
     db = "db"
     mail = "mail"
 
 
 @app.command()
 def logs(
-    service: Annotated[LogService, typer.Argument(help="Which log: web, db or mail.")] = (
+    service: Annotated[LogService, typer.Argument(help="Which log: web, worker, db or mail.")] = (
         LogService.web
     ),
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = (
@@ -183,7 +184,7 @@ def logs(
         int, typer.Option("--lines", "-n", min=0, help="How many lines to show first.")
     ] = 50,
 ) -> None:
-    """Show (or follow) the web, db or mail log."""
+    """Show (or follow) the web, worker, db or mail log."""
     from quickscale.commands import checks, lifecycle
 
     project = checks.require_project("logs")

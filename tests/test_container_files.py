@@ -108,10 +108,22 @@ def test_depends_on_targets_and_named_volumes_exist():
                 assert source in declared, f"{name} mounts undeclared volume {source}"
 
 
-def test_web_waits_for_a_healthy_database():
+def test_web_and_worker_wait_for_a_healthy_database():
     services = compose()["services"]
-    assert services["web"]["depends_on"]["db"]["condition"] == "service_healthy"
+    for name in ("web", "worker"):
+        assert services[name]["depends_on"]["db"]["condition"] == "service_healthy"
     assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
+
+
+def test_the_worker_is_the_web_servers_image_in_its_worker_role():
+    # Same build, settings and volumes (it writes job results and mail the web side
+    # reads); no port, and no HTTP health check (the image's asks a web server).
+    web, worker = compose()["services"]["web"], compose()["services"]["worker"]
+    for key in ("build", "env_file", "environment", "volumes", "restart"):
+        assert worker[key] == web[key], key
+    assert (web["command"], worker["command"]) == (["web"], ["worker"])
+    assert "ports" not in worker
+    assert worker["healthcheck"] == {"disable": True}
 
 
 def test_data_media_and_logs_live_in_named_volumes():
@@ -171,7 +183,7 @@ def test_the_environment_override_matches_the_compose_specification(tmp_path):
         assert {key: value.replace("$$", "$") for key, value in environment.items()} == values
 
 
-def test_both_services_have_memory_limits_and_reservations():
+def test_every_service_has_memory_limits_and_reservations():
     for service in compose()["services"].values():
         resources = service["deploy"]["resources"]
         assert resources["limits"]["memory"]
@@ -209,13 +221,11 @@ def final_stage() -> list[tuple[str, str]]:
     return rows[last_from:]
 
 
-def test_image_runs_uvicorn_as_a_non_root_user():
+def test_image_runs_as_a_non_root_user_in_the_web_role_by_default():
     stage = dict(final_stage())
     assert stage["FROM"].startswith("python:3.11-slim")
     assert stage["USER"] not in {"root", "0", "0:0"}
-    command = shlex.split(stage["CMD"].strip("[]").replace(",", " "))
-    assert command[:1] == ["uvicorn"]
-    assert "runserver" not in command
+    assert json.loads(stage["CMD"]) == ["web"]  # entrypoint.sh: bootstrap, then uvicorn
     assert "WEB_CONCURRENCY=" in stage["ENV"]  # uvicorn's worker count
 
 
@@ -230,11 +240,13 @@ async def app(scope, receive, send):
 """
 
 
-def test_image_server_leaves_proxy_headers_to_django(tmp_path):
-    # The image's own command, serving an app that echoes what the server passed on.
+def test_image_server_leaves_proxy_headers_to_django(tmp_path, container):
+    # The web role's own command, serving an app that echoes what the server passed on.
     # Django alone reads X-Forwarded-For/-Proto (TRUSTED_PROXY_COUNT and
     # SECURE_PROXY_SSL_HEADER); the server must not rewrite the client or scheme.
-    command = json.loads(dict(final_stage())["CMD"])
+    done, calls = container("web")
+    assert done.returncode == 0, done.stderr
+    command = shlex.split(calls[-1])
     assert command[:2] == ["uvicorn", "core.asgi:application"]
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -302,7 +314,7 @@ def test_entrypoint_is_executable():
 
 @pytest.fixture
 def container(tmp_path, monkeypatch):
-    """Stand-in `python` and `sleep` on PATH that record their calls, like the container's.
+    """Stand-in `python`, `sleep` and `uvicorn` on PATH that record their calls.
 
     With REAL_PYTHON set, every `python` call but the database probe runs that
     interpreter, so the project's own start-up code decides.
@@ -311,6 +323,7 @@ def container(tmp_path, monkeypatch):
     bin_dir.mkdir()
     calls = tmp_path / "calls.log"
     # `python -` is the database probe: it fails DB_FAILS times, then succeeds.
+    # `python manage.py migrate --check` finds MIGRATIONS_PENDING runs unapplied.
     (bin_dir / "python").write_text(
         "#!/usr/bin/env bash\n"
         'printf "python %s\\n" "$*" >> "$CALLS"\n'
@@ -320,10 +333,18 @@ def container(tmp_path, monkeypatch):
         '  if (( tries <= ${DB_FAILS:-0} )); then echo "db down" >&2; exit 1; fi\n'
         "  exit 0\n"
         "fi\n"
+        'if [[ "$*" == "manage.py migrate --check" ]]; then\n'
+        '  tries=$(grep -c "^python manage.py migrate --check$" "$CALLS")\n'
+        '  if (( tries <= ${MIGRATIONS_PENDING:-0} )); then echo "unapplied"; exit 1; fi\n'
+        "  exit 0\n"
+        "fi\n"
         'if [[ -n "${REAL_PYTHON:-}" ]]; then exec "$REAL_PYTHON" "$@"; fi\n'
         "exit 0\n"
     )
     (bin_dir / "sleep").write_text('#!/usr/bin/env bash\nprintf "sleep %s\\n" "$*" >> "$CALLS"\n')
+    (bin_dir / "uvicorn").write_text(
+        '#!/usr/bin/env bash\nprintf "uvicorn %s\\n" "$*" >> "$CALLS"\n'
+    )
     for stub in bin_dir.iterdir():
         stub.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
@@ -332,8 +353,8 @@ def container(tmp_path, monkeypatch):
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("MAIL_LOG_PATH", str(tmp_path / "logs" / "mail.log"))
     monkeypatch.delenv("QUICKSCALE_SKIP_BOOTSTRAP", raising=False)
-    monkeypatch.delenv("DB_FAILS", raising=False)
-    monkeypatch.delenv("REAL_PYTHON", raising=False)
+    for knob in ("DB_FAILS", "MIGRATIONS_PENDING", "REAL_PYTHON"):
+        monkeypatch.delenv(knob, raising=False)
 
     def run(*command: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
         done = subprocess.run(
@@ -421,3 +442,50 @@ def test_entrypoint_fails_with_the_reason_when_production_refuses_to_start(conta
     assert "Refusing to start with IS_PRODUCTION on: STRIPE_WEBHOOK_SECRET" in done.stderr
     assert "server started" not in done.stdout
     assert calls == ["python -", "python manage.py bootstrap --skip-collectstatic"]
+
+
+WEB_SERVER = "uvicorn core.asgi:application --host 0.0.0.0 --port 8000 --no-proxy-headers"
+
+
+@pytest.mark.parametrize("arguments", [("web",), ()], ids=["web", "no-role"])
+def test_entrypoint_web_role_bootstraps_then_serves_with_uvicorn(container, arguments):
+    done, calls = container(*arguments)
+
+    assert done.returncode == 0, done.stderr
+    assert calls == ["python -", "python manage.py bootstrap --skip-collectstatic", WEB_SERVER]
+
+
+def test_entrypoint_worker_role_waits_for_the_migrations_then_runs_the_worker(
+    container, monkeypatch
+):
+    # The web container's bootstrap migrates; the worker never runs a second bootstrap.
+    monkeypatch.setenv("MIGRATIONS_PENDING", "2")
+
+    done, calls = container("worker")
+
+    assert done.returncode == 0, done.stderr
+    check = "python manage.py migrate --check"
+    assert calls == [
+        "python -",
+        check,
+        "sleep 2",
+        check,
+        "sleep 2",
+        check,
+        "python manage.py worker",
+    ]
+    assert "waiting for the web container to migrate the database (try 2/90)" in done.stderr
+
+
+def test_entrypoint_worker_role_gives_up_when_the_database_is_never_migrated(
+    container, monkeypatch
+):
+    monkeypatch.setenv("MIGRATIONS_PENDING", "999")
+
+    done, calls = container("worker")
+
+    assert done.returncode == 1
+    assert calls.count("python manage.py migrate --check") == 90
+    assert "python manage.py worker" not in calls
+    assert "still not migrated after 90 tries" in done.stderr
+    assert "quickscale logs web" in done.stderr

@@ -26,15 +26,17 @@ class CommandHelp:
 
 COMMANDS = (
     CommandHelp("build", "Create a new project and start it.", "quickscale build myproject"),
-    CommandHelp("up", "Start the project (database, bootstrap, web server).", "quickscale up"),
+    CommandHelp("up", "Start the project (database, bootstrap, web, worker).", "quickscale up"),
     CommandHelp(
         "restart",
-        "Restart the web server (for .env, packages; code reloads by itself).",
+        "Restart web server and worker (for .env, packages; code reloads by itself).",
         "quickscale restart",
     ),
     CommandHelp("down", "Stop the project, keeping its data.", "quickscale down"),
     CommandHelp("ps", "Show what runs, on which port, with which pid.", "quickscale ps"),
-    CommandHelp("logs", "Show or follow the web, db or mail log.", "quickscale logs web -f"),
+    CommandHelp(
+        "logs", "Show or follow the web, worker, db or mail log.", "quickscale logs web -f"
+    ),
     CommandHelp("shell", "Open a shell with the project's environment.", "quickscale shell"),
     CommandHelp("django-shell", "Open Django's shell in the project.", "quickscale django-shell"),
     CommandHelp("manage", "Run any manage.py command.", "quickscale manage createsuperuser"),

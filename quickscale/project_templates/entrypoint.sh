@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Container start-up: check the configuration, wait for PostgreSQL, run the
-# project's idempotent start-up work, then hand over to the server (the
-# image's CMD) or to whatever command was given, e.g. `manage.py shell`.
+# Container start-up: check the configuration, wait for PostgreSQL, then start
+# the role the first argument names:
+#   web     run the project's idempotent start-up work (bootstrap), then serve
+#           with uvicorn (the image's CMD)
+#   worker  wait until the web container's bootstrap has migrated the database,
+#           then run background tasks and the periodic scheduler
+# Any other command (e.g. `python manage.py shell`) runs after bootstrap.
 set -euo pipefail
 
 log() {
@@ -64,12 +68,42 @@ do
     sleep 2
 done
 
+role="${1:-web}"
+
 # 3. Start-up work (migrate, cache table, accounts, services, ...). Static
 # files were collected when the image was built. A one-off command run by
 # `quickscale manage` on a stopped project sets QUICKSCALE_SKIP_BOOTSTRAP=1.
-if [[ "${QUICKSCALE_SKIP_BOOTSTRAP:-0}" != "1" ]]; then
+# The worker leaves it to the web container (two migrations at once would
+# collide) and waits for its migrations: up to 90 tries, 2 seconds apart.
+if [[ "${role}" == "worker" ]]; then
+    max_tries=90
+    try=1
+    until python manage.py migrate --check >/dev/null 2>&1; do
+        if (( try >= max_tries )); then
+            log "the database is still not migrated after ${max_tries} tries; the web container's bootstrap migrates it. Check 'quickscale logs web'."
+            exit 1
+        fi
+        log "waiting for the web container to migrate the database (try ${try}/${max_tries})"
+        try=$(( try + 1 ))
+        sleep 2
+    done
+elif [[ "${QUICKSCALE_SKIP_BOOTSTRAP:-0}" != "1" ]]; then
     python manage.py bootstrap --skip-collectstatic
 fi
 
-# 4. Become the server (or the given command) so it receives signals directly.
-exec "$@"
+# 4. Become the server, the worker or the given command, so it receives signals
+# directly (SIGTERM: uvicorn shuts down gracefully, the worker finishes its task).
+case "${role}" in
+    web)
+        # Worker processes: WEB_CONCURRENCY (uvicorn reads it). Never runserver here.
+        # --no-proxy-headers: Django alone reads X-Forwarded-For and -Proto, as
+        # TRUSTED_PROXY_COUNT and SECURE_PROXY_SSL_HEADER in .env say.
+        exec uvicorn core.asgi:application --host 0.0.0.0 --port 8000 --no-proxy-headers
+        ;;
+    worker)
+        exec python manage.py worker
+        ;;
+    *)
+        exec "$@"
+        ;;
+esac

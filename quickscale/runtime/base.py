@@ -19,6 +19,7 @@ from quickscale.project import Project
 class ServiceState(str, Enum):  # noqa: UP042 (str() and format() stay as in 3.10)
     RUNNING = "running"
     STOPPED = "stopped"
+    CRASHED = "crashed"  # exited by itself: `up` starts it again
     EXTERNAL = "external"  # e.g. a database the user's DATABASE_URL points at
 
 
@@ -53,11 +54,11 @@ class Runtime:
     # Methods that child classes must implement.
 
     def up(self) -> UpResult:
-        """Start database and web server, run `bootstrap`, wait for /health/."""
+        """Start database, web server and worker, run `bootstrap`, wait for /health/."""
         raise NotImplementedError("subclasses of Runtime must provide an up() method")
 
     def down(self) -> None:
-        """Stop web and database, keeping all data."""
+        """Stop worker, web and database, keeping all data."""
         raise NotImplementedError("subclasses of Runtime must provide a down() method")
 
     def status(self) -> list[ServiceStatus]:
@@ -81,10 +82,10 @@ class Runtime:
         raise NotImplementedError("subclasses of Runtime must provide a destroy() method")
 
     def restart(self) -> UpResult:
-        """Start the web server anew from the project as it is now (code, `.env`, packages).
+        """Start the web server and the worker anew from the project as it is now.
 
-        For every change reload does not pick up. The database keeps running; a
-        stopped project is started as `up` starts it.
+        For every change reload does not pick up (`.env`, packages, new folders).
+        The database keeps running; a stopped project is started as `up` starts it.
         """
         raise NotImplementedError("subclasses of Runtime must provide a restart() method")
 

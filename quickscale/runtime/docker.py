@@ -1,11 +1,12 @@
 """The Docker runtime: every command maps to `docker compose` on the project's compose file.
 
-The project runs as two compose services, `web` (the project's own image) and
-`db` (postgres:15), under a compose project name derived from the project
-directory. All state lives in Docker's named volumes (`pgdata`, `media`,
-`logs`), so `down` keeps it and `destroy` removes it. Every call to `docker`
-goes through `run_docker`, one small function, so tests can observe the calls
-with a stand-in `docker` executable on PATH.
+The project runs as three compose services, `web` and `worker` (the project's
+own image in its two roles: server, background tasks) and `db` (postgres:15),
+under a compose project name derived from the project directory. All state
+lives in Docker's named volumes (`pgdata`, `media`, `logs`), so `down` keeps it
+and `destroy` removes it. Every call to `docker` goes through `run_docker`,
+one small function, so tests can observe the calls with a stand-in `docker`
+executable on PATH.
 
 A setting set in the process environment wins over `.env` in the containers
 too, as it does for the local runtime: compose gives a service its `env_file`
@@ -49,9 +50,10 @@ ENVIRONMENT_OVERRIDE_FILE = ".quickscale/compose.env.yml"
 # The compose file's services that take `.env` (env_file), each with the variables
 # the compose file sets for it itself (the container's database and paths), which
 # the process environment does not override.
-ENV_FILE_SERVICES: dict[str, frozenset[str]] = {
-    "web": frozenset({"DATABASE_URL", "DB_HOST", "DB_PORT", "MEDIA_ROOT", "MAIL_LOG_PATH"}),
-}
+_APP_OWN = frozenset({"DATABASE_URL", "DB_HOST", "DB_PORT", "MEDIA_ROOT", "MAIL_LOG_PATH"})
+ENV_FILE_SERVICES: dict[str, frozenset[str]] = {"web": _APP_OWN, "worker": _APP_OWN}
+# The services `ps` lists, in its order (then `mail`, which lives in the web container).
+SERVICES = ("web", "worker", "db")
 # Characters JSON leaves raw that YAML refuses in a file or reads as line breaks
 # (a double-quoted value would change): written as \u escapes instead.
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
@@ -123,7 +125,7 @@ def require_engine(cwd: Path, *, advice: str = f"Start Docker, or {LOCAL_INSTEAD
 
 
 class DockerRuntime(Runtime):
-    """Run a project with `docker compose`: web + postgres:15, state in named volumes."""
+    """Run a project with `docker compose`: web, worker, postgres:15; state in named volumes."""
 
     name = "docker"
     # Seconds `up` waits for /health/ (a first start migrates the database).
@@ -143,8 +145,9 @@ class DockerRuntime(Runtime):
         # Not `compose restart web`: that restarts the same container, whose image
         # holds the code as of its build and whose environment is .env as of its
         # creation. Recreating the web container from a fresh build takes both as
-        # they are now; its entrypoint runs bootstrap again. The database keeps running.
-        result = self._compose_up(["--force-recreate", "web"])
+        # they are now; its entrypoint runs bootstrap again. The worker is recreated
+        # from the same build (it runs the same code). The database keeps running.
+        result = self._compose_up(["--force-recreate", "web", "worker"])
         if result.already_running:
             return replace(result, already_running=False)
         return replace(result, notes=("It was not running; started it.", *result.notes))
@@ -290,7 +293,7 @@ class DockerRuntime(Runtime):
     def _ps(self, containers: Mapping[str, Mapping[str, Any]] | None = None) -> list[ServiceStatus]:
         if containers is None:
             containers = self._containers()
-        rows = [_service_row(service, containers.get(service)) for service in ("web", "db")]
+        rows = [_service_row(service, containers.get(service)) for service in SERVICES]
         web = rows[0]
         mail_detail = f"log {MAIL_LOG_IN_CONTAINER} in the web container"
         rows.append(ServiceStatus(name="mail", state=web.state, detail=mail_detail))
@@ -484,6 +487,12 @@ def _service_row(service: str, container: Mapping[str, Any] | None) -> ServiceSt
             break
     detail = str(container.get("Status") or container.get("State") or "")
     state = ServiceState.RUNNING if running else ServiceState.STOPPED
+    # Exited with an error, or being restarted after one (restart: unless-stopped).
+    status = str(container.get("State", "")).lower()
+    if status == "restarting" or (
+        status == "exited" and container.get("ExitCode") not in (0, None)
+    ):
+        state = ServiceState.CRASHED
     return ServiceStatus(name=service, state=state, port=port if running else None, detail=detail)
 
 

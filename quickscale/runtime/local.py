@@ -1,12 +1,19 @@
-"""The local runtime: the project's `.venv`, an embedded PostgreSQL, uvicorn in the background.
+"""The local runtime: the project's `.venv`, an embedded PostgreSQL, uvicorn and a worker.
 
 All state lives under the project's `.quickscale/` (the database under
 `/var/lib/quickscale/<hash>/` when running as root, see `embedded_db`):
 
-- `web.json`      pid and port of the running web server, and whether it reloads
-- `logs/web.log`  bootstrap and uvicorn output
-- `logs/db.log`   PostgreSQL's log
-- `logs/mail.log` mail sent by the development mail backend (`MAIL_LOG_PATH`)
+- `web.json`        pid and port of the running web server, and whether it reloads
+- `worker.json`     pid of the background worker (`manage.py worker`); kept when the
+                    worker dies by itself, so `ps` can say it crashed
+- `logs/web.log`    bootstrap and uvicorn output
+- `logs/worker.log` the worker's output: tasks run, periodic work scheduled
+- `logs/db.log`     PostgreSQL's log
+- `logs/mail.log`   mail sent by the development mail backend (`MAIL_LOG_PATH`)
+
+The worker runs beside the web server with the same environment: `up` starts
+it (again, if it died), `down` stops it first, `restart` restarts both. In
+development it restarts itself on code changes, as the web server reloads.
 """
 
 from __future__ import annotations
@@ -57,6 +64,12 @@ DEVELOPMENT_VALUES = frozenset({"", "no", "false", "0", "off", "disabled", "n", 
 NOT_WATCHED = frozenset({"staticfiles", "node_modules", "test-artifacts", "__pycache__"})
 # Beyond Python: templates, those of e-mails included.
 RELOAD_INCLUDES = ("*.html", "*.txt")
+# A reloading worker's supervisor starts its child within this long; until then
+# a supervisor without one is starting, not crashed.
+WORKER_START_SECONDS = 15.0
+# How long after its start `up` gives a worker to fail its start-up checks (the web
+# server's start takes most of it).
+WORKER_SETTLE_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -68,10 +81,24 @@ class WebProcess:
     reload: bool = False
 
 
+@dataclass(frozen=True)
+class WorkerProcess:
+    """What `.quickscale/worker.json` records about the background worker."""
+
+    pid: int
+    reload: bool = False
+
+
 def _looks_like_web_server(pid: int) -> bool:
     """Guard against a recycled pid: the process must be a uvicorn."""
     arguments = processes.command_line(pid)
     return arguments is not None and any("uvicorn" in argument for argument in arguments)
+
+
+def _looks_like_worker(pid: int) -> bool:
+    """Guard against a recycled pid: the process must be `manage.py worker`."""
+    arguments = processes.command_line(pid) or []
+    return any(a.endswith("manage.py") for a in arguments) and "worker" in arguments
 
 
 def _http_get_status(url: str, timeout: float = 2.0) -> int | None:
@@ -98,7 +125,9 @@ class LocalRuntime(Runtime):
         self.state_dir = self.root / ".quickscale"
         self.logs_dir = self.state_dir / "logs"
         self.web_log = self.logs_dir / "web.log"
+        self.worker_log = self.logs_dir / "worker.log"
         self.pid_file = self.state_dir / "web.json"
+        self.worker_pid_file = self.state_dir / "worker.json"
         self.db = EmbeddedDatabase(self.root)
         self._lock_depth = 0
         # The port of a server found dead by this runtime: its release may lag a moment.
@@ -233,9 +262,10 @@ class LocalRuntime(Runtime):
             return self._up()
 
     def restart(self) -> UpResult:
-        """Stop the web server and start it as `up` does; the database keeps running."""
+        """Stop worker and web server, start them as `up` does; the database keeps running."""
         with self._exclusive():
             was_running = self._running_web() is not None
+            self._stop_worker()
             self._stop_web()
             result = self._up()
         if was_running:
@@ -253,7 +283,8 @@ class LocalRuntime(Runtime):
             health = f"http://127.0.0.1:{running.port}/health/"
             answer = _http_get_status(health, timeout=self._health_answer_seconds)
             if answer == 200:
-                return UpResult(url=self._url(running.port), already_running=True)
+                url = self._url(running.port)
+                return UpResult(url=url, already_running=True, notes=self._ensure_worker())
             if answer is not None:
                 return self._restore_database(running, answer)
             logger.info("web server %s does not answer; restarting it", running.pid)
@@ -266,7 +297,13 @@ class LocalRuntime(Runtime):
         self._bootstrap(env)
         if not is_port_free(port):  # taken while bootstrap ran
             port = self._choose_port(notes)
-        self._start_web(port, env)
+        self._start_worker(env)  # starts while the web server does
+        try:
+            self._start_web(port, env)
+        except BaseException:
+            self._stop_worker()
+            raise
+        notes.extend(self._worker_start_notes())
         switched = note_runtime_switch(self.project, self.name)
         if switched:
             notes.append(switched)
@@ -288,6 +325,7 @@ class LocalRuntime(Runtime):
         deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self._healthy(web.port):
+                notes.extend(self._ensure_worker())
                 return UpResult(url=self._url(web.port), already_running=True, notes=tuple(notes))
             time.sleep(0.2)
         where = "the database DATABASE_URL names" if self.external_database_url else "the database"
@@ -300,6 +338,7 @@ class LocalRuntime(Runtime):
 
     def down(self) -> None:
         with self._exclusive():
+            self._stop_worker()  # first: it may be finishing a task that uses the database
             self._stop_web()
             if self.external_database_url is None:
                 self.db.stop()
@@ -317,7 +356,8 @@ class LocalRuntime(Runtime):
                 port=web.port if web else None,
                 pid=web.pid if web else None,
                 detail=detail,
-            )
+            ),
+            self._worker_status(),
         ]
         external = self.external_database_url
         if external is not None:
@@ -348,7 +388,12 @@ class LocalRuntime(Runtime):
                 "its log is wherever that server keeps it.\n"
             )
             return 0
-        path = {"web": self.web_log, "db": self.db.log_path, "mail": self.mail_log}[service]
+        path = {
+            "web": self.web_log,
+            "worker": self.worker_log,
+            "db": self.db.log_path,
+            "mail": self.mail_log,
+        }[service]
         if not path.exists():
             sys.stderr.write(
                 f"No {service} log yet: {path} does not exist"
@@ -380,6 +425,7 @@ class LocalRuntime(Runtime):
                 stop_background_compile(self.root)
                 self.db.remove()
                 self.pid_file.unlink(missing_ok=True)
+                self.worker_pid_file.unlink(missing_ok=True)
 
     # Steps of `up`.
 
@@ -522,3 +568,103 @@ class LocalRuntime(Runtime):
         if web is not None:
             processes.stop_group(web.pid)
         self.pid_file.unlink(missing_ok=True)
+
+    # The worker.
+
+    @property
+    def task_backend(self) -> str:
+        return self.project.setting("TASK_BACKEND").strip() or "database"
+
+    def _read_worker_file(self) -> WorkerProcess | None:
+        try:
+            data = json.loads(self.worker_pid_file.read_text())
+            return WorkerProcess(pid=int(data["pid"]), reload=data.get("reload") is True)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _worker_command(self, *, reload: bool) -> list[str]:
+        command = [str(venv_python(self.root)), "manage.py", "worker"]
+        return [*command, "--reload"] if reload else command
+
+    def _worker_state(self) -> tuple[ServiceState, WorkerProcess | None]:
+        """RUNNING, CRASHED (it died by itself: its pid file stayed) or STOPPED.
+
+        A reloading worker is a supervisor and its child: the supervisor waits for
+        a code change after its child crashed, so without a child it is crashed too,
+        once it has had time to start one.
+        """
+        worker = self._read_worker_file()
+        if worker is None:
+            return ServiceState.STOPPED, None
+        if not (processes.is_alive(worker.pid) and _looks_like_worker(worker.pid)):
+            return ServiceState.CRASHED, worker
+        if worker.reload and len(processes.group_members(worker.pid)) < 2:
+            started = processes.started_at(worker.pid)
+            if started is not None and time.time() - started > WORKER_START_SECONDS:
+                return ServiceState.CRASHED, worker
+        return ServiceState.RUNNING, worker
+
+    def _worker_status(self) -> ServiceStatus:
+        state, worker = self._worker_state()
+        detail = f"TASK_BACKEND={self.task_backend}"
+        if state is ServiceState.RUNNING and worker is not None and worker.reload:
+            detail += " (reloads on code changes)"
+        if state is ServiceState.CRASHED:
+            detail = "exited by itself; see quickscale logs worker, then run quickscale up"
+        pid = worker.pid if worker is not None and state is ServiceState.RUNNING else None
+        return ServiceStatus(name="worker", state=state, pid=pid, detail=detail)
+
+    def _start_worker(self, env: dict[str, str]) -> None:
+        """Start `manage.py worker` in its own session, its output in worker.log."""
+        self._stop_worker()  # what a crashed worker may have left behind
+        reload = self.reload
+        with open(self.worker_log, "ab") as log:
+            mode = " (reloads on code changes)" if reload else ""
+            log.write(logs.header(f"worker, TASK_BACKEND={self.task_backend}{mode}"))
+            log.flush()
+            process = processes.start_in_background(
+                self._worker_command(reload=reload), cwd=self.root, env=env, log=log
+            )
+        record = {"pid": process.pid, "reload": reload}
+        temporary = self.worker_pid_file.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(record) + "\n")
+        os.replace(temporary, self.worker_pid_file)
+
+    def _ensure_worker(self) -> tuple[str, ...]:
+        """Start the worker of a running project if it is not running; say so when it was not."""
+        state, _ = self._worker_state()
+        if state is ServiceState.RUNNING:
+            return ()
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._start_worker(self._env(self._database_url(start=False)))
+        happened = "had crashed" if state is ServiceState.CRASHED else "was not running"
+        return (f"The worker {happened}; started it.", *self._worker_start_notes())
+
+    def _worker_start_notes(self) -> tuple[str, ...]:
+        """A worker that exits at once (its start-up checks failed) is reported, not hidden."""
+        worker = self._read_worker_file()
+        started = processes.started_at(worker.pid) if worker is not None else None
+        if worker is None or started is None:
+            return ()
+        # Counted from the worker's start, which the web server's start overlapped.
+        deadline = started + WORKER_SETTLE_SECONDS
+        while time.time() < deadline and processes.is_alive(worker.pid):
+            time.sleep(0.1)
+        if processes.is_alive(worker.pid):
+            return ()
+        return (
+            "The worker exited as it started, so background tasks do not run. Fix what "
+            "it reports below, then run 'quickscale up' again. Last lines of "
+            f"{self.worker_log}:\n{logs.log_error_tail(self.worker_log)}",
+        )
+
+    def _stop_worker(self) -> None:
+        """Stop the worker (it finishes its running task), whatever it left; drop its pid file."""
+        worker = self._read_worker_file()
+        if worker is not None:
+            if processes.is_alive(worker.pid) and _looks_like_worker(worker.pid):
+                # The leader alone: a reloading supervisor passes SIGTERM on to its child.
+                processes.stop_group(worker.pid, leader_only=True)
+            else:
+                processes.kill_group(worker.pid)  # a child the dead supervisor left
+        self.worker_pid_file.unlink(missing_ok=True)

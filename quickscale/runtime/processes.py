@@ -57,6 +57,15 @@ def command_line(pid: int) -> list[str] | None:
         return None
 
 
+def started_at(pid: int) -> float | None:
+    """When `pid` started (seconds since the epoch); None when it is gone or may not be read."""
+    try:
+        created: float = psutil.Process(pid).create_time()
+        return created
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
 def leads_group(pid: int) -> bool:
     """True when `pid` lives and is the leader of its process group."""
     try:
@@ -133,15 +142,23 @@ def wait_gone(pid: int, timeout: float = STOP_TIMEOUT_SECONDS) -> bool:
     return not is_alive(pid)
 
 
-def stop_group(leader: int, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+def stop_group(
+    leader: int, timeout: float = STOP_TIMEOUT_SECONDS, *, leader_only: bool = False
+) -> None:
     """SIGTERM the group `leader` started, SIGKILL it after `timeout`, then kill what is left.
 
     Waits for the leader only: a supervisor stops its own workers before it exits.
     Whatever of the group still runs then (a worker that outlived a killed
-    leader, a helper process) is killed and waited for.
+    leader, a helper process) is killed and waited for. With `leader_only` the
+    SIGTERM goes to the leader alone, for a supervisor that passes it on itself
+    (a child signalled twice might take the second as "stop now").
     """
     if is_alive(leader):
-        signal_group(leader, signal.SIGTERM)
+        if leader_only:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(leader, signal.SIGTERM)
+        else:
+            signal_group(leader, signal.SIGTERM)
         if not wait_gone(leader, timeout):
             logger.warning("process ignored SIGTERM; killing it", extra={"pid": leader})
             signal_group(leader, signal.SIGKILL)

@@ -184,6 +184,7 @@ def fake_runtime(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     recorder = Recorder(
         statuses=[
             ServiceStatus("web", ServiceState.RUNNING, port=8123, pid=4242),
+            ServiceStatus("worker", ServiceState.CRASHED, detail="exited by itself"),
             ServiceStatus("db", ServiceState.RUNNING, pid=4343, detail="embedded PostgreSQL"),
             ServiceStatus("mail", ServiceState.STOPPED, detail="writes .quickscale/logs/mail.log"),
         ]

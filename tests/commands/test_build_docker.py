@@ -105,7 +105,7 @@ def test_settings_set_in_the_environment_reach_the_docker_containers(
     runner, in_tmp, docker, monkeypatch
 ):
     # DEBUG=False quickscale manage check, .env saying DEBUG=True: the compose call
-    # takes the override file, which gives web the environment's DEBUG.
+    # takes the override file, which gives web and worker the environment's DEBUG.
     runner.invoke(app, ["build", "shop", "--docker", "--no-start"])
     project = in_tmp / "shop"
     (project / "docker-compose.yml").write_text((TEMPLATE / "docker-compose.yml").read_text())
@@ -125,4 +125,5 @@ def test_settings_set_in_the_environment_reach_the_docker_containers(
         "compose", "-p", "shop", "-f", "docker-compose.yml", "-f", override
     ]  # fmt: skip
     written = YAML(typ="safe").load((project / override).read_text())
-    assert written == {"services": {"web": {"environment": {"DEBUG": "False"}}}}
+    debug = {"environment": {"DEBUG": "False"}}
+    assert written == {"services": {"web": debug, "worker": debug}}

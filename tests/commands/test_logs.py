@@ -1,4 +1,4 @@
-"""`quickscale logs [web|db|mail] [-f] [-n N]`."""
+"""`quickscale logs [web|worker|db|mail] [-f] [-n N]`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def test_logs_defaults_to_the_web_log(runner, inside, fake_runtime):
     assert "web log line" in result.stdout
 
 
-@pytest.mark.parametrize("service", ["web", "db", "mail"])
+@pytest.mark.parametrize("service", ["web", "worker", "db", "mail"])
 def test_logs_follow_and_lines_reach_the_runtime(runner, inside, fake_runtime, service):
     result = runner.invoke(app, ["logs", service, "-f", "-n", "7"])
 

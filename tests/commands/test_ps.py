@@ -12,6 +12,7 @@ def test_ps_shows_each_service_with_port_and_pid(runner, inside, fake_runtime):
     rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
     assert "running" in rows["web"] and "8123" in rows["web"] and "4242" in rows["web"]
     assert "running" in rows["db"] and "4343" in rows["db"]
+    assert "crashed" in rows["worker"] and "exited by itself" in rows["worker"]
     assert "stopped" in rows["mail"]
     assert "local runtime" in result.stdout
 

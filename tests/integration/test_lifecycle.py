@@ -20,6 +20,18 @@ from quickscale.runtime.embedded_db import EmbeddedDatabase
 pytestmark = pytest.mark.integration
 
 LOGIN_REQUIRED_PAGE = "/accounts/password/change/"
+# Enqueued through the project's own task API, as its code would: the worker that
+# `quickscale up` started must run it.
+RUN_A_TASK = """
+import time
+from credits.tasks import expire_credits
+result = expire_credits.enqueue()
+deadline = time.monotonic() + 60
+while result.status not in ("SUCCESSFUL", "FAILED") and time.monotonic() < deadline:
+    time.sleep(0.2)
+    result.refresh()
+print("task", result.id, result.status)
+"""
 
 
 def quickscale(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -34,6 +46,12 @@ def quickscale(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result.stdout
+
+
+def ps_states(root: Path) -> dict[str, str]:
+    """Service -> state, from `quickscale ps`'s table."""
+    rows = [line.split("│") for line in ok(quickscale("ps", cwd=root)).splitlines() if "│" in line]
+    return {cells[1].strip(): cells[2].strip() for cells in rows if len(cells) > 3}
 
 
 class NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -107,8 +125,17 @@ def test_build_up_use_down_up_destroy(tmp_path: Path, shared_venv: Path) -> None
         assert browser.request(LOGIN_REQUIRED_PAGE)[0] == 302  # not signed in yet
         browser.sign_in("user@test.com", "userpasswd")
 
+        # The worker runs beside the web server and runs what the project enqueues.
+        assert ps_states(root)["worker"] == "running"
+        ran = ok(quickscale("manage", "shell", "-c", RUN_A_TASK, cwd=root)).split()
+        task_id = ran[ran.index("task") + 1]
+        assert ran[-1] == "SUCCESSFUL", ran
+        worker_log = ok(quickscale("logs", "worker", "-n", "200", cwd=root))
+        assert f"Task id={task_id} path=credits.tasks.expire_credits state=SUCCESSFUL" in worker_log
+
         ok(quickscale("down", cwd=root))
         assert Browser(base).request("/health/")[0] != 200
+        assert ps_states(root)["worker"] == "stopped"
 
         ok(quickscale("up", cwd=root))
         Browser(base).sign_in("user@test.com", "userpasswd")  # the data survived

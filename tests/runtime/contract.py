@@ -77,12 +77,21 @@ class RuntimeContract:
         result = contract_subject.runtime.up()
         assert result.url.startswith("http://")
         status = rows(contract_subject.runtime)
-        assert set(status) == {"web", "db", "mail"}
+        assert set(status) == {"web", "worker", "db", "mail"}
         assert status["web"].state == ServiceState.RUNNING
         assert status["web"].port is not None
         assert str(status["web"].port) in result.url
         assert status["web"].pid is not None
         assert status["db"].state in (ServiceState.RUNNING, ServiceState.EXTERNAL)
+
+    def test_up_starts_the_worker_beside_the_web_server(
+        self, contract_subject: ContractSubject
+    ) -> None:
+        contract_subject.runtime.up()
+        worker = rows(contract_subject.runtime)["worker"]
+        assert worker.state == ServiceState.RUNNING
+        assert worker.pid is not None
+        assert worker.port is None  # it serves no HTTP
 
     def test_up_again_reports_already_running(self, contract_subject: ContractSubject) -> None:
         first = contract_subject.runtime.up()
@@ -106,6 +115,8 @@ class RuntimeContract:
         status = rows(runtime)
         assert status["web"].state == ServiceState.STOPPED
         assert status["web"].pid is None
+        assert status["worker"].state == ServiceState.STOPPED
+        assert status["worker"].pid is None
         assert status["db"].state in (ServiceState.STOPPED, ServiceState.EXTERNAL)
         url = runtime.up().url
         assert http_status(url.rstrip("/") + "/health/") == 200

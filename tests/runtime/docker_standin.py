@@ -15,6 +15,8 @@ Knobs (environment variables):
                                    fails with DOCKER_STANDIN_STDERR, exit DOCKER_STANDIN_RC
   DOCKER_STANDIN_HEALTH=503        the web server's /health/ answers this status
   DOCKER_STANDIN_EXEC_RC=N         `compose exec|run` commands exit with N
+  DOCKER_STANDIN_CRASHED=<service> `compose up` leaves that service restarting after
+                                   exiting with code 1 (a worker that keeps failing)
 """
 
 import contextlib
@@ -84,13 +86,30 @@ def start_web(state: dict, port: int) -> None:
     state["services"]["web"] = {"state": "running", "port": port, "server_pid": server.pid}
 
 
+STATUS = {
+    "running": "Up 5 seconds",
+    "exited": "Exited (0) 2 seconds ago",
+    "restarting": "Restarting (1) 3 seconds ago",
+}
+
+
 def ps_lines(state: dict, project: str) -> str:
     rows = []
-    for service, target in (("web", 8000), ("db", 5432)):
+    for service, target in (("web", 8000), ("worker", None), ("db", 5432)):
         info = state["services"].get(service)
         if not info:
             continue
         running = info["state"] == "running"
+        publishers = []
+        if target is not None:
+            publishers.append(
+                {
+                    "URL": "0.0.0.0",
+                    "TargetPort": target,
+                    "PublishedPort": info["port"] if running else 0,
+                    "Protocol": "tcp",
+                }
+            )
         rows.append(
             {
                 "ID": f"{project}-{service}-id",
@@ -98,16 +117,10 @@ def ps_lines(state: dict, project: str) -> str:
                 "Service": service,
                 "Project": project,
                 "State": info["state"],
-                "Status": "Up 5 seconds" if running else "Exited (0) 2 seconds ago",
+                "Status": STATUS[info["state"]],
+                "ExitCode": 1 if info["state"] == "restarting" else 0,
                 "Health": "",
-                "Publishers": [
-                    {
-                        "URL": "0.0.0.0",
-                        "TargetPort": target,
-                        "PublishedPort": info["port"] if running else 0,
-                        "Protocol": "tcp",
-                    }
-                ],
+                "Publishers": publishers,
             }
         )
     return "".join(json.dumps(row) + "\n" for row in rows)
@@ -149,6 +162,8 @@ def compose(args: list[str], state: dict) -> int:
         port = int(os.environ.get("DB_PORT_EXTERNAL", 5432))
         services["db"] = {"state": "running", "port": port, "pid": os.getpid()}
         start_web(state, int(os.environ.get("WEB_PORT", 8000)))
+        crashed = os.environ.get("DOCKER_STANDIN_CRASHED") == "worker"
+        services["worker"] = {"state": "restarting" if crashed else "running", "pid": os.getpid()}
         state["volumes"] = True
         return 0
     if command == "ps":

@@ -42,6 +42,7 @@ INFO = ["info", "--format", "{{.ServerVersion}}"]
 PS = [*COMPOSE, "ps", "--all", "--format", "json"]
 MAIL_LOG = "/app/.quickscale/logs/mail.log"
 OVERRIDE = ".quickscale/compose.env.yml"
+RECREATE = ["up", "-d", "--build", "--force-recreate", "web", "worker"]
 WITH_OVERRIDE = [*COMPOSE, "-f", OVERRIDE]
 
 
@@ -298,15 +299,15 @@ def test_up_after_a_switch_from_the_local_runtime_says_so_once(runtime, docker_s
 # restart
 
 
-def test_restart_rebuilds_and_recreates_the_web_container_on_its_ports(runtime, docker_standin):
-    # A fresh build, so the container runs the code and .env as they are now.
+def test_restart_rebuilds_and_recreates_web_and_worker_on_their_ports(runtime, docker_standin):
+    # A fresh build, so both containers run the code and .env as they are now.
     started(runtime, docker_standin)
     before = {row.name: row for row in runtime.status()}
     docker_standin.reset_log()
 
     result = runtime.restart()
 
-    assert docker_standin.compose_calls() == [["up", "-d", "--build", "--force-recreate", "web"]]
+    assert docker_standin.compose_calls() == [RECREATE]
     assert docker_standin.envs()[-1] == {
         "WEB_PORT": str(before["web"].port),
         "DB_PORT_EXTERNAL": str(before["db"].port),
@@ -322,7 +323,7 @@ def test_restart_rebuilds_and_recreates_the_web_container_on_its_ports(runtime, 
 def test_restart_of_a_stopped_project_starts_it_and_says_so(runtime, docker_standin):
     result = runtime.restart()
 
-    assert docker_standin.compose_calls() == [["up", "-d", "--build", "--force-recreate", "web"]]
+    assert docker_standin.compose_calls() == [RECREATE]
     assert result.notes == ("It was not running; started it.",)
     assert get(f"{result.url}health/")[0] == 200
 
@@ -355,6 +356,7 @@ def test_down_stops_the_containers_and_keeps_the_volumes(runtime, docker_standin
     states = {row.name: row.state for row in runtime.status()}
     assert states == {
         "web": ServiceState.STOPPED,
+        "worker": ServiceState.STOPPED,
         "db": ServiceState.STOPPED,
         "mail": ServiceState.STOPPED,
     }
@@ -366,14 +368,33 @@ def test_status_parses_compose_ps_into_rows(runtime, docker_standin):
 
     rows = {row.name: row for row in runtime.status()}
 
-    inspect = ["inspect", "--format", "{{.State.Pid}}", "shop-web-id", "shop-db-id"]
-    assert docker_standin.calls() == [INFO, PS, inspect]
+    containers = ["shop-web-id", "shop-worker-id", "shop-db-id"]
+    assert docker_standin.calls() == [
+        INFO,
+        PS,
+        ["inspect", "--format", "{{.State.Pid}}", *containers],
+    ]
     assert rows["web"].state is ServiceState.RUNNING
     assert rows["web"].pid == docker_standin.state()["services"]["web"]["server_pid"]
     assert rows["web"].port == int(runtime.project.env["WEB_PORT"])
     assert rows["db"].port == int(runtime.project.env["DB_PORT_EXTERNAL"])
     assert rows["db"].detail == "Up 5 seconds"
+    assert rows["worker"].state is ServiceState.RUNNING
+    assert rows["worker"].port is None
+    assert rows["worker"].pid == docker_standin.state()["services"]["worker"]["pid"]
     assert rows["mail"].state is ServiceState.RUNNING
+
+
+def test_status_shows_a_worker_that_keeps_crashing(runtime, docker_standin, monkeypatch):
+    # restart: unless-stopped brings it back after each exit; ps must not call it stopped.
+    monkeypatch.setenv("DOCKER_STANDIN_CRASHED", "worker")
+    started(runtime, docker_standin)
+
+    rows = {row.name: row for row in runtime.status()}
+
+    assert rows["worker"].state is ServiceState.CRASHED
+    assert rows["worker"].detail == "Restarting (1) 3 seconds ago"
+    assert rows["web"].state is ServiceState.RUNNING
 
 
 def test_status_of_a_project_never_started(runtime, docker_standin):
@@ -381,6 +402,7 @@ def test_status_of_a_project_never_started(runtime, docker_standin):
 
     assert [(row.name, row.state, row.port) for row in rows] == [
         ("web", ServiceState.STOPPED, None),
+        ("worker", ServiceState.STOPPED, None),
         ("db", ServiceState.STOPPED, None),
         ("mail", ServiceState.STOPPED, None),
     ]
@@ -410,7 +432,7 @@ def test_parse_ps_output_reads_both_compose_formats(stdout):
 # logs, shell, manage
 
 
-@pytest.mark.parametrize("service", ["web", "db"])
+@pytest.mark.parametrize("service", ["web", "worker", "db"])
 def test_logs_of_a_container(runtime, docker_standin, capfd, service):
     assert runtime.logs(service, follow=False, lines=50) == 0
     assert runtime.logs(service, follow=True, lines=5) == 0
@@ -590,17 +612,15 @@ def test_settings_set_in_the_environment_win_over_env_file_in_the_containers(
         [*WITH_OVERRIDE, "up", "-d", "--build"],
     ]
     path = runtime.project.root / OVERRIDE
-    assert override_file(runtime) == {
-        "services": {
-            "web": {
-                "environment": {
-                    "DEBUG": "False",
-                    "SECRET_KEY": "pa$$word-$${HOME}",
-                    "SITE_URL": "https://shop.example",
-                }
-            }
+    overridden = {
+        "environment": {
+            "DEBUG": "False",
+            "SECRET_KEY": "pa$$word-$${HOME}",
+            "SITE_URL": "https://shop.example",
         }
     }
+    # The worker runs the same code with the same settings as the web server.
+    assert override_file(runtime) == {"services": {"web": overridden, "worker": overridden}}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert compose_schema_problems(runtime.project.root / "docker-compose.yml", path) == ""
     # It may hold secrets: the project's git never takes it.

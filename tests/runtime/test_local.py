@@ -995,3 +995,118 @@ def test_a_database_url_in_the_environment_is_an_external_database(
     # The one the runtime exported into a shell (of this or another project) is not.
     monkeypatch.setenv(RUNTIME_DATABASE_URL, "postgresql://someone@db.example.invalid:5433/theirs")
     assert rows(runtime)["db"].state == ServiceState.STOPPED
+
+
+# The worker beside the web server.
+
+
+def _worker_child(supervisor: int) -> int | None:
+    """The worker process a reloading worker's supervisor runs (None while it has none)."""
+    for child in psutil.Process(supervisor).children():
+        with suppress(psutil.NoSuchProcess):
+            if child.status() != "zombie" and "worker" in child.cmdline():
+                return child.pid
+    return None
+
+
+def test_up_starts_a_worker_whose_log_logs_worker_reads(
+    local_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runtime = LocalRuntime(local_project)
+    runtime.up()
+    worker = rows(runtime)["worker"]
+    assert worker.state == ServiceState.RUNNING and worker.pid is not None
+    assert worker.detail == "TASK_BACKEND=database (reloads on code changes)"
+    _eventually(lambda: "task worker started" in runtime.worker_log.read_text(), "a ready worker")
+    capsys.readouterr()
+
+    assert runtime.logs("worker", follow=False, lines=400) == 0
+
+    shown = capsys.readouterr().out
+    assert "quickscale: worker, TASK_BACKEND=database (reloads on code changes)" in shown
+    assert "common.task_worker: task worker started" in shown
+
+
+def test_a_crashed_worker_shows_in_ps_and_up_starts_it_again(local_project: Project) -> None:
+    runtime = LocalRuntime(local_project)
+    runtime.up()
+    worker = rows(runtime)["worker"]
+    assert worker.pid is not None
+    os.killpg(worker.pid, signal.SIGKILL)  # what an out-of-memory kill leaves behind
+    wait_dead(worker.pid)
+
+    crashed = rows(runtime)["worker"]
+    assert (crashed.state, crashed.pid) == (ServiceState.CRASHED, None)
+    assert "quickscale logs worker" in crashed.detail
+    assert rows(runtime)["web"].state == ServiceState.RUNNING
+
+    result = runtime.up()
+
+    assert result.already_running
+    assert result.notes == ("The worker had crashed; started it.",)
+    again = rows(runtime)["worker"]
+    assert again.state == ServiceState.RUNNING
+    assert again.pid not in (None, worker.pid)
+
+
+def test_down_stops_the_worker_and_restart_restarts_it(local_project: Project) -> None:
+    runtime = LocalRuntime(local_project)
+    runtime.up()
+    before = rows(runtime)["worker"].pid
+    assert before is not None
+    child = _worker_child(before)
+
+    runtime.restart()
+
+    after = rows(runtime)["worker"].pid
+    wait_dead(before)
+    if child is not None:
+        wait_dead(child)
+    assert after not in (None, before)
+    runtime.down()
+    wait_dead(after)
+    assert rows(runtime)["worker"].state == ServiceState.STOPPED
+    assert not runtime.worker_pid_file.exists()
+    assert "task worker stopped" in runtime.worker_log.read_text()  # it stopped cleanly
+
+
+def test_in_development_the_worker_restarts_on_a_code_change(local_project: Project) -> None:
+    runtime = LocalRuntime(local_project)
+    runtime.up()
+    supervisor = rows(runtime)["worker"].pid
+    assert supervisor is not None
+    _eventually(lambda: _worker_child(supervisor) is not None, "the worker's process")
+    first = _worker_child(supervisor)
+
+    probe = local_project.root / "common" / "worker_reload_probe.py"
+    probe.write_text("x = 1\n")
+    try:
+        _eventually(lambda: _worker_child(supervisor) not in (None, first), "a new worker")
+    finally:
+        probe.unlink()
+    assert first is not None
+    wait_dead(first)
+    assert rows(runtime)["worker"].pid == supervisor  # the same worker, as ps shows it
+
+
+def test_production_settings_start_the_worker_without_reload(local_project: Project) -> None:
+    runtime = LocalRuntime(with_env(local_project, IS_PRODUCTION="True"))
+    assert runtime._worker_command(reload=runtime.reload)[-2:] == ["manage.py", "worker"]
+
+
+def test_a_worker_that_cannot_start_is_reported_by_up_with_its_reason(stopped: Project) -> None:
+    runtime = LocalRuntime(stopped)
+    settings = stopped.root / "core" / "settings.py"
+    broken = '\nPERIODIC_TASKS = {"credits.tasks.no_such_task": 60}\n'
+    with edited(settings, lambda text: text + broken):
+        result = runtime.up()
+        try:
+            (note,) = result.notes
+            assert note.startswith(
+                "The worker exited as it started, so background tasks do not run"
+            )
+            assert "PERIODIC_TASKS names 'credits.tasks.no_such_task'" in note
+            assert http_status(result.url + "health/") == 200  # the site itself runs
+            assert rows(runtime)["worker"].state == ServiceState.CRASHED
+        finally:
+            runtime.down()

@@ -213,8 +213,12 @@ class Scheduler:
             while not stop.is_set():
                 try:
                     enqueued = self.tick()
-                except (DatabaseError, ImproperlyConfigured):
-                    logger.exception("scheduler tick failed", extra={"holder": self.holder})
+                except (DatabaseError, ImproperlyConfigured) as error:
+                    lines = str(error).strip().splitlines() or [repr(error)]
+                    logger.warning(
+                        "scheduler tick failed; trying again at the next",
+                        extra={"holder": self.holder, "error": lines[0]},
+                    )
                     self.holds_lease = False
                 else:
                     if on_tick is not None:

@@ -67,8 +67,9 @@ class Listener:
             for _ in listening.notifies(timeout=0):
                 pass
             return received
-        except psycopg.Error:
-            logger.warning("task notices unavailable; polling", exc_info=True)
+        except psycopg.Error as error:
+            message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            logger.warning("task notices unavailable; polling", extra={"error": message})
             self.close()
             time.sleep(timeout)
             return False

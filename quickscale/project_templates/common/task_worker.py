@@ -38,6 +38,7 @@ from django.db import (
     OperationalError,
     close_old_connections,
     connection,
+    connections,
     transaction,
 )
 from django.db.migrations.executor import MigrationExecutor
@@ -57,6 +58,9 @@ STOP_CHECK_SECONDS = 0.5
 RETRY_SECONDS = 2.0
 # The longest the command waits for the scheduler thread once the worker stopped.
 SCHEDULER_JOIN_SECONDS = 10.0
+# Seconds a worker keeps its database connection between tasks and polls (one
+# process, no pool; health-checked before reuse). DB_CONN_MAX_AGE, when set, wins.
+WORKER_CONN_MAX_AGE = 300
 
 
 class WorkerStartError(Exception):
@@ -144,8 +148,12 @@ class DatabaseWorker:
             while not self.stopping:
                 try:
                     ran = self.run_next()
-                except DatabaseError:
-                    logger.exception("task worker lost the database; retrying")
+                except DatabaseError as error:
+                    # One line per retry: an outage must not fill the log with tracebacks.
+                    logger.warning(
+                        "task worker lost the database; retrying",
+                        extra={"error": _first_line(error), "retry_seconds": RETRY_SECONDS},
+                    )
                     connection.close()
                     self._wait(RETRY_SECONDS)
                     continue
@@ -178,6 +186,19 @@ class DatabaseWorker:
                 return
 
 
+def _keep_connections() -> None:
+    """Reuse a connection across tasks: without it, every poll and task connects anew.
+
+    The web server closes its connections after each request (or lends them from
+    a pool); the worker is one long-lived process, so it keeps its own open,
+    as DB_CONN_MAX_AGE would. Before the first connection of any thread is made.
+    """
+    for alias in settings.DATABASES:
+        database = connections[alias].settings_dict
+        if not database.get("CONN_MAX_AGE"):
+            database["CONN_MAX_AGE"] = WORKER_CONN_MAX_AGE
+
+
 def _install_stop_handlers(worker: DatabaseWorker) -> None:
     """SIGTERM/SIGINT set a flag the worker's loop reads (a handler takes no locks)."""
 
@@ -197,7 +218,6 @@ def _install_stop_handlers(worker: DatabaseWorker) -> None:
 
 def _run_rq_worker(worker_id: str) -> None:
     """RQ's worker on the configured queues; it handles SIGTERM/SIGINT itself (warm shutdown)."""
-    from django.db import connections
     from django_rq.workers import get_worker
 
     worker = get_worker(*settings.RQ_QUEUES, job_class="django_tasks_rq.Job", name=worker_id)
@@ -206,8 +226,15 @@ def _run_rq_worker(worker_id: str) -> None:
     worker.work(with_scheduler=True, logging_level=settings.LOG_LEVEL)
 
 
-def serve(*, worker_id: str, scheduler: bool = True, poll_seconds: float = POLL_SECONDS) -> None:
+def serve(
+    *,
+    worker_id: str,
+    scheduler: bool = True,
+    poll_seconds: float = POLL_SECONDS,
+    listen: bool = True,
+) -> None:
     """Run the task worker (main thread) and the scheduler (a thread) until told to stop."""
+    _keep_connections()
     stop_scheduler = threading.Event()
     thread = None
     if scheduler:
@@ -223,7 +250,7 @@ def serve(*, worker_id: str, scheduler: bool = True, poll_seconds: float = POLL_
                 thread.start()
             _run_rq_worker(worker_id)
         else:
-            worker = DatabaseWorker(worker_id=worker_id, poll_seconds=poll_seconds)
+            worker = DatabaseWorker(worker_id=worker_id, poll_seconds=poll_seconds, listen=listen)
             _install_stop_handlers(worker)
             if thread is not None:
                 thread.start()

@@ -28,6 +28,7 @@ from django_tasks_db.models import DBTaskResult
 
 from common.models import SchedulerLease
 from common.testing.database import session_database_url
+from common.testing.outage import database_outage
 from common.testing.process import PROJECT_ROOT, run_python
 from common.tests import worker_tasks
 
@@ -209,6 +210,33 @@ def test_an_idle_worker_starts_a_new_task_when_it_is_enqueued_not_at_its_next_po
         eventually(lambda: not DBTaskResult.objects.exists(), "an idle worker")  # polled once
         time.sleep(0.5)
         result = worker_tasks.echo.enqueue("woken")
+        eventually(lambda: status(result.id) == "SUCCESSFUL", "the task done", process, log)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_notices_an_idle_worker_finds_a_task_at_its_next_poll(tmp_path: Path) -> None:
+    """--no-listen (for PgBouncer in transaction mode): polling alone, nothing woken."""
+    log = tmp_path / "worker.log"
+    env = worker_env(tmp_path, periodic={})
+    with worker(env, log, "--no-listen", "--poll-seconds", "3600") as process:
+        eventually(lambda: "task worker started" in log.read_text(), "a started worker", process)
+        time.sleep(0.5)  # past its first poll
+        result = worker_tasks.echo.enqueue("unseen")
+        time.sleep(3)
+        assert status(result.id) == "READY"
+        assert stop(process) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_outlives_a_database_outage_and_runs_tasks_after_it(tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    with worker(worker_env(tmp_path, periodic={}), log, "--poll-seconds", "0.2") as process:
+        eventually(lambda: "task worker started" in log.read_text(), "a started worker", process)
+        with database_outage():
+            eventually(lambda: "task worker lost the database" in log.read_text(), "a lost db")
+            time.sleep(1)  # a few retries against a database that refuses
+        assert process.poll() is None, log_text(log)
+        result = worker_tasks.echo.enqueue("after the outage")
         eventually(lambda: status(result.id) == "SUCCESSFUL", "the task done", process, log)
 
 

@@ -6,6 +6,7 @@ every one of them runs a scheduler, and a lease lets only one of them enqueue
 each periodic run. See ``common.task_worker`` for what runs, and how it stops.
 """
 
+import argparse
 import os
 import socket
 import sys
@@ -42,26 +43,37 @@ class Command(BaseCommand):
             f"notice (default {POLL_SECONDS}).",
         )
         parser.add_argument(
+            "--no-listen",
+            action="store_true",
+            help="Database backend: find tasks by polling alone, without waking on a "
+            "notice (behind PgBouncer in transaction mode notices never arrive).",
+        )
+        parser.add_argument(
             "--reload",
             action="store_true",
             help="Restart when a Python file changes (development; quickscale up sets it).",
         )
         parser.add_argument("--worker-id", default="", help="Name in logs and task results.")
+        # What --reload's supervisor gives the worker it runs: it checked already, and a
+        # database that is down for a moment as a worker restarts must not end it.
+        parser.add_argument("--checked", action="store_true", help=argparse.SUPPRESS)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["poll_seconds"] > 0:
             raise CommandError("--poll-seconds must be more than 0, e.g. 1.")
-        try:
-            check_ready()
-        except WorkerStartError as error:
-            raise CommandError(str(error)) from None
+        if not options["checked"]:
+            try:
+                check_ready()
+            except WorkerStartError as error:
+                raise CommandError(str(error)) from None
         if options["reload"]:
             from common.worker_reload import run_with_reload
 
-            child = [sys.executable, str(settings.BASE_DIR / "manage.py"), "worker"]
+            child = [sys.executable, str(settings.BASE_DIR / "manage.py"), "worker", "--checked"]
             child += ["--poll-seconds", str(options["poll_seconds"])]
-            if options["no_scheduler"]:
-                child.append("--no-scheduler")
+            for flag in ("no_scheduler", "no_listen"):
+                if options[flag]:
+                    child.append("--" + flag.replace("_", "-"))
             if options["worker_id"]:
                 child += ["--worker-id", options["worker_id"]]
             code = run_with_reload(child, root=settings.BASE_DIR)
@@ -72,4 +84,5 @@ class Command(BaseCommand):
             worker_id=(options["worker_id"] or default_worker_id())[:64],
             scheduler=not options["no_scheduler"],
             poll_seconds=options["poll_seconds"],
+            listen=not options["no_listen"],
         )
