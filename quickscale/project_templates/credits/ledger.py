@@ -88,7 +88,6 @@ from credits.exceptions import (
 from credits.models import (
     ZERO,
     CreditHold,
-    CreditHoldLot,
     CreditLot,
     LedgerEntry,
     LedgerEntryLot,
@@ -111,20 +110,22 @@ _CONSUME_SQL = (
     "SELECT out_entry_id, out_available FROM credits_consume(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 # The reserving function (credits/sql/credits_hold_v<N>.sql): user, amount, now, key,
-# description, expires_at. Returns (hold id or NULL, status, available before).
+# description, expires_at. Returns (status, the new hold's id, available before, and
+# what the new hold reserved: lot ids, lot amounts).
 _HOLD_SQL = (
-    "SELECT out_hold_id, out_status, out_available FROM credits_hold(%s, %s, %s, %s, %s, %s)"
+    "SELECT out_status, out_hold_id, out_available, out_lot_ids, out_lot_amounts"
+    " FROM credits_hold(%s, %s, %s, %s, %s, %s)"
 )
 # The closing function (credits/sql/credits_settle_v<N>.sql): key, amount, now,
 # description, state a 0 closes into. Its OUT columns are _SETTLE_COLUMNS.
 _SETTLE_COLUMNS = (
     "out_status",
     "out_closed",
-    "out_hold_id",
     "out_user",
     "out_entry_id",
     "out_taken",
     "out_shortfall",
+    "out_available_before",
     "out_available",
     "out_description",
 )
@@ -156,16 +157,16 @@ _ENTRY_FIELDS = [
 ]
 _HOLD_FIELDS = [
     "id",
-    "user_id",
     "key",
+    "user_id",
     "amount",
     "state",
     "description",
     "expires_at",
     "created_at",
     "closed_at",
-    "charged",
-    "entry_id",
+    "lot_ids",
+    "lot_amounts",
 ]
 
 __all__ = [
@@ -418,11 +419,11 @@ def convert_subscription_credits(
     whichever order the plan change's events arrive in. Returns the transfer
     entry, or None when there was nothing to convert (nothing is written then).
 
-    Credits that open holds reserve move too, and their reservations with them:
-    the new lot is held as much as the old ones were, and each open hold's rows
-    point at it. Under the old lots' locks nothing else can change those rows;
-    ``credits_settle`` reads a hold's rows again once it has the locks, so a
-    settle waiting meanwhile charges the new lot.
+    Credits open holds reserve move too, reservations included: the new lot is
+    held as much as the old ones were, and each old lot points at the new one
+    (``converted_into``), which is where closing such a hold charges and frees
+    them. Nothing is lost to the old lots' expiry, and the holds' rows are never
+    rewritten (so this takes no lock on them).
     """
     reference = _reference(reference)
     kind = LedgerEntry.Kind.TRANSFER
@@ -459,10 +460,8 @@ def convert_subscription_credits(
                 [LedgerEntryLot(entry=entry, lot=lot, amount=-lot.remaining) for lot in lots]
                 + [LedgerEntryLot(entry=entry, lot=new_lot, amount=total)]
             )
-            if held > 0:
-                _move_reservations([lot.pk for lot in lots], to=new_lot)
             CreditLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(
-                remaining=ZERO, held=ZERO
+                remaining=ZERO, held=ZERO, converted_into=new_lot
             )
     except IntegrityError:
         return _replayed_after_conflict(reference, user=user, kind=kind)
@@ -583,7 +582,7 @@ def hold(
         )
     with connection.cursor() as cursor:
         cursor.execute(_HOLD_SQL, [user.pk, value, now, key, description, expires_at])
-        hold_id, status, available = cursor.fetchone()
+        status, hold_id, available, lot_ids, lot_amounts = cursor.fetchone()
     if status == "insufficient":
         raise InsufficientCredits(required=value, available=available)
     if status == "conflict":
@@ -592,26 +591,23 @@ def hold(
             "use a new key."
         )
     if status == "exists":
-        return CreditHold.objects.get(pk=hold_id)
-    logger.info(
-        "credits held",
-        extra={"user_id": user.pk, "amount": str(value), "key": key, "hold_id": hold_id},
-    )
+        return CreditHold.objects.get(key=key)
+    _notify_if_low(user.pk, before=available, after=available - value)
     return CreditHold.from_db(
         connection.alias,
         _HOLD_FIELDS,
         [
             hold_id,
-            user.pk,
             key,
+            user.pk,
             value,
             CreditHold.State.OPEN,
             description,
             expires_at,
             now,
             None,
-            ZERO,
-            None,
+            lot_ids,
+            lot_amounts,
         ],
     )
 
@@ -646,21 +642,24 @@ def settle(key: str, *, amount: Decimal | int, description: str = "") -> LedgerE
         )
     if status == CreditHold.State.SETTLED:
         if not result["out_closed"]:
-            return LedgerEntry.objects.get(pk=result["out_entry_id"])
+            return LedgerEntry.objects.get(key=key)
         taken: Decimal = result["out_taken"]
         shortfall: Decimal = result["out_shortfall"]
         user_id: int = result["out_user"]
-        logger.info(
-            "hold settled",
-            extra={
-                "user_id": user_id,
-                "key": key,
-                "charged": str(taken),
-                "shortfall": str(shortfall),
-            },
-        )
-        available: Decimal = result["out_available"]
-        _notify_if_low(user_id, before=available + taken, after=available)
+        if shortfall > 0:  # staff see it on the entry; a charge in full is not logged, as consume
+            logger.warning(
+                "hold settled short",
+                extra={
+                    "user_id": user_id,
+                    "key": key,
+                    "charged": str(taken),
+                    "shortfall": str(shortfall),
+                },
+            )
+        if result["out_available"] is not None:  # only an excess lowers what is available
+            _notify_if_low(
+                user_id, before=result["out_available_before"], after=result["out_available"]
+            )
         return LedgerEntry.from_db(
             connection.alias,
             _ENTRY_FIELDS,
@@ -917,16 +916,6 @@ def _close_hold(
     return result
 
 
-def _move_reservations(lot_ids: list[int], *, to: CreditLot) -> None:
-    """Point open holds' reservations on ``lot_ids`` (locked) at the lot ``to`` instead."""
-    rows = CreditHoldLot.objects.filter(lot_id__in=lot_ids, hold__state=CreditHold.State.OPEN)
-    per_hold = dict(rows.values_list("hold_id").annotate(total=Sum("amount")))
-    rows.delete()
-    CreditHoldLot.objects.bulk_create(
-        CreditHoldLot(hold_id=hold_id, lot=to, amount=total) for hold_id, total in per_hold.items()
-    )
-
-
 def _lock_live_lots(user: CustomUser, moment: datetime, *, source: str) -> list[CreditLot]:
     """Lock and return ``user``'s live lots of ``source`` in spending order."""
     lots = CreditLot.objects.filter(user=user, source=source).live(moment)
@@ -1023,10 +1012,11 @@ def _take_back_grant(
 
 
 def _notify_if_low(user_id: int, *, before: Decimal, after: Decimal) -> None:
-    """After commit, email the user when this charge took ``available`` across the threshold.
+    """After commit, email the user when this call took ``available`` across the threshold.
 
-    ``LOW_CREDIT_THRESHOLD`` is compared with the available balance (what is
-    not reserved); a settle counts as a consume of what it took.
+    ``LOW_CREDIT_THRESHOLD`` is compared with the available balance (what holds
+    do not reserve), which a consume and a hold lower, and a settle only when it
+    takes more than was held (else it frees the rest).
     """
     threshold = Decimal(str(getattr(settings, "LOW_CREDIT_THRESHOLD", 0) or 0))
     if threshold > 0 and before > threshold >= after:

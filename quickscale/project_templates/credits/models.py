@@ -33,28 +33,29 @@ Credits are money, so they are stored the way an accountant would keep them.
     into one consume entry whose key is the hold's key), released (nothing
     charged) or expired (released by the periodic sweep). A hold is not money
     moved: it writes no ledger entry, so the history shows a call only once it
-    is settled.
-
-``CreditHoldLot``
-    How much of one lot an open hold reserves. A lot's ``held`` is the sum of
-    its open holds' rows, so the credits a lot can still give are
-    ``remaining - held``; every spending path takes only from that.
+    is settled. It records what it reserved on each lot; a lot's ``held`` is
+    the sum of its open holds' reservations, so the credits a lot can still
+    give are ``remaining - held``, and every spending path takes only from
+    that. A plan change that converts a subscription lot moves its held
+    credits too and points the old lot at the new one (``converted_into``);
+    closing a hold follows that pointer.
 
 Invariants held by the database (CHECK and UNIQUE constraints, so even code
 that bypasses the ledger cannot break them): ``amount > 0`` and
 ``0 <= held <= remaining <= amount`` on a lot; a lot's ``reference``, an
 entry's ``key`` and a hold's ``key`` are unique; an entry touches a lot at
-most once, never by zero; a hold reserves a positive amount, from a lot at
-most once. Every foreign key to a user is ``PROTECT``: deleting an account
-deactivates it, it never deletes financial history.
+most once, never by zero; a hold reserves a positive amount, with one
+amount per lot it names. Every foreign key to a user is ``PROTECT``:
+deleting an account deactivates it, it never deletes financial history.
 
 Invariants held by ``credits/ledger.py`` and the database functions it calls
 (``credits/sql/``), the only code that creates lots, entries or holds or
 changes ``remaining`` and ``held``: the entry rows of a lot sum to its
 ``remaining``; an entry's ``amount`` is the sum of its lot rows; a lot's
-``held`` is the sum of its open holds' rows, and an open hold's rows sum to
-its ``amount``; the balance is the sum of ``remaining`` over live (not yet
-expired) lots, of which ``held`` is reserved and the rest available.
+``held`` is the sum of what open holds reserve on it (following
+``converted_into``), and a hold's reservations sum to its ``amount``; the
+balance is the sum of ``remaining`` over live (not yet expired) lots, of
+which ``held`` is reserved and the rest available.
 
 Amounts are ``Decimal`` with 2 decimal places, never float.
 """
@@ -65,9 +66,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Func, Q
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 AMOUNT_MAX_DIGITS = 14
@@ -125,6 +128,16 @@ class CreditLot(models.Model):
     reference = models.CharField(max_length=255)
     description = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    converted_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # followed from this lot only; lots are never deleted
+        help_text="The pay-as-you-go lot a plan change moved this lot's credits (and the "
+        "reservations of its open holds) into.",
+    )
 
     objects = CreditLotQuerySet.as_manager()
 
@@ -298,14 +311,15 @@ class CreditHold(models.Model):
         RELEASED = "released", "Released"
         EXPIRED = "expired", "Expired"
 
-    # Indexed by credits_hold_user_recent (user first).
+    # The caller's idempotency key, and the key of its settle entry.
+    key = models.CharField(max_length=255)
+    # Not indexed: holds are found by key, open ones by expiry; users are never deleted.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         related_name="credit_holds",
         db_index=False,
     )
-    key = models.CharField(max_length=255)
     amount = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
     description = models.CharField(max_length=255, blank=True, default="")
@@ -314,42 +328,38 @@ class CreditHold(models.Model):
     )
     created_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
-    charged = models.DecimalField(
-        max_digits=AMOUNT_MAX_DIGITS,
-        decimal_places=AMOUNT_DECIMAL_PLACES,
-        default=ZERO,
-        help_text="What the settle entry took (its shortfall is on the entry).",
-    )
-    entry = models.OneToOneField(
-        LedgerEntry,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="hold",
-        help_text="The consume entry a settle wrote (its key is the hold's key).",
-    )
-    lots: models.ManyToManyField[CreditLot, CreditHoldLot] = models.ManyToManyField(
-        CreditLot, through="CreditHoldLot", related_name="holds"
+    # What the hold reserves on each lot, in spending order: lot_amounts[i] of
+    # lot_ids[i]. Written once with the hold and never changed; a plan change
+    # that converts a lot forwards its reservations (CreditLot.converted_into).
+    lot_ids = ArrayField(models.BigIntegerField())
+    lot_amounts = ArrayField(
+        models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
     )
 
     class Meta:
+        # A hold is written twice per call (hold, settle): it carries only its primary
+        # key, its key and the sweep's index of open holds.
         constraints = [
-            # A plain unique constraint: credits_hold (credits/sql/) inserts with
-            # ON CONFLICT (key) against it.
+            # A plain unique constraint (not unique=True, which adds a LIKE index):
+            # credits_hold (credits/sql/) inserts with ON CONFLICT (key) against it.
             models.UniqueConstraint(fields=["key"], name="credits_hold_key_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="credits_hold_amount_positive"),
-            models.CheckConstraint(
-                condition=Q(charged__gte=0), name="credits_hold_charged_not_negative"
-            ),
             models.CheckConstraint(
                 condition=Q(state="open", closed_at__isnull=True)
                 | (~Q(state="open") & Q(closed_at__isnull=False)),
                 name="credits_hold_closed_when_not_open",
             ),
+            models.CheckConstraint(
+                condition=Exact(
+                    Func(F("lot_ids"), function="cardinality"),
+                    Func(F("lot_amounts"), function="cardinality"),
+                ),
+                name="credits_hold_one_amount_per_lot",
+            ),
         ]
         indexes = [
-            models.Index(fields=["user", "-created_at"], name="credits_hold_user_recent"),
-            # The sweep: only open holds, by expiry, so it reads what it releases.
+            # The sweep: only open holds, by expiry, so it reads what it releases
+            # (and closing a hold adds nothing to it).
             models.Index(
                 fields=["expires_at"], condition=Q(state="open"), name="credits_hold_open_expiring"
             ),
@@ -359,24 +369,7 @@ class CreditHold(models.Model):
     def __str__(self) -> str:
         return f"{self.get_state_display()} hold {self.key} ({self.amount})"
 
-
-class CreditHoldLot(models.Model):
-    """How much of one lot a hold reserves."""
-
-    # Indexed by credits_hold_lot_unique (hold first).
-    hold = models.ForeignKey(
-        CreditHold, on_delete=models.PROTECT, related_name="lot_rows", db_index=False
-    )
-    lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="hold_rows")
-    amount = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["hold", "lot"], name="credits_hold_lot_unique"),
-            models.CheckConstraint(
-                condition=Q(amount__gt=0), name="credits_hold_lot_amount_positive"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.amount} of lot {self.lot_id} held by {self.hold_id}"
+    @property
+    def reservations(self) -> dict[int, Decimal]:
+        """Return what the hold reserved on each lot when it was made (lot id -> amount)."""
+        return dict(zip(self.lot_ids, self.lot_amounts, strict=True))

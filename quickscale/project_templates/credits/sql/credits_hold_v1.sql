@@ -3,7 +3,8 @@
 -- credits.ledger.hold calls it before a call whose price is known only
 -- afterwards (LLM tokens, a background job); credits_settle closes the hold.
 -- A hold moves no credits and writes no ledger entry: it raises the lots'
--- held, which every spending path leaves alone (they spend remaining - held).
+-- held, which every spending path leaves alone (they spend remaining - held),
+-- and records on the hold row what it reserved on each lot.
 --
 -- Arguments
 --   p_user              the account whose credits are reserved
@@ -14,16 +15,17 @@
 --   p_description       copied to the hold (and to its settle entry)
 --   p_expires_at        when the sweep may release the hold
 --
--- Returns (out_hold_id, out_status, out_available):
---   'created'       the hold was written; out_hold_id is it
+-- Returns (out_status, out_hold_id, out_available, out_lot_ids, out_lot_amounts):
+--   'created'       the hold was written; out_hold_id is its id
 --   'exists'        a hold of this user has the key already (a repeat):
---                   nothing written, out_hold_id is the first one
---   'conflict'      the key belongs to another user's hold (out_hold_id) or
---                   to a ledger entry (out_hold_id NULL): nothing written
+--                   nothing written
+--   'conflict'      the key belongs to another user's hold or to a ledger
+--                   entry: nothing written
 --   'insufficient'  the available balance is below p_amount: nothing written
 -- out_available is the available balance (live credits not held) before the
--- call when the lots were read, else NULL. A p_amount of 0 or less is refused
--- with an error (SQLSTATE 22023).
+-- call, when the lots were read; out_lot_ids and out_lot_amounts what a created
+-- hold reserved on each lot. A p_amount of 0 or less is refused with an error
+-- (SQLSTATE 22023).
 --
 -- Steps
 --   1. A key already used answers without locking anything.
@@ -33,8 +35,7 @@
 --      min(remaining - held, what is still needed).
 --   3. Insert the hold with ON CONFLICT (key) DO NOTHING, so two identical
 --      calls racing write one hold and neither raises.
---   4. Only if it was written, raise the lots' held and record one
---      credits_creditholdlot row per lot.
+--   4. Only if it was written, raise the lots' held.
 -- The lots' CHECK constraint (held <= remaining) still refuses any over-reservation.
 --
 -- This file never changes once a migration loads it: a change is
@@ -47,9 +48,11 @@ CREATE FUNCTION credits_hold(
     p_key text,
     p_description text,
     p_expires_at timestamptz,
-    OUT out_hold_id bigint,
     OUT out_status text,
-    OUT out_available numeric
+    OUT out_hold_id bigint,
+    OUT out_available numeric,
+    OUT out_lot_ids bigint[],
+    OUT out_lot_amounts numeric[]
 )
 LANGUAGE plpgsql
 AS $body$
@@ -66,7 +69,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    SELECT id, user_id INTO out_hold_id, v_owner FROM credits_credithold WHERE key = p_key;
+    SELECT user_id INTO v_owner FROM credits_credithold WHERE key = p_key;
     IF FOUND THEN
         out_status := CASE WHEN v_owner = p_user THEN 'exists' ELSE 'conflict' END;
         RETURN;
@@ -97,29 +100,27 @@ BEGIN
         RETURN;
     END IF;
 
-    INSERT INTO credits_credithold (user_id, key, amount, state, description, expires_at,
-                                    created_at, closed_at, charged, entry_id)
-    VALUES (p_user, p_key, p_amount, 'open', p_description, p_expires_at, p_now, NULL, 0, NULL)
+    INSERT INTO credits_credithold (key, user_id, amount, state, description, expires_at,
+                                    created_at, closed_at, lot_ids, lot_amounts)
+    VALUES (p_key, p_user, p_amount, 'open', p_description, p_expires_at, p_now, NULL,
+            v_ids, v_parts)
     ON CONFLICT (key) DO NOTHING
     RETURNING id INTO out_hold_id;
     IF out_hold_id IS NULL THEN
-        SELECT id, user_id INTO out_hold_id, v_owner FROM credits_credithold WHERE key = p_key;
+        SELECT user_id INTO v_owner FROM credits_credithold WHERE key = p_key;
         out_status := CASE WHEN v_owner = p_user THEN 'exists' ELSE 'conflict' END;
         RETURN;
     END IF;
 
     IF cardinality(v_ids) = 1 THEN
         UPDATE credits_creditlot SET held = held + v_parts[1] WHERE id = v_ids[1];
-        INSERT INTO credits_creditholdlot (hold_id, lot_id, amount)
-        VALUES (out_hold_id, v_ids[1], v_parts[1]);
     ELSE
         UPDATE credits_creditlot AS lot SET held = lot.held + part.amount
         FROM unnest(v_ids, v_parts) AS part(id, amount)
         WHERE lot.id = part.id;
-        INSERT INTO credits_creditholdlot (hold_id, lot_id, amount)
-        SELECT out_hold_id, part.id, part.amount
-        FROM unnest(v_ids, v_parts) AS part(id, amount);
     END IF;
     out_status := 'created';
+    out_lot_ids := v_ids;
+    out_lot_amounts := v_parts;
 END
 $body$;

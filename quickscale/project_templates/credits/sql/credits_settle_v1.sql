@@ -15,38 +15,43 @@
 --   p_close_as          the state a 0 closes into: 'released', or 'expired' (the
 --                       sweep; only a hold whose expires_at is not after p_now)
 --
--- Returns (out_status, out_closed, out_hold_id, out_user, out_entry_id,
--- out_taken, out_shortfall, out_available, out_description):
+-- Returns (out_status, out_closed, out_user, out_entry_id, out_taken,
+-- out_shortfall, out_available_before, out_available, out_description):
 --   out_status      'unknown' (no hold has the key: nothing done), 'conflict'
 --                   (a ledger entry already has the key: nothing done), or the
 --                   hold's state after the call: 'settled', 'released',
 --                   'expired', or 'open' (the sweep found it not yet expired)
 --   out_closed      true when this call closed the hold; false when it was
---                   closed already (a repeat: out_entry_id is its entry, if any)
+--                   closed already (a repeat; a settled hold's entry has its key)
 --   out_taken       what the entry took from the lots; out_shortfall what it
 --                   could not (p_amount = out_taken + out_shortfall)
---   out_available   the user's available balance after a settle
+--   out_available_before, out_available
+--                   when p_amount is above the held amount (the only case where
+--                   a settle lowers what is available), the user's available
+--                   balance before and after the call, else NULL
 -- A negative p_amount, or another p_close_as, is refused with an error
 -- (SQLSTATE 22023).
 --
 -- Steps
---   1. Lock the hold row (FOR NO KEY UPDATE): a settle, a release and the
---      sweep of one hold are serialized, and the first one closes it.
---   2. Lock the hold's lots and, only when p_amount is above the held amount,
---      the user's live lots with credits not held, in one statement ordered
---      like every writer (priority, expires_at nulls last, id). A plan change
---      (convert_subscription_credits) moves an open hold's reservation to the
---      new lot under the old lots' locks, so the hold's rows are read again
---      once the locks are granted and any lot they name now is locked too (a
---      converted lot is pay-as-you-go, the newest: last in the order).
+--   1. Close the hold with one UPDATE of its row while it is open: a settle,
+--      a release and the sweep of one hold wait for each other's row lock,
+--      the first one closes it and the others find it closed (a repeat).
+--   2. Lock the lots the hold reserved on, in the one global order every
+--      writer uses (priority, expires_at nulls last, id; FOR NO KEY UPDATE),
+--      in one statement. When p_amount is above the held amount, the same
+--      statement also locks the user's live lots with credits not held. A
+--      lot a plan change converted since (convert_subscription_credits) points
+--      at the lot its credits and reservations moved into (converted_into):
+--      that lot is locked next (pay-as-you-go and the newest, it comes last in
+--      the order) and takes the reservation's share.
 --   3. Plan: first from the hold's reservation, lots in spending order; the
 --      excess from live credits not held, in spending order; the rest is the
 --      shortfall, recorded on the entry for staff (never below zero). A lot that
 --      expired since the hold was taken still gives what it reserved.
 --   4. Insert the entry (ON CONFLICT (key) DO NOTHING: a key taken meanwhile by
---      a consume leaves the hold open), lower the lots' remaining by what was
---      taken and their held by the whole reservation, record the lot rows, and
---      close the hold.
+--      a consume reopens the hold and changes nothing), lower the lots'
+--      remaining by what was taken and their held by the whole reservation, and
+--      record the lot rows.
 -- The lots' CHECK constraints (0 <= held <= remaining) still refuse any overdraw.
 --
 -- This file never changes once a migration loads it: a change is
@@ -60,11 +65,11 @@ CREATE FUNCTION credits_settle(
     p_close_as text,
     OUT out_status text,
     OUT out_closed boolean,
-    OUT out_hold_id bigint,
     OUT out_user bigint,
     OUT out_entry_id bigint,
     OUT out_taken numeric,
     OUT out_shortfall numeric,
+    OUT out_available_before numeric,
     OUT out_available numeric,
     OUT out_description text
 )
@@ -73,12 +78,15 @@ AS $body$
 DECLARE
     v_hold record;
     v_lot record;
-    v_want bigint[];
-    v_locked bigint[] := '{}';
+    v_state text;
     v_excess boolean;
+    v_moved boolean := false;
+    v_locked bigint[] := '{}';
+    v_targets bigint[];
     v_ids bigint[] := '{}';
     v_alloc numeric[] := '{}';
     v_free numeric[] := '{}';
+    v_live boolean[] := '{}';
     v_take numeric[] := '{}';
     v_need numeric;
     v_part numeric;
@@ -94,56 +102,87 @@ BEGIN
     END IF;
 
     out_closed := false;
-    SELECT id, user_id, state, amount, expires_at, entry_id, description INTO v_hold
-    FROM credits_credithold WHERE key = p_key
-    FOR NO KEY UPDATE;
+    v_state := CASE WHEN p_amount > 0 THEN 'settled' ELSE p_close_as END;
+    UPDATE credits_credithold SET state = v_state, closed_at = p_now
+    WHERE key = p_key AND state = 'open'
+      AND (p_close_as = 'released' OR expires_at <= p_now)
+    RETURNING user_id, amount, description, lot_ids, lot_amounts INTO v_hold;
     IF NOT FOUND THEN
-        out_status := 'unknown';
+        SELECT user_id, state INTO out_user, out_status FROM credits_credithold WHERE key = p_key;
+        IF NOT FOUND THEN
+            out_status := 'unknown';
+        END IF;
         RETURN;
     END IF;
-    out_hold_id := v_hold.id;
     out_user := v_hold.user_id;
-    out_entry_id := v_hold.entry_id;
-    out_status := v_hold.state;
-    IF v_hold.state <> 'open'
-       OR (p_amount = 0 AND p_close_as = 'expired' AND v_hold.expires_at > p_now) THEN
-        RETURN;
-    END IF;
-
     v_excess := p_amount > v_hold.amount;
-    LOOP
-        SELECT COALESCE(array_agg(lot_id), '{}') INTO v_want
-        FROM credits_creditholdlot WHERE hold_id = v_hold.id;
-        EXIT WHEN v_want <@ v_locked AND cardinality(v_locked) > 0;
+
+    IF NOT v_excess THEN
         FOR v_lot IN
-            SELECT id FROM credits_creditlot
-            WHERE (id = ANY(v_want) AND NOT id = ANY(v_locked))
-               OR (v_excess AND cardinality(v_locked) = 0
-                   AND user_id = v_hold.user_id AND remaining > 0 AND remaining > held
+            SELECT lot.id, lot.converted_into_id AS moved_to, part.amount AS alloc
+            FROM unnest(v_hold.lot_ids, v_hold.lot_amounts) AS part(id, amount)
+            JOIN credits_creditlot AS lot ON lot.id = part.id
+            ORDER BY lot.priority, lot.expires_at NULLS LAST, lot.id
+            FOR NO KEY UPDATE OF lot
+        LOOP
+            v_ids := v_ids || v_lot.id;
+            v_alloc := v_alloc || v_lot.alloc;
+            v_free := v_free || 0::numeric;
+            v_take := v_take || 0::numeric;
+            v_moved := v_moved OR v_lot.moved_to IS NOT NULL;
+        END LOOP;
+        v_locked := v_ids;
+    ELSE
+        FOR v_lot IN
+            SELECT id, converted_into_id AS moved_to FROM credits_creditlot
+            WHERE id = ANY(v_hold.lot_ids)
+               OR (user_id = v_hold.user_id AND remaining > 0 AND remaining > held
                    AND (expires_at IS NULL OR expires_at > p_now))
             ORDER BY priority, expires_at NULLS LAST, id
             FOR NO KEY UPDATE
         LOOP
             v_locked := v_locked || v_lot.id;
+            v_moved := v_moved OR v_lot.moved_to IS NOT NULL;
         END LOOP;
-        EXIT WHEN cardinality(v_want) = 0;
-    END LOOP;
+    END IF;
 
-    FOR v_lot IN
-        SELECT lot.id, COALESCE(part.amount, 0) AS alloc,
-               CASE WHEN lot.expires_at IS NULL OR lot.expires_at > p_now
-                    THEN lot.remaining - lot.held ELSE 0 END AS free
-        FROM credits_creditlot AS lot
-        LEFT JOIN credits_creditholdlot AS part
-               ON part.lot_id = lot.id AND part.hold_id = v_hold.id
-        WHERE lot.id = ANY(v_locked)
-        ORDER BY lot.priority, lot.expires_at NULLS LAST, lot.id
-    LOOP
-        v_ids := v_ids || v_lot.id;
-        v_alloc := v_alloc || v_lot.alloc;
-        v_free := v_free || v_lot.free;
-        v_take := v_take || 0::numeric;
-    END LOOP;
+    IF v_excess OR v_moved THEN
+        SELECT COALESCE(array_agg(DISTINCT converted_into_id), '{}') INTO v_targets
+        FROM credits_creditlot WHERE id = ANY(v_locked) AND converted_into_id IS NOT NULL;
+        FOR v_lot IN
+            SELECT id FROM credits_creditlot
+            WHERE id = ANY(v_targets) AND NOT id = ANY(v_locked)
+            ORDER BY priority, expires_at NULLS LAST, id
+            FOR NO KEY UPDATE
+        LOOP
+            v_locked := v_locked || v_lot.id;
+        END LOOP;
+        v_ids := '{}';
+        v_alloc := '{}';
+        v_free := '{}';
+        v_take := '{}';
+        FOR v_lot IN
+            SELECT lot.id, COALESCE(share.amount, 0) AS alloc,
+                   lot.expires_at IS NULL OR lot.expires_at > p_now AS live,
+                   lot.remaining - lot.held AS free
+            FROM credits_creditlot AS lot
+            LEFT JOIN (
+                SELECT COALESCE(source.converted_into_id, source.id) AS id,
+                       SUM(part.amount) AS amount
+                FROM unnest(v_hold.lot_ids, v_hold.lot_amounts) AS part(id, amount)
+                JOIN credits_creditlot AS source ON source.id = part.id
+                GROUP BY 1
+            ) AS share ON share.id = lot.id
+            WHERE lot.id = ANY(v_locked)
+            ORDER BY lot.priority, lot.expires_at NULLS LAST, lot.id
+        LOOP
+            v_ids := v_ids || v_lot.id;
+            v_alloc := v_alloc || v_lot.alloc;
+            v_live := v_live || v_lot.live;
+            v_free := v_free || CASE WHEN v_lot.live THEN v_lot.free ELSE 0 END;
+            v_take := v_take || 0::numeric;
+        END LOOP;
+    END IF;
     v_n := cardinality(v_ids);
 
     v_need := p_amount;
@@ -171,40 +210,45 @@ BEGIN
         ON CONFLICT (key) DO NOTHING
         RETURNING id INTO out_entry_id;
         IF out_entry_id IS NULL THEN
+            UPDATE credits_credithold SET state = 'open', closed_at = NULL WHERE key = p_key;
             out_status := 'conflict';
             RETURN;
         END IF;
-        out_status := 'settled';
-    ELSE
-        out_status := p_close_as;
     END IF;
 
     IF v_n = 1 THEN
         UPDATE credits_creditlot
         SET remaining = remaining - v_take[1], held = held - v_alloc[1]
         WHERE id = v_ids[1];
-    ELSE
+        IF v_take[1] > 0 THEN
+            INSERT INTO credits_ledgerentrylot (entry_id, lot_id, amount)
+            VALUES (out_entry_id, v_ids[1], -v_take[1]);
+        END IF;
+    ELSIF v_n > 1 THEN
         UPDATE credits_creditlot AS lot
         SET remaining = lot.remaining - plan.take, held = lot.held - plan.alloc
         FROM unnest(v_ids, v_take, v_alloc) AS plan(id, take, alloc)
         WHERE lot.id = plan.id AND (plan.take > 0 OR plan.alloc > 0);
-    END IF;
-    IF out_taken > 0 THEN
         INSERT INTO credits_ledgerentrylot (entry_id, lot_id, amount)
         SELECT out_entry_id, plan.id, -plan.take
         FROM unnest(v_ids, v_take) AS plan(id, take)
         WHERE plan.take > 0;
     END IF;
-    UPDATE credits_credithold
-    SET state = out_status, closed_at = p_now, charged = out_taken, entry_id = out_entry_id
-    WHERE id = v_hold.id;
+    out_status := v_state;
     out_closed := true;
 
-    IF p_amount > 0 THEN
-        SELECT COALESCE(SUM(remaining - held), 0) INTO out_available
-        FROM credits_creditlot
-        WHERE user_id = v_hold.user_id AND remaining > 0
-          AND (expires_at IS NULL OR expires_at > p_now);
+    -- Only an excess lowers what is available, and then every live lot with
+    -- credits not held is locked and read: what is available is their free
+    -- credits, changed by what this call took from and freed on each.
+    IF v_excess THEN
+        out_available_before := 0;
+        out_available := 0;
+        FOR i IN 1 .. v_n LOOP
+            IF v_live[i] THEN
+                out_available_before := out_available_before + v_free[i];
+                out_available := out_available + v_free[i] + v_alloc[i] - v_take[i];
+            END IF;
+        END LOOP;
     END IF;
 END
 $body$;

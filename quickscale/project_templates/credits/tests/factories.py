@@ -9,26 +9,35 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from credits import ledger
-from credits.models import CreditHold, CreditHoldLot, CreditLot, LedgerEntry, LedgerEntryLot
+from credits.models import CreditHold, CreditLot, LedgerEntry, LedgerEntryLot
 from users.models import CustomUser
 
 
 def ledger_state() -> tuple[object, ...]:
     """Everything the ledger can change, to compare before and after a refused call."""
     return (
-        tuple(CreditLot.objects.order_by("id").values_list("id", "amount", "remaining", "held")),
+        tuple(
+            CreditLot.objects.order_by("id").values_list(
+                "id", "amount", "remaining", "held", "converted_into"
+            )
+        ),
         tuple(LedgerEntry.objects.order_by("id").values_list("id", "amount", "key")),
         LedgerEntryLot.objects.count(),
-        tuple(CreditHold.objects.order_by("id").values_list("id", "amount", "state", "charged")),
-        tuple(CreditHoldLot.objects.order_by("id").values_list("hold_id", "lot_id", "amount")),
+        tuple(
+            CreditHold.objects.order_by("id").values_list(
+                "id", "key", "amount", "state", "lot_ids", "lot_amounts"
+            )
+        ),
     )
 
 
 def assert_invariants(user: CustomUser, *, at: datetime | None = None) -> None:
     """Check the invariants ``credits/models.py`` states, and that entries sum their lot rows.
 
-    Holds: a lot's ``held`` is the sum of its open holds' rows, an open hold's
-    rows sum to its amount, and the balance's reserved part is the live lots' held.
+    Holds: a lot's ``held`` is the sum of what open holds reserve on it (a
+    converted lot's reservations count on the lot it was converted into), a
+    hold's reservations sum to its amount, and the balance's reserved part is
+    the live lots' held.
     """
     moment = timezone.now() if at is None else at
     lots = list(CreditLot.objects.filter(user=user))
@@ -51,14 +60,17 @@ def assert_invariants(user: CustomUser, *, at: datetime | None = None) -> None:
     ):
         rows = by_entry.get(entry_id, Decimal(0))
         assert rows == amount, f"entry {key}: rows {rows} != amount {amount}"
-    open_rows = CreditHoldLot.objects.filter(hold__state=CreditHold.State.OPEN, lot__user=user)
-    held_by_lot = dict(open_rows.values_list("lot_id").annotate(Sum("amount")))
+    moved_to = {lot.pk: lot.converted_into_id or lot.pk for lot in lots}
+    held_by_lot: dict[int, Decimal] = {}
+    for hold in CreditHold.objects.filter(user=user):
+        assert sum(hold.lot_amounts, Decimal(0)) == hold.amount, f"hold {hold.key}"
+        assert all(part > 0 for part in hold.lot_amounts), f"hold {hold.key}"
+        if hold.state == CreditHold.State.OPEN:
+            for lot_id, part in hold.reservations.items():
+                held_by_lot[moved_to[lot_id]] = held_by_lot.get(moved_to[lot_id], 0) + part
     for lot in lots:
         assert lot.held == held_by_lot.get(lot.pk, Decimal(0)), f"lot {lot.reference}: held"
         assert Decimal(0) <= lot.held <= lot.remaining
-    held_by_hold = dict(open_rows.values_list("hold_id").annotate(Sum("amount")))
-    for hold in CreditHold.objects.filter(user=user, state=CreditHold.State.OPEN):
-        assert held_by_hold.get(hold.pk) == hold.amount, f"hold {hold.key}: rows != amount"
     live_lots = [lot for lot in lots if lot.expires_at is None or lot.expires_at > moment]
     live = sum((lot.remaining for lot in live_lots), Decimal(0))
     reserved = sum((lot.held for lot in live_lots), Decimal(0))

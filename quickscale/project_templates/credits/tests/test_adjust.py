@@ -1,6 +1,8 @@
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from credits import ledger
 from credits.exceptions import InvalidAmount, MissingReason, ReferenceConflict
@@ -105,3 +107,20 @@ def test_a_negative_adjustment_repeated_with_the_same_reference_takes_once(user,
     assert again.pk == first.pk
     assert ledger_state() == before
     assert ledger.balance(user).total == Decimal(6)
+
+
+# --------------------------------------------------------------------------- holds
+
+
+def test_a_deduction_never_takes_credits_a_hold_reserves(user, staff):
+    ledger.grant(user, 10, source="purchase", reference="cs_1")
+    ledger.hold(user, 6, key="call-1", expires_at=timezone.now() + timedelta(hours=1))
+
+    entry = ledger.adjust(user, -9, reference="adj-1", reason="chargeback", actor=staff)
+
+    assert (entry.amount, entry.shortfall) == (Decimal(-4), Decimal(5))
+    lot = CreditLot.objects.get()
+    assert (lot.remaining, lot.held) == (Decimal(6), Decimal(6))
+    assert ledger.settle("call-1", amount=6) is not None
+    assert ledger.balance(user).total == Decimal(0)
+    assert_invariants(user)

@@ -191,3 +191,36 @@ def test_the_database_function_given_no_amount_writes_nothing(user):
 
     assert result == (None, Decimal("10.00"))
     assert ledger_state() == before
+
+
+# --------------------------------------------------------------------------- holds
+
+
+def test_consume_never_spends_credits_a_hold_reserves(user):
+    ledger.grant(user, 10, source="purchase", reference="cs_1")
+    ledger.hold(user, 7, key="call-1", expires_at=timezone.now() + timedelta(hours=1))
+    before = ledger_state()
+
+    with pytest.raises(InsufficientCredits) as refused:
+        ledger.consume(user, 4, reference="use-1")
+
+    assert (refused.value.required, refused.value.available) == (Decimal(4), Decimal(3))
+    assert ledger_state() == before
+    entry = ledger.consume(user, 3, reference="use-2")
+    assert entry.amount == Decimal(-3)
+    assert CreditLot.objects.get().held == Decimal(7)
+    assert ledger.settle("call-1", amount=7) is not None  # the reservation is all still there
+    assert ledger.balance(user).total == Decimal(0)
+    assert_invariants(user)
+
+
+def test_consume_spends_around_a_fully_held_lot_in_spending_order(user):
+    _subscription(user, 5, "in_1")
+    ledger.grant(user, 10, source="purchase", reference="cs_1")
+    ledger.hold(user, 5, key="call-1", expires_at=timezone.now() + timedelta(hours=1))
+
+    entry = ledger.consume(user, 4, reference="use-1")
+
+    rows = dict(entry.lot_rows.values_list("lot__reference", "amount"))
+    assert rows == {"cs_1": Decimal(-4)}
+    assert_invariants(user)

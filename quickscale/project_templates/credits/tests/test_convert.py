@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from credits import ledger
-from credits.models import CreditLot
+from credits.models import CreditLot, LedgerEntry
 from credits.tests.factories import assert_invariants, ledger_state
 from users.models import CustomUser
 
@@ -94,3 +94,61 @@ def test_conversion_repeated_with_the_same_reference_converts_once(user):
 
     assert again is not None and first is not None and again.pk == first.pk
     assert ledger_state() == before
+
+
+# --------------------------------------------------------------------------- holds
+
+
+def test_conversion_moves_held_credits_with_their_reservations(user):
+    old = _plan_lot(user, 30, "in_1", "price_basic")
+    ledger.grant(user, 5, source="purchase", reference="cs_1")
+    ledger.hold(user, 12, key="call-1", expires_at=timezone.now() + timedelta(hours=1))
+
+    ledger.convert_subscription_credits(user, reference="convert-in_2")
+
+    converted = CreditLot.objects.get(reference="convert-in_2")
+    old.refresh_from_db()
+    assert (old.remaining, old.held, old.converted_into) == (Decimal(0), Decimal(0), converted)
+    assert (converted.remaining, converted.held) == (Decimal(30), Decimal(12))
+    balance = ledger.balance(user)
+    assert (balance.total, balance.reserved, balance.available) == (
+        Decimal(35),
+        Decimal(12),
+        Decimal(23),
+    )
+    assert_invariants(user)
+
+
+def test_a_hold_settled_after_a_conversion_charges_the_new_lot(user):
+    """Credits freed by the hold stay in the new lot: nothing is left to expire in the old one."""
+    _plan_lot(user, 30, "in_1", "price_basic")
+    ledger.hold(user, 12, key="call-1", expires_at=timezone.now() + timedelta(hours=1))
+    ledger.convert_subscription_credits(user, reference="convert-in_2")
+
+    entry = ledger.settle("call-1", amount=5)
+
+    assert entry is not None
+    rows = dict(entry.lot_rows.values_list("lot__reference", "amount"))
+    assert rows == {"convert-in_2": Decimal(-5)}
+    converted = CreditLot.objects.get(reference="convert-in_2")
+    assert (converted.remaining, converted.held) == (Decimal(25), Decimal(0))
+    assert ledger.balance(user).available == Decimal(25)
+    assert_invariants(user)
+
+
+@pytest.mark.parametrize("amount", [0, 12, 20], ids=["release", "in full", "with an excess"])
+def test_a_hold_on_two_converted_lots_closes_on_the_new_lot(user: CustomUser, amount: int):
+    _plan_lot(user, 4, "in_1", "price_basic", days=5)
+    _plan_lot(user, 30, "in_2", "price_basic")
+    ledger.grant(user, 5, source="purchase", reference="cs_1")
+    ledger.hold(user, 12, key="call-1", expires_at=timezone.now() + timedelta(hours=1))
+    ledger.convert_subscription_credits(user, reference="convert-in_3")
+
+    ledger.settle("call-1", amount=amount)
+
+    assert CreditLot.objects.filter(held__gt=0).count() == 0
+    balance = ledger.balance(user)
+    assert (balance.total, balance.reserved) == (Decimal(39 - amount), Decimal(0))
+    if amount:
+        assert LedgerEntry.objects.get(key="call-1").shortfall == Decimal(0)
+    assert_invariants(user)

@@ -88,3 +88,30 @@ def test_an_expired_lot_stops_counting_before_expire_runs(user):
 
     assert ledger.balance(user, at=now + timedelta(hours=1)).total == Decimal(0)
     assert CreditLot.objects.get().remaining == Decimal(10)
+
+
+# --------------------------------------------------------------------------- holds
+
+
+def test_expire_leaves_what_open_holds_reserve_until_they_close(user):
+    now = timezone.now()
+    ledger.grant(
+        user, 10, source="subscription", reference="in_1", expires_at=now + timedelta(hours=1)
+    )
+    ledger.hold(user, 6, key="call-1", expires_at=now + timedelta(hours=3))
+    later = now + timedelta(hours=2)
+
+    assert ledger.expire(now=later) == 1
+
+    lot = CreditLot.objects.get()
+    assert (lot.remaining, lot.held) == (Decimal(6), Decimal(6))
+    assert LedgerEntry.objects.get(kind="expiry").amount == Decimal(-4)
+    assert ledger.balance(user, at=later).total == Decimal(0)  # an expired lot never counts
+    assert ledger.expire(now=later) == 0  # nothing it may expire is left
+    assert_settled(user, at=later)
+    assert_invariants(user, at=later)
+
+    ledger.release("call-1")
+    assert ledger.expire(now=later) == 1  # what the hold freed expires with the lot
+    assert CreditLot.objects.get().remaining == Decimal(0)
+    assert_settled(user, at=later)

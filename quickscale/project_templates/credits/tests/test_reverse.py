@@ -196,3 +196,19 @@ def test_credits_returned_to_an_expired_lot_expire_with_it(user):
     assert ledger.expire(now=later) == 1
     assert_settled(user, at=later)
     assert_invariants(user, at=later)
+
+
+# --------------------------------------------------------------------------- holds
+
+
+def test_reversing_a_grant_takes_back_only_what_no_hold_reserves(user):
+    ledger.grant(user, 10, source="purchase", reference="cs_1")
+    ledger.hold(user, 6, key="call-1", expires_at=timezone.now() + timedelta(hours=1))
+
+    entry = ledger.reverse("cs_1", reason="refunded")
+
+    assert (entry.amount, entry.shortfall) == (Decimal(-4), Decimal(6))
+    lot = CreditLot.objects.get()
+    assert (lot.remaining, lot.held) == (Decimal(6), Decimal(6))
+    assert ledger.settle("call-1", amount=6) is not None
+    assert_invariants(user)
