@@ -84,8 +84,9 @@ def credit_adjust(
 ) -> LedgerEntry:
     """Grant (positive ``amount``) or deduct (negative) credits through ``ledger.adjust``.
 
-    A deduction larger than the live balance is refused, and the ledger itself
-    never takes a balance below zero even if credits were spent in between.
+    A deduction larger than the available balance (live credits no running
+    call holds) is refused, and the ledger itself never takes a balance below
+    zero even if credits were spent in between.
     The entry and the audit row commit together; the same ``reference`` twice
     adjusts and audits once.
     """
@@ -95,11 +96,12 @@ def credit_adjust(
     if amount == 0:
         raise DashboardError("Enter an amount above zero.")
     if amount < 0:
-        available = ledger.balance(user).total
+        # Credits held by calls still running are not the ledger's to take back.
+        available = ledger.balance(user).available
         if -amount > available:
             raise DashboardError(
-                f"{user.email} has {available} credits; a deduction of {-amount} would take "
-                "the balance below zero. Deduct at most the balance."
+                f"{user.email} has {available} credits available; a deduction of {-amount} "
+                "would take the balance below zero. Deduct at most the available balance."
             )
     try:
         entry = ledger.adjust(

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from common.admin import ReadOnlyAdmin
-from credits.models import CreditLot, LedgerEntry, LedgerEntryLot
+from credits.models import CreditHold, CreditLot, LedgerEntry, LedgerEntryLot
 
 
 class LedgerEntryLotInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -33,6 +33,7 @@ class CreditLotAdmin(ReadOnlyAdmin):
         "source",
         "amount",
         "remaining",
+        "held",
         "expires_at",
         "created_at",
     )
@@ -50,3 +51,14 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("user", "actor")
     inlines = (LedgerEntryLotInline,)
+
+
+@admin.register(CreditHold)
+class CreditHoldAdmin(ReadOnlyAdmin):
+    """Credits reserved for calls still running (open) and how each hold closed."""
+
+    list_display = ("created_at", "user", "key", "amount", "state", "expires_at", "closed_at")
+    list_filter = ("state",)
+    search_fields = ("key", "user__email", "description")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)

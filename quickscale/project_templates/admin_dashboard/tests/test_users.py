@@ -86,6 +86,18 @@ def test_staff_deduct_credits_up_to_the_balance(staff_client, customer):
     assert_invariants(customer)
 
 
+def test_a_deduction_above_what_running_calls_leave_available_is_refused(staff_client, customer):
+    ledger.grant(customer, 10, source="purchase", reference="cs_1")
+    ledger.hold(customer, 4, key="call-1", expires_at=timezone.now() + timedelta(hours=1))
+    before = ledger_state()
+
+    response = _adjust(staff_client, customer, direction="deduct", amount="7", reason="abuse")
+
+    assert b"6.00 credits available" in response.content
+    assert ledger_state() == before
+    assert b'id="balance-reserved">4.00 held by running calls; 6.00 available' in response.content
+
+
 def test_an_htmx_adjustment_answers_with_the_refreshed_credits_panel(staff_client, customer):
     response = _adjust(staff_client, customer, amount="3", headers={"HX-Request": "true"})
 

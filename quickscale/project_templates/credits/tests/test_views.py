@@ -1,7 +1,9 @@
 import csv
 import io
+import re
 from datetime import timedelta
 from decimal import Decimal
+from html.parser import HTMLParser
 
 import pytest
 from django.http import StreamingHttpResponse
@@ -11,6 +13,37 @@ from django.utils import timezone
 from credits import ledger
 
 pytestmark = pytest.mark.django_db
+
+
+class _TextById(HTMLParser):
+    """Collect the text inside each element that has an id (nested ones included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[tuple[str, str | None]] = []
+        self.texts: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element_id = dict(attrs).get("id")
+        self.open.append((tag, element_id))
+        if element_id:
+            self.texts[element_id] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.open and self.open.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data: str) -> None:
+        for _, element_id in self.open:
+            if element_id:
+                self.texts[element_id] += data
+
+
+def texts(html: str) -> dict[str, str]:
+    """Return each element id's text, whitespace collapsed."""
+    parser = _TextById()
+    parser.feed(html)
+    return {key: re.sub(r"\s+", " ", text).strip() for key, text in parser.texts.items()}
 
 
 @pytest.fixture
@@ -104,3 +137,34 @@ def test_one_users_page_never_shows_another_users_history(member_client, other_u
 
     assert "Secret" not in response.content.decode()
     assert response.context["balance"].total == Decimal(0)
+
+
+def test_the_credits_page_and_navbar_show_what_holds_reserve(member_client, user):
+    ledger.grant(user, 10, source="purchase", reference="cs_1")
+    ledger.hold(user, 4, key="call-1", expires_at=timezone.now() + timedelta(hours=1))
+
+    response = member_client.get(reverse("credits:dashboard"))
+    shown = texts(response.content.decode())
+
+    assert shown["credit-available"] == "6.00"
+    assert shown["credit-reserved"] == (
+        "Of 10.00 in total, 4.00 are held by calls still running. "
+        "Each is charged what it costs; the rest comes back."
+    )
+    assert shown["navbar-credits"] == "Credits 6.00 4.00 reserved"
+    # A hold is not history until it is settled: the page lists the grant alone.
+    assert [entry.key for entry in response.context["page"].object_list] == ["cs_1"]
+
+
+def test_without_holds_the_page_and_navbar_show_the_balance_alone(member_client, user):
+    ledger.grant(user, 10, source="purchase", reference="cs_1")
+    ledger.hold(user, 4, key="call-1", expires_at=timezone.now() + timedelta(hours=1))
+    ledger.settle("call-1", amount=3)
+
+    html = member_client.get(reverse("credits:dashboard")).content.decode()
+    shown = texts(html)
+
+    assert shown["credit-available"] == "7.00"
+    assert "credit-reserved" not in shown
+    assert "navbar-credits-reserved" not in shown
+    assert shown["navbar-credits"] == "Credits 7.00"
