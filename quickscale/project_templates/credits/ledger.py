@@ -1,4 +1,4 @@
-"""The credit ledger: the only code that writes credit lots and ledger entries.
+"""The credit ledger: the only code that writes credit lots, ledger entries and holds.
 
 Design overview
 ---------------
@@ -20,21 +20,42 @@ never take the same credit; the balance cannot go negative (the database
 refuses ``remaining < 0`` as well). Plan conversion and expiry empty whole
 lots, so no order decides what they take.
 
+Holds. A call whose price is known only when it ends reserves credits first
+(``hold``) and pays what it cost at the end (``settle``; ``release`` pays
+nothing). A hold raises its lots' ``held``; every spending path takes only
+``remaining - held`` (consume and a negative adjust through the function, a
+grant reversal, expiry, which leaves held credits for their holds until they
+close), so held credits are never spent twice, and ``balance`` reports them
+as ``reserved``. ``hold`` (``credits_hold``) reserves in spending order with
+consume's locks; ``settle``, ``release`` and the sweep
+``release_expired_holds`` all go through ``credits_settle``, which closes
+the hold with one UPDATE of its row (so the first of them wins), then locks
+its lots in the global order; only a settle above the held amount also locks
+the user's other live lots, in the same statement. A plan conversion moves
+held credits with the rest and points the old lot at the new one
+(``converted_into``), which closing a hold follows. A hold's row is locked
+before its lots, and nothing holding lots waits for a hold's row, so holds
+add no deadlock. Holds close by state, not by clock: a hold past its ``expires_at``
+can still be settled until the sweep releases it.
+
 Expiry. A lot is live while ``expires_at`` is null or in the future; the
 balance is computed at read time from live lots only, so an expired lot
 stops counting the moment it expires. ``expire()`` (run by ``bootstrap`` and
 the ``expire_credits`` command) then writes the expiry entries that bring
-those lots' ``remaining`` to zero; afterwards the entries, the lots and the
-balance agree.
+those lots' ``remaining`` down to what open holds still reserve on them (a
+settle may charge those); what the holds free later expires at the next
+run. Afterwards the entries, the lots and the balance agree.
 
 Idempotency. Each operation has a unique key: the caller's reference for
 grant, consume, adjust and convert; ``reversal:<reference>:<key>`` for a
-reversal. Repeating an operation returns the first result and changes
-nothing. ``credits_consume`` (for ``consume`` and a negative ``adjust``)
-inserts its entry with ``ON CONFLICT (key) DO NOTHING`` in the same call that
-moves the credits, and moves them only if the entry was written, so a repeat
-writes nothing and raises nothing. The other writers check after taking their locks and insert in a
-savepoint whose ``IntegrityError`` is turned into "return the first
+reversal; the caller's key for a hold, which its settle entry takes too (so
+``reverse(key)`` refunds a settled call). Repeating an operation returns the
+first result and changes nothing. ``credits_consume`` (for ``consume`` and a
+negative ``adjust``), ``credits_hold`` and ``credits_settle`` insert with
+``ON CONFLICT (key) DO NOTHING`` in the same call that moves the credits,
+and move them only if the row was written, so a repeat writes nothing and
+raises nothing. The other writers check after taking their locks and insert
+in a savepoint whose ``IntegrityError`` is turned into "return the first
 result". Either way a race between two identical calls never reaches the
 caller as a database error and never poisons the caller's transaction.
 Reusing a reference for a different operation or user raises
@@ -43,17 +64,20 @@ Reusing a reference for a different operation or user raises
 Speed. ``consume`` runs on every paid request, so it is one self-committing
 call of ``credits_consume`` instead of ORM calls in a transaction block, and
 the tables carry only the indexes it needs; ``balance`` reads a partial index
-of open lots, so neither slows down as the history grows. The function exists
-so PostgreSQL plans its statements once per connection (its file says why that
-matters). There is no second query: the entry is built from what the call
-returns, and the low-balance check uses the balance the function returns and
-registers an ``on_commit`` hook only on a crossing.
+of open lots, so neither slows down as the history grows. ``hold`` and
+``settle`` are one call each for the same reason. The functions exist so
+PostgreSQL plans their statements once per connection (the consume file says
+why that matters). There is no second query: the entry or hold is built from
+what the call returns, and the low-balance check uses the balance the
+function returns and registers an ``on_commit`` hook only on a crossing.
 
 Amounts are ``Decimal`` with at most 2 places, positive, finite and at most
-``MAX_AMOUNT``; ints are accepted, floats never (``InvalidAmount``). The
-ledger never reads ``CREDIT_SYSTEM_ENABLED``: callers decide whether to
-charge. It reads ``LOW_CREDIT_THRESHOLD`` to send the low-balance email
-after a consume that crosses it commits.
+``MAX_AMOUNT``; ints are accepted, floats never (``InvalidAmount``). ``hold``
+and ``settle`` take costs: more places are rounded up to 0.01
+(``round_up_cost``), and ``settle`` takes 0. The ledger never reads
+``CREDIT_SYSTEM_ENABLED``: callers decide whether to charge. It reads
+``LOW_CREDIT_THRESHOLD`` to send the low-balance email after a call that
+takes the available balance across it commits.
 """
 
 from __future__ import annotations

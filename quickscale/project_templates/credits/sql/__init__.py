@@ -1,8 +1,10 @@
 """The ledger's database functions, one reviewable ``.sql`` file per version.
 
-``credits_consume_v1.sql`` defines ``credits_consume``, the one function that
-spends credits (its header states the contract). Migrations load these files
-by name and SHA-256, so a migration always means what it meant when written:
+Each file defines one function and its header states the contract:
+``credits_consume_v<N>.sql`` spends credits, ``credits_hold_v<N>.sql``
+reserves them, ``credits_settle_v<N>.sql`` closes a hold (charging, releasing
+or expiring it). Migrations load these files by name and SHA-256, so a
+migration always means what it meant when written:
 
 - never edit a file a migration loads: ``read_sql`` refuses a file whose
   checksum differs from the one the migration gives, and ``migrate`` stops;
@@ -15,8 +17,8 @@ by name and SHA-256, so a migration always means what it meant when written:
   sha256=...)))``. ``sha256sum`` prints the checksum to write there (and the
   error above names it).
 
-``credits/tests/test_sql_function.py`` checks that the function in the
-database is the newest file's, so a new version without its migration fails
+``credits/tests/test_sql_function.py`` checks that each function in the
+database is its newest file's, so a new version without its migration fails
 the suite.
 """
 

@@ -1,13 +1,15 @@
 """Each database constraint, proven by writes that bypass the ledger (QuerySet.update)."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
 from django.db.models import F, ProtectedError
+from django.utils import timezone
 
 from credits import ledger
-from credits.models import CreditLot, LedgerEntry, LedgerEntryLot
+from credits.models import CreditHold, CreditLot, LedgerEntry, LedgerEntryLot
 from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -89,3 +91,49 @@ def test_deleting_a_staff_member_who_acted_on_credits_is_refused(user, lot):
 
     with pytest.raises(ProtectedError), transaction.atomic():
         staff.delete()
+
+
+# --------------------------------------------------------------------------- holds
+
+
+@pytest.fixture
+def hold(user, lot):
+    return ledger.hold(user, 2, key="call-1", expires_at=timezone.now() + timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"held": Decimal("-0.01")}, id="held negative"),
+        pytest.param({"held": F("remaining") + Decimal("0.01")}, id="held above remaining"),
+        pytest.param({"remaining": Decimal("1.99")}, id="remaining below held"),
+    ],
+)
+def test_the_database_refuses_a_lot_holding_more_than_it_has(lot, hold, change):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CreditLot.objects.filter(pk=lot.pk).update(**change)
+
+    lot.refresh_from_db()
+    assert (lot.remaining, lot.held) == (Decimal(6), Decimal(2))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"amount": Decimal(0)}, id="amount zero"),
+        pytest.param({"key": "call-2"}, id="key of another hold"),
+        pytest.param({"state": "released"}, id="closed without closed_at"),
+        pytest.param({"closed_at": timezone.now()}, id="open with closed_at"),
+        pytest.param({"lot_amounts": [Decimal(1), Decimal(1)]}, id="amounts not one per lot"),
+    ],
+)
+def test_the_database_refuses_a_hold_outside_its_bounds(user, hold, change):
+    ledger.hold(user, 1, key="call-2", expires_at=hold.expires_at)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CreditHold.objects.filter(pk=hold.pk).update(**change)
+
+
+def test_deleting_an_account_with_a_hold_is_refused(user, hold):
+    with pytest.raises(ProtectedError), transaction.atomic():
+        user.delete()

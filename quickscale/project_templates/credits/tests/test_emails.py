@@ -200,3 +200,49 @@ def test_no_low_balance_email_goes_to_an_account_closed_before_it_was_sent(
 
     assert mail.outbox == []
     assert QueuedEmail.objects.get().state == "skipped"
+
+
+# --------------------------------------------------------------------------- holds
+
+
+def _in_an_hour() -> Any:
+    return timezone.now() + timedelta(hours=1)
+
+
+def test_a_hold_that_takes_what_is_available_below_the_threshold_sends_the_email(
+    user, django_capture_on_commit_callbacks
+):
+    ledger.grant(user, 20, source="purchase", reference="cs_1")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger.hold(user, 12, key="call-1", expires_at=_in_an_hour())
+    run_queued_tasks()
+
+    assert len(mail.outbox) == 1
+    assert "8.00" in mail.outbox[0].body  # what is left to spend
+
+
+def test_a_settle_within_its_hold_sends_nothing_since_it_frees_credits(
+    user, django_capture_on_commit_callbacks
+):
+    ledger.grant(user, 20, source="purchase", reference="cs_1")
+    ledger.hold(user, 5, key="call-1", expires_at=_in_an_hour())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger.settle("call-1", amount=5)
+
+    assert queued_task_names() == []
+
+
+def test_a_settle_whose_excess_crosses_the_threshold_sends_the_email(
+    user, django_capture_on_commit_callbacks
+):
+    ledger.grant(user, 20, source="purchase", reference="cs_1")
+    ledger.hold(user, 5, key="call-1", expires_at=_in_an_hour())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger.settle("call-1", amount=12)
+    run_queued_tasks()
+
+    assert len(mail.outbox) == 1
+    assert "8.00" in mail.outbox[0].body

@@ -10,6 +10,7 @@ from credits import ledger
 from credits.exceptions import (
     HoldReleased,
     InvalidAmount,
+    InvalidReference,
     ReferenceConflict,
     UnknownHold,
 )
@@ -239,5 +240,18 @@ def test_an_invalid_amount_is_refused_and_changes_nothing(user, amount):
 
     with pytest.raises(InvalidAmount):
         ledger.settle("call-1", amount=amount)
+
+    assert ledger_state() == before
+
+
+@pytest.mark.parametrize("key", ["", "   ", "x" * 256, "reversal:cs_1:x"])
+def test_an_invalid_key_is_refused_by_settle_and_release(user, key):
+    ledger.grant(user, 10, source="purchase", reference="cs_1")
+    before = ledger_state()
+
+    with pytest.raises(InvalidReference):
+        ledger.settle(key, amount=1)
+    with pytest.raises(InvalidReference):
+        ledger.release(key)
 
     assert ledger_state() == before

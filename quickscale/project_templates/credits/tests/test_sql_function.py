@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -95,6 +96,46 @@ def test_the_database_function_refuses_a_kind_that_is_not_spending(
 
     with pytest.raises(DataError, match="consume or adjustment"), transaction.atomic():
         ledger._spend(user, Decimal(1), now=timezone.now(), key="raw-1", kind=kind)  # type: ignore[arg-type]
+
+    assert ledger_state() == before
+
+
+@pytest.mark.parametrize("amount", [Decimal(0), Decimal("-5.00")], ids=["zero", "negative"])
+def test_the_hold_function_refuses_an_amount_that_is_not_positive(
+    user: CustomUser, amount: Decimal
+):
+    ledger.grant(user, 10, source="purchase", reference="cs_1")
+    before = ledger_state()
+    now = timezone.now()
+
+    with (
+        pytest.raises(DataError, match="positive amount"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(ledger._HOLD_SQL, [user.pk, amount, now, "raw-1", "", now])
+
+    assert ledger_state() == before
+
+
+@pytest.mark.parametrize(
+    ("amount", "close_as", "message"),
+    [
+        (Decimal("-1.00"), "released", "0 or more"),
+        (Decimal(0), "settled", "released or expired"),
+        (Decimal(0), None, "released or expired"),
+    ],
+    ids=["negative amount", "closing as settled", "no state"],
+)
+def test_the_settle_function_refuses_bad_arguments(
+    user: CustomUser, amount: Decimal, close_as: str | None, message: str
+):
+    ledger.grant(user, 10, source="purchase", reference="cs_1")
+    ledger.hold(user, 2, key="call-1", expires_at=timezone.now() + timedelta(hours=1))
+    before = ledger_state()
+
+    with pytest.raises(DataError, match=message), transaction.atomic():
+        ledger._close_hold("call-1", amount, now=timezone.now(), description="", close_as=close_as)  # type: ignore[arg-type]
 
     assert ledger_state() == before
 
