@@ -19,7 +19,8 @@ Runs against a scratch database created on the server of ``DATABASE_URL``
 The template directory is put on sys.path and its settings are used as they are.
 
     .venv/bin/python bench/jobs.py [--calls 2000] [--block 10] [--workers 4] [--seconds 2]
-        [--jobs 300] [--task-ms 10] [--gap-ms 30] [--redis-url redis://127.0.0.1:6379/13]
+        [--task-ms 10] [--quiet-jobs 60] [--quiet-gap-ms 250] [--busy-jobs 300]
+        [--busy-gap-ms 30] [--redis-url redis://127.0.0.1:6379/13]
 """
 
 from __future__ import annotations
@@ -204,14 +205,19 @@ def ledger_rows(args: argparse.Namespace) -> tuple[list[Row], bool, str]:
 
 LATENCY_TASK_PATH = "common.tests.worker_tasks.slow_echo"
 WORKER_STOP_SECONDS = 30.0
+Percentiles = tuple[float, float]
 
 
 def add_latency_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of the worker-latency part."""
-    parser.add_argument("--jobs", type=int, default=300, help="jobs per latency run")
     parser.add_argument("--task-ms", type=float, default=10.0, help="how long each job runs")
+    parser.add_argument("--quiet-jobs", type=int, default=60, help="jobs of a quiet run")
     parser.add_argument(
-        "--gap-ms", type=float, default=30.0, help="mean time between enqueues (random)"
+        "--quiet-gap-ms", type=float, default=250.0, help="quiet: mean time between enqueues"
+    )
+    parser.add_argument("--busy-jobs", type=int, default=300, help="jobs of a busy run")
+    parser.add_argument(
+        "--busy-gap-ms", type=float, default=30.0, help="busy: mean time between enqueues"
     )
     parser.add_argument(
         "--redis-url",
@@ -293,8 +299,8 @@ def _warm_up(count: int) -> None:
             seen.update(result.worker_ids)
 
 
-def _latencies(args: argparse.Namespace) -> list[float]:
-    """Enqueue ``args.jobs`` jobs at random (Poisson) times; seconds from enqueue to start."""
+def _percentiles(jobs: int, gap_ms: float, task_ms: float) -> Percentiles:
+    """Enqueue ``jobs`` jobs at random (Poisson) times; p50 and p95 of enqueue-to-start seconds."""
     import random
 
     from common.tests.worker_tasks import slow_echo
@@ -302,17 +308,20 @@ def _latencies(args: argparse.Namespace) -> list[float]:
     rng = random.Random(16)
     ids = []
     next_at = time.perf_counter()
-    for _ in range(args.jobs):
-        next_at += rng.expovariate(1000 / args.gap_ms)
+    for _ in range(jobs):
+        next_at += rng.expovariate(1000 / gap_ms)
         time.sleep(max(0.0, next_at - time.perf_counter()))
-        ids.append(slow_echo.enqueue(args.task_ms / 1000, "job").id)
-    return [(result.started_at - result.enqueued_at).total_seconds() for result in _finished(ids)]
+        ids.append(slow_echo.enqueue(task_ms / 1000, "job").id)
+    seconds = sorted(
+        (result.started_at - result.enqueued_at).total_seconds() for result in _finished(ids)
+    )
+    return seconds[len(seconds) // 2], seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))]
 
 
 def _measure(
     backend: str, count: int, args: argparse.Namespace, extra: tuple[str, ...] = ()
-) -> tuple[float, float]:
-    """p50 and p95 enqueue-to-start seconds with ``count`` workers of ``backend``."""
+) -> dict[str, Percentiles]:
+    """Quiet and busy percentiles with ``count`` workers of ``backend``, started once."""
     env = {
         **os.environ,
         "TASK_BACKEND": backend,
@@ -322,21 +331,25 @@ def _measure(
     }
     with _task_backend(backend, args.redis_url), _workers(count, env, extra):
         _warm_up(count)
-        seconds = sorted(_latencies(args))
-    return seconds[len(seconds) // 2], seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))]
+        return {
+            "quiet": _percentiles(args.quiet_jobs, args.quiet_gap_ms, args.task_ms),
+            "busy": _percentiles(args.busy_jobs, args.busy_gap_ms, args.task_ms),
+        }
 
 
 def worker_latency(args: argparse.Namespace) -> tuple[list[Row], bool, str]:
     """Job enqueue-to-start latency (p50, p95) per task backend and worker count.
 
     Real worker processes (`manage.py worker`, as `quickscale up` starts it)
-    take jobs that arrive at random (Poisson) times, ``--gap-ms`` apart on
-    average, and each run ``--task-ms``: p50 is mostly how fast an idle worker
-    wakes, p95 includes waiting behind a busy one. Latency is the job's start
-    as its worker records it minus its enqueue time. The database backend runs
-    at 1 and 2 workers, beside RQ on the local Redis at the same counts, and once
-    with polling alone (``--no-listen``: what an idle worker waits without the
-    NOTIFY wake-up, e.g. behind PgBouncer in transaction mode). Reported, no target.
+    take jobs of ``--task-ms`` each that arrive at random (Poisson) times: a
+    quiet run (``--quiet-gap-ms`` apart on average), where latency is how fast
+    an idle worker wakes, and a busy one (``--busy-gap-ms``), where it also
+    counts the wait behind a busy worker, so what each job costs the worker
+    beyond its own work. Latency is the job's start as its worker records it
+    minus its enqueue time. The database backend runs at 1 and 2 workers beside
+    RQ on the local Redis at the same counts, and once polling alone
+    (``--no-listen``: what an idle worker waits without the NOTIFY wake-up, as
+    behind PgBouncer in transaction mode). Reported, no target.
     """
     import redis
     from django_tasks_db.models import DBTaskResult
@@ -361,37 +374,36 @@ def worker_latency(args: argparse.Namespace) -> tuple[list[Row], bool, str]:
         redis_client.flushdb()
         DBTaskResult.objects.all().delete()
 
-    def ms(pair: tuple[float, float]) -> str:
+    def ms(pair: Percentiles) -> str:
         return f"{pair[0] * 1e3:.1f} / {pair[1] * 1e3:.1f} ms"
 
+    def row(metric: str, measured: Percentiles, baseline: Percentiles) -> Row:
+        ratio = f"{measured[0] / baseline[0]:.2f}x"
+        return (metric, ms(measured), ms(baseline), ratio, "(reported)", "")
+
     rows: list[Row] = []
-    for count in (1, 2):
-        database, rq = runs[("database", count)], runs[("rq", count)]
-        rows.append(
-            (
-                f"enqueue-to-start p50 / p95, database, {count} worker{'s' * (count > 1)}"
-                " (baseline: RQ)",
-                ms(database),
-                ms(rq),
-                f"{database[0] / rq[0]:.2f}x",
-                "(reported)",
-                "",
+    for load in ("quiet", "busy"):
+        for count in (1, 2):
+            workers = f"{count} worker{'s' * (count > 1)}"
+            rows.append(
+                row(
+                    f"enqueue-to-start p50 / p95, {load}, database, {workers} (baseline: RQ)",
+                    runs[("database", count)][load],
+                    runs[("rq", count)][load],
+                )
             )
-        )
-    polling, woken = runs[("polling", 1)], runs[("database", 1)]
     rows.append(
-        (
-            "enqueue-to-start p50 / p95, database, 1 worker polling alone (baseline: woken)",
-            ms(polling),
-            ms(woken),
-            f"{polling[0] / woken[0]:.0f}x",
-            "(reported)",
-            "",
+        row(
+            "enqueue-to-start p50 / p95, quiet, database polling alone (baseline: woken)",
+            runs[("polling", 1)]["quiet"],
+            runs[("database", 1)]["quiet"],
         )
     )
     note = (
-        f"(latency: {args.jobs} jobs a run, {args.task_ms:g} ms each, arriving every "
-        f"{args.gap_ms:g} ms on average; RQ on {args.redis_url}; polling every 1 s)"
+        f"(latency: jobs of {args.task_ms:g} ms; quiet: {args.quiet_jobs} jobs "
+        f"{args.quiet_gap_ms:g} ms apart on average, busy: {args.busy_jobs} jobs "
+        f"{args.busy_gap_ms:g} ms apart; RQ on {args.redis_url}, a forked process per job; "
+        "polling every 1 s)"
     )
     return rows, True, note
 
