@@ -17,7 +17,7 @@ file. Another user's job is a 404, exactly like one that does not exist.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,6 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
@@ -58,7 +59,7 @@ from services import selectors as service_selectors
 from services.base import BaseService, reserved_input_names
 from services.downloads import result_file_response
 from services.exceptions import ServiceInputError
-from services.models import Job
+from services.models import Job, ServiceUsage
 from services.registry import create_service_instance, registered_services
 
 TEXT_OPERATIONS = {
@@ -393,25 +394,32 @@ class PageQuery(Schema):
 @api.get("/usage/", response={200: UsageEnvelope, **ERRORS}, operation_id="usage")
 def usage(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]:
     """The key owner's service calls (web and API), newest first, one page."""
-    rows = service_selectors.usages(_key(request).user)
+    return _page(service_selectors.usages(_key(request).user), query, _usage_data)
+
+
+def _usage_data(item: ServiceUsage) -> dict[str, Any]:
+    return {
+        "id": item.pk,
+        "service": item.service.name,
+        "origin": item.origin,
+        "status": item.status,
+        "credits_charged": str(item.credits_charged),
+        "duration_ms": item.duration_ms,
+        "created_at": item.created_at,
+    }
+
+
+def _page(
+    rows: QuerySet[Any], query: PageQuery, describe: Callable[[Any], dict[str, Any]]
+) -> dict[str, Any]:
+    """One page of ``rows`` in the list envelope the usage and jobs endpoints share."""
     total = rows.count()
     start = (query.page - 1) * query.page_size
     items = list(rows[start : start + query.page_size])
     return {
         "success": True,
         "data": {
-            "items": [
-                {
-                    "id": item.pk,
-                    "service": item.service.name,
-                    "origin": item.origin,
-                    "status": item.status,
-                    "credits_charged": str(item.credits_charged),
-                    "duration_ms": item.duration_ms,
-                    "created_at": item.created_at,
-                }
-                for item in items
-            ],
+            "items": [describe(item) for item in items],
             "page": query.page,
             "page_size": query.page_size,
             "total": total,
@@ -466,21 +474,11 @@ def _own_job(request: HttpRequest, job_id: uuid.UUID) -> Job:
 @api.get("/jobs/", response={200: JobListEnvelope, **ERRORS}, operation_id="list_jobs")
 def list_jobs(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]:
     """The key owner's jobs (started from the web or the API), newest first, one page."""
-    rows = service_selectors.jobs(_key(request).user)
-    total = rows.count()
-    start = (query.page - 1) * query.page_size
-    items = list(rows[start : start + query.page_size])
-    return {
-        "success": True,
-        "data": {
-            "items": [_job_data(job, result=False) for job in items],
-            "page": query.page,
-            "page_size": query.page_size,
-            "total": total,
-            "has_next": start + len(items) < total,
-        },
-        "error": None,
-    }
+    return _page(service_selectors.jobs(_key(request).user), query, _job_list_item)
+
+
+def _job_list_item(job: Job) -> dict[str, Any]:
+    return _job_data(job, result=False)
 
 
 @api.get(
