@@ -449,8 +449,11 @@ def _finish(
             "job reported more units than it held for; charged the hold",
             extra={"job": str(job.pk), "units": charge_units, "billable": job.units_billable},
         )
-    # credits_held is credit_cost x units_billable, so this is credit_cost x units, exactly.
-    amount = (job.credits_held / job.units_billable * units).quantize(Decimal("0.01"))
+    # credits_held is credit_cost x units_billable, so this is credit_cost x units, exactly;
+    # a job of 0 billable units held nothing and costs nothing (no division by 0).
+    amount = Decimal("0.00")
+    if job.units_billable:
+        amount = (job.credits_held / job.units_billable * units).quantize(Decimal("0.01"))
     file_name = context.file_name if context is not None and state == Job.State.SUCCEEDED else ""
     processed = context.units_processed if context is not None else 0
     with transaction.atomic():

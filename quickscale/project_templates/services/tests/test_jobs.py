@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -24,6 +25,7 @@ from credits.models import LedgerEntry
 from credits.tests.factories import assert_invariants, ledger_state
 from services import selectors as service_selectors
 from services import tasks
+from services.base import BaseService
 from services.exceptions import (
     JobAlreadyFinished,
     JobNotFound,
@@ -34,7 +36,7 @@ from services.exceptions import (
 )
 from services.jobs import JobContext, cancel_job, run_job, sweep_lapsed_leases
 from services.models import Job, Service, ServiceUsage
-from services.registry import create_service_instance
+from services.registry import create_service_instance, register_service
 from services.tests.factories import png_bytes
 from users.models import CustomUser
 
@@ -278,6 +280,33 @@ def test_a_free_job_touches_no_ledger(user, counting_service, enqueue, settings)
     job = refreshed(job)
     assert (job.state, job.hold_key, job.credits_charged) == ("succeeded", "", Decimal("0.00"))
     assert ledger_state() == before
+
+
+def test_a_job_of_no_billable_units_succeeds_uncharged(user, fund, isolated_registry, enqueue):
+    # A service may price some inputs at 0 units (an empty document, say): the job
+    # is free, holds nothing and must still finish (not divide its hold by 0 units).
+    @register_service("test_zero_unit_job")
+    class ZeroUnits(BaseService):
+        long_running = True
+
+        def billable_units(self, cleaned: dict[str, Any]) -> int:
+            return 0
+
+        def execute_job(self, job: JobContext, **kwargs: Any) -> dict[str, Any]:
+            return {"ok": True}
+
+    Service.objects.create(name="test_zero_unit_job", credit_cost=Decimal("1.50"))
+    fund(user, 10)
+    before = ledger_state()
+
+    job = enqueue(ZeroUnits(), user, text="nothing to price")
+    run_queued_tasks()
+
+    job = refreshed(job)
+    assert (job.state, job.hold_key, job.credits_charged) == ("succeeded", "", Decimal("0.00"))
+    assert job.result == {"ok": True} and job.attempts == 1
+    assert ledger_state() == before
+    assert ServiceUsage.objects.get().status == "succeeded"
 
 
 # --------------------------------------------------------------------------- cancel
