@@ -26,6 +26,7 @@ from services.exceptions import (
     ServiceFailed,
     ServiceInputError,
     ServiceUnavailable,
+    TooManyActiveJobs,
     UnknownService,
 )
 
@@ -106,6 +107,9 @@ def to_api_error(error: Exception) -> ApiError | None:
         return ApiError(409, "job_finished", str(error), details={"state": error.state})
     if isinstance(error, JobNotSupported):
         return ApiError(422, "async_not_supported", str(error))
+    if isinstance(error, TooManyActiveJobs):
+        # No Retry-After: when a job ends is not known; the limit is in details.
+        return ApiError(429, "too_many_active_jobs", str(error), details={"limit": error.limit})
     if isinstance(error, ServiceUnavailable | UnknownService | Http404):
         message = str(error) if not isinstance(error, Http404) else "Not found."
         return ApiError(404, "not_found", message)
@@ -187,6 +191,7 @@ def install_handlers(api: NinjaAPI) -> None:
         JobNotFound,
         JobAlreadyFinished,
         JobNotSupported,
+        TooManyActiveJobs,
         Http404,
         RequestDataTooBig,
         *UNREADABLE_FORM,

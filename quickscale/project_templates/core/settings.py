@@ -460,13 +460,22 @@ if SERVICE_CALL_TIMEOUT_SECONDS < 1:
 # renewed at each progress report; a job whose lease lapsed lost its worker and is
 # run again, JOB_MAX_ATTEMPTS runs in all, then failed (its credit hold released).
 # A job's credits are held for JOB_MAX_QUEUE_WAIT_SECONDS plus its service's longest
-# run; a job that cannot start in that time fails, uncharged.
+# run; a job that cannot start in that time fails, uncharged. A user may have at
+# most JOB_MAX_ACTIVE_PER_USER jobs queued or running (free ones hold no credits,
+# so this is what stops one user filling the queue); more are refused.
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 60)
 JOB_MAX_QUEUE_WAIT_SECONDS = env_int("JOB_MAX_QUEUE_WAIT_SECONDS", 3600)
-if JOB_MAX_ATTEMPTS < 1 or JOB_LEASE_SECONDS < 1 or JOB_MAX_QUEUE_WAIT_SECONDS < 1:
+JOB_MAX_ACTIVE_PER_USER = env_int("JOB_MAX_ACTIVE_PER_USER", 10)
+if (
+    JOB_MAX_ATTEMPTS < 1
+    or JOB_LEASE_SECONDS < 1
+    or JOB_MAX_QUEUE_WAIT_SECONDS < 1
+    or JOB_MAX_ACTIVE_PER_USER < 1
+):
     raise ImproperlyConfigured(
-        "JOB_MAX_ATTEMPTS, JOB_LEASE_SECONDS and JOB_MAX_QUEUE_WAIT_SECONDS must be at least 1."
+        "JOB_MAX_ATTEMPTS, JOB_LEASE_SECONDS, JOB_MAX_QUEUE_WAIT_SECONDS and "
+        "JOB_MAX_ACTIVE_PER_USER must be at least 1."
     )
 
 # Service calls (web and API) running at once, at most, per API key or signed-in

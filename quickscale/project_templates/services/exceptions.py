@@ -103,6 +103,20 @@ class JobNotSupported(JobError):
         )
 
 
+class TooManyActiveJobs(JobError):
+    """Raised by ``enqueue_job`` when the user already has ``limit`` jobs queued or running.
+
+    Nothing is held or queued; the web page shows the message, the API answers 429.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"You already have {limit} jobs queued or running, the most allowed at once. "
+            "Wait for one to finish, or cancel one, then try again."
+        )
+
+
 class ServiceRunsAsJob(ServiceError):
     """Raised by ``BaseService.run`` for a long-running service: enqueue a job instead.
 

@@ -8,9 +8,17 @@ framework knows nothing of cancel, retry, progress or leases: they are here.
 
 Enqueue (``enqueue_job``). The service must be on and its input valid (as for
 a direct call); its cleaned inputs must be JSON, since they wait in the
-database. In one transaction the job's maximum cost (``credit_cost`` x
-``billable_units``) is held in the ledger under the key ``job:<id>`` and the
-job row is written; the task is enqueued once that commits. The hold expires
+database. The user may have at most ``JOB_MAX_ACTIVE_PER_USER`` jobs queued or
+running (a free job holds nothing, so this is what bounds one user's share of
+the queue): the count is taken under a lock on the user's row, so concurrent
+enqueues cannot pass it together. In one transaction the job's maximum cost
+(``credit_cost`` x ``billable_units``) is held in the ledger under the key
+``job:<id>``, the job row is written and, with the database task backend,
+the task row too: the three commit or roll back together, so no job waits
+with its credits held for a task that was never queued (the NOTIFY that wakes
+idle workers goes out with that commit). A queue elsewhere (Redis) is sent
+the task once the transaction commits; if that send fails or the process
+dies first, the sweep enqueues it again (below). The hold expires
 at enqueue + ``JOB_MAX_QUEUE_WAIT_SECONDS`` + the service's longest run
 (``run_time_limit``), and the job's ``expires_at`` is that same moment: a
 job that cannot finish by then is never started, so a hold is never swept
@@ -44,9 +52,16 @@ lapsed lost its worker (killed, or stuck without reporting): it goes back to
 the queue (and is enqueued again) while ``attempts < JOB_MAX_ATTEMPTS``, else
 it fails with its hold released; a lapsed job whose owner had asked to
 cancel is cancelled, uncharged. A run that comes back after its job was swept
-changes nothing (its ``attempts`` no longer match). The sweep also fails the
-queued jobs whose hold has expired (their task was lost, e.g. the queue was
-unreachable when they were enqueued), so no job waits forever.
+changes nothing (its ``attempts`` no longer match). A queued job not taken
+within ``REENQUEUE_AFTER`` of its last enqueue (``enqueued_at``) is enqueued
+again, its task may have been lost; a duplicate runs nothing, as the take is
+conditional, and ``enqueued_at`` moves on so each job is sent again at most
+once per ``REENQUEUE_AFTER``. The sweep also fails the queued jobs whose hold
+has expired, so no job waits forever.
+
+Inputs. A job's ``inputs`` are the user's content (up to hundreds of texts);
+they are kept only while the job may run and emptied in the transaction that
+ends it (run, cancel or sweep). Its ``ServiceUsage`` row keeps a summary.
 """
 
 from __future__ import annotations
@@ -70,6 +85,7 @@ from django.db.models import F
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.text import get_valid_filename
+from django_tasks_db.backend import DatabaseBackend
 
 from credits import ledger
 from credits import selectors as credit_selectors
@@ -84,6 +100,7 @@ from services.exceptions import (
     JobNotSupported,
     JobTimedOut,
     ServiceError,
+    TooManyActiveJobs,
 )
 from services.models import Job, ServiceUsage, job_result_path
 from services.registry import create_service_instance
@@ -95,6 +112,9 @@ HOLD_KEY_PREFIX = "job:"
 ERROR_MAX_LENGTH = 300
 MESSAGE_MAX_LENGTH = 200
 SUMMARY_MAX_LENGTH = 200
+# A queued job not taken this long after its task was sent is sent again (the task may
+# have been lost). Longer than a busy queue's usual wait: each resend is a duplicate task.
+REENQUEUE_AFTER = timedelta(minutes=10)
 
 _SWITCHED_OFF = "The service was switched off while the job waited; not charged."
 _NO_CLASS = "The service's code is no longer installed; not charged."
@@ -209,9 +229,10 @@ def enqueue_job(
     """Validate a call, hold its maximum cost and queue it as a job; return the job.
 
     Raises ``ServiceUnavailable`` (service off or without a row),
-    ``ServiceInputError`` (bad input), ``JobNotSupported`` (inputs not JSON)
-    or ``InsufficientCredits``; then nothing is written or held. The task is
-    enqueued once the job commits.
+    ``ServiceInputError`` (bad input), ``JobNotSupported`` (inputs not JSON),
+    ``TooManyActiveJobs`` or ``InsufficientCredits``; then nothing is written,
+    held or queued. The task is enqueued in the job's transaction (database
+    backend) or once it commits (another backend).
     """
     if origin not in Job.Origin.values:
         raise ValueError(f"origin must be one of {', '.join(Job.Origin.values)}, not {origin!r}.")
@@ -229,6 +250,7 @@ def enqueue_job(
     )
     hold_key = f"{HOLD_KEY_PREFIX}{job_id}" if charge else ""
     with transaction.atomic():
+        _check_active_jobs(user)
         if charge:
             ledger.hold(user, cost, key=hold_key, description=row.name, expires_at=expires_at)
         job = Job.objects.create(
@@ -241,13 +263,29 @@ def enqueue_job(
             credits_held=cost if charge else Decimal("0.00"),
             units_billable=units,
             expires_at=expires_at,
+            enqueued_at=now,
         )
-        transaction.on_commit(partial(_enqueue_task, job.pk), robust=True)
+        _enqueue_with_transaction(job.pk)
     logger.info(
         "job enqueued",
         extra={"job": str(job.pk), "service": row.name, "user_id": user.pk, "held": str(cost)},
     )
     return job
+
+
+def _check_active_jobs(user: CustomUser) -> None:
+    """Refuse a job beyond ``JOB_MAX_ACTIVE_PER_USER`` unfinished ones (call in a transaction).
+
+    The lock on the user's row (``FOR NO KEY UPDATE``: rows that only point at
+    the user are not blocked) makes a second enqueue of the same user wait for
+    this one's commit before it counts, so two cannot both pass at the limit.
+    """
+    limit = int(settings.JOB_MAX_ACTIVE_PER_USER)
+    list(CustomUser.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk"))
+    active = Job.objects.filter(owner=user, state__in=[Job.State.QUEUED, Job.State.RUNNING]).count()
+    if active >= limit:
+        logger.info("job refused: too many active", extra={"user_id": user.pk, "limit": limit})
+        raise TooManyActiveJobs(limit)
 
 
 def _json_inputs(service: BaseService, cleaned: dict[str, Any]) -> dict[str, Any]:
@@ -282,6 +320,18 @@ def _enqueue_task(job_id: uuid.UUID) -> None:
     run_job_task.enqueue(str(job_id))
 
 
+def _enqueue_with_transaction(job_id: uuid.UUID) -> None:
+    """Queue the job's task with the current transaction: in it when the queue is this
+    database (the task row commits or rolls back with the job), else once it commits."""
+    from services.tasks import run_job as run_job_task
+
+    if isinstance(run_job_task.get_backend(), DatabaseBackend):
+        run_job_task.enqueue(str(job_id))
+    else:
+        # Lost if the send fails or the process dies first: the sweep sends it again.
+        transaction.on_commit(partial(_enqueue_task, job_id), robust=True)
+
+
 # --------------------------------------------------------------------------- cancel
 
 
@@ -308,7 +358,8 @@ def cancel_job(user: CustomUser, job_id: uuid.UUID | str) -> Job:
             job.state = Job.State.CANCELLED
             job.finished_at = timezone.now()
             job.error = ""
-            job.save(update_fields=["state", "finished_at", "error"])
+            job.inputs = {}
+            job.save(update_fields=["state", "finished_at", "error", "inputs"])
             if job.hold_key:
                 ledger.release(job.hold_key)
         else:
@@ -469,6 +520,7 @@ def _finish(
             result=result,
             result_file=file_name,
             error=error[:ERROR_MAX_LENGTH],
+            inputs={},
         )
         if owned:
             try:
@@ -540,8 +592,10 @@ def _record_usage(
 def sweep_lapsed_leases(now: datetime | None = None) -> int:
     """Requeue or fail the running jobs whose lease lapsed; fail queued jobs past expiry.
 
-    Returns the number of jobs changed. Safe to run any time and from several
-    processes: each job is re-read under its row lock before it is changed.
+    Also enqueues again the queued jobs not taken within ``REENQUEUE_AFTER``
+    of their last enqueue (counted among the jobs changed). Returns the number
+    of jobs changed. Safe to run any time and from several processes: each job
+    is re-read under its row lock before it is changed.
     """
     # The database's clock by default: workers on machines whose clocks differ agree.
     moment: datetime | Now = Now() if now is None else now
@@ -555,8 +609,18 @@ def sweep_lapsed_leases(now: datetime | None = None) -> int:
         .order_by("created_at")
         .values_list("pk", flat=True)
     )
+    stale = list(
+        Job.objects.filter(
+            state=Job.State.QUEUED,
+            enqueued_at__lt=moment - REENQUEUE_AFTER,
+            expires_at__gte=moment,
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    )
     changed = sum(_sweep_lapsed(pk, moment) for pk in lapsed)
     changed += sum(_sweep_expired(pk, moment) for pk in expired)
+    changed += sum(_sweep_stale(pk, moment) for pk in stale)
     return changed
 
 
@@ -578,6 +642,7 @@ def _sweep_lapsed(pk: uuid.UUID, moment: datetime | Now) -> bool:
         job.progress = 0
         job.progress_message = "Waiting to be retried: its worker stopped."
         job.units_processed = 0
+        job.enqueued_at = timezone.now()
         job.save(
             update_fields=[
                 "state",
@@ -585,9 +650,10 @@ def _sweep_lapsed(pk: uuid.UUID, moment: datetime | Now) -> bool:
                 "progress",
                 "progress_message",
                 "units_processed",
+                "enqueued_at",
             ]
         )
-        transaction.on_commit(partial(_enqueue_task, job.pk), robust=True)
+        _enqueue_with_transaction(job.pk)
         logger.warning("job requeued after its lease lapsed", extra={"job": str(pk)})
     else:
         _close_swept(job, Job.State.FAILED, _WORKER_LOST.format(attempts=job.attempts))
@@ -607,13 +673,27 @@ def _sweep_expired(pk: uuid.UUID, moment: datetime | Now) -> bool:
     return True
 
 
+@transaction.atomic
+def _sweep_stale(pk: uuid.UUID, moment: datetime | Now) -> bool:
+    """Enqueue again a queued job whose task may have been lost; move its ``enqueued_at`` on."""
+    updated = Job.objects.filter(
+        pk=pk, state=Job.State.QUEUED, enqueued_at__lt=moment - REENQUEUE_AFTER
+    ).update(enqueued_at=moment)
+    if not updated:  # taken, ended, or sent again by another sweep meanwhile
+        return False
+    _enqueue_with_transaction(pk)
+    logger.warning("queued job not taken in time; enqueued again", extra={"job": str(pk)})
+    return True
+
+
 def _close_swept(job: Job, state: str, error: str) -> None:
     """End a job the sweep took from its lost run: uncharged, its hold released."""
     job.state = state
     job.error = error
     job.finished_at = timezone.now()
     job.lease_expires_at = None
-    job.save(update_fields=["state", "error", "finished_at", "lease_expires_at"])
+    job.inputs = {}
+    job.save(update_fields=["state", "error", "finished_at", "lease_expires_at", "inputs"])
     if job.hold_key:
         ledger.release(job.hold_key)
     if job.attempts:  # it ran: the call's usage row, uncharged

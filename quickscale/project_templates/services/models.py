@@ -30,6 +30,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 COST_MAX_DIGITS = 10
 # A service name is a Python identifier: it names a module in services/custom/ too.
@@ -138,6 +139,8 @@ class Job(models.Model):
     worker whose lease lapsed and whose job was taken again changes nothing.
     ``hold_key`` names the credit hold of a paid job ("" for a free one);
     ``credits_held`` is its amount, ``credits_charged`` what the settle took.
+    ``inputs`` (the user's content) is kept only while the job may still run:
+    it is emptied when the job ends (the usage row keeps a summary).
     """
 
     class State(models.TextChoices):
@@ -159,7 +162,9 @@ class Job(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs"
     )
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="jobs")
-    inputs = models.JSONField(default=dict, help_text="The service's cleaned inputs.")
+    inputs = models.JSONField(
+        default=dict, help_text="The service's cleaned inputs; emptied when the job ends."
+    )
     origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.WEB)
     state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0, help_text="0 to 100.")
@@ -185,6 +190,11 @@ class Job(models.Model):
         help_text="The hold's expiry: a job must finish by then, or it fails uncharged."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    enqueued_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When its task was last put on the queue; the sweep enqueues it again "
+        "if it waits much longer (its task may have been lost).",
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

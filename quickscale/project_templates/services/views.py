@@ -44,6 +44,7 @@ from services.exceptions import (
     ServiceFailed,
     ServiceInputError,
     ServiceUnavailable,
+    TooManyActiveJobs,
     UnknownService,
 )
 from services.models import Job
@@ -91,7 +92,7 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
         "error": "",
         "long_running": instance.long_running,
     }
-    busy: CallSlotsBusy | None = None
+    busy: CallSlotsBusy | TooManyActiveJobs | None = None
     if request.method == "POST" and form.is_valid():
         try:
             if instance.long_running:
@@ -100,7 +101,7 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
                 return _go_to(request, reverse("services:job", args=[job.pk]))
             with call_slot(f"web-user:{user.pk}"):
                 outcome = instance.run(user, origin="web", **form.cleaned_data)
-        except CallSlotsBusy as error:
+        except (CallSlotsBusy, TooManyActiveJobs) as error:
             busy = error
             context["error"] = str(error)
         except ServiceInputError as error:
@@ -121,7 +122,7 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
     response = render(
         request, "services/detail.html", context, partial="service-panel", status=status
     )
-    if busy is not None:
+    if isinstance(busy, CallSlotsBusy):
         response["Retry-After"] = str(busy.retry_after)
     return response
 

@@ -389,3 +389,19 @@ def test_the_schema_documents_the_job_endpoints_and_their_statuses(client):
     assert "get" in paths["/api/jobs/"]
     file_answer = paths["/api/jobs/{job_id}/file"]["get"]["responses"]["200"]
     assert "*/*" in file_answer["content"]
+
+
+def test_a_key_owner_at_the_active_jobs_cap_gets_429_and_nothing_is_queued(
+    post, auth, funded, settings
+):
+    settings.JOB_MAX_ACTIVE_PER_USER = 1
+    start_batch(post, auth)
+    before, tasks = ledger_state(), queued_task_names()
+
+    error = assert_error(
+        post(BATCH, {"input": {"texts": TEXTS}}, auth), 429, "too_many_active_jobs"
+    )
+
+    assert error["details"] == {"limit": 1}
+    assert ledger_state() == before and queued_task_names() == tasks
+    assert Job.objects.count() == 1

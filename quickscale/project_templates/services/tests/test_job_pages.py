@@ -200,7 +200,8 @@ def test_the_list_shows_the_users_jobs_newest_first_and_polls_while_one_runs(
     assert str(first.pk) not in client.get(reverse("services:jobs")).content.decode()
 
 
-def test_the_list_is_paginated(client, member, start, fund):
+def test_the_list_is_paginated(client, member, start, fund, settings):
+    settings.JOB_MAX_ACTIVE_PER_USER = 26  # all queued at once
     fund(member, 100)
     for number in range(26):
         start(f"text {number}")
@@ -365,3 +366,15 @@ def test_an_old_job_is_polled_less_often(client, member, start):
     Job.objects.filter(pk=job.pk).update(state=Job.State.RUNNING, started_at=timezone.now())
     panel = elements(client.get(job_url(job), **HTMX).content.decode())["job-panel"]
     assert panel["hx-trigger"] == "every 2s"
+
+
+def test_a_user_at_the_active_jobs_cap_sees_why_on_the_service_page(member, start, settings):
+    settings.JOB_MAX_ACTIVE_PER_USER = 1
+    start()
+
+    response = start()
+
+    assert response.status_code == 429
+    assert "1 jobs queued or running" in response.content.decode()
+    assert Job.objects.count() == 1
+    assert ledger.balance(member).reserved == Decimal("0.60")

@@ -9,6 +9,8 @@ dead worker leaves it. ``test_job_worker.py`` kills a real worker process.
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,7 +18,9 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from common.testing.tasks import queued_task_names, run_queued_tasks
 from credits import ledger
@@ -33,12 +37,21 @@ from services.exceptions import (
     ServiceInputError,
     ServiceRunsAsJob,
     ServiceUnavailable,
+    TooManyActiveJobs,
 )
-from services.jobs import JobContext, cancel_job, run_job, sweep_lapsed_leases
+from services.jobs import (
+    REENQUEUE_AFTER,
+    JobContext,
+    cancel_job,
+    enqueue_job,
+    run_job,
+    sweep_lapsed_leases,
+)
 from services.models import Job, Service, ServiceUsage
 from services.registry import create_service_instance, register_service
 from services.tests.factories import png_bytes
 from users.models import CustomUser
+from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -634,3 +647,199 @@ def test_a_result_file_stays_in_its_random_folder_whatever_its_name(name, settin
     folder, secret, file_name = context.file_name.split("/")
     assert folder == "job_results" and len(secret) >= 32 and file_name
     assert (tmp_path / context.file_name).read_bytes() == b"data"
+
+
+# --------------------------------------------------------------------------- a lost enqueue
+
+
+class RolledBack(Exception):
+    """Ends a transaction by rolling it back."""
+
+
+def test_with_the_database_queue_the_task_rolls_back_with_the_job_and_its_hold(
+    user, fund, counting_service
+):
+    fund(user, 10)
+    before = ledger_state()
+
+    with pytest.raises(RolledBack), transaction.atomic():
+        enqueue_job(counting_service.service, user, origin="web", inputs={"items": 2})
+        # Written in the job's transaction, not left to an on-commit hook that may never run.
+        assert queued_task_names() == [RUN_JOB]
+        raise RolledBack
+
+    assert queued_task_names() == [] and not Job.objects.exists()
+    assert ledger_state() == before
+
+
+def test_with_the_database_queue_a_committed_job_has_its_task(user, fund, counting_service):
+    fund(user, 10)
+
+    # No on-commit hook is run here: the task row must come with the job's own writes.
+    job = enqueue_job(counting_service.service, user, origin="web", inputs={"items": 2})
+
+    assert queued_task_names() == [RUN_JOB]
+    run_queued_tasks()
+    assert refreshed(job).state == Job.State.SUCCEEDED
+
+
+def test_a_queued_job_whose_task_was_lost_is_enqueued_again_once_per_interval(
+    user, fund, counting_service, enqueue
+):
+    fund(user, 10)
+    job = enqueue(counting_service.service, user, items=2)
+    DBTaskResult.objects.all().delete()  # the task never reached the queue (Redis down)
+    waited = job.enqueued_at + REENQUEUE_AFTER + timedelta(seconds=1)
+    assert waited < job.expires_at
+
+    assert sweep_lapsed_leases(now=job.enqueued_at + REENQUEUE_AFTER - timedelta(seconds=1)) == 0
+    assert queued_task_names() == []
+    assert sweep_lapsed_leases(now=waited) == 1
+    assert queued_task_names() == [RUN_JOB]
+    # The next sweeps, 30 s apart, leave it alone until another interval has passed.
+    assert sweep_lapsed_leases(now=waited + timedelta(seconds=30)) == 0
+    assert queued_task_names() == [RUN_JOB]
+
+    run_queued_tasks()
+    job = refreshed(job)
+    assert job.state == Job.State.SUCCEEDED and consumes(job) == [Decimal("-3.00")]
+
+
+def test_a_job_taken_in_time_is_not_enqueued_again(user, fund, counting_service, enqueue):
+    fund(user, 10)
+    job = enqueue(counting_service.service, user, items=2)
+    run_queued_tasks()
+
+    assert sweep_lapsed_leases(now=job.enqueued_at + REENQUEUE_AFTER * 2) == 0
+    assert queued_task_names() == []
+
+
+# --------------------------------------------------------------------------- active jobs cap
+
+
+def test_a_user_at_the_active_jobs_cap_is_refused_and_nothing_is_held_or_queued(
+    user, other_user, fund, counting_service, enqueue, settings
+):
+    settings.JOB_MAX_ACTIVE_PER_USER = 2
+    fund(user, 20)
+    first = enqueue(counting_service.service, user, items=1)
+    enqueue(counting_service.service, user, items=1)
+    before, tasks = ledger_state(), queued_task_names()
+
+    with pytest.raises(TooManyActiveJobs) as refused:
+        enqueue(counting_service.service, user, items=1)
+
+    assert "2 jobs queued or running" in str(refused.value)
+    assert ledger_state() == before and queued_task_names() == tasks
+    assert Job.objects.filter(owner=user).count() == 2
+    # Another user is not held back; an ended job frees a place.
+    settings.CREDIT_SYSTEM_ENABLED = False
+    enqueue(counting_service.service, other_user, items=1)
+    cancel_job(user, first.pk)
+    enqueue(counting_service.service, user, items=1)
+
+
+def test_free_jobs_count_towards_the_cap(user, counting_service, enqueue, settings):
+    settings.CREDIT_SYSTEM_ENABLED = False
+    settings.JOB_MAX_ACTIVE_PER_USER = 3
+    for _ in range(3):
+        enqueue(counting_service.service, user, items=1)
+
+    with pytest.raises(TooManyActiveJobs):
+        enqueue(counting_service.service, user, items=1)
+    assert Job.objects.count() == 3 and len(queued_task_names()) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_enqueues_at_once_cannot_pass_the_cap_together(counting_service, settings):
+    """The first enqueue stays uncommitted until the second waits on the user's lock."""
+    settings.CREDIT_SYSTEM_ENABLED = False
+    settings.JOB_MAX_ACTIVE_PER_USER = 1
+    account = make_user()
+    written, release = threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                enqueue_job(counting_service.service, account, origin="web", inputs={"items": 1})
+                written.set()
+                release.wait(20)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            enqueue_job(counting_service.service, account, origin="web", inputs={"items": 1})
+            outcome.append("queued")
+        except TooManyActiveJobs:
+            outcome.append("refused")
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert written.wait(20)
+    two = threading.Thread(target=second)
+    two.start()
+    # Let the first commit only once the second is waiting for a lock (or has finished).
+    deadline = time.monotonic() + 20
+    while two.is_alive() and time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                break
+        time.sleep(0.05)
+    release.set()
+    one.join(20)
+    two.join(20)
+
+    assert outcome == ["refused"]
+    assert Job.objects.filter(owner=account).count() == 1
+
+
+# --------------------------------------------------------------------------- inputs cleared
+
+
+def test_a_finished_jobs_inputs_are_gone(user, fund, counting_service, enqueue):
+    fund(user, 20)
+    succeeded = enqueue(counting_service.service, user, items=2)
+    failed = enqueue(counting_service.service, user, items=3, fail_at=2)
+    run_queued_tasks()
+
+    assert refreshed(succeeded).state == Job.State.SUCCEEDED
+    assert refreshed(failed).state == Job.State.FAILED
+    assert succeeded.inputs == {} and failed.inputs == {}
+    assert ServiceUsage.objects.filter(input_summary__contains="2 unit(s)").exists()
+
+
+def test_a_cancelled_queued_jobs_inputs_are_gone(user, fund, counting_service, enqueue):
+    fund(user, 10)
+    job = enqueue(counting_service.service, user, items=2)
+    assert refreshed(job).inputs == {"items": 2, "fail_at": 0}
+
+    cancel_job(user, job.pk)
+
+    assert refreshed(job).inputs == {}
+
+
+def test_the_inputs_of_jobs_the_sweep_ends_are_gone(
+    user, fund, counting_service, enqueue, settings
+):
+    settings.JOB_MAX_ATTEMPTS = 1
+    fund(user, 20)
+    lost = enqueue(counting_service.service, user, items=3)
+    counting_service.on_unit = kill_at(2)
+    run_queued_tasks()
+    assert refreshed(lost).state == Job.State.RUNNING  # as a dead worker leaves it
+    counting_service.on_unit = None
+    expired = enqueue(counting_service.service, user, items=1)
+
+    assert sweep_lapsed_leases(now=max(lapse(lost), expired.expires_at + timedelta(seconds=1)))
+
+    for job in (lost, expired):
+        job = refreshed(job)
+        assert job.state == Job.State.FAILED and job.inputs == {}
