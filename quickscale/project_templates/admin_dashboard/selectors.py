@@ -81,6 +81,7 @@ class Investigation:
     entries: list[LedgerEntry]
     other_payments: list[Payment]
     credits_granted: Decimal
+    credits_reversed: Decimal
     credits_spent: Decimal | None
     warnings: list[Warning]
 
@@ -88,14 +89,12 @@ class Investigation:
 def investigate(payment: Payment) -> Investigation:
     """Everything staff need about one payment, with warnings about what looks wrong."""
     entries = list(credit_selectors.entries_for_reference(payment.user, payment.credit_reference))
-    grant = next((e for e in entries if e.kind == LedgerEntry.Kind.GRANT), None)
-    granted = ZERO
-    spent: Decimal | None = None
-    if grant is not None:
-        # The entry's lot rows come prefetched with their lots (credits.selectors.entries).
-        lots = [row.lot for row in grant.lot_rows.all()]
-        granted = sum((lot.amount for lot in lots), ZERO)
-        spent = sum((lot.amount - lot.remaining for lot in lots), ZERO)
+    usage = credit_selectors.grant_usage(entries)
+    granted = usage.granted if usage is not None else ZERO
+    # Credits a refund took back are reversed, not spent: only what was used
+    # or expired is beyond a refund's reach.
+    reversed_ = usage.reversed if usage is not None else ZERO
+    spent = usage.spent if usage is not None else None
     warnings: list[Warning] = []
     missing = [
         label
@@ -126,7 +125,7 @@ def investigate(payment: Payment) -> Investigation:
                 "a refund cannot take those back (the shortfall is recorded).",
             )
         )
-    if payment.credits and grant is None and payment.status != Payment.Status.FAILED:
+    if payment.credits and usage is None and payment.status != Payment.Status.FAILED:
         warnings.append(
             Warning("no_grant", f"{payment.credits} credits are due but no grant is recorded.")
         )
@@ -136,6 +135,7 @@ def investigate(payment: Payment) -> Investigation:
         entries=entries,
         other_payments=billing_selectors.other_payments(payment),
         credits_granted=granted,
+        credits_reversed=reversed_,
         credits_spent=spent,
         warnings=warnings,
     )

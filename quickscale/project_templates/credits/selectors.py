@@ -7,7 +7,7 @@ for "nothing there"; they never write. Balances come from
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -82,6 +82,58 @@ def entries_for_reference(user: CustomUser, reference: str) -> QuerySet[LedgerEn
     if not reference:
         return LedgerEntry.objects.none()
     return entries(user).filter(Q(key=reference) | Q(key__startswith=f"reversal:{reference}:"))
+
+
+@dataclass(frozen=True)
+class GrantUsage:
+    """Where the credits of one grant went.
+
+    ``reversed`` were taken back by reversals of the grant (a refund);
+    ``spent`` is the rest of what left the lot: consumed or expired. Credits
+    that open holds reserve are still in the lot, so count as neither.
+    """
+
+    granted: Decimal
+    reversed: Decimal
+    spent: Decimal
+
+
+def grant_usage(entries: Iterable[LedgerEntry]) -> GrantUsage | None:
+    """Return how a grant's credits went, from ``entries_for_reference``'s entries.
+
+    None when there is no grant among them. Reads only the lot rows those
+    entries carry (prefetched by ``entries``), so it makes no query of its own.
+    """
+    rows = list(entries)
+    grant = next((e for e in rows if e.kind == LedgerEntry.Kind.GRANT), None)
+    if grant is None:
+        return None
+    lots = {row.lot_id: row.lot for row in grant.lot_rows.all()}
+    granted = sum((lot.amount for lot in lots.values()), ZERO)
+    left = sum((lot.remaining for lot in lots.values()), ZERO)
+    # A reversal's rows are negative: what it took out of the grant's lot.
+    reversed_ = -sum(
+        (
+            row.amount
+            for entry in rows
+            if entry.kind == LedgerEntry.Kind.REVERSAL and entry.reverses_id == grant.pk
+            for row in entry.lot_rows.all()
+            if row.lot_id in lots
+        ),
+        ZERO,
+    )
+    return GrantUsage(granted=granted, reversed=reversed_, spent=granted - left - reversed_)
+
+
+def reversal_of(reference: str, key: str) -> LedgerEntry | None:
+    """Return the reversal ``ledger.reverse(reference, key=key)`` wrote, if it did.
+
+    Its ``amount`` is what it took back (negative for a grant) and its
+    ``shortfall`` what was already spent and could not be.
+    """
+    if not reference:
+        return None
+    return LedgerEntry.objects.filter(key=f"reversal:{reference}:{key}").first()
 
 
 def entries_for_export(user: CustomUser, *, chunk_size: int = 2000) -> Iterator[LedgerEntry]:

@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from common.email import RenderedEmail, absolute_url, render_templated
 from common.mail_tasks import email_queue
+from credits import selectors as credit_selectors
 from stripe_manager.models import Payment, Refund
 from users.models import CustomUser
 
@@ -107,6 +108,13 @@ def refund_email(refund_id: int) -> RenderedEmail | None:
     payment = refund.payment
     if not payment.user.is_active or not payment.user.email:
         return None
+    # The ledger's reversal says what was really taken back: the refund's
+    # credits_reversed also counts the share already spent (the shortfall).
+    reversal = (
+        credit_selectors.reversal_of(payment.credit_reference, refund.stripe_refund_id)
+        if refund.stripe_refund_id
+        else None
+    )
     return _render(
         "refund",
         to=payment.user.email,
@@ -114,6 +122,8 @@ def refund_email(refund_id: int) -> RenderedEmail | None:
         context={
             "refund": refund,
             "payment": payment,
+            "credits_taken": -reversal.amount if reversal is not None else Decimal("0"),
+            "credits_kept": reversal.shortfall if reversal is not None else Decimal("0"),
             "receipt_url": absolute_url(
                 reverse("stripe_manager:receipt", args=[payment.receipt_number])
             ),

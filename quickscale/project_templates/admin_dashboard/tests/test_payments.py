@@ -12,6 +12,7 @@ from admin_dashboard.models import AuditLog
 from common import pagination
 from credits import ledger
 from stripe_manager.models import Payment
+from stripe_manager.refunds import refund_apply
 from stripe_manager.selectors import PaymentFilters, payment_search
 from users.tests.factories import make_user
 
@@ -189,6 +190,43 @@ def test_the_investigation_warns_when_credits_are_already_spent(staff_client, cu
 
     assert [w.code for w in inv.warnings] == ["credits_spent"]
     assert inv.credits_spent == Decimal("30")
+
+
+def _investigate(client: Any, payment: Payment) -> Any:
+    return client.get(reverse("admin_dashboard:payment_detail", args=[payment.pk]))
+
+
+def test_credits_a_full_refund_took_back_are_reversed_not_spent(staff_client, customer, purchase):
+    # refund_apply is the one reversal staff refunds and Stripe's refund events share.
+    refund_apply(payment_id=purchase.pk, stripe_refund_id="re_full", amount=1000)
+
+    response = _investigate(staff_client, purchase)
+
+    inv = response.context["inv"]
+    assert inv.warnings == []
+    assert (inv.credits_granted, inv.credits_reversed, inv.credits_spent) == (100, 100, 0)
+    assert b"100.00 taken back by refunds, 0.00 spent or expired" in response.content
+    assert b"already spent or expired" not in response.content
+    row = AuditLog.objects.get(action=AuditLog.Action.PAYMENT_INVESTIGATION)
+    assert row.details["warnings"] == []
+
+
+def test_a_refunded_pack_partly_spent_warns_of_the_spent_part_only(
+    staff_client, customer, purchase
+):
+    ledger.consume(customer, 30, reference="use-1")
+    refund_apply(payment_id=purchase.pk, stripe_refund_id="re_part", amount=400)
+    refund_apply(payment_id=purchase.pk, stripe_refund_id="re_rest", amount=600)
+
+    response = _investigate(staff_client, purchase)
+
+    inv = response.context["inv"]
+    assert (inv.credits_reversed, inv.credits_spent) == (70, 30)
+    assert [w.message.split(":")[0] for w in inv.warnings] == [
+        "30.00 of the 100.00 credits it granted are already spent or expired"
+    ]
+    row = AuditLog.objects.get(action=AuditLog.Action.PAYMENT_INVESTIGATION)
+    assert row.details["warnings"] == ["credits_spent"]
 
 
 def test_the_investigation_warns_of_missing_ids_failure_and_zero_amount(staff_client, customer):
