@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from credits import ledger, selectors
 from credits.models import ExpiryReminder
+from users.models import CustomUser
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +121,35 @@ def test_expiring_lots_skip_lots_already_reminded_and_lots_expiring_later(user):
     ExpiryReminder.objects.create(lot=reminded)
 
     assert list(selectors.expiring_lots(within=timedelta(days=3))) == [soon]
+
+
+def _usage(user: CustomUser, reference: str) -> selectors.GrantUsage | None:
+    return selectors.grant_usage(selectors.entries_for_reference(user, reference))
+
+
+def test_grant_usage_counts_a_reversal_as_reversed_and_only_use_as_spent(user):
+    ledger.grant(user, 100, source="purchase", reference="cs_1")
+    ledger.consume(user, 30, reference="use-1")
+    ledger.hold(user, 20, key="hold-1", expires_at=timezone.now() + timedelta(minutes=5))
+    ledger.reverse("use-1", amount=Decimal(10), key="re_use", reason="call refunded")
+
+    # 10 of the 30 used came back; the 20 held stay in the lot, so out of reach.
+    assert _usage(user, "cs_1") == selectors.GrantUsage(
+        granted=Decimal(100), reversed=Decimal(0), spent=Decimal(20)
+    )
+    ledger.reverse("cs_1", amount=Decimal(40), key="re_1", reason="refund")
+    ledger.reverse("cs_1", key="re_2", reason="refund")
+
+    # The first took 40; the second wanted the other 60, of which 20 are spent and
+    # 20 held: it took 20 and is short 40.
+    assert _usage(user, "cs_1") == selectors.GrantUsage(
+        granted=Decimal(100), reversed=Decimal(60), spent=Decimal(20)
+    )
+    second = selectors.reversal_of("cs_1", "re_2")
+    assert second is not None
+    assert (second.amount, second.shortfall) == (Decimal(-20), Decimal(40))
+
+
+def test_grant_usage_is_none_without_a_grant(user):
+    assert _usage(user, "cs_unknown") is None
+    assert selectors.reversal_of("", "re_1") is None
