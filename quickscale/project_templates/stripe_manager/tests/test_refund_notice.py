@@ -103,3 +103,16 @@ def test_each_refund_of_a_payment_gets_its_own_notice(buyer, pack, refund):
     assert "Credits taken back: 25.00\n" in first.body
     assert "Refunded: 7.50 USD of 10.00 USD" in second.body
     assert "Credits taken back: 75.00\n" in second.body
+
+
+def test_the_notice_links_to_a_receipt_that_shows_the_refund(client, buyer, pack, refund):
+    refund("re_seen", 400)
+    (notice,) = _notices()
+    link = next(line for line in notice.body.splitlines() if line.startswith("Your receipt"))
+    path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+
+    client.force_login(buyer)
+    page = client.get(path)
+
+    assert page.status_code == 200
+    assert b"<th>Refunded</th><td>4.00 USD</td>" in page.content
