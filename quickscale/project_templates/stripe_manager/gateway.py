@@ -137,6 +137,15 @@ class Gateway(abc.ABC):
         """
         raise GatewayError("This payment gateway cannot look up payments.")
 
+    def invoice_payment_intents(self, *, invoice_id: str) -> list[str]:
+        """The payment intents that paid invoice ``invoice_id``, oldest first.
+
+        An invoice's ``payments`` list is includable only (never in a webhook
+        payload): this is where a plan payment's intent comes from when its
+        ``invoice_payment.paid`` event has not filled it in.
+        """
+        raise GatewayError("This payment gateway cannot list an invoice's payments.")
+
 
 def check_gateway_setting() -> None:
     """Refuse the simulator in production (called when the app starts)."""
@@ -199,6 +208,11 @@ def metadata_display_order(*metadatas: Any) -> int:
 def _to_dict(obj: Any) -> dict[str, Any]:
     result: dict[str, Any] = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
     return result
+
+
+def _id_of(value: Any) -> str:
+    """An expandable field read from an SDK object: an id, or an object with one."""
+    return str(getattr(value, "id", value) or "")
 
 
 class StripeGateway(Gateway):
@@ -393,6 +407,16 @@ class StripeGateway(Gateway):
             "refunded": charge.get("refunded"),
             "livemode": intent.get("livemode"),
         }
+
+    def invoice_payment_intents(self, *, invoice_id: str) -> list[str]:
+        page = self._call(
+            "list the invoice's payments",
+            self._client.v1.invoice_payments.list,
+            params={"invoice": invoice_id, "status": "paid", "limit": 100},
+        )
+        rows = sorted(page.data, key=lambda row: int(row.created))
+        intents = [_id_of(row.payment.payment_intent) for row in rows if row.payment]
+        return [intent for intent in intents if intent]
 
     def list_prices(self, *, product_id: str | None = None) -> list[PriceInfo]:
         params: dict[str, Any] = {"active": True, "expand": ["data.product"], "limit": 100}

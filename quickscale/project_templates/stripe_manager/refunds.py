@@ -4,9 +4,15 @@
 command, the staff dashboard's refund form). It validates, saves a ``Refund`` row with
 its idempotency key *before* calling Stripe, calls the gateway, then applies
 the refund. ``refund_apply`` is the reversal, keyed by the Stripe refund id,
-called both there and by the ``charge.refunded`` webhook: whichever comes
-first does the work (and queues the user's refund notice in the same
+called both there and by the ``refund.created``/``refund.updated`` webhooks
+(sent for every refund, including those made in Stripe's dashboard): whichever
+comes first does the work (and queues the user's refund notice in the same
 transaction), the other changes nothing.
+
+A plan payment's intent arrives with ``invoice_payment.paid``, not with the
+invoice (whose ``payments`` list is never in a payload); when it has not been
+recorded yet, ``fill_plan_payment_intent`` asks the gateway for the invoice's
+payments.
 """
 
 from __future__ import annotations
@@ -52,6 +58,10 @@ def refund_payment(
 ) -> Refund:
     """Refund all (``amount=None``) or part of a payment and take back its credits."""
     key = f"refund-{uuid.uuid4().hex}"
+    try:
+        fill_plan_payment_intent(payment_id)  # outside the lock: it may call Stripe
+    except GatewayError as error:
+        raise RefundError(str(error)) from error
     with transaction.atomic():
         payment = Payment.objects.select_for_update().filter(pk=payment_id).first()
         if payment is None:
@@ -101,12 +111,46 @@ def refund_payment(
             refund_key=key,
         )
     else:
-        # Pending at Stripe: charge.refunded applies it once it succeeds.
+        # Pending at Stripe: refund.updated applies it once it succeeds.
         Refund.objects.filter(pk=refund.pk, stripe_refund_id__isnull=True).update(
             stripe_refund_id=result.refund_id
         )
     refund.refresh_from_db()
     return refund
+
+
+def fill_plan_payment_intent(payment_id: int) -> str:
+    """The payment intent of a plan payment, from the gateway when not recorded yet."""
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None or payment.stripe_payment_intent_id or not payment.stripe_invoice_id:
+        return payment.stripe_payment_intent_id if payment else ""
+    intents = get_gateway().invoice_payment_intents(invoice_id=payment.stripe_invoice_id)
+    if not intents:
+        return ""
+    Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id="").update(
+        stripe_payment_intent_id=intents[-1]
+    )
+    return intents[-1]
+
+
+# A refund of an unrecorded intent looks this far back among the customer's plan
+# payments still without one (``invoice_payment.paid`` fills them as they come).
+UNFILLED_PLAN_PAYMENTS_SEARCHED = 12
+
+
+def plan_payment_for_intent(*, user: CustomUser, payment_intent_id: str) -> Payment | None:
+    """The user's plan payment paid by ``payment_intent_id`` whose intent was not recorded.
+
+    For a refund that arrives before the plan payment's ``invoice_payment.paid``:
+    fills the newest unfilled plan payments from the gateway until it finds it.
+    """
+    unfilled = Payment.objects.filter(
+        user=user, stripe_payment_intent_id="", stripe_invoice_id__gt=""
+    ).order_by("-id")[:UNFILLED_PLAN_PAYMENTS_SEARCHED]
+    for candidate in unfilled:
+        if fill_plan_payment_intent(candidate.pk) == payment_intent_id:
+            return Payment.objects.get(pk=candidate.pk)
+    return None
 
 
 @transaction.atomic

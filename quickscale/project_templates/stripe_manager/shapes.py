@@ -5,7 +5,14 @@ their fixtures from them. Field placement follows the pinned SDK's type
 definitions: a subscription's period lives on its items, an invoice's
 subscription under ``parent.subscription_details``, an invoice line's price
 under ``pricing.price_details``, an invoice's payment intent under
-``payments.data[].payment``, a charge carries ``amount_refunded`` and ``refunds``.
+an ``invoice_payment`` object (its own events and list endpoint), a refund its
+``customer`` (since 2026-07-29.dahlia).
+
+Only what Stripe puts in a payload: never a field the SDK documents as
+includable or expandable-only (``invoice.payments``, ``charge.refunds``,
+``checkout.session.line_items``). Code that reads a payload must not find in a
+fixture what real Stripe leaves out; such data comes from its own events or
+through the gateway.
 """
 
 from __future__ import annotations
@@ -196,7 +203,6 @@ def invoice(
     lines: list[Obj],
     billing_reason: str = "subscription_cycle",
     status: str = "paid",
-    payment_intent: str | None = None,
     created: int | None = None,
     customer_email: str | None = None,
 ) -> Obj:
@@ -209,22 +215,6 @@ def invoice(
             "quote_details": None,
             "subscription_details": {"metadata": {}, "subscription": subscription_id},
         }
-    payments = []
-    if payment_intent:
-        payments.append(
-            {
-                "id": new_id("inpay"),
-                "object": "invoice_payment",
-                "amount_paid": paid,
-                "amount_requested": total,
-                "currency": lines[0]["currency"] if lines else "usd",
-                "invoice": invoice_id,
-                "is_default": True,
-                "livemode": False,
-                "payment": {"type": "payment_intent", "payment_intent": payment_intent},
-                "status": "paid" if status == "paid" else "open",
-            }
-        )
     periods = [line["period"] for line in lines] or [{"start": 0, "end": 0}]
     return {
         "id": invoice_id,
@@ -241,12 +231,36 @@ def invoice(
         "lines": _list(lines, f"/v1/invoices/{invoice_id}/lines"),
         "livemode": False,
         "parent": parent,
-        "payments": _list(payments),
         "period_start": min(p["start"] for p in periods),
         "period_end": max(p["end"] for p in periods),
         "status": status,
         "total": total,
         "next_payment_attempt": None,
+    }
+
+
+def invoice_payment(
+    invoice_payment_id: str,
+    *,
+    invoice: str,
+    payment_intent: str,
+    amount: int,
+    currency: str = "usd",
+    status: str = "paid",
+) -> Obj:
+    """How a payment intent pays an invoice (``invoice_payment.paid`` carries one)."""
+    return {
+        "id": invoice_payment_id,
+        "object": "invoice_payment",
+        "amount_paid": amount if status == "paid" else None,
+        "amount_requested": amount,
+        "created": int(time.time()),
+        "currency": currency,
+        "invoice": invoice,
+        "is_default": True,
+        "livemode": False,
+        "payment": {"type": "payment_intent", "payment_intent": payment_intent},
+        "status": status,
     }
 
 
@@ -256,6 +270,7 @@ def refund(
     amount: int,
     charge: str,
     payment_intent: str,
+    customer: str | None = None,
     status: str = "succeeded",
     metadata: dict[str, str] | None = None,
     currency: str = "usd",
@@ -267,6 +282,7 @@ def refund(
         "charge": charge,
         "created": int(time.time()),
         "currency": currency,
+        "customer": customer,
         "metadata": metadata or {},
         "payment_intent": payment_intent,
         "reason": None,
@@ -280,10 +296,10 @@ def charge(
     customer: str,
     payment_intent: str,
     amount: int,
-    refunds: list[Obj],
+    amount_refunded: int = 0,
     currency: str = "usd",
 ) -> Obj:
-    refunded = sum(int(r["amount"]) for r in refunds if r["status"] == "succeeded")
+    refunded = amount_refunded
     return {
         "id": charge_id,
         "object": "charge",
@@ -297,6 +313,5 @@ def charge(
         "paid": True,
         "payment_intent": payment_intent,
         "refunded": refunded >= amount,
-        "refunds": _list(refunds, f"/v1/charges/{charge_id}/refunds"),
         "status": "succeeded",
     }

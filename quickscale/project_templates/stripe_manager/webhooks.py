@@ -3,9 +3,15 @@
 Rules:
 - An event's effect and its ``ProcessedStripeEvent`` row commit together, so
   a redelivered event finds the row and changes nothing.
-- A handler that finds a prerequisite missing (an invoice before its
-  customer, a refund before its payment) raises ``MissingPrerequisite``;
-  the view answers 500 and Stripe retries later.
+- Events about things we do not know: a customer that is not ours is logged
+  and answered 200 (nothing to do, ever); a customer of ours whose payment is
+  not recorded yet (an invoice before its customer, a refund before its
+  payment) raises ``MissingPrerequisite``: the view answers 500 and Stripe
+  retries later.
+- Payloads carry only what Stripe sends: never an includable list such as
+  ``invoice.payments`` or ``charge.refunds``. Refunds come from
+  ``refund.created``/``refund.updated``, a plan payment's intent from
+  ``invoice_payment.paid`` (or, when that has not come, the gateway's list).
 - Stale events never undo newer state: subscription events older than the
   last one applied are ignored, and a canceled subscription stays canceled.
 - Credits are granted here only: purchases keyed by the Checkout Session id,
@@ -37,7 +43,7 @@ from stripe_manager.models import (
     UserSubscription,
     WebhookFailure,
 )
-from stripe_manager.refunds import refund_apply
+from stripe_manager.refunds import plan_payment_for_intent, refund_apply
 from users.models import CustomUser
 
 logger = logging.getLogger(__name__)
@@ -252,14 +258,6 @@ def _plan_line(invoice: Obj) -> Obj | None:
     return chosen[-1] if chosen else None
 
 
-def _invoice_payment_intent(invoice: Obj) -> str:
-    for row in (invoice.get("payments") or {}).get("data", []):
-        intent = _id((row.get("payment") or {}).get("payment_intent"))
-        if intent:
-            return intent
-    return ""
-
-
 def _invoice_paid(invoice: Obj, event: Obj) -> None:
     subscription_id = _invoice_subscription(invoice)
     if not subscription_id:
@@ -284,7 +282,6 @@ def _invoice_paid(invoice: Obj, event: Obj) -> None:
         "description": f"{product.name} ({period_start:%Y-%m-%d} to {period_end:%Y-%m-%d})"
         if period_start and period_end
         else product.name,
-        "stripe_payment_intent_id": _invoice_payment_intent(invoice),
         "period_start": period_start,
         "period_end": period_end,
     }
@@ -421,20 +418,62 @@ def _is_stale(
 # --------------------------------------------------------------------------- refunds, catalog
 
 
-def _charge_refunded(charge: Obj, event: Obj) -> None:
-    intent = _id(charge.get("payment_intent"))
+def _invoice_payment_paid(invoice_payment: Obj, event: Obj) -> None:
+    """Record the payment intent that paid a plan invoice (refunds need it)."""
+    intent = _id((invoice_payment.get("payment") or {}).get("payment_intent"))
+    invoice_id = _id(invoice_payment.get("invoice"))
+    if invoice_payment.get("status") != "paid" or not intent or not invoice_id:
+        return
+    filled = Payment.objects.filter(
+        stripe_invoice_id=invoice_id, stripe_payment_intent_id=""
+    ).update(stripe_payment_intent_id=intent)
+    if not filled:
+        # Not recorded yet (or not a plan invoice, or already filled): nothing to wait
+        # for, since a refund finds the intent through the gateway's list of the
+        # invoice's payments (``plan_payment_for_intent``).
+        logger.info(
+            "invoice payment without an unfilled plan payment",
+            extra={"invoice": invoice_id, "payment_intent": intent},
+        )
+
+
+def _refund_changed(refund: Obj, event: Obj) -> None:
+    """Apply a succeeded refund once, by its Stripe id, wherever it was made.
+
+    Stripe sends ``refund.created`` for every refund (ours, the dashboard's, a
+    dispute's) and ``refund.updated`` when a pending one settles, so a refund
+    is applied from whichever first says it succeeded; ``refund_apply`` is
+    keyed by the refund id, so the other changes nothing.
+    """
+    if refund.get("status") != "succeeded":
+        return  # pending: its refund.updated comes; failed or canceled: nothing moved
+    refund_id = str(refund["id"])
+    intent = _id(refund.get("payment_intent"))
+    customer_id = _id(refund.get("customer"))
     payment = Payment.objects.filter(stripe_payment_intent_id=intent).first() if intent else None
+    if payment is None:
+        known = (
+            StripeCustomer.objects.select_related("user")
+            .filter(stripe_customer_id=customer_id)
+            .first()
+            if customer_id
+            else None
+        )
+        if known is None:
+            logger.info(
+                "refund for a customer not ours ignored",
+                extra={"refund": refund_id, "customer": customer_id, "payment_intent": intent},
+            )
+            return
+        payment = plan_payment_for_intent(user=known.user, payment_intent_id=intent)
     if payment is None or (not payment.credit_reference and payment.credits > 0):
         raise MissingPrerequisite(f"No settled payment for {intent!r} yet; retry later.")
-    for refund in (charge.get("refunds") or {}).get("data", []):
-        if refund.get("status") != "succeeded":
-            continue
-        refund_apply(
-            payment_id=payment.pk,
-            stripe_refund_id=refund["id"],
-            amount=int(refund["amount"]),
-            refund_key=str((refund.get("metadata") or {}).get("refund_key", "")),
-        )
+    refund_apply(
+        payment_id=payment.pk,
+        stripe_refund_id=refund_id,
+        amount=int(refund["amount"]),
+        refund_key=str((refund.get("metadata") or {}).get("refund_key", "")),
+    )
 
 
 def _customer_deleted(customer: Obj, event: Obj) -> None:
@@ -457,6 +496,21 @@ HANDLERS: dict[str, Handler] = {
     "customer.subscription.created": _subscription_changed,
     "customer.subscription.updated": _subscription_changed,
     "customer.subscription.deleted": _subscription_changed,
-    "charge.refunded": _charge_refunded,
+    "invoice_payment.paid": _invoice_payment_paid,
+    "refund.created": _refund_changed,
+    "refund.updated": _refund_changed,
     "customer.deleted": _customer_deleted,
 }
+
+# What the webhook endpoint subscribes to (Stripe's dashboard, ``stripe listen
+# --events``): every type with a handler. ``charge.refunded`` is not among them:
+# its charge no longer lists refunds, and refund.* events carry each one.
+HANDLED_EVENT_TYPES: tuple[str, ...] = (
+    *HANDLERS,
+    "product.created",
+    "product.updated",
+    "product.deleted",
+    "price.created",
+    "price.updated",
+    "price.deleted",
+)

@@ -104,13 +104,8 @@ class SimulatorGateway(Gateway):
             shapes.invoice_line(price_obj=old, amount=unused, period_start=now, period_end=end),
             shapes.invoice_line(price_obj=new, amount=remaining, period_start=now, period_end=end),
         ]
-        invoice = self._paid_invoice(sub, subscription_id, lines, "subscription_update")
-        deliver(
-            [
-                shapes.event("customer.subscription.updated", self._subscription_obj(sub)),
-                shapes.event("invoice.paid", invoice),
-            ]
-        )
+        paid = self._paid_invoice(sub, subscription_id, lines, "subscription_update")
+        deliver([shapes.event("customer.subscription.updated", self._subscription_obj(sub)), *paid])
 
     @transaction.atomic
     def schedule_downgrade(self, *, subscription_id: str, price_id: str) -> None:
@@ -159,21 +154,22 @@ class SimulatorGateway(Gateway):
             amount=amount,
             charge=charge["id"],
             payment_intent=payment_intent_id,
+            customer=charge["customer"],
             metadata=metadata,
             currency=charge["currency"],
         )
         store.save(refund_id, "refund", {"key": idempotency_key, "amount": amount})
-        refunds = [*charge["refunds"]["data"], refund]
         charge = shapes.charge(
             charge["id"],
             customer=charge["customer"],
             payment_intent=payment_intent_id,
             amount=charge["amount"],
-            refunds=refunds,
+            amount_refunded=charge["amount_refunded"] + amount,
             currency=charge["currency"],
         )
         store.save(charge["id"], "charge", charge)
-        deliver([shapes.event("charge.refunded", charge)])
+        # Stripe sends both; the charge no longer lists its refunds (includable only).
+        deliver([shapes.event("charge.refunded", charge), shapes.event("refund.created", refund)])
         return RefundResult(refund_id=refund_id, status="succeeded", amount=amount)
 
     def retrieve_payment(self, *, payment_intent_id: str) -> dict[str, Any]:
@@ -194,6 +190,12 @@ class SimulatorGateway(Gateway):
             "refunded": charge["refunded"],
             "livemode": False,
         }
+
+    def invoice_payment_intents(self, *, invoice_id: str) -> list[str]:
+        rows = SimulatedObject.objects.filter(
+            kind="invoice_payment", data__invoice=invoice_id, data__status="paid"
+        ).order_by("created_at", "object_id")
+        return [str(row.data["payment"]["payment_intent"]) for row in rows]
 
     def list_prices(self, *, product_id: str | None = None) -> list[PriceInfo]:
         prices = SimulatedObject.objects.filter(kind="price").order_by("object_id")
@@ -267,11 +269,11 @@ class SimulatorGateway(Gateway):
                 period_start=now,
                 period_end=now + PERIOD_SECONDS,
             )
-            invoice = self._paid_invoice(sub, subscription_id, [line], "subscription_create")
-            invoice_id = invoice["id"]
+            paid = self._paid_invoice(sub, subscription_id, [line], "subscription_create")
+            invoice_id = paid[0]["data"]["object"]["id"]
             events += [
                 shapes.event("customer.subscription.created", self._subscription_obj(sub)),
-                shapes.event("invoice.paid", invoice),
+                *paid,
             ]
         else:
             payment_intent = self._charge(session["customer"], session["amount_total"])
@@ -294,6 +296,17 @@ class SimulatorGateway(Gateway):
         )
         deliver(events)
         return str(session["success_url"])
+
+    def refund_in_dashboard(self, payment_intent_id: str, amount: int) -> str:
+        """Refund as staff do in Stripe's dashboard: no request of ours, no metadata.
+
+        Returns the refund id; the project learns of it from ``refund.created``.
+        """
+        key = shapes.new_id("dashboard")
+        result = self.create_refund(
+            payment_intent_id=payment_intent_id, amount=amount, idempotency_key=key, metadata={}
+        )
+        return result.refund_id
 
     @transaction.atomic
     def cancel_checkout(self, session_id: str) -> str:
@@ -331,13 +344,8 @@ class SimulatorGateway(Gateway):
             period_start=sub["period_start"],
             period_end=sub["period_end"],
         )
-        invoice = self._paid_invoice(sub, subscription_id, [line], "subscription_cycle")
-        deliver(
-            [
-                shapes.event("customer.subscription.updated", self._subscription_obj(sub)),
-                shapes.event("invoice.paid", invoice),
-            ]
-        )
+        paid = self._paid_invoice(sub, subscription_id, [line], "subscription_cycle")
+        deliver([shapes.event("customer.subscription.updated", self._subscription_obj(sub)), *paid])
         return "renewed"
 
     # ----------------------------------------------------------------- helpers
@@ -360,19 +368,38 @@ class SimulatorGateway(Gateway):
         payment_intent = shapes.new_id("pi_sim")
         charge_id = shapes.new_id("ch_sim")
         charge = shapes.charge(
-            charge_id, customer=customer, payment_intent=payment_intent, amount=amount, refunds=[]
+            charge_id, customer=customer, payment_intent=payment_intent, amount=amount
         )
         store.save(charge_id, "charge", charge)
         return payment_intent
 
-    def _paid_invoice(self, sub: Obj, subscription_id: str, lines: list[Obj], reason: str) -> Obj:
+    def _paid_invoice(
+        self, sub: Obj, subscription_id: str, lines: list[Obj], reason: str
+    ) -> list[Obj]:
+        """Pay an invoice for ``lines``: its ``invoice.paid`` event, then ``invoice_payment.paid``.
+
+        As in Stripe, the invoice in the payload does not list its payments (an
+        includable field); the payment intent travels in the invoice payment's
+        own event and is kept for ``invoice_payment_intents``.
+        """
         total = sum(int(line["amount"]) for line in lines)
-        payment_intent = self._charge(sub["customer"], total) if total > 0 else None
-        return shapes.invoice(
+        invoice = shapes.invoice(
             shapes.new_id("in_sim"),
             customer=sub["customer"],
             subscription_id=subscription_id,
             lines=lines,
             billing_reason=reason,
-            payment_intent=payment_intent,
         )
+        events = [shapes.event("invoice.paid", invoice)]
+        if total > 0:
+            payment_intent = self._charge(sub["customer"], total)
+            paid = shapes.invoice_payment(
+                shapes.new_id("inpay_sim"),
+                invoice=invoice["id"],
+                payment_intent=payment_intent,
+                amount=total,
+                currency=invoice["currency"],
+            )
+            store.save(paid["id"], "invoice_payment", paid)
+            events.append(shapes.event("invoice_payment.paid", paid))
+        return events

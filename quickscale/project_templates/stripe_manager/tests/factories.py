@@ -165,7 +165,6 @@ def invoice_paid(
             lines=lines,
             billing_reason=reason,
             status="paid" if event_type == "invoice.paid" else "open",
-            payment_intent=f"pi_{invoice_id}",
             # A cycle invoice is created when its period starts. Never the wall clock:
             # tests order invoices by `created` against NOW, fixed at import.
             created=start if created is None else created,
@@ -174,18 +173,44 @@ def invoice_paid(
     )
 
 
-def charge_refunded(
-    payment_intent: str, *, amount: int, refunds: list[tuple[str, int]], customer: str = "cus_x"
+def invoice_payment_paid(
+    invoice_id: str, *, amount: int, payment_intent: str = ""
 ) -> dict[str, Any]:
-    charge_id = f"ch_{payment_intent}"
-    objs = [
-        shapes.refund(rid, amount=value, charge=charge_id, payment_intent=payment_intent)
-        for rid, value in refunds
-    ]
+    """The event carrying a plan invoice's payment intent (``pi_<invoice id>`` by default)."""
     return shapes.event(
-        "charge.refunded",
-        shapes.charge(
-            charge_id, customer=customer, payment_intent=payment_intent, amount=amount, refunds=objs
+        "invoice_payment.paid",
+        shapes.invoice_payment(
+            f"inpay_{invoice_id}",
+            invoice=invoice_id,
+            payment_intent=payment_intent or f"pi_{invoice_id}",
+            amount=amount,
         ),
-        event_id=f"evt_refund_{refunds[-1][0]}",
+        event_id=f"evt_inpay_{invoice_id}",
+    )
+
+
+def refund_event(
+    customer: StripeCustomer | str,
+    payment_intent: str,
+    refund_id: str,
+    amount: int,
+    *,
+    event_type: str = "refund.created",
+    status: str = "succeeded",
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A ``refund.*`` event as Stripe sends it for any refund (dashboard, API, dispute)."""
+    customer_id = customer if isinstance(customer, str) else customer.stripe_customer_id
+    return shapes.event(
+        event_type,
+        shapes.refund(
+            refund_id,
+            amount=amount,
+            charge=f"ch_{payment_intent}",
+            payment_intent=payment_intent,
+            customer=customer_id,
+            status=status,
+            metadata=metadata,
+        ),
+        event_id=f"evt_{event_type}_{refund_id}_{status}",
     )

@@ -24,10 +24,10 @@ from common.testing.tasks import queued_task_names, run_queued_tasks
 from stripe_manager.models import Payment, Refund
 from stripe_manager.refunds import refund_apply
 from stripe_manager.tests.factories import (
-    charge_refunded,
     deliver,
     invoice_paid,
     purchase_completed,
+    refund_event,
 )
 
 pytestmark = pytest.mark.django_db
@@ -104,7 +104,7 @@ def test_a_refund_sends_one_notice_however_often_stripe_reports_it(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         deliver(client, purchase_completed(customer, catalog["pack"], session_id="cs_r"))
-        refunded = charge_refunded("pi_cs_r", amount=1000, refunds=[("re_1", 250)])
+        refunded = refund_event(customer, "pi_cs_r", "re_1", 250)
         assert deliver(client, refunded) == 200
         assert deliver(client, {**refunded, "id": "evt_refund_again"}) == 200
     run_queued_tasks()

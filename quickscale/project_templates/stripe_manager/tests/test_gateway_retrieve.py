@@ -23,7 +23,7 @@ def test_retrieve_payment_expands_the_latest_charge_and_returns_plain_data(fake,
         customer="cus_1",
         payment_intent="pi_1",
         amount=1000,
-        refunds=[shapes.refund("re_1", amount=400, charge="ch_1", payment_intent="pi_1")],
+        amount_refunded=400,
     )
     fake.answer(
         "GET",

@@ -1,5 +1,6 @@
 """Every handler, and each event delivered twice having one effect."""
 
+import logging
 from decimal import Decimal
 
 import pytest
@@ -8,16 +9,23 @@ from django.core import mail
 from common.testing.tasks import queued_task_names, run_queued_tasks
 from credits.models import CreditLot
 from stripe_manager import shapes
-from stripe_manager.models import Payment, Refund, StripeProduct, UserSubscription
+from stripe_manager.models import (
+    Payment,
+    ProcessedStripeEvent,
+    Refund,
+    StripeProduct,
+    UserSubscription,
+)
 from stripe_manager.tests.factories import (
     DAY,
     NOW,
     balance,
-    charge_refunded,
     deliver,
     invoice_paid,
+    invoice_payment_paid,
     price_obj,
     purchase_completed,
+    refund_event,
     subscription_event,
 )
 
@@ -118,7 +126,8 @@ def test_invoice_paid_grants_the_plan_credits_for_the_period_once(client, custom
     assert lot.expires_at.timestamp() == NOW + 30 * DAY
     payment = Payment.objects.get()
     assert payment.kind == Payment.Kind.SUBSCRIPTION
-    assert payment.stripe_payment_intent_id == "pi_in_1"
+    # The invoice in a payload does not list its payments: invoice_payment.paid brings it.
+    assert payment.stripe_payment_intent_id == ""
     assert balance(customer.user) == (500, 0, 500)
 
 
@@ -330,28 +339,91 @@ def test_an_older_subscription_event_does_not_undo_a_newer_one(client, customer,
     assert UserSubscription.objects.get().price_id == "price_pro"
 
 
-def test_charge_refunded_reverses_each_refund_once_by_refund_id(client, customer, catalog):
+def test_refund_created_reverses_each_refund_once_by_refund_id(client, customer, catalog):
     deliver(client, purchase_completed(customer, catalog["pack"], session_id="cs_r"))
-    partial = charge_refunded("pi_cs_r", amount=1000, refunds=[("re_1", 250)])
+    partial = refund_event(customer, "pi_cs_r", "re_1", 250)
     assert deliver(client, partial) == 200
-    assert deliver(client, partial) == 200
+    assert deliver(client, {**partial, "id": "evt_same_refund_again"}) == 200
     assert balance(customer.user)[2] == 75
-    full = charge_refunded("pi_cs_r", amount=1000, refunds=[("re_1", 250), ("re_2", 750)])
-    assert deliver(client, full) == 200
+    assert deliver(client, refund_event(customer, "pi_cs_r", "re_2", 750)) == 200
     assert balance(customer.user)[2] == 0
     payment = Payment.objects.get()
     assert (payment.status, payment.amount_refunded) == ("refunded", Decimal("10.00"))
     assert Refund.objects.filter(status="succeeded").count() == 2
 
 
-def test_charge_refunded_before_its_payment_fails_until_the_payment_arrives(
+def test_a_pending_refund_is_applied_by_its_refund_updated_once_it_succeeds(
     client, customer, catalog
 ):
-    refund = charge_refunded("pi_cs_early", amount=1000, refunds=[("re_e", 1000)])
+    deliver(client, purchase_completed(customer, catalog["pack"], session_id="cs_p"))
+    pending = refund_event(customer, "pi_cs_p", "re_p", 1000, status="pending")
+    assert deliver(client, pending) == 200
+    assert balance(customer.user)[2] == 100
+    succeeded = refund_event(customer, "pi_cs_p", "re_p", 1000, event_type="refund.updated")
+    assert deliver(client, succeeded) == 200
+    assert balance(customer.user)[2] == 0
+    assert Refund.objects.get().stripe_refund_id == "re_p"
+
+
+def test_refund_created_before_its_payment_fails_until_the_payment_arrives(
+    client, customer, catalog
+):
+    refund = refund_event(customer, "pi_cs_early", "re_e", 1000)
     assert deliver(client, refund) == 500
     deliver(client, purchase_completed(customer, catalog["pack"], session_id="cs_early"))
     assert deliver(client, refund) == 200
     assert balance(customer.user)[2] == 0
+
+
+def test_a_refund_for_a_customer_not_ours_answers_200_logs_and_changes_nothing(
+    client, customer, catalog, caplog
+):
+    deliver(client, purchase_completed(customer, catalog["pack"], session_id="cs_mine"))
+    before = (
+        balance(customer.user),
+        list(Payment.objects.values_list("status", "amount_refunded")),
+    )
+    caplog.set_level(logging.INFO, logger="stripe_manager.webhooks")
+
+    assert deliver(client, refund_event("cus_someone_else", "pi_theirs", "re_theirs", 1000)) == 200
+
+    assert "refund for a customer not ours ignored" in [r.getMessage() for r in caplog.records]
+    assert not Refund.objects.exists()
+    assert (
+        balance(customer.user),
+        list(Payment.objects.values_list("status", "amount_refunded")),
+    ) == before
+    assert ProcessedStripeEvent.objects.filter(event_type="refund.created").count() == 1
+
+
+def test_charge_refunded_is_not_applied_a_second_time(client, customer, catalog):
+    deliver(client, purchase_completed(customer, catalog["pack"], session_id="cs_c"))
+    deliver(client, refund_event(customer, "pi_cs_c", "re_c", 1000))
+    charge = shapes.charge(
+        "ch_pi_cs_c",
+        customer=customer.stripe_customer_id,
+        payment_intent="pi_cs_c",
+        amount=1000,
+        amount_refunded=1000,
+    )
+    assert deliver(client, shapes.event("charge.refunded", charge)) == 200
+    assert Refund.objects.count() == 1
+    assert Payment.objects.get().amount_refunded == Decimal("10.00")
+
+
+def test_invoice_payment_paid_records_the_plan_payments_intent_in_either_order(
+    client, customer, catalog
+):
+    basic = catalog["basic"]
+    deliver(client, invoice_paid(customer, basic, invoice_id="in_a"))
+    assert Payment.objects.get(stripe_invoice_id="in_a").stripe_payment_intent_id == ""
+    assert deliver(client, invoice_payment_paid("in_a", amount=1500)) == 200
+    assert Payment.objects.get(stripe_invoice_id="in_a").stripe_payment_intent_id == "pi_in_a"
+
+    # Before its invoice: nothing to fill yet, and nothing to wait for (200).
+    assert deliver(client, invoice_payment_paid("in_b", amount=1500)) == 200
+    deliver(client, invoice_paid(customer, basic, invoice_id="in_b", start=NOW + DAY))
+    assert Payment.objects.get(stripe_invoice_id="in_b").stripe_payment_intent_id == ""
 
 
 def test_customer_deleted_answers_200_and_keeps_history(client, customer):

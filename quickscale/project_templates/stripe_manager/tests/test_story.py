@@ -10,10 +10,10 @@ from stripe_manager.tests.factories import (
     DAY,
     NOW,
     balance,
-    charge_refunded,
     deliver,
     invoice_paid,
     purchase_completed,
+    refund_event,
     subscription_event,
 )
 
@@ -47,8 +47,8 @@ def story(customer, catalog) -> Any:
             previous=basic,
             reason="subscription_update",
         ),
-        charge_refunded("pi_cs_story", amount=2000, refunds=[("re_1", 500)]),
-        charge_refunded("pi_cs_story", amount=2000, refunds=[("re_1", 500), ("re_2", 1500)]),
+        refund_event(customer, "pi_cs_story", "re_1", 500),
+        refund_event(customer, "pi_cs_story", "re_2", 1500),
     ]
 
 
