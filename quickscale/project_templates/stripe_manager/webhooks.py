@@ -3,11 +3,11 @@
 Rules:
 - An event's effect and its ``ProcessedStripeEvent`` row commit together, so
   a redelivered event finds the row and changes nothing.
-- Events about things we do not know: a customer that is not ours is logged
-  and answered 200 (nothing to do, ever); a customer of ours whose payment is
-  not recorded yet (an invoice before its customer, a refund before its
-  payment) raises ``MissingPrerequisite``: the view answers 500 and Stripe
-  retries later.
+- Events about things we do not know: a customer that is not ours raises
+  ``NotOurs``; the event is rolled back, logged, stored as processed and
+  answered 200 (nothing to do, ever). A customer of ours whose payment is not
+  recorded yet (a refund before its payment, an invoice before its price)
+  raises ``MissingPrerequisite``: the view answers 500 and Stripe retries later.
 - Payloads carry only what Stripe sends: never an includable list such as
   ``invoice.payments`` or ``charge.refunds``. Refunds come from
   ``refund.created``/``refund.updated``, a plan payment's intent from
@@ -35,7 +35,7 @@ from django.utils import timezone
 from credits import ledger
 from stripe_manager import emails, selectors
 from stripe_manager.catalog import catalog_sync
-from stripe_manager.exceptions import MissingPrerequisite
+from stripe_manager.exceptions import MissingPrerequisite, NotOurs
 from stripe_manager.models import (
     Payment,
     ProcessedStripeEvent,
@@ -59,15 +59,25 @@ def process_event(event: Obj) -> bool:
     Raises whatever the handler raised; nothing of the event is stored then.
     """
     event_id, event_type = str(event["id"]), str(event["type"])
-    with transaction.atomic():
-        if not _claim(event_id, event_type):
-            logger.info("duplicate event ignored", extra={"event_id": event_id})
-            return False
-        handler = handler_for(event_type)
-        if handler is None:
-            logger.info("event type not handled", extra={"event_type": event_type})
-        else:
-            handler(event["data"]["object"], event)
+    try:
+        with transaction.atomic():
+            if not _claim(event_id, event_type):
+                logger.info("duplicate event ignored", extra={"event_id": event_id})
+                return False
+            handler = handler_for(event_type)
+            if handler is None:
+                logger.info("event type not handled", extra={"event_type": event_type})
+            else:
+                handler(event["data"]["object"], event)
+    except NotOurs as error:
+        # Rolled back whole, so nothing of it is kept; stored as processed, so a
+        # redelivery is a duplicate rather than a second log line.
+        logger.info(
+            "event for a customer not ours ignored",
+            extra={"event_id": event_id, "event_type": event_type, "reason": str(error)},
+        )
+        with transaction.atomic():
+            return _claim(event_id, event_type)
     return True
 
 
@@ -141,11 +151,17 @@ def _id(value: Any) -> str:
 
 
 def _user_for_customer(customer: Any) -> CustomUser:
+    """The user of a Stripe customer; ``NotOurs`` for a customer we never created.
+
+    Our customer row commits before any checkout can start (``services``), so an
+    event naming a customer we do not have is about someone else's customer:
+    retrying would never find it.
+    """
     customer_id = _id(customer)
     row = StripeCustomer.objects.select_related("user").filter(stripe_customer_id=customer_id)
-    found = row.first()
+    found = row.first() if customer_id else None
     if found is None:
-        raise MissingPrerequisite(f"Unknown customer {customer_id!r}; retry after it is known.")
+        raise NotOurs(f"Stripe customer {customer_id!r} is not one of ours.")
     return found.user
 
 
@@ -452,20 +468,8 @@ def _refund_changed(refund: Obj, event: Obj) -> None:
     customer_id = _id(refund.get("customer"))
     payment = Payment.objects.filter(stripe_payment_intent_id=intent).first() if intent else None
     if payment is None:
-        known = (
-            StripeCustomer.objects.select_related("user")
-            .filter(stripe_customer_id=customer_id)
-            .first()
-            if customer_id
-            else None
-        )
-        if known is None:
-            logger.info(
-                "refund for a customer not ours ignored",
-                extra={"refund": refund_id, "customer": customer_id, "payment_intent": intent},
-            )
-            return
-        payment = plan_payment_for_intent(user=known.user, payment_intent_id=intent)
+        user = _user_for_customer(customer_id)  # not ours: NotOurs, 200 and a log line
+        payment = plan_payment_for_intent(user=user, payment_intent_id=intent)
     if payment is None or (not payment.credit_reference and payment.credits > 0):
         raise MissingPrerequisite(f"No settled payment for {intent!r} yet; retry later.")
     refund_apply(

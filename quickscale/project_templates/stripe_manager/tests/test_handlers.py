@@ -387,7 +387,7 @@ def test_a_refund_for_a_customer_not_ours_answers_200_logs_and_changes_nothing(
 
     assert deliver(client, refund_event("cus_someone_else", "pi_theirs", "re_theirs", 1000)) == 200
 
-    assert "refund for a customer not ours ignored" in [r.getMessage() for r in caplog.records]
+    assert "event for a customer not ours ignored" in [r.getMessage() for r in caplog.records]
     assert not Refund.objects.exists()
     assert (
         balance(customer.user),
