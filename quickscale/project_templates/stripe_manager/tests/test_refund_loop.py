@@ -22,11 +22,21 @@ from stripe_manager.gateway import get_gateway
 from stripe_manager.models import Payment, Refund, SimulatedObject, StripeProduct
 from stripe_manager.refunds import refund_payment
 from stripe_manager.simulator.gateway import SimulatorGateway
-from stripe_manager.tests.factories import balance, deliver
+from stripe_manager.tests.factories import (
+    balance,
+    deliver,
+    invoice_paid,
+    invoice_payment_paid,
+    purchase_completed,
+    refund_event,
+)
 
 pytestmark = pytest.mark.django_db
 
 Events = list[dict[str, Any]]
+
+# Lists Stripe leaves out of payloads (includable only), by the object that has them.
+INCLUDABLE = {"invoice": "payments", "charge": "refunds", "checkout.session": "line_items"}
 
 
 @pytest.fixture
@@ -95,13 +105,30 @@ def test_the_simulator_sends_no_field_stripe_leaves_out_of_a_payload(
 
     assert "invoice_payment.paid" in types(events)
     assert types(refunded) == ["charge.refunded", "refund.created"]
-    includable = {"invoice": "payments", "charge": "refunds", "checkout.session": "line_items"}
     for event in [*events, *refunded]:
         obj = event["data"]["object"]
-        assert includable.get(obj["object"], "") not in obj, event["type"]
+        assert INCLUDABLE.get(obj["object"], "") not in obj, event["type"]
     charge = refunded[0]["data"]["object"]
     assert charge["amount_refunded"] == 500
     assert refunded[1]["data"]["object"]["customer"] == charge["customer"]
+
+
+def test_the_test_fixtures_send_no_field_stripe_leaves_out_of_a_payload(
+    customer: Any, catalog: dict[str, StripeProduct]
+) -> None:
+    fixtures = [
+        purchase_completed(customer, catalog["pack"]),
+        invoice_paid(customer, catalog["basic"], invoice_id="in_x"),
+        invoice_payment_paid("in_x", amount=1500),
+        refund_event(customer, "pi_x", "re_x", 100),
+        shapes.event(
+            "charge.refunded",
+            shapes.charge("ch_x", customer="cus_x", payment_intent="pi_x", amount=100),
+        ),
+    ]
+    for event in fixtures:
+        obj = event["data"]["object"]
+        assert INCLUDABLE.get(obj["object"], "") not in obj, event["type"]
 
 
 def test_a_plan_payment_refunded_by_staff_takes_its_credits_back_once(
