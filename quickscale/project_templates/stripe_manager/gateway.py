@@ -14,13 +14,30 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    # Types only: the SDK itself loads when a StripeGateway is made.
+    import stripe
+    from stripe.params import (
+        CustomerCreateParams,
+        InvoicePaymentListParams,
+        PaymentIntentRetrieveParams,
+        PriceListParams,
+        RefundCreateParams,
+        SubscriptionScheduleCreateParams,
+        SubscriptionScheduleUpdateParams,
+        SubscriptionUpdateParams,
+    )
+    from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
+    from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
 
 logger = logging.getLogger(__name__)
 
@@ -203,25 +220,42 @@ def metadata_display_order(*metadatas: Any) -> int:
 
 
 # --------------------------------------------------------------------------- real Stripe
+#
+# Every request below is built as the SDK's generated parameter type
+# (``stripe.params.*``) and every answer is read through the SDK's resource
+# classes (``stripe.Subscription``, ``stripe.Price`` ...), so mypy rejects a
+# parameter name Stripe does not know and a field read from where the pinned API
+# version does not put it. ``_call`` keeps the SDK method's own signature.
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-def _to_dict(obj: Any) -> dict[str, Any]:
-    result: dict[str, Any] = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
-    return result
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
 
 
-def _id_of(value: Any) -> str:
-    """An expandable field read from an SDK object: an id, or an object with one."""
-    return str(getattr(value, "id", value) or "")
+def _id_of(value: str | _Identified | None) -> str:
+    """An expandable field: an id, or the expanded object carrying one."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else value.id
+
+
+def _metadata(obj: stripe.StripeObject | None) -> dict[str, Any]:
+    """Metadata as a dict (an SDK ``StripeObject`` is not a dict)."""
+    return obj.to_dict() if obj is not None else {}
 
 
 class StripeGateway(Gateway):
     """The real Stripe API, through the pinned SDK and API version."""
 
-    def __init__(self, *, api_key: str | None = None, http_client: Any = None) -> None:
+    def __init__(
+        self, *, api_key: str | None = None, http_client: stripe.HTTPClient | None = None
+    ) -> None:
         import stripe
 
-        self._stripe = stripe
         self._client = stripe.StripeClient(
             api_key or settings.STRIPE_SECRET_KEY,
             stripe_version=API_VERSION,
@@ -229,22 +263,27 @@ class StripeGateway(Gateway):
             max_network_retries=2,
         )
 
-    def _call(self, operation: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(
+        self, operation: str, fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> _R:
+        import stripe
+
         try:
             return fn(*args, **kwargs)
-        except self._stripe.StripeError as error:
+        except stripe.StripeError as error:
             logger.warning("stripe call failed", extra={"operation": operation})
             message = getattr(error, "user_message", None) or str(error)
             raise GatewayError(f"Stripe could not {operation}: {message}") from error
 
     def create_customer(self, *, email: str, user_id: int, idempotency_key: str) -> str:
+        params: CustomerCreateParams = {"email": email, "metadata": {"user_id": str(user_id)}}
         customer = self._call(
             "create the customer",
             self._client.v1.customers.create,
-            params={"email": email, "metadata": {"user_id": str(user_id)}},
+            params=params,
             options={"idempotency_key": idempotency_key},
         )
-        return str(customer.id)
+        return customer.id
 
     def create_checkout_session(
         self,
@@ -257,7 +296,7 @@ class StripeGateway(Gateway):
         cancel_url: str,
         metadata: dict[str, str],
     ) -> CheckoutSession:
-        params: dict[str, Any] = {
+        params: CheckoutSessionCreateParams = {
             "mode": mode,
             "customer": customer_id,
             "line_items": [{"price": price_id, "quantity": quantity}],
@@ -272,26 +311,28 @@ class StripeGateway(Gateway):
         session = self._call(
             "start the checkout", self._client.v1.checkout.sessions.create, params=params
         )
-        return CheckoutSession(session_id=str(session.id), url=str(session.url))
+        if not session.url:
+            raise GatewayError("Stripe could not start the checkout: it returned no URL.")
+        return CheckoutSession(session_id=session.id, url=session.url)
 
     def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
+        params: PortalSessionCreateParams = {"customer": customer_id, "return_url": return_url}
         session = self._call(
             "open the billing portal",
             self._client.v1.billing_portal.sessions.create,
-            params={"customer": customer_id, "return_url": return_url},
+            params=params,
         )
-        return str(session.url)
+        return session.url
 
     def upgrade_subscription(self, *, subscription_id: str, item_id: str, price_id: str) -> None:
         subscription = self._call(
             "read the subscription", self._client.v1.subscriptions.retrieve, subscription_id
         )
         if subscription.schedule:
-            schedule_id = getattr(subscription.schedule, "id", subscription.schedule)
             self._call(
                 "release the pending plan change",
                 self._client.v1.subscription_schedules.release,
-                schedule_id,
+                _id_of(subscription.schedule),
             )
         if subscription.cancel_at_period_end:
             # A pending update accepts only the price change, so resume in its own call.
@@ -299,72 +340,71 @@ class StripeGateway(Gateway):
         # pending_if_incomplete: Stripe keeps the old price until the proration invoice is
         # paid (the subscription carries a `pending_update` meanwhile), so an unpaid upgrade
         # never switches the plan; a declined card leaves the user on the plan they paid for.
+        params: SubscriptionUpdateParams = {
+            "items": [{"id": item_id, "price": price_id}],
+            "proration_behavior": "always_invoice",
+            "payment_behavior": "pending_if_incomplete",
+        }
         self._call(
-            "change the plan",
-            self._client.v1.subscriptions.update,
-            subscription_id,
-            params={
-                "items": [{"id": item_id, "price": price_id}],
-                "proration_behavior": "always_invoice",
-                "payment_behavior": "pending_if_incomplete",
-            },
+            "change the plan", self._client.v1.subscriptions.update, subscription_id, params=params
         )
 
     def schedule_downgrade(self, *, subscription_id: str, price_id: str) -> None:
-        subscription = _to_dict(
-            self._call(
-                "read the subscription", self._client.v1.subscriptions.retrieve, subscription_id
-            )
+        subscription = self._call(
+            "read the subscription", self._client.v1.subscriptions.retrieve, subscription_id
         )
-        schedule_ref = subscription.get("schedule")
-        if schedule_ref:
-            schedule_id = schedule_ref["id"] if isinstance(schedule_ref, dict) else schedule_ref
-            found = self._call(
-                "read the schedule", self._client.v1.subscription_schedules.retrieve, schedule_id
+        if subscription.schedule:
+            schedule = self._call(
+                "read the schedule",
+                self._client.v1.subscription_schedules.retrieve,
+                _id_of(subscription.schedule),
             )
         else:
-            found = self._call(
+            create: SubscriptionScheduleCreateParams = {"from_subscription": subscription_id}
+            schedule = self._call(
                 "schedule the plan change",
                 self._client.v1.subscription_schedules.create,
-                params={"from_subscription": subscription_id},
+                params=create,
             )
-        schedule = _to_dict(found)
         # Stripe keeps past phases on a schedule; the update starts from the current one.
-        current = schedule.get("current_phase") or schedule["phases"][0]
-        item = subscription["items"]["data"][0]
-        recurring = item["price"]["recurring"]
+        current = schedule.current_phase or schedule.phases[0]
+        item = subscription.items.data[0]
+        quantity = item.quantity or 1
+        recurring = item.price.recurring
+        if recurring is None:
+            raise GatewayError("Stripe could not schedule the plan change: the price is one-off.")
+        params: SubscriptionScheduleUpdateParams = {
+            "end_behavior": "release",
+            "phases": [
+                {
+                    "items": [{"price": item.price.id, "quantity": quantity}],
+                    "start_date": current.start_date,
+                    "end_date": current.end_date,
+                },
+                {
+                    "items": [{"price": price_id, "quantity": quantity}],
+                    "duration": {
+                        "interval": recurring.interval,
+                        "interval_count": recurring.interval_count or 1,
+                    },
+                    "proration_behavior": "none",
+                },
+            ],
+        }
         self._call(
             "schedule the plan change",
             self._client.v1.subscription_schedules.update,
-            schedule["id"],
-            params={
-                "end_behavior": "release",
-                "phases": [
-                    {
-                        "items": [
-                            {"price": item["price"]["id"], "quantity": item.get("quantity") or 1}
-                        ],
-                        "start_date": current["start_date"],
-                        "end_date": current["end_date"],
-                    },
-                    {
-                        "items": [{"price": price_id, "quantity": item.get("quantity") or 1}],
-                        "duration": {
-                            "interval": recurring["interval"],
-                            "interval_count": recurring.get("interval_count") or 1,
-                        },
-                        "proration_behavior": "none",
-                    },
-                ],
-            },
+            schedule.id,
+            params=params,
         )
 
     def set_cancel_at_period_end(self, *, subscription_id: str, cancel: bool) -> None:
+        params: SubscriptionUpdateParams = {"cancel_at_period_end": cancel}
         self._call(
             "update the subscription",
             self._client.v1.subscriptions.update,
             subscription_id,
-            params={"cancel_at_period_end": cancel},
+            params=params,
         )
 
     def create_refund(
@@ -375,73 +415,73 @@ class StripeGateway(Gateway):
         idempotency_key: str,
         metadata: dict[str, str],
     ) -> RefundResult:
+        params: RefundCreateParams = {
+            "payment_intent": payment_intent_id,
+            "amount": amount,
+            "metadata": metadata,
+        }
         refund = self._call(
             "refund the payment",
             self._client.v1.refunds.create,
-            params={"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
+            params=params,
             options={"idempotency_key": idempotency_key},
         )
-        return RefundResult(
-            refund_id=str(refund.id), status=str(refund.status), amount=int(refund.amount)
-        )
+        return RefundResult(refund_id=refund.id, status=refund.status or "", amount=refund.amount)
 
     def retrieve_payment(self, *, payment_intent_id: str) -> dict[str, Any]:
-        intent = _to_dict(
-            self._call(
-                "look up the payment",
-                self._client.v1.payment_intents.retrieve,
-                payment_intent_id,
-                params={"expand": ["latest_charge"]},
-            )
+        params: PaymentIntentRetrieveParams = {"expand": ["latest_charge"]}
+        intent = self._call(
+            "look up the payment",
+            self._client.v1.payment_intents.retrieve,
+            payment_intent_id,
+            params=params,
         )
-        charge = intent.get("latest_charge")
-        charge = charge if isinstance(charge, dict) else {"id": charge or ""}
+        charge = intent.latest_charge
+        expanded = None if charge is None or isinstance(charge, str) else charge
         return {
-            "id": intent.get("id", payment_intent_id),
-            "status": intent.get("status", ""),
-            "amount": intent.get("amount"),
-            "amount_received": intent.get("amount_received"),
-            "currency": intent.get("currency", ""),
-            "charge": charge.get("id", ""),
-            "amount_refunded": charge.get("amount_refunded"),
-            "refunded": charge.get("refunded"),
-            "livemode": intent.get("livemode"),
+            "id": intent.id,
+            "status": intent.status,
+            "amount": intent.amount,
+            "amount_received": intent.amount_received,
+            "currency": intent.currency,
+            "charge": _id_of(charge),
+            "amount_refunded": expanded.amount_refunded if expanded else None,
+            "refunded": expanded.refunded if expanded else None,
+            "livemode": intent.livemode,
         }
 
     def invoice_payment_intents(self, *, invoice_id: str) -> list[str]:
+        params: InvoicePaymentListParams = {"invoice": invoice_id, "status": "paid", "limit": 100}
         page = self._call(
-            "list the invoice's payments",
-            self._client.v1.invoice_payments.list,
-            params={"invoice": invoice_id, "status": "paid", "limit": 100},
+            "list the invoice's payments", self._client.v1.invoice_payments.list, params=params
         )
-        rows = sorted(page.data, key=lambda row: int(row.created))
-        intents = [_id_of(row.payment.payment_intent) for row in rows if row.payment]
+        rows = sorted(page.data, key=lambda row: row.created)
+        intents = [_id_of(row.payment.payment_intent) for row in rows]
         return [intent for intent in intents if intent]
 
     def list_prices(self, *, product_id: str | None = None) -> list[PriceInfo]:
-        params: dict[str, Any] = {"active": True, "expand": ["data.product"], "limit": 100}
+        params: PriceListParams = {"active": True, "expand": ["data.product"], "limit": 100}
         if product_id:
             params["product"] = product_id
         page = self._call("list prices", self._client.v1.prices.list, params=params)
         result = []
         for price in page.auto_paging_iter():
-            data = _to_dict(price)
-            product = data["product"] if isinstance(data["product"], dict) else {}
-            if product and not product.get("active", True):
+            product = None if isinstance(price.product, str) else price.product
+            if product and not product.active:
                 continue
-            recurring = data.get("recurring") or {}
-            metadata = data.get("metadata") or {}
+            product_metadata = _metadata(product.metadata) if product else None
+            metadata = _metadata(price.metadata)
             result.append(
                 PriceInfo(
-                    price_id=data["id"],
-                    product_id=product.get("id", str(data["product"])),
-                    name=product.get("name") or data.get("nickname") or data["id"],
-                    description=product.get("description") or "",
-                    unit_amount=int(data.get("unit_amount") or 0),
-                    currency=data.get("currency", "usd"),
-                    interval=recurring.get("interval") or "none",
-                    credit_amount=metadata_credit_amount(metadata, product.get("metadata")),
-                    display_order=metadata_display_order(metadata, product.get("metadata")),
+                    price_id=price.id,
+                    product_id=_id_of(price.product),
+                    name=(product.name if product else "") or price.nickname or price.id,
+                    description=(product.description if product else None) or "",
+                    unit_amount=price.unit_amount or 0,
+                    currency=price.currency,
+                    interval=price.recurring.interval if price.recurring else "none",
+                    credit_amount=metadata_credit_amount(metadata, product_metadata),
+                    display_order=metadata_display_order(metadata, product_metadata),
                 )
             )
         return result
