@@ -2,9 +2,13 @@
 
 import pytest
 
-from stripe_manager import shapes
 from stripe_manager.gateway import Gateway, GatewayError, StripeGateway
-from stripe_manager.tests.test_gateway import FakeStripe, _error
+from stripe_manager.tests.test_gateway import (
+    FakeStripe,
+    _error,
+    sdk_charge,
+    sdk_payment_intent,
+)
 
 
 @pytest.fixture
@@ -18,26 +22,11 @@ def gateway(fake):
 
 
 def test_retrieve_payment_expands_the_latest_charge_and_returns_plain_data(fake, gateway):
-    charge = shapes.charge(
-        "ch_1",
-        customer="cus_1",
-        payment_intent="pi_1",
-        amount=1000,
-        amount_refunded=400,
-    )
+    charge = sdk_charge("ch_1", payment_intent="pi_1", amount=1000, amount_refunded=400)
     fake.answer(
         "GET",
         "/v1/payment_intents/pi_1",
-        {
-            "id": "pi_1",
-            "object": "payment_intent",
-            "status": "succeeded",
-            "amount": 1000,
-            "amount_received": 1000,
-            "currency": "usd",
-            "livemode": False,
-            "latest_charge": charge,
-        },
+        sdk_payment_intent("pi_1", amount=1000, latest_charge=charge),
     )
 
     details = gateway.retrieve_payment(payment_intent_id="pi_1")

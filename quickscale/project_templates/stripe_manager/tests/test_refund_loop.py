@@ -226,25 +226,3 @@ def test_a_pack_refunded_in_stripes_dashboard_takes_its_credits_back_once(
     # Delivered as JSON exactly as signed: the refund's customer is the payment's.
     refund = json.loads(json.dumps(rest[-1]))["data"]["object"]
     assert refund["customer"] == pack.user.stripe_customer.stripe_customer_id
-
-
-def test_the_real_gateway_lists_an_invoices_paid_payment_intents(
-    db: Any,
-) -> None:
-    from stripe_manager.gateway import StripeGateway
-    from stripe_manager.tests.test_gateway import FakeStripe
-
-    fake = FakeStripe()
-    later = shapes.invoice_payment("inpay_2", invoice="in_1", payment_intent="pi_2", amount=900)
-    earlier = shapes.invoice_payment("inpay_1", invoice="in_1", payment_intent="pi_1", amount=100)
-    earlier["created"] = later["created"] - 60
-    page = {"object": "list", "data": [later, earlier], "has_more": False, "url": "/v1/x"}
-    fake.answer("GET", "/v1/invoice_payments", page)
-
-    intents = StripeGateway(api_key="sk_test_x", http_client=fake).invoice_payment_intents(
-        invoice_id="in_1"
-    )
-
-    assert intents == ["pi_1", "pi_2"]
-    [request] = fake.sent
-    assert request.params == {"invoice": "in_1", "status": "paid", "limit": "100"}
