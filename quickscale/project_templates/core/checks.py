@@ -8,7 +8,9 @@ The webhook secret is also a Django system check (:func:`check_stripe_webhook_se
 registered when settings import this module): it judges the settings as finally
 loaded, so ``manage.py check --deploy`` and every management command report a
 secret that a settings module or an override changed after the environment was
-read. Both ask :func:`webhook_secret_problem`, the one rule for a real-looking secret.
+read. Both ask :func:`webhook_secret_problem`, the one rule for a real-looking secret;
+it and the keys' mode rule live in ``stripe_manager.keys``, which ``manage.py
+stripe_check`` asks too.
 """
 
 from collections.abc import Mapping, Sequence
@@ -19,33 +21,17 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
-from core.env import (
-    DEVELOPMENT_SECRET_KEY,
-    WEBHOOK_SECRET_PREFIX,
-    SecurityConfig,
-    read_security_config,
+from core.env import DEVELOPMENT_SECRET_KEY, SecurityConfig, read_security_config
+from stripe_manager.keys import (
+    PLACEHOLDER_MARKERS,
+    WEBHOOK_SECRET_HINT,
+    key_problems,
+    webhook_secret_problem,
 )
 
 # Django's own deploy check (security.W009) uses the same thresholds.
 MIN_SECRET_KEY_LENGTH = 50
 MIN_SECRET_KEY_UNIQUE_CHARACTERS = 5
-# Substrings of values that were clearly never replaced by a real secret.
-PLACEHOLDER_MARKERS = (
-    "dummy",
-    "placeholder",
-    "!!!",
-    "changeme",
-    "change-me",
-    "replace",
-    "insecure",
-)
-# Stripe's signing secrets carry 32 (dashboard) or 64 (CLI) random characters
-# after the prefix; fewer than this is a hand-typed stand-in.
-MIN_WEBHOOK_SECRET_RANDOM_CHARACTERS = 24
-WEBHOOK_SECRET_HINT = (
-    "Copy the signing secret Stripe shows for this site's webhook endpoint "
-    "(Developers > Webhooks) into STRIPE_WEBHOOK_SECRET."
-)
 
 
 def _secret_key_problem(secret_key: str) -> str | None:
@@ -61,30 +47,6 @@ def _secret_key_problem(secret_key: str) -> str | None:
         return (
             "SECRET_KEY is too short or too simple "
             f"(use at least {MIN_SECRET_KEY_LENGTH} random characters)."
-        )
-    return None
-
-
-def webhook_secret_problem(secret: str) -> str | None:
-    """Return why ``secret`` is not a real-looking Stripe webhook secret, or None.
-
-    Anyone who knows the secret can sign events that grant credits, so a public
-    placeholder (``whsec_dummy``), an empty value or a short hand-typed one fails.
-    """
-    if not secret:
-        return "STRIPE_WEBHOOK_SECRET is not set."
-    if any(marker in secret.lower() for marker in PLACEHOLDER_MARKERS):
-        return "STRIPE_WEBHOOK_SECRET is a placeholder."
-    random_part = secret.removeprefix(WEBHOOK_SECRET_PREFIX)
-    if (
-        not secret.startswith(WEBHOOK_SECRET_PREFIX)
-        or len(random_part) < MIN_WEBHOOK_SECRET_RANDOM_CHARACTERS
-        or len(set(random_part)) < MIN_SECRET_KEY_UNIQUE_CHARACTERS
-    ):
-        return (
-            "STRIPE_WEBHOOK_SECRET does not look like a Stripe signing secret "
-            f"({WEBHOOK_SECRET_PREFIX} followed by at least "
-            f"{MIN_WEBHOOK_SECRET_RANDOM_CHARACTERS} random characters)."
         )
     return None
 
@@ -110,25 +72,21 @@ def production_problems(config: SecurityConfig | Mapping[str, str]) -> list[str]
             f"ACCOUNT_EMAIL_VERIFICATION is {config.account_email_verification!r}; "
             "set ACCOUNT_EMAIL_VERIFICATION=mandatory."
         )
-    if config.stripe_enabled and config.stripe_live_mode:
-        test_keys = [
-            name
-            for name, value in (
-                ("STRIPE_PUBLIC_KEY", config.stripe_public_key),
-                ("STRIPE_SECRET_KEY", config.stripe_secret_key),
-            )
-            if value.startswith(("pk_test_", "sk_test_")) or not value or "dummy" in value
-        ]
-        if test_keys:
-            problems.append(
-                f"STRIPE_LIVE_MODE is on but {', '.join(test_keys)} is a test key or empty."
-            )
     # One secret signs the events of whichever key pair STRIPE_LIVE_MODE selects.
     webhook_problem = (
         webhook_secret_problem(config.stripe_webhook_secret) if config.stripe_enabled else None
     )
     if webhook_problem:
         problems.append(f"{webhook_problem} {WEBHOOK_SECRET_HINT}")
+    if config.stripe_enabled:
+        # Keys for the other mode charge real cards in a test setup, or none in a live one.
+        problems.extend(
+            key_problems(
+                live_mode=config.stripe_live_mode,
+                secret_key=config.stripe_secret_key,
+                public_key=config.stripe_public_key,
+            )
+        )
     return problems
 
 

@@ -11,9 +11,9 @@ from core.checks import (
     check_stripe_webhook_secret,
     production_problems,
     validate_production,
-    webhook_secret_problem,
 )
 from core.env import read_security_config
+from stripe_manager.keys import webhook_secret_problem
 
 SAFE_PRODUCTION = {
     "IS_PRODUCTION": "true",
@@ -28,7 +28,12 @@ def production(**overrides: str) -> dict[str, str]:
     return {**SAFE_PRODUCTION, **overrides}
 
 
-STRIPE_ON = {"STRIPE_ENABLED": "yes"}
+# Stripe on, with test mode keys (STRIPE_LIVE_MODE is off unless a test says otherwise).
+STRIPE_ON = {
+    "STRIPE_ENABLED": "yes",
+    "STRIPE_PUBLIC_KEY": "pk_test_" + secrets.token_hex(12),
+    "STRIPE_SECRET_KEY": "sk_test_" + secrets.token_hex(12),
+}
 REAL_LOOKING_SECRETS = [
     "whsec_" + "5WbX5kEWLlfzsGNjH64I8lOOqUB6e8FH",  # the dashboard's shape: 32 characters
     "whsec_" + secrets.token_hex(32),  # the Stripe CLI's shape, and what build writes
@@ -102,6 +107,48 @@ def test_production_refuses_stripe_test_keys_in_live_mode():
     assert "STRIPE_PUBLIC_KEY" in problem
 
 
+@pytest.mark.parametrize(
+    ("live", "secret_key", "public_key", "expected"),
+    [
+        ("no", "sk_live_abc", "pk_test_abc", "STRIPE_SECRET_KEY is a live mode key but"),
+        ("no", "rk_live_abc", "pk_test_abc", "STRIPE_SECRET_KEY is a live mode key but"),
+        ("no", "sk_test_abc", "pk_live_abc", "STRIPE_PUBLIC_KEY is a live mode key but"),
+        ("yes", "rk_test_abc", "pk_live_abc", "STRIPE_SECRET_KEY is a test mode key but"),
+        ("no", "", "pk_test_abc", "STRIPE_SECRET_KEY is not set."),
+        ("no", "sk_abc", "pk_test_abc", "STRIPE_SECRET_KEY is not a Stripe key."),
+    ],
+    ids=["live-secret", "live-restricted", "live-public", "test-restricted", "empty", "shape"],
+)
+def test_production_with_stripe_on_refuses_keys_for_the_other_mode(
+    live, secret_key, public_key, expected
+):
+    environ = production(
+        STRIPE_ENABLED="yes",
+        STRIPE_LIVE_MODE=live,
+        STRIPE_PUBLIC_KEY=public_key,
+        STRIPE_SECRET_KEY=secret_key,
+        STRIPE_WEBHOOK_SECRET=REAL_LOOKING_SECRETS[0],
+    )
+    (problem,) = production_problems(environ)
+    assert problem.startswith(expected)
+    assert "Fix:" in problem
+    with pytest.raises(ImproperlyConfigured, match=expected.split()[0]):
+        validate_production(environ)
+
+
+@pytest.mark.parametrize("live", ["no", "yes"])
+def test_production_accepts_restricted_keys_of_its_mode(live):
+    mode = "live" if live == "yes" else "test"
+    environ = production(
+        STRIPE_ENABLED="yes",
+        STRIPE_LIVE_MODE=live,
+        STRIPE_PUBLIC_KEY=f"pk_{mode}_abc",
+        STRIPE_SECRET_KEY=f"rk_{mode}_abc",
+        STRIPE_WEBHOOK_SECRET=REAL_LOOKING_SECRETS[0],
+    )
+    assert production_problems(environ) == []
+
+
 def test_validate_production_names_every_problem_in_one_clear_message():
     environ = production(DEBUG="on", ALLOWED_HOSTS="*", SECRET_KEY="dummy")
     with pytest.raises(ImproperlyConfigured) as raised:
@@ -134,11 +181,14 @@ def test_production_with_stripe_on_refuses_a_webhook_secret_that_is_not_real(sec
 
 @pytest.mark.parametrize("live", ["no", "yes"], ids=["test-keys", "live-keys"])
 def test_production_with_stripe_on_and_no_webhook_secret_is_refused_in_either_mode(live):
+    mode = "live" if live == "yes" else "test"
     environ = production(
-        **STRIPE_ON,
-        STRIPE_LIVE_MODE=live,
-        STRIPE_PUBLIC_KEY=f"pk_{'live' if live == 'yes' else 'test'}_{secrets.token_hex(12)}",
-        STRIPE_SECRET_KEY=f"sk_{'live' if live == 'yes' else 'test'}_{secrets.token_hex(12)}",
+        **{
+            **STRIPE_ON,
+            "STRIPE_LIVE_MODE": live,
+            "STRIPE_PUBLIC_KEY": f"pk_{mode}_{secrets.token_hex(12)}",
+            "STRIPE_SECRET_KEY": f"sk_{mode}_{secrets.token_hex(12)}",
+        }
     )
     assert production_problems(environ) == [
         "STRIPE_WEBHOOK_SECRET is not set. Copy the signing secret Stripe shows for this "

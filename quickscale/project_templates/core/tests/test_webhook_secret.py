@@ -60,7 +60,10 @@ def test_production_with_stripe_on_refuses_to_start_without_a_real_webhook_secre
 
 def test_production_with_stripe_on_and_a_real_looking_secret_passes_the_deploy_check():
     env = production_env(
-        STRIPE_ENABLED="True", STRIPE_WEBHOOK_SECRET="whsec_" + secrets.token_hex(32)
+        STRIPE_ENABLED="True",
+        STRIPE_WEBHOOK_SECRET="whsec_" + secrets.token_hex(32),
+        STRIPE_PUBLIC_KEY="pk_test_" + secrets.token_hex(12),
+        STRIPE_SECRET_KEY="sk_test_" + secrets.token_hex(12),
     )
     result = run_python(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
     assert result.returncode == 0, result.stderr + result.stdout
