@@ -256,12 +256,24 @@ def generate_service(
 
 
 @app.command()
-def check() -> None:
+def check(
+    stripe: Annotated[
+        bool,
+        typer.Option(
+            "--stripe",
+            help="Also check the project's Stripe account before going live "
+            "(runs manage.py stripe_check; reads only).",
+        ),
+    ] = False,
+) -> None:
     """Check this machine and, inside a project, its .env and port."""
     from rich.table import Table
     from rich.text import Text
 
-    from quickscale.commands import system
+    from quickscale.commands import checks, lifecycle, system
+
+    # Outside a project there is no account to check: say so before the machine table.
+    project = checks.require_project("check --stripe") if stripe else None
 
     rows = system.run_checks()
     styles = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
@@ -274,7 +286,12 @@ def check() -> None:
             row.name, Text(outcome, style=styles[outcome]), Text(row.detail), Text(row.fix)
         )
     stdout().print(table)
-    if system.has_failures(rows):
+    failed = system.has_failures(rows)
+    if project is not None:
+        # The project's own command knows its settings and Stripe; its lines are the report.
+        stripe_code = lifecycle.runtime_for(project).manage(["stripe_check"])
+        failed = failed or stripe_code != 0
+    if failed:
         raise typer.Exit(1)
 
 

@@ -284,3 +284,34 @@ def test_a_local_project_has_no_database_port_row(runner, inside, docker, fake_r
     result = runner.invoke(app, ["check"])
 
     assert "DB port" not in [cells[0] for cells in table(result.stdout)]
+
+
+# --------------------------------------------------------------------------- --stripe
+
+
+@pytest.mark.parametrize(("stripe_code", "exit_code"), [(0, 0), (1, 1)], ids=["ready", "findings"])
+def test_stripe_runs_the_projects_stripe_check_and_takes_its_outcome(
+    runner, inside, docker, fake_runtime, stripe_code, exit_code
+):
+    fake_runtime.exit_code = stripe_code
+
+    result = runner.invoke(app, ["check", "--stripe"])
+
+    assert result.exit_code == exit_code, result.output
+    assert fake_runtime.calls == [("manage", ("stripe_check",))]
+    assert row(result.stdout, ".env")[1] == "pass"  # the machine table is still shown
+
+
+def test_without_stripe_the_account_is_not_checked(runner, inside, docker, fake_runtime):
+    result = runner.invoke(app, ["check"])
+
+    assert result.exit_code == 0, result.output
+    assert fake_runtime.calls == []
+
+
+def test_stripe_outside_a_project_exits_2_with_one_line(runner, docker, fake_runtime):
+    result = runner.invoke(app, ["check", "--stripe"])
+
+    assert result.exit_code == 2
+    assert "'quickscale check --stripe' must run inside a QuickScale project" in result.stderr
+    assert fake_runtime.calls == []
