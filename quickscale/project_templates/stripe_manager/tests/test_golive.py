@@ -10,8 +10,10 @@ mode stop the check with one line. Every run only reads.
 
 from __future__ import annotations
 
+import re
 import secrets
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +25,8 @@ from stripe_manager.gateway import API_VERSION
 from stripe_manager.models import StripeProduct
 from stripe_manager.tests.test_gateway import FakeStripe
 from stripe_manager.webhooks import HANDLED_EVENT_TYPES
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "going-live.md"
 
 SITE = "https://shop.example.com"
 WEBHOOK_URL = f"{SITE}/stripe/webhook/"
@@ -132,6 +136,12 @@ def account(
     )
 
 
+def guide_blocks() -> list[list[str]]:
+    """The ``text`` code blocks of docs/going-live.md, as lists of lines."""
+    text = GUIDE.read_text(encoding="utf-8")
+    return [block.splitlines() for block in re.findall(r"^```text\n(.*?)^```$", text, re.M | re.S)]
+
+
 def run() -> str:
     out = StringIO()
     call_command("stripe_check", stdout=out)
@@ -163,6 +173,12 @@ def test_a_correct_account_passes_reading_only(fake):
     assert {sent.method for sent in fake.sent} == {"GET"}
     assert fake.sent[0].headers["Authorization"] == "Bearer sk_test_4eC39HqLyjWDarjtT1zdp7dc"
     assert not StripeProduct.objects.exists()  # it checks the catalog; it does not sync it
+    # The guide shows this very run as the output of a correct setup.
+    assert output.splitlines() in guide_blocks()
+
+
+def test_the_guide_lists_exactly_the_event_types_the_endpoint_must_send():
+    assert sorted(HANDLED_EVENT_TYPES) in [sorted(block) for block in guide_blocks()]
 
 
 MISCONFIGURED = {
