@@ -4,13 +4,14 @@ Settings call :func:`validate_production` while they load, so a misconfigured
 production deployment fails before it serves a single request. Tests call
 :func:`production_problems` with a dict of values instead of reloading settings.
 
-The webhook secret is also a Django system check (:func:`check_stripe_webhook_secret`,
-registered when settings import this module): it judges the settings as finally
-loaded, so ``manage.py check --deploy`` and every management command report a
-secret that a settings module or an override changed after the environment was
-read. Both ask :func:`webhook_secret_problem`, the one rule for a real-looking secret;
-it and the keys' mode rule live in ``stripe_manager.keys``, which ``manage.py
-stripe_check`` asks too.
+The webhook secret and the Stripe keys' mode are also Django system checks
+(:func:`check_stripe_webhook_secret`, :func:`check_stripe_keys`, registered when
+settings import this module): they judge the settings as finally loaded, so
+``manage.py check --deploy`` and every management command report a value that
+a settings module or an override changed after the environment was read. Start-up
+and system checks ask the same rules (:func:`webhook_secret_problem` for a
+real-looking secret, :func:`key_problems` for the keys' mode), which live in
+``stripe_manager.keys`` because ``manage.py stripe_check`` asks them too.
 """
 
 from collections.abc import Mapping, Sequence
@@ -112,3 +113,16 @@ def check_stripe_webhook_secret(
     if problem is None:
         return []
     return [Error(problem, hint=WEBHOOK_SECRET_HINT, id="core.E001")]
+
+
+@register(Tags.security)
+def check_stripe_keys(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """System check: production with Stripe on needs both keys, for ``STRIPE_LIVE_MODE``'s mode."""
+    if not (settings.IS_PRODUCTION and settings.STRIPE_ENABLED):
+        return []
+    problems = key_problems(
+        live_mode=settings.STRIPE_LIVE_MODE,
+        secret_key=settings.STRIPE_SECRET_KEY,
+        public_key=settings.STRIPE_PUBLIC_KEY,
+    )
+    return [Error(problem, id="core.E002") for problem in problems]

@@ -25,7 +25,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.urls import reverse
 
-from stripe_manager.gateway import GatewayError, StripeGateway
+from stripe_manager.gateway import API_VERSION, GatewayError, StripeGateway
 from stripe_manager.keys import key_problems, secret_key_mode, webhook_secret_problem
 from stripe_manager.webhooks import HANDLED_EVENT_TYPES
 
@@ -55,6 +55,7 @@ class Endpoint:
     url: str
     status: str
     events: frozenset[str]
+    api_version: str | None  # None: the account's default version applies
 
 
 class _AccountReader(StripeGateway):
@@ -71,6 +72,7 @@ class _AccountReader(StripeGateway):
                 url=str(endpoint.url),
                 status=str(endpoint.status),
                 events=frozenset(str(event) for event in endpoint.enabled_events),
+                api_version=str(endpoint.api_version) if endpoint.api_version else None,
             )
             for endpoint in page.auto_paging_iter()
         ]
@@ -160,6 +162,15 @@ def _endpoint_results(endpoints: list[Endpoint]) -> Iterator[Result]:
         )
     else:
         yield Result(True, f"webhook endpoint {url} is enabled")
+    if endpoint.api_version and endpoint.api_version != API_VERSION:
+        # Payload shapes follow the endpoint's version; the handlers read the pinned one.
+        yield Result(
+            False,
+            f"the webhook endpoint sends payloads of API version {endpoint.api_version}, "
+            f"but this project reads {API_VERSION}.",
+            f"add an endpoint with API version {API_VERSION} (an endpoint's version cannot be "
+            "changed), set STRIPE_WEBHOOK_SECRET to its secret, then delete the old one.",
+        )
     subscribed = set(endpoint.events)
     handled = set(HANDLED_EVENT_TYPES)
     if "*" in subscribed:

@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from core.checks import (
+    check_stripe_keys,
     check_stripe_webhook_secret,
     production_problems,
     validate_production,
@@ -244,3 +245,31 @@ def test_the_webhook_secret_check_passes_otherwise(settings, production_on, stri
     assert not [
         message for message in run_checks(tags=[Tags.security]) if message.id == "core.E001"
     ]
+
+
+def test_the_deploy_check_reports_keys_for_the_other_mode_in_production(settings):
+    settings.IS_PRODUCTION = True
+    settings.STRIPE_ENABLED = True
+    settings.STRIPE_LIVE_MODE = False
+    settings.STRIPE_SECRET_KEY = "sk_live_abc"
+    settings.STRIPE_PUBLIC_KEY = "pk_test_abc"
+    settings.STRIPE_WEBHOOK_SECRET = REAL_LOOKING_SECRETS[0]
+    with pytest.raises(SystemCheckError) as raised:
+        call_command("check", "--deploy", stdout=StringIO(), stderr=StringIO())
+    assert "(core.E002) STRIPE_SECRET_KEY is a live mode key but STRIPE_LIVE_MODE is off" in str(
+        raised.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("production_on", "stripe_on", "secret_key"),
+    [(True, True, "rk_test_abc"), (True, False, "sk_live_abc"), (False, True, "sk_live_abc")],
+    ids=["right-mode", "stripe-off", "development"],
+)
+def test_the_keys_check_passes_otherwise(settings, production_on, stripe_on, secret_key):
+    settings.IS_PRODUCTION = production_on
+    settings.STRIPE_ENABLED = stripe_on
+    settings.STRIPE_LIVE_MODE = False
+    settings.STRIPE_SECRET_KEY = secret_key
+    settings.STRIPE_PUBLIC_KEY = "pk_test_abc"
+    assert check_stripe_keys(None) == []

@@ -199,6 +199,11 @@ MISCONFIGURED = {
         "FAIL  the webhook endpoint sends event types this project does not handle: "
         "charge.refunded. Fix: remove them",
     ),
+    "endpoint-api-version": (
+        {"endpoints": [endpoint(api_version="2024-06-20")]},
+        f"FAIL  the webhook endpoint sends payloads of API version 2024-06-20, but this "
+        f"project reads {API_VERSION}. Fix: add an endpoint with API version {API_VERSION}",
+    ),
     "every-event": (
         {"endpoints": [endpoint(enabled_events=["*"])]},
         "FAIL  the webhook endpoint subscribes to every event type (*). Fix: select exactly",
