@@ -326,3 +326,27 @@ def test_with_stripe_off_there_is_nothing_to_check(fake, settings):
     assert output == ""
     assert error.startswith("STRIPE_ENABLED is off, so there is no Stripe account to check.")
     assert fake.sent == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("status", "kind", "fix"),
+    [
+        (403, "invalid_request_error", "Fix: give the restricted key read access"),
+        (500, "api_error", "Fix: check the network and STRIPE_SECRET_KEY, then retry."),
+    ],
+    ids=["restricted-key-lacks-access", "stripe-failing"],
+)
+def test_a_read_stripe_refuses_otherwise_stops_the_check_with_its_fix(fake, status, kind, fix):
+    fake.answer(
+        "GET",
+        "/v1/webhook_endpoints",
+        {"error": {"type": kind, "message": "Not allowed or not working"}},
+        status=status,
+    )
+
+    output, error = run_failing()
+
+    assert output == ""
+    assert error.startswith("Stripe could not list the webhook endpoints: Not allowed")
+    assert fix in error
