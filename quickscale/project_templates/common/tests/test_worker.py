@@ -270,16 +270,33 @@ def test_two_workers_started_together_schedule_each_periodic_run_once(tmp_path: 
 
 @pytest.fixture
 def rq_redis() -> Iterator[str]:
-    """A Redis database of its own for the RQ worker's test, emptied before and after."""
+    """The RQ worker test's Redis database, with no RQ keys in it before or after.
+
+    Two test runs on one machine (a CI run beside a README check) share this
+    database and RQ's "default" queue, so the test runs under a lock in Redis: one
+    run at a time, each removing only RQ's keys (a FLUSHDB by one run had wiped the
+    job the other was reading).
+    """
     client = redis.Redis.from_url(TEST_RQ_REDIS_URL, socket_connect_timeout=2)
     try:
         client.ping()
     except redis.RedisError as error:
         pytest.fail(f"The RQ worker test needs Redis at {TEST_RQ_REDIS_URL} ({error}).")
-    client.flushdb()
-    yield TEST_RQ_REDIS_URL
-    client.flushdb()
-    client.close()
+    lock = client.lock("quickscale-tests:rq-worker", timeout=300, blocking_timeout=300)
+    if not lock.acquire():
+        pytest.fail(f"Another test run kept the RQ worker test's lock in {TEST_RQ_REDIS_URL}.")
+
+    def remove_rq_keys() -> None:
+        for key in client.scan_iter("rq:*"):
+            client.delete(key)
+
+    try:
+        remove_rq_keys()
+        yield TEST_RQ_REDIS_URL
+        remove_rq_keys()
+    finally:
+        lock.release()
+        client.close()
 
 
 ENQUEUE_AND_WAIT = """
