@@ -110,3 +110,11 @@ def enqueue(django_capture_on_commit_callbacks):
             return enqueue_job(service, account, origin=origin, inputs=inputs)
 
     return call
+
+
+@pytest.fixture
+def member(client, user, fund):
+    """A signed-in user with 5 credits (the service pages' visitor)."""
+    fund(user, 5)
+    client.force_login(user)
+    return user

@@ -10,12 +10,12 @@ import io
 import uuid
 from datetime import timedelta
 from decimal import Decimal
-from html.parser import HTMLParser
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from common.testing.html import elements
 from common.testing.tasks import run_queued_tasks
 from credits import ledger
 from services.models import Job, Service
@@ -26,32 +26,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 PAGE_SHELL = "main navigation"
 BATCH = "batch_sentiment_analysis"
 TEXTS = "I love this.\nThis is terrible.\nIt is a table."
-
-
-class ElementById(HTMLParser):
-    """Collect the attributes of every element that has an id."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.elements: dict[str, dict[str, str | None]] = {}
-
-    def handle_starttag(self, tag, attrs):
-        values = dict(attrs)
-        if values.get("id"):
-            self.elements[values["id"]] = values
-
-
-def elements(html: str) -> dict[str, dict[str, str | None]]:
-    parser = ElementById()
-    parser.feed(html)
-    return parser.elements
-
-
-@pytest.fixture
-def member(client, user, fund):
-    fund(user, 5)
-    client.force_login(user)
-    return user
 
 
 @pytest.fixture

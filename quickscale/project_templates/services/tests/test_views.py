@@ -1,5 +1,4 @@
 from decimal import Decimal
-from html.parser import HTMLParser
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -7,38 +6,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from common.testing.html import elements
 from credits import ledger
 from services.models import Service, ServiceUsage
 from services.tests.factories import png_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("default_services")]
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-class ElementById(HTMLParser):
-    """Collect the attributes of every element that has an id."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.elements: dict[str, dict[str, str | None]] = {}
-
-    def handle_starttag(self, tag, attrs):
-        values = dict(attrs)
-        if values.get("id"):
-            self.elements[values["id"]] = values
-
-
-def elements(html: str) -> dict[str, dict[str, str | None]]:
-    parser = ElementById()
-    parser.feed(html)
-    return parser.elements
-
-
-@pytest.fixture
-def member(client, user, fund):
-    fund(user, 5)
-    client.force_login(user)
-    return user
 
 
 def detail(name: str) -> str:
