@@ -24,6 +24,17 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
+@never_cache
+@require_GET
+def live(request: HttpRequest) -> HttpResponse:
+    """Answer 200 while this process serves requests (a liveness probe).
+
+    It asks nothing of the database or any other service: an outage elsewhere
+    must take a process out of rotation (``health``), not get it restarted.
+    """
+    return HttpResponse("ok", content_type="text/plain; charset=utf-8")
+
+
 def nul_byte_not_found(request: HttpRequest) -> HttpResponse:
     """Answer 404 (the site's usual page) for an address holding a NUL byte."""
     raise Http404("No address holds a NUL byte.")

@@ -102,8 +102,9 @@ X_FRAME_OPTIONS = "DENY"
 # HTTPS in production (manage.py check --deploy --fail-level WARNING passes with these).
 # https://docs.djangoproject.com/en/5.2/ref/middleware/#http-strict-transport-security
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", IS_PRODUCTION)
-# The container's health check calls /health/ over plain HTTP from inside.
-SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+# The container's health check and Kubernetes' probes call /health/ and
+# /health/live/ over plain HTTP from inside.
+SECURE_REDIRECT_EXEMPT = [r"^health/(live/)?$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if IS_PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", IS_PRODUCTION)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", IS_PRODUCTION)

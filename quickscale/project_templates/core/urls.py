@@ -5,11 +5,12 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
 from api.endpoints import api
-from common.views import health, nul_byte_not_found
+from common.views import health, live, nul_byte_not_found
 from users.views import avatar
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("health/", health, name="health"),
+    path("health/live/", live, name="health_live"),
     # The API answers every address under /api/ itself, in its JSON envelope.
     path("api/", api.urls),
     # Any other address holding a NUL byte is a 404 before a view can use it in a

@@ -27,3 +27,25 @@ def test_health_answers_503_when_the_database_is_unreachable(client):
 
 def test_health_refuses_writes(client):
     assert client.post(reverse("health")).status_code == 405
+
+
+def test_liveness_answers_without_asking_the_database(client):
+    # A database outage takes processes out of rotation (/health/), it must not
+    # get them restarted: the liveness probe's endpoint never opens a cursor.
+    with mock.patch(
+        "django.db.backends.base.base.BaseDatabaseWrapper.cursor",
+        side_effect=OperationalError("connection refused"),
+    ):
+        response = client.get(reverse("health_live"))
+    assert response.status_code == 200
+    assert response.content == b"ok"
+    assert "no-cache" in response["Cache-Control"]
+
+
+@pytest.mark.parametrize("name", ["health", "health_live"])
+@pytest.mark.django_db
+def test_probes_are_answered_over_plain_http_when_https_is_enforced(client, settings, name):
+    # Kubernetes' probes and the image's health check call the pod over plain HTTP.
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get(reverse(name)).status_code == 200
+    assert client.get("/accounts/login/").status_code == 301
