@@ -16,8 +16,9 @@ import dj_database_url
 import pytest
 from django.conf import settings
 
-# Playwright fixtures (`page`, `browser`) and the `browser` marker, for every app.
-pytest_plugins = ["common.testing.browser"]
+# Playwright fixtures (`page`, `browser`) and the `browser` marker, and the fake LLM
+# provider (`fake_llm`), for every app.
+pytest_plugins = ["common.testing.browser", "common.testing.fake_llm"]
 
 
 @pytest.fixture(scope="session")

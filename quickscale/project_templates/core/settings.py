@@ -145,6 +145,7 @@ INSTALLED_APPS = [
     "public",
     "credits",
     "services",
+    "llm",
     "api",
     "stripe_manager",
     "admin_dashboard",
@@ -491,6 +492,24 @@ SERVICE_MAX_CONCURRENT_PER_PROCESS = env_int(
 if SERVICE_MAX_CONCURRENT_PER_KEY < 1 or SERVICE_MAX_CONCURRENT_PER_PROCESS < 1:
     raise ImproperlyConfigured(
         "SERVICE_MAX_CONCURRENT_PER_KEY and SERVICE_MAX_CONCURRENT_PER_PROCESS must be at least 1."
+    )
+
+# =============================================================================
+# LLM PROVIDERS (consumed by the llm app; docs/llm.md)
+# =============================================================================
+
+# OpenAI or any OpenAI-compatible server (Azure OpenAI, OpenRouter, vLLM, Ollama,
+# LM Studio): OPENAI_BASE_URL alone is enough for a local server that takes no key.
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
+ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")
+# One provider request's time limit, and the SDKs' retries of 429/5xx/timeouts.
+LLM_REQUEST_TIMEOUT_SECONDS = env_int("LLM_REQUEST_TIMEOUT_SECONDS", 120)
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
+if LLM_REQUEST_TIMEOUT_SECONDS < 1 or LLM_MAX_RETRIES < 0:
+    raise ImproperlyConfigured(
+        "LLM_REQUEST_TIMEOUT_SECONDS must be at least 1 and LLM_MAX_RETRIES at least 0."
     )
 
 # =============================================================================
