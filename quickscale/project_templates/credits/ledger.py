@@ -87,6 +87,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -116,6 +117,7 @@ from credits.models import (
     LedgerEntry,
     LedgerEntryLot,
 )
+from credits.signals import available_lowered
 from users.models import CustomUser
 
 logger = logging.getLogger(__name__)
@@ -1040,7 +1042,8 @@ def _notify_if_low(user_id: int, *, before: Decimal, after: Decimal) -> None:
 
     ``LOW_CREDIT_THRESHOLD`` is compared with the available balance (what holds
     do not reserve), which a consume and a hold lower, and a settle only when it
-    takes more than was held (else it frees the rest).
+    takes more than was held (else it frees the rest). Every such call also tells
+    the listeners of ``credits.signals.available_lowered`` after the commit.
     """
     threshold = Decimal(str(getattr(settings, "LOW_CREDIT_THRESHOLD", 0) or 0))
     if threshold > 0 and before > threshold >= after:
@@ -1049,3 +1052,10 @@ def _notify_if_low(user_id: int, *, before: Decimal, after: Decimal) -> None:
             send_low_balance_email(user_id, after)
 
         transaction.on_commit(send_after_commit, robust=True)
+    if available_lowered.receivers:
+        # Listeners (auto top-up) run after the commit and can neither fail nor slow
+        # the spend's own transaction; robust: an error is logged, never raised.
+        transaction.on_commit(
+            partial(available_lowered.send, sender=CreditLot, user_id=user_id, available=after),
+            robust=True,
+        )
