@@ -19,12 +19,14 @@ from ninja.errors import ValidationError as NinjaValidationError
 from common.json_input import JsonInputError
 from common.outage import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from credits.exceptions import InsufficientCredits
+from llm.providers import ProviderError
 from services.exceptions import (
     JobAlreadyFinished,
     JobNotFound,
     JobNotSupported,
     ServiceFailed,
     ServiceInputError,
+    ServiceNotConfigured,
     ServiceUnavailable,
     TooManyActiveJobs,
     UnknownService,
@@ -37,7 +39,7 @@ UNREADABLE_FORM = (TooManyFieldsSent, TooManyFilesSent, SuspiciousMultipartForm)
 
 # Every status an endpoint can answer besides 200, declared in the OpenAPI schema
 # (cancelling a job can also answer 409: that operation declares it itself).
-ERROR_STATUSES = frozenset({401, 402, 404, 413, 422, 429, 500, 503})
+ERROR_STATUSES = frozenset({401, 402, 404, 413, 422, 429, 500, 502, 503})
 
 
 class ApiError(Exception):
@@ -113,8 +115,19 @@ def to_api_error(error: Exception) -> ApiError | None:
     if isinstance(error, ServiceUnavailable | UnknownService | Http404):
         message = str(error) if not isinstance(error, Http404) else "Not found."
         return ApiError(404, "not_found", message)
+    if isinstance(error, ServiceFailed) and isinstance(error.__cause__, ProviderError):
+        # The model's provider failed (429, 5xx, unknown model, timeout): a bad gateway.
+        cause = error.__cause__
+        return ApiError(
+            502,
+            "provider_error",
+            f"{cause.message} No credits were charged.",
+            details={"usage_id": error.usage.pk, "provider_status": cause.status},
+        )
     if isinstance(error, ServiceFailed):
         return ApiError(500, "service_failed", str(error), details={"usage_id": error.usage.pk})
+    if isinstance(error, ServiceNotConfigured):
+        return ApiError(503, "not_configured", f"{error.message} Nothing was charged.")
     if isinstance(error, RequestDataTooBig):
         return ApiError(413, "payload_too_large", "The request body is too large. Send less data.")
     if isinstance(error, DATABASE_UNAVAILABLE):
@@ -188,6 +201,7 @@ def install_handlers(api: NinjaAPI) -> None:
         ServiceUnavailable,
         UnknownService,
         ServiceFailed,
+        ServiceNotConfigured,
         JobNotFound,
         JobAlreadyFinished,
         JobNotSupported,

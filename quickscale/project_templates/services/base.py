@@ -135,6 +135,26 @@ class BaseService:
         """
         return self.execute_service(job.user, **kwargs)
 
+    def unit_price(self, service: Service) -> Decimal:
+        """The price of one billable unit of a job: the service's ``credit_cost`` by default.
+
+        A service priced otherwise (an LLM service charges per token) counts its
+        units in hundredths of a credit and returns 0.01.
+        """
+        return service.credit_cost
+
+    def pricing(self) -> str:
+        """How the service is priced, when not by ``credit_cost`` per call; "" for that."""
+        return ""
+
+    def setup_problem(self) -> str:
+        """What the operator must set before this service can run; "" when nothing.
+
+        The service page shows it instead of running the service (which would
+        raise ``ServiceNotConfigured``).
+        """
+        return ""
+
     def run_time_limit(self) -> int:
         """The longest one run of this service as a job may take, in seconds."""
         if self.max_run_seconds is not None:

@@ -33,6 +33,19 @@ class ServiceUnavailable(ServiceError):
         super().__init__(f"The service {name!r} is not available. Choose another service.")
 
 
+class ServiceNotConfigured(ServiceError):
+    """Raised when a service cannot run until the operator sets something up; nothing is charged.
+
+    ``message`` says what to set (an LLM service without its provider's API key
+    names the variable). The service page shows it; the API answers 503.
+    """
+
+    def __init__(self, name: str, message: str) -> None:
+        self.name = name
+        self.message = message
+        super().__init__(message)
+
+
 class ServiceInputError(ServiceError, ValueError):
     """Raised by ``validate_input`` when the input is unusable; nothing is charged.
 

@@ -241,7 +241,7 @@ def enqueue_job(
     cleaned = service.validate_input(**inputs)
     stored_inputs = _json_inputs(service, cleaned)
     units = service.billable_units(cleaned)
-    cost = row.credit_cost * units
+    cost = service.unit_price(row) * units
     charge = cost > 0 and bool(settings.CREDIT_SYSTEM_ENABLED)
     job_id = uuid.uuid4()
     now = timezone.now()

@@ -43,6 +43,7 @@ from services.exceptions import (
     JobNotSupported,
     ServiceFailed,
     ServiceInputError,
+    ServiceNotConfigured,
     ServiceUnavailable,
     TooManyActiveJobs,
     UnknownService,
@@ -91,8 +92,18 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
         "result": None,
         "error": "",
         "long_running": instance.long_running,
+        "setup_problem": instance.setup_problem(),
+        "pricing": instance.pricing(),
     }
     busy: CallSlotsBusy | TooManyActiveJobs | None = None
+    if context["setup_problem"]:
+        # Not configured (an LLM service without its provider's key): say what to set,
+        # run nothing, charge nothing.
+        context["oob_balance"] = wants_fragment(request)
+        status = 503 if request.method == "POST" else 200
+        return render(
+            request, "services/detail.html", context, partial="service-panel", status=status
+        )
     if request.method == "POST" and form.is_valid():
         try:
             if instance.long_running:
@@ -110,7 +121,13 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
                     form.add_error(field if field in form.fields else None, message)
             if not error.details:
                 form.add_error(None, error.message)
-        except (InsufficientCredits, ServiceUnavailable, ServiceFailed, JobNotSupported) as error:
+        except (
+            InsufficientCredits,
+            ServiceUnavailable,
+            ServiceNotConfigured,
+            ServiceFailed,
+            JobNotSupported,
+        ) as error:
             context["error"] = str(error)
         else:
             context["result"] = outcome.result
