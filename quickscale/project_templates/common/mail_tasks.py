@@ -4,9 +4,10 @@ Design (a transactional outbox):
 
 - :func:`email_queue` writes a :class:`~common.models.QueuedEmail` row in the
   caller's transaction: the email exists exactly when what caused it (a payment,
-  a sign-up) committed, and a rolled-back request leaves nothing to send. Once
-  that transaction commits it enqueues :func:`send_queued_email` with the row's
-  id; the task carries nothing else.
+  a sign-up) committed, and a rolled-back request leaves nothing to send. It
+  enqueues :func:`send_queued_email` with the row's id (the task carries
+  nothing else) in that transaction on the database backend, once it commits
+  on Redis (``common.task_queue``).
 - The row names a *builder*, a module-level function of the app that owns the
   email, and its plain JSON parameters (ids and strings). The worker calls it at
   send time, so the email reads the database as it is then (a deleted account
@@ -43,7 +44,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -51,6 +52,7 @@ from django_tasks import task
 
 from common.email import RenderedEmail, SendError, deliver
 from common.models import QueuedEmail
+from common.task_queue import enqueue_with_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +94,17 @@ def email_queue(
     except TypeError as error:
         raise EmailParameterError(f"{path} cannot take {sorted(params)}: {error}.") from None
     key = key or f"{builder.__name__}:{uuid.uuid4().hex}"
-    try:
-        with transaction.atomic():
-            email = QueuedEmail.objects.create(key=key, builder=path, params=params, secret=secret)
-    except IntegrityError:
-        # The same logical email was queued before (or concurrently): it is sent once.
-        return QueuedEmail.objects.get(key=key)
-    transaction.on_commit(partial(_enqueue, email.pk))
+    email = QueuedEmail(key=key, builder=path, params=params, secret=secret)
+    # One statement, no savepoint: INSERT ... ON CONFLICT (key) DO UPDATE SET key =
+    # key RETURNING id gives the id of the new row or of the row already queued
+    # under this key (waiting for a concurrent queuer's commit), and leaves that
+    # row as it is. Emails are queued inside webhooks and sign-ups, where every
+    # statement counts.
+    QueuedEmail.objects.bulk_create(
+        [email], update_conflicts=True, unique_fields=["key"], update_fields=["key"]
+    )
+    # A second task for the same email (the key was queued before) sends nothing.
+    enqueue_with_transaction(send_queued_email, email.pk)
     logger.info("email queued", extra={"email_id": email.pk, "key": key, "builder": path})
     return email
 

@@ -2,10 +2,11 @@
 
 A worker of the database backend finds new tasks by polling its table. Alone,
 that makes a task wait up to a whole poll interval before it starts. So every
-enqueue on the database backend also sends a PostgreSQL ``NOTIFY`` in the
-enqueue's own transaction (delivered when it commits, never for a task rolled
-back), and an idle worker waits on ``LISTEN`` with the poll interval as its
-timeout. Every listener wakes and they race for the task under
+enqueue on the database backend also sends a PostgreSQL ``NOTIFY``: a trigger
+on the task table does it in the enqueue's own transaction (migration
+``common.0004``; delivered when it commits, never for a task rolled back, and
+at no extra round trip), and an idle worker waits on ``LISTEN`` with the poll
+interval as its timeout. Every listener wakes and they race for the task under
 ``SKIP LOCKED``; the loser finds nothing and waits again.
 
 Polling stays the rule, the notice a shortcut: where notices never arrive
@@ -21,25 +22,11 @@ from typing import Any
 
 import psycopg
 from django.db import connections
-from django_tasks.backends.base import BaseTaskBackend
-from django_tasks.base import TaskResult
-from django_tasks_db.backend import DatabaseBackend
 
 logger = logging.getLogger(__name__)
 
+# The channel the trigger of migration common.0004 notifies.
 CHANNEL = "quickscale_tasks"
-
-
-def notify_workers(
-    sender: type[BaseTaskBackend], task_result: TaskResult[Any], **kwargs: Any
-) -> None:
-    """Receiver of ``task_enqueued``: tell listening workers, in the enqueue's transaction."""
-    if not issubclass(sender, DatabaseBackend):
-        return  # other backends wake their own workers (Redis: a blocking pop)
-    row = getattr(task_result, "db_result", None)
-    alias = (row._state.db if row is not None else None) or "default"
-    with connections[alias].cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
 
 
 class Listener:

@@ -73,7 +73,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -85,8 +84,8 @@ from django.db.models import F
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.text import get_valid_filename
-from django_tasks_db.backend import DatabaseBackend
 
+from common.task_queue import enqueue_with_transaction
 from credits import ledger
 from credits import selectors as credit_selectors
 from credits.exceptions import HoldReleased
@@ -313,23 +312,13 @@ def _json_or_none(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return stored
 
 
-def _enqueue_task(job_id: uuid.UUID) -> None:
+def _enqueue_with_transaction(job_id: uuid.UUID) -> None:
+    """Queue the job's task with the current transaction (``common.task_queue``); a task
+    lost after the commit on Redis is sent again by ``sweep_job_leases``."""
     # Imported here: services.tasks imports this module.
     from services.tasks import run_job as run_job_task
 
-    run_job_task.enqueue(str(job_id))
-
-
-def _enqueue_with_transaction(job_id: uuid.UUID) -> None:
-    """Queue the job's task with the current transaction: in it when the queue is this
-    database (the task row commits or rolls back with the job), else once it commits."""
-    from services.tasks import run_job as run_job_task
-
-    if isinstance(run_job_task.get_backend(), DatabaseBackend):
-        run_job_task.enqueue(str(job_id))
-    else:
-        # Lost if the send fails or the process dies first: the sweep sends it again.
-        transaction.on_commit(partial(_enqueue_task, job_id), robust=True)
+    enqueue_with_transaction(run_job_task, str(job_id))
 
 
 # --------------------------------------------------------------------------- cancel
