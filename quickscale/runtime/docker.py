@@ -1,12 +1,15 @@
 """The Docker runtime: every command maps to `docker compose` on the project's compose file.
 
-The project runs as three compose services, `web` and `worker` (the project's
-own image in its two roles: server, background tasks) and `db` (postgres:15),
-under a compose project name derived from the project directory. All state
-lives in Docker's named volumes (`pgdata`, `media`, `logs`), so `down` keeps it
-and `destroy` removes it. Every call to `docker` goes through `run_docker`,
-one small function, so tests can observe the calls with a stand-in `docker`
-executable on PATH.
+The project runs as four compose services, `web` and `worker` (the project's
+own image in its two roles: server, background tasks), `proxy` (nginx, which
+publishes WEB_PORT and spreads requests over the web containers, however many
+`--scale web=N` starts) and `db` (postgres:15), under a compose project name
+derived from the project directory. All state lives in Docker's named volumes
+(`pgdata`, `media`, `logs`; `redisdata` for the optional `redis` service,
+which COMPOSE_PROFILES=redis in `.env` turns on), so `down` keeps it and
+`destroy` removes it. Every call to `docker` goes through `run_docker`, one small
+function, so tests can observe the calls with a stand-in `docker` executable
+on PATH.
 
 A setting set in the process environment wins over `.env` in the containers
 too, as it does for the local runtime: compose gives a service its `env_file`
@@ -39,6 +42,8 @@ from quickscale.runtime.switch import note_runtime_switch
 
 COMPOSE_FILE = "docker-compose.yml"
 WEB_CONTAINER_PORT = 8000
+# The proxy's port in its container; WEB_PORT on the host is published to it.
+PROXY_CONTAINER_PORT = 8080
 DB_CONTAINER_PORT = 5432
 # Where the web container's development mail backend appends (the `logs` volume).
 MAIL_LOG_IN_CONTAINER = "/app/.quickscale/logs/mail.log"
@@ -50,10 +55,16 @@ ENVIRONMENT_OVERRIDE_FILE = ".quickscale/compose.env.yml"
 # The compose file's services that take `.env` (env_file), each with the variables
 # the compose file sets for it itself (the container's database and paths), which
 # the process environment does not override.
-_APP_OWN = frozenset({"DATABASE_URL", "DB_HOST", "DB_PORT", "MEDIA_ROOT", "MAIL_LOG_PATH"})
+_APP_OWN = frozenset(
+    {"DATABASE_URL", "DB_HOST", "DB_PORT", "MEDIA_ROOT", "MAIL_LOG_PATH", "TRUSTED_PROXY_COUNT"}
+)
 ENV_FILE_SERVICES: dict[str, frozenset[str]] = {"web": _APP_OWN, "worker": _APP_OWN}
 # The services `ps` lists, in its order (then `mail`, which lives in the web container).
+# The proxy has no row of its own: the web row shows the site's port, which the
+# proxy publishes, and says so when the proxy is not running.
 SERVICES = ("web", "worker", "db")
+# The container port each service publishes (web: in compose files older than the proxy).
+_PUBLISHED = {"web": WEB_CONTAINER_PORT, "proxy": PROXY_CONTAINER_PORT, "db": DB_CONTAINER_PORT}
 # Characters JSON leaves raw that YAML refuses in a file or reads as line breaks
 # (a double-quoted value would change): written as \u escapes instead.
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
@@ -294,7 +305,15 @@ class DockerRuntime(Runtime):
         if containers is None:
             containers = self._containers()
         rows = [_service_row(service, containers.get(service)) for service in SERVICES]
-        web = rows[0]
+        web, proxy = rows[0], _service_row("proxy", containers.get("proxy"))
+        if web.state is ServiceState.RUNNING and web.port is None:
+            # The site's address is the proxy's (a compose file from before the
+            # proxy service has web publish WEB_PORT itself).
+            if proxy.state is ServiceState.RUNNING:
+                web = replace(web, port=proxy.port)
+            else:
+                web = replace(web, detail=f"{web.detail}; proxy not running ({proxy.state.value})")
+            rows[0] = web
         mail_detail = f"log {MAIL_LOG_IN_CONTAINER} in the web container"
         rows.append(ServiceStatus(name="mail", state=web.state, detail=mail_detail))
         return rows
@@ -479,7 +498,7 @@ def _service_row(service: str, container: Mapping[str, Any] | None) -> ServiceSt
     if container is None:
         return ServiceStatus(name=service, state=ServiceState.STOPPED, detail="no container")
     running = str(container.get("State", "")).lower() == "running"
-    target = WEB_CONTAINER_PORT if service == "web" else DB_CONTAINER_PORT
+    target = _PUBLISHED.get(service)
     port = None
     for publisher in container.get("Publishers") or []:
         if publisher.get("TargetPort") == target and publisher.get("PublishedPort"):

@@ -7,7 +7,8 @@ environment) as one JSON line to $DOCKER_STANDIN_LOG. State (which services run,
 port, whether volumes exist) lives in the JSON file $DOCKER_STANDIN_STATE, so
 `up`, `ps`, `down` and `destroy` behave consistently.
 `compose up` starts a tiny HTTP server on the published WEB_PORT (127.0.0.1)
-that answers /health/ like the real web container; `down` stops it.
+that answers /health/ like the real web container behind the proxy service
+(which publishes WEB_PORT; web publishes nothing); `down` stops it.
 
 Knobs (environment variables):
   DOCKER_STANDIN_ENGINE=down       `docker info` fails like a stopped daemon
@@ -95,7 +96,7 @@ STATUS = {
 
 def ps_lines(state: dict, project: str) -> str:
     rows = []
-    for service, target in (("web", 8000), ("worker", None), ("db", 5432)):
+    for service, target in (("web", None), ("worker", None), ("proxy", 8080), ("db", 5432)):
         info = state["services"].get(service)
         if not info:
             continue
@@ -161,7 +162,9 @@ def compose(args: list[str], state: dict) -> int:
         sys.stderr.write(" Container web  Started\n")
         port = int(os.environ.get("DB_PORT_EXTERNAL", 5432))
         services["db"] = {"state": "running", "port": port, "pid": os.getpid()}
-        start_web(state, int(os.environ.get("WEB_PORT", 8000)))
+        web_port = int(os.environ.get("WEB_PORT", 8000))
+        start_web(state, web_port)
+        services["proxy"] = {"state": "running", "port": web_port, "pid": os.getpid()}
         crashed = os.environ.get("DOCKER_STANDIN_CRASHED") == "worker"
         services["worker"] = {"state": "restarting" if crashed else "running", "pid": os.getpid()}
         state["volumes"] = True

@@ -368,7 +368,7 @@ def test_status_parses_compose_ps_into_rows(runtime, docker_standin):
 
     rows = {row.name: row for row in runtime.status()}
 
-    containers = ["shop-web-id", "shop-worker-id", "shop-db-id"]
+    containers = ["shop-web-id", "shop-worker-id", "shop-proxy-id", "shop-db-id"]
     assert docker_standin.calls() == [
         INFO,
         PS,
@@ -376,6 +376,7 @@ def test_status_parses_compose_ps_into_rows(runtime, docker_standin):
     ]
     assert rows["web"].state is ServiceState.RUNNING
     assert rows["web"].pid == docker_standin.state()["services"]["web"]["server_pid"]
+    # The site's port, which the proxy in front of the web containers publishes.
     assert rows["web"].port == int(runtime.project.env["WEB_PORT"])
     assert rows["db"].port == int(runtime.project.env["DB_PORT_EXTERNAL"])
     assert rows["db"].detail == "Up 5 seconds"
@@ -406,6 +407,33 @@ def test_status_of_a_project_never_started(runtime, docker_standin):
         ("db", ServiceState.STOPPED, None),
         ("mail", ServiceState.STOPPED, None),
     ]
+
+
+def test_status_of_a_project_whose_web_container_publishes_its_own_port(runtime):
+    # A compose file from before the proxy service: web publishes WEB_PORT itself.
+    containers = {
+        "web": {
+            "Service": "web",
+            "State": "running",
+            "Publishers": [{"TargetPort": 8000, "PublishedPort": 8123}],
+        }
+    }
+
+    rows = {row.name: row for row in runtime._ps(containers)}
+
+    assert rows["web"].port == 8123
+    assert "proxy" not in rows["web"].detail
+
+
+def test_a_running_web_container_without_its_proxy_has_no_address(runtime):
+    web = {"Service": "web", "State": "running", "Status": "Up 5 seconds"}
+    proxy = {"Service": "proxy", "State": "exited", "ExitCode": 1, "Status": "Exited (1)"}
+
+    rows = {row.name: row for row in runtime._ps({"web": web, "proxy": proxy})}
+
+    assert rows["web"].state is ServiceState.RUNNING
+    assert rows["web"].port is None
+    assert rows["web"].detail == "Up 5 seconds; proxy not running (crashed)"
 
 
 def test_status_shows_the_engines_message_when_compose_fails(runtime, docker_standin, monkeypatch):
