@@ -2,7 +2,9 @@ from unittest import mock
 
 import pytest
 from django.db import OperationalError
-from django.urls import reverse
+from django.urls import resolve, reverse
+
+from common.views import health, live
 
 
 @pytest.mark.django_db
@@ -49,3 +51,10 @@ def test_probes_are_answered_over_plain_http_when_https_is_enforced(client, sett
     settings.SECURE_SSL_REDIRECT = True
     assert client.get(reverse(name)).status_code == 200
     assert client.get("/accounts/login/").status_code == 301
+
+
+def test_the_probe_paths_of_the_deployment_files_lead_to_these_views():
+    # deploy/kubernetes/base/web.yaml probes these paths; the image's health check
+    # asks /health/.
+    assert resolve("/health/").func is health
+    assert resolve("/health/live/").func is live
