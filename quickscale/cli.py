@@ -222,7 +222,9 @@ def generate_service(
     name: Annotated[str, typer.Argument(help="Service name: lowercase letters, digits and _.")],
     service_type: Annotated[
         str,
-        typer.Option("--type", help="basic, text_processing, image_processing or data_validation."),
+        typer.Option(
+            "--type", help="basic, text_processing, image_processing, data_validation or llm."
+        ),
     ] = "basic",
     credit_cost: Annotated[
         str | None, typer.Option("--credit-cost", help="Credits per call, e.g. 1.5.")
@@ -231,7 +233,7 @@ def generate_service(
         str | None, typer.Option("--description", help="Shown on the services page.")
     ] = None,
 ) -> None:
-    """Write services/custom/NAME.py and its test; say how it goes live."""
+    """Write services/custom/NAME.py (type llm: llm/custom/) and its test; say how it goes live."""
     from quickscale.commands import checks
     from quickscale.commands import service as command
 
@@ -248,6 +250,14 @@ def generate_service(
     root = project.root
     out.print(f"Wrote {done.module.relative_to(root)} and {done.test.relative_to(root)}.")
     out.print(command.activation(project).value, markup=False)
+    if kind is command.ServiceType.llm:
+        out.print(
+            f"Change its provider, model, limits or prices per 1,000 tokens: quickscale manage "
+            f"configure_llm_service {name} --model NAME (or the admin). Switch it off: "
+            f"quickscale manage configure_service {name} --update --inactive",
+            markup=False,
+        )
+        return
     out.print(
         f"Change its cost or state: quickscale manage configure_service {name} "
         "--update --credit-cost 2 (or --inactive)",

@@ -1,8 +1,10 @@
 """`quickscale generate-service`: write a new service module and its test into a project.
 
-The sources are `quickscale/service_templates/<type>.py` and `test_template.py`,
-valid Python with the placeholder name `service_template_name`. The new module
-goes to `services/custom/<name>.py`. Every start of the project's web server
+The sources are `quickscale/service_templates/<type>.py` and `test_template.py`
+(`test_template_llm.py` for an LLM service), valid Python with the placeholder name
+`service_template_name`. The new module goes to `services/custom/<name>.py`, an LLM
+service's to `llm/custom/<name>.py` (the llm app sits above services, so its
+services live in it), with its test beside the app's tests. Every start of the project's web server
 discovers it and creates its `Service` row from the class's defaults, so it is
 live once a web server starts from the new code: right away where the server
 reloads on code changes, else after `quickscale restart` or the next `up`.
@@ -34,6 +36,7 @@ RESERVED = frozenset(
         "demo_free_service",
         "text_summarizer",
         "batch_sentiment_analysis",
+        "structured_extraction",
     }
 )
 
@@ -43,6 +46,19 @@ class ServiceType(StrEnum):
     text_processing = "text_processing"
     image_processing = "image_processing"
     data_validation = "data_validation"
+    llm = "llm"
+
+
+# Where each type's module and test go (app folder, tests folder); others: services.
+FOLDERS = {ServiceType.llm: ("llm/custom", "llm/tests")}
+DEFAULT_FOLDERS = ("services/custom", "services/tests")
+# Every folder a service module may be in: a name is taken in any of them.
+MODULE_FOLDERS = ("services/custom", "services/defaults", "llm/custom", "llm/defaults")
+
+
+def folders(service_type: ServiceType) -> tuple[str, str]:
+    """The project folders of a service of ``service_type``: its module's, its test's."""
+    return FOLDERS.get(service_type, DEFAULT_FOLDERS)
 
 
 GOOD_INPUTS = {
@@ -50,12 +66,14 @@ GOOD_INPUTS = {
     ServiceType.text_processing: '{"text": "Hello world. Nice to meet you."}',
     ServiceType.image_processing: '{"image": _png()}',
     ServiceType.data_validation: '{"record": \'{"name": "Ada", "email": "ada@example.com"}\'}',
+    ServiceType.llm: '{"text": "Ada Lovelace wrote the first program in 1843."}',
 }
 BAD_INPUTS = {
     ServiceType.basic: '{"text": ""}',
     ServiceType.text_processing: '{"text": "\\x00binary"}',
     ServiceType.image_processing: '{"image": b"not an image"}',
     ServiceType.data_validation: '{"record": "[1, 2]"}',
+    ServiceType.llm: '{"text": "   "}',
 }
 
 
@@ -81,10 +99,8 @@ def validate_service_name(project: Project, name: str) -> None:
         )
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         raise _usage(f"{name!r} is a Python keyword. Choose another name, e.g. {name}_service.")
-    taken = (
-        name in RESERVED
-        or (project.root / "services" / "custom" / f"{name}.py").exists()
-        or (project.root / "services" / "defaults" / f"{name}.py").exists()
+    taken = name in RESERVED or any(
+        (project.root / folder / f"{name}.py").exists() for folder in MODULE_FOLDERS
     )
     if taken:
         raise _usage(f"A service named {name!r} already exists. Choose another name.")
@@ -120,7 +136,8 @@ def _render(source: str, *, name: str, cost: Decimal | None, description: str | 
 
 def _render_test(service_type: ServiceType, name: str) -> str:
     lines = []
-    for line in (TEMPLATES / "test_template.py").read_text().splitlines():
+    template = "test_template_llm.py" if service_type is ServiceType.llm else "test_template.py"
+    for line in (TEMPLATES / template).read_text().splitlines():
         if line.endswith("# quickscale:good-input"):
             line = f"GOOD_INPUT: dict[str, Any] = {GOOD_INPUTS[service_type]}"
         elif line.endswith("# quickscale:bad-input"):
@@ -137,14 +154,24 @@ def generate(
     credit_cost: str | None = None,
     description: str | None = None,
 ) -> GeneratedService:
-    """Write `services/custom/<name>.py` and its test; nothing is written on any refusal."""
+    """Write `services/custom/<name>.py` (an LLM service: `llm/custom/`) and its test.
+
+    Nothing is written on any refusal.
+    """
     validate_service_name(project, name)
+    if service_type is ServiceType.llm and credit_cost is not None:
+        raise _usage(
+            "An LLM service is priced per token, not per call: set its prices per 1,000 "
+            "input and output tokens in the generated LLMDefaults (or later in the admin)."
+        )
     cost = None if credit_cost is None else _cost(credit_cost)
-    custom = project.root / "services" / "custom"
-    tests = project.root / "services" / "tests"
+    module_folder, test_folder = folders(service_type)
+    custom = project.root / module_folder
+    tests = project.root / test_folder
     if not custom.is_dir() or not tests.is_dir():
+        app = module_folder.split("/")[0]
         raise QuickScaleError(
-            f"{custom} or {tests} is missing: this project has no services app. "
+            f"{custom} or {tests} is missing: this project has no {app} app. "
             "Rebuild it with a current QuickScale."
         )
     module = custom / f"{name}.py"

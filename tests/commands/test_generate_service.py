@@ -13,15 +13,22 @@ import pytest
 from typer.testing import CliRunner
 
 from quickscale.cli import app
-from quickscale.commands.service import ServiceType
+from quickscale.commands.service import ServiceType, folders
 from quickscale.errors import QuickScaleError
 from quickscale.runtime.base import ServiceState, ServiceStatus
 
 
 @pytest.fixture
 def project(inside: Path) -> Path:
-    """The fake project of conftest, with the services app's folders."""
-    for folder in ("services/custom", "services/tests", "services/defaults"):
+    """The fake project of conftest, with the services and llm apps' folders."""
+    for folder in (
+        "services/custom",
+        "services/tests",
+        "services/defaults",
+        "llm/custom",
+        "llm/tests",
+        "llm/defaults",
+    ):
         (inside / folder).mkdir(parents=True, exist_ok=True)
     (inside / "services/custom/existing_one.py").write_text("")
     return inside
@@ -30,7 +37,8 @@ def project(inside: Path) -> Path:
 def written(root: Path) -> set[str]:
     return {
         str(path.relative_to(root))
-        for path in (root / "services").rglob("*.py")
+        for app in ("services", "llm")
+        for path in (root / app).rglob("*.py")
         if path.name != "existing_one.py"
     }
 
@@ -41,11 +49,12 @@ def test_generate_service_writes_a_module_and_its_test_as_valid_python(
 ) -> None:
     result = runner.invoke(app, ["generate-service", "word_magic", "--type", kind])
     assert result.exit_code == 0, result.output
-    module = project / "services/custom/word_magic.py"
-    test = project / "services/tests/test_custom_word_magic.py"
+    module_folder, test_folder = folders(ServiceType(kind))
+    module = project / module_folder / "word_magic.py"
+    test = project / test_folder / "test_custom_word_magic.py"
     assert written(project) == {
-        "services/custom/word_magic.py",
-        "services/tests/test_custom_word_magic.py",
+        f"{module_folder}/word_magic.py",
+        f"{test_folder}/test_custom_word_magic.py",
     }
     tree = ast.parse(module.read_text())
     classes = [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
@@ -82,6 +91,7 @@ def test_credit_cost_and_description_become_the_class_defaults(
         pytest.param("existing_one", "already exists", id="existing custom service"),
         pytest.param("text_summarizer", "already exists", id="default service"),
         pytest.param("batch_sentiment_analysis", "already exists", id="default job service"),
+        pytest.param("structured_extraction", "already exists", id="default llm service"),
         pytest.param("9lives", "not a valid service name", id="starts with a digit"),
         pytest.param("../evil", "not a valid service name", id="path characters"),
         pytest.param("My-Service", "not a valid service name", id="dash and capitals"),
@@ -105,6 +115,39 @@ def test_bad_options_are_refused_with_exit_2_and_nothing_written(
 ) -> None:
     result = runner.invoke(app, ["generate-service", "fine_name", *args])
     assert result.exit_code == 2
+    assert written(project) == set()
+
+
+def test_an_llm_service_goes_to_the_llm_app_and_is_a_subclass_of_llm_service(
+    runner: CliRunner, project: Path
+) -> None:
+    result = runner.invoke(app, ["generate-service", "titler", "--type", "llm"])
+    assert result.exit_code == 0, result.output
+    source = (project / "llm/custom/titler.py").read_text()
+    tree = ast.parse(source)
+    service_class = next(node for node in tree.body if isinstance(node, ast.ClassDef))
+    assert [ast.unparse(base) for base in service_class.bases] == ["LLMService"]
+    assert "llm_defaults" in ast.unparse(service_class)
+    test = (project / "llm/tests/test_custom_titler.py").read_text()
+    assert "fake_llm" in test and "'titler'" in ast.unparse(ast.parse(test))
+    assert "configure_llm_service titler" in result.output
+
+
+def test_an_llm_service_name_taken_in_the_llm_app_is_refused(
+    runner: CliRunner, project: Path
+) -> None:
+    (project / "llm/custom/titler.py").write_text("")
+    result = runner.invoke(app, ["generate-service", "titler"])
+    assert result.exit_code == 2
+    assert "already exists" in result.output
+
+
+def test_an_llm_service_takes_no_credit_cost(runner: CliRunner, project: Path) -> None:
+    result = runner.invoke(
+        app, ["generate-service", "titler", "--type", "llm", "--credit-cost", "2"]
+    )
+    assert result.exit_code == 2
+    assert "priced per token" in result.output
     assert written(project) == set()
 
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from quickscale.cli import app
-from quickscale.commands.service import ServiceType
+from quickscale.commands.service import ServiceType, folders
 
 
 def run_in(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -40,8 +40,11 @@ def test_generated_services_of_every_type_lint_and_pass_their_tests_in_a_built_p
     for name, kind in zip(names, ServiceType, strict=True):
         result = runner.invoke(app, ["generate-service", name, "--type", kind.value])
         assert result.exit_code == 0, result.output
-    files = [f"services/custom/{name}.py" for name in names]
-    tests = [f"services/tests/test_custom_{name}.py" for name in names]
+    kinds = list(ServiceType)
+    files = [f"{folders(kind)[0]}/{name}.py" for name, kind in zip(names, kinds, strict=True)]
+    tests = [
+        f"{folders(kind)[1]}/test_custom_{name}.py" for name, kind in zip(names, kinds, strict=True)
+    ]
 
     ruff = run_in(project.root, "ruff", "check", *files, *tests)
     assert ruff.returncode == 0, ruff.stdout + ruff.stderr
