@@ -36,6 +36,7 @@ from common.htmx import render, wants_fragment
 from common.pagination import capped_page, page_number
 from credits.exceptions import InsufficientCredits
 from services import jobs, selectors
+from services.base import BaseService
 from services.downloads import result_file_name, result_file_response
 from services.exceptions import (
     JobAlreadyFinished,
@@ -48,7 +49,7 @@ from services.exceptions import (
     TooManyActiveJobs,
     UnknownService,
 )
-from services.models import Job
+from services.models import Job, Service
 from services.registry import create_service_instance
 from services.result_display import result_display
 from users.models import CustomUser
@@ -69,10 +70,23 @@ def _user(request: HttpRequest) -> CustomUser:
 @login_required
 @require_GET
 def service_list(request: HttpRequest) -> HttpResponse:
-    """List the active services with their cost."""
-    return TemplateResponse(
-        request, "services/list.html", {"services": selectors.active_services()}
-    )
+    """List the active services with their cost (or how they are priced, if not per call)."""
+    services = list(selectors.active_services())
+    for service in services:
+        service.pricing = _pricing(service)  # type: ignore[attr-defined]
+    return TemplateResponse(request, "services/list.html", {"services": services})
+
+
+def _pricing(service: Service) -> str:
+    """How ``service`` is priced when not per call (an LLM service: per token); "" else."""
+    try:
+        instance = create_service_instance(service.name)
+    except UnknownService:
+        return ""
+    if type(instance).pricing is BaseService.pricing:
+        return ""  # priced per call: no query
+    instance._configuration = service
+    return instance.pricing()
 
 
 @login_required

@@ -172,3 +172,9 @@ def test_the_service_page_runs_the_call_and_shows_its_price(client, funded, extr
     assert response.status_code == 200
     assert b"Ada Lovelace" in response.content
     assert ledger.balance(funded).available == Decimal("99.00")
+
+
+def test_the_services_list_shows_an_llm_service_priced_per_token(client, funded, extraction):
+    client.force_login(funded)
+    page = client.get("/services/")
+    assert b"1 credits per 1,000 input tokens, 2 per 1,000 output tokens" in page.content
