@@ -161,7 +161,7 @@ _SETTLE_SQL = f"SELECT {', '.join(_SETTLE_COLUMNS)} FROM credits_settle(%s, %s, 
 # aggregate() costs about 1 ms of Python per call to build it, the text nothing.
 # The WHERE clause is CreditLotQuerySet.live()'s, kept in step by the balance tests.
 _BALANCE_SQL = """
-    SELECT COALESCE(SUM(remaining) FILTER (WHERE source = %s), 0.00),
+    SELECT COALESCE(SUM(remaining) FILTER (WHERE source IN (%s, %s)), 0.00),
            COALESCE(SUM(remaining), 0.00),
            COALESCE(SUM(held), 0.00)
     FROM credits_creditlot
@@ -548,7 +548,7 @@ def balance(user: CustomUser, *, at: datetime | None = None) -> Balance:
     """
     moment = timezone.now() if at is None else at
     with connection.cursor() as cursor:
-        cursor.execute(_BALANCE_SQL, [CreditLot.Source.SUBSCRIPTION.value, user.pk, moment])
+        cursor.execute(_BALANCE_SQL, [*_PLAN_SOURCES, user.pk, moment])
         subscription, total, reserved = cursor.fetchone()
     return Balance(
         subscription=subscription,
@@ -811,8 +811,14 @@ def _source(value: str) -> CreditLot.Source:
         raise InvalidSource(f"Unknown credit source {value!r}; use one of {choices}.") from None
 
 
+# Credits that come with a plan (its periods and its trial): spent first, counted as
+# the balance's ``subscription`` part. Only SUBSCRIPTION lots are ever converted to
+# pay-as-you-go on a plan change; a trial's credits end with the trial.
+_PLAN_SOURCES = (CreditLot.Source.SUBSCRIPTION.value, CreditLot.Source.TRIAL.value)
+
+
 def _priority(source: CreditLot.Source) -> CreditLot.Priority:
-    if source == CreditLot.Source.SUBSCRIPTION:
+    if source.value in _PLAN_SOURCES:
         return CreditLot.Priority.SUBSCRIPTION
     return CreditLot.Priority.PAY_AS_YOU_GO
 

@@ -98,6 +98,7 @@ class CreditLot(models.Model):
 
     class Source(models.TextChoices):
         SUBSCRIPTION = "subscription", "Subscription"
+        TRIAL = "trial", "Plan trial"
         PURCHASE = "purchase", "Purchase"
         ADMIN = "admin", "Staff grant"
         SIGNUP = "signup", "Sign-up bonus"

@@ -41,6 +41,8 @@ def catalog_apply(prices: list[PriceInfo], *, product_id: str | None = None) -> 
                 "interval": info.interval,
                 "credit_amount": info.credit_amount or Decimal("0"),
                 "display_order": info.display_order,
+                "trial_days": info.trial_days,
+                "trial_credit_amount": info.trial_credit_amount,
                 "active": info.credit_amount is not None and info.credit_amount > 0,
             },
         )

@@ -56,6 +56,10 @@ class GatewayError(Exception):
     """The payment provider refused or failed an operation; the message is for people."""
 
 
+class CatalogError(GatewayError):
+    """A Stripe product or price whose metadata is unusable: the catalog sync stops, unchanged."""
+
+
 class PaymentsDisabled(GatewayError):
     """No gateway is configured (production with STRIPE_ENABLED off)."""
 
@@ -74,6 +78,8 @@ class PriceInfo:
     credit_amount: Decimal | None  # price metadata, else product metadata, else None
     display_order: int = 0
     active: bool = True
+    trial_days: int | None = None  # a plan's free trial (metadata ``trial_days``)
+    trial_credit_amount: Decimal = Decimal(0)  # granted for the trial (``trial_credits``)
 
 
 @dataclass(frozen=True)
@@ -109,8 +115,13 @@ class Gateway(abc.ABC):
         success_url: str,
         cancel_url: str,
         metadata: dict[str, str],
+        trial_days: int | None = None,
     ) -> CheckoutSession:
-        """Open a hosted checkout for one price and return where to send the user."""
+        """Open a hosted checkout for one price and return where to send the user.
+
+        ``trial_days`` (subscriptions only) starts the plan with a free trial of
+        that many days: no charge until it ends.
+        """
 
     @abc.abstractmethod
     def create_portal_session(self, *, customer_id: str, return_url: str) -> str:
@@ -207,6 +218,55 @@ def metadata_credit_amount(*metadatas: Any) -> Decimal | None:
     return None
 
 
+# Stripe refuses longer trials (``trial_period_days`` is at most 730).
+MAX_TRIAL_DAYS = 730
+
+
+def metadata_trial_days(*metadatas: Any, where: str) -> int | None:
+    """The first ``trial_days`` among ``metadatas``: a whole number of days, 1 to 730.
+
+    None when no metadata sets it. A value that is not such a number raises
+    ``CatalogError`` naming ``where``, so the sync stops before it writes anything
+    instead of selling a plan with a trial nobody meant.
+    """
+    for metadata in metadatas:
+        value = (metadata or {}).get("trial_days")
+        if value in (None, ""):
+            continue
+        text = str(value).strip()
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_TRIAL_DAYS:
+            raise CatalogError(
+                f"{where}: metadata trial_days must be a whole number of days from 1 to "
+                f"{MAX_TRIAL_DAYS}, not {value!r}. Fix it in Stripe (or remove it for no "
+                "trial), then sync the catalog again."
+            )
+        return int(text)
+    return None
+
+
+def metadata_trial_credits(*metadatas: Any, where: str) -> Decimal:
+    """The first ``trial_credits`` among ``metadatas`` (credits for the trial), else 0.
+
+    Zero is allowed (a trial without credits); a negative or non-numeric value
+    raises ``CatalogError`` naming ``where``.
+    """
+    for metadata in metadatas:
+        value = (metadata or {}).get("trial_credits")
+        if value in (None, ""):
+            continue
+        try:
+            amount = Decimal(str(value).strip())
+        except ArithmeticError:
+            amount = Decimal("NaN")
+        if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
+            raise CatalogError(
+                f"{where}: metadata trial_credits must be a number of credits of 0 or more "
+                f"(at most 2 decimals), not {value!r}. Fix it in Stripe, then sync again."
+            )
+        return amount
+    return Decimal(0)
+
+
 def metadata_display_order(*metadatas: Any) -> int:
     """The first integer ``display_order`` among ``metadatas``, else 0."""
     for metadata in metadatas:
@@ -295,6 +355,7 @@ class StripeGateway(Gateway):
         success_url: str,
         cancel_url: str,
         metadata: dict[str, str],
+        trial_days: int | None = None,
     ) -> CheckoutSession:
         params: CheckoutSessionCreateParams = {
             "mode": mode,
@@ -306,6 +367,8 @@ class StripeGateway(Gateway):
         }
         if mode == "subscription":
             params["subscription_data"] = {"metadata": metadata}
+            if trial_days:
+                params["subscription_data"]["trial_period_days"] = trial_days
         else:
             params["payment_intent_data"] = {"metadata": metadata}
         session = self._call(
@@ -471,6 +534,7 @@ class StripeGateway(Gateway):
                 continue
             product_metadata = _metadata(product.metadata) if product else None
             metadata = _metadata(price.metadata)
+            where = f"Stripe price {price.id} (product {_id_of(price.product)})"
             result.append(
                 PriceInfo(
                     price_id=price.id,
@@ -482,6 +546,10 @@ class StripeGateway(Gateway):
                     interval=price.recurring.interval if price.recurring else "none",
                     credit_amount=metadata_credit_amount(metadata, product_metadata),
                     display_order=metadata_display_order(metadata, product_metadata),
+                    trial_days=metadata_trial_days(metadata, product_metadata, where=where),
+                    trial_credit_amount=metadata_trial_credits(
+                        metadata, product_metadata, where=where
+                    ),
                 )
             )
         return result

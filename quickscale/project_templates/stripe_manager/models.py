@@ -57,6 +57,10 @@ class StripeProduct(models.Model):
     interval = models.CharField(max_length=10, choices=Interval.choices, default=Interval.NONE)
     credit_amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
     display_order = models.PositiveIntegerField(default=0)
+    # A plan's free trial (metadata ``trial_days``, validated by the sync) and the
+    # credits it comes with (``trial_credits``, may be 0); one-time prices ignore both.
+    trial_days = models.PositiveIntegerField(null=True, blank=True)
+    trial_credit_amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
     active = models.BooleanField(default=True)
     stripe_product_id = models.CharField(max_length=255)
     stripe_price_id = models.CharField(max_length=255, unique=True)
@@ -81,6 +85,10 @@ class StripeProduct(models.Model):
         if not self.credit_amount:
             return None
         return (self.price / self.credit_amount).quantize(Decimal("0.0001"))
+
+    @property
+    def offers_trial(self) -> bool:
+        return self.is_subscription and bool(self.trial_days)
 
     @property
     def monthly_price(self) -> Decimal:
@@ -234,6 +242,8 @@ class UserSubscription(models.Model):
     current_period_start = models.DateTimeField(null=True, blank=True)
     current_period_end = models.DateTimeField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
+    # End of its free trial (Stripe's ``trial_end``), if it had one.
+    trial_end = models.DateTimeField(null=True, blank=True)
     # A downgrade waiting for the period end (a subscription schedule).
     scheduled_price_id = models.CharField(max_length=255, blank=True, default="")
     # Event time of the last applied change: older events are stale.

@@ -69,6 +69,21 @@ def latest_subscriptions(user: CustomUser, *, limit: int = 5) -> list[UserSubscr
     )
 
 
+def trial_available(user: CustomUser, product: StripeProduct) -> bool:
+    """Whether subscribing ``user`` to ``product`` starts a free trial.
+
+    One trial per account: a user who ever had a subscription (trial or paid,
+    live or ended) pays from the first day, so cancelling and subscribing again
+    never buys another free period.
+    """
+    return product.offers_trial and not had_subscription(user)
+
+
+def had_subscription(user: CustomUser) -> bool:
+    """Whether ``user`` ever had a subscription (trial or paid, live or ended)."""
+    return UserSubscription.objects.filter(user=user).exists()
+
+
 def live_subscription_count() -> int:
     return UserSubscription.objects.filter(status__in=UserSubscription.LIVE).count()
 

@@ -84,6 +84,7 @@ def checkout_start(
             )
         credits = product.credit_amount
         mode = "subscription"
+    trial_days = product.trial_days if selectors.trial_available(user, product) else None
     customer = customer_get_or_create(user)
     session = get_gateway().create_checkout_session(
         customer_id=customer.stripe_customer_id,
@@ -98,10 +99,17 @@ def checkout_start(
             "quantity": str(quantity),
             "credits": str(credits),
         },
+        trial_days=trial_days,
     )
     logger.info(
         "checkout started",
-        extra={"user_id": user.pk, "price_id": price_id, "quantity": quantity, "mode": mode},
+        extra={
+            "user_id": user.pk,
+            "price_id": price_id,
+            "quantity": quantity,
+            "mode": mode,
+            "trial_days": trial_days,
+        },
     )
     return session
 

@@ -144,6 +144,8 @@ def subscription(
     schedule: str | None = None,
     metadata: dict[str, str] | None = None,
     pending_update: Obj | None = None,
+    trial_start: int | None = None,
+    trial_end: int | None = None,
 ) -> Obj:
     return {
         "id": subscription_id,
@@ -176,6 +178,8 @@ def subscription(
         "schedule": schedule,
         "start_date": created or period_start,
         "status": status,
+        "trial_end": trial_end,
+        "trial_start": trial_start,
     }
 
 

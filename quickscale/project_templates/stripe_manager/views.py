@@ -77,6 +77,9 @@ def pricing(request: HttpRequest) -> HttpResponse:
             "packs": selectors.credit_packs(),
             "subscription": subscription,
             "current_product": current,
+            # One trial per account: anyone who ever subscribed is offered none.
+            "trial_available": isinstance(request.user, CustomUser)
+            and not selectors.had_subscription(request.user),
             "payments_enabled": payments_enabled(),
             "MIN_CREDIT_PURCHASE": settings.MIN_CREDIT_PURCHASE,
             "MAX_CREDIT_PURCHASE": settings.MAX_CREDIT_PURCHASE,

@@ -33,7 +33,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from credits import ledger
-from stripe_manager import emails, selectors
+from stripe_manager import emails, selectors, trials
 from stripe_manager.catalog import catalog_sync
 from stripe_manager.exceptions import MissingPrerequisite, NotOurs
 from stripe_manager.models import (
@@ -283,6 +283,8 @@ def _invoice_paid(invoice: Obj, event: Obj) -> None:
     if line is None:
         logger.warning("paid invoice without a priced line", extra={"invoice": invoice["id"]})
         return
+    if not int(invoice.get("amount_paid") or 0) and not int(line.get("amount") or 0):
+        return  # a trial's $0 invoice: the trial's credits came with its subscription (trials)
     price_id = _id(line["pricing"]["price_details"]["price"])
     product = selectors.product_for_price(price_id)
     if product is None:
@@ -405,6 +407,7 @@ def _subscription_changed(subscription: Obj, event: Obj) -> None:
         )
         return
     row = row or UserSubscription(user=user, stripe_subscription_id=subscription["id"])
+    was_trialing, trial_ended_at = row.status == UserSubscription.Status.TRIALING, row.trial_end
     row.status = status
     row.price_id = price_id
     row.product = selectors.product_for_price(price_id)
@@ -414,8 +417,10 @@ def _subscription_changed(subscription: Obj, event: Obj) -> None:
     row.cancel_at_period_end = bool(subscription.get("cancel_at_period_end"))
     if not subscription.get("schedule") or row.scheduled_price_id == price_id:
         row.scheduled_price_id = ""
+    row.trial_end = _ts(subscription.get("trial_end"))
     row.last_event_at = event_at
     row.save()
+    trials.trial_follow(row, user=user, was_trialing=was_trialing, trial_ended_at=trial_ended_at)
 
 
 def _is_stale(

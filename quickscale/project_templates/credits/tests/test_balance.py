@@ -85,7 +85,7 @@ def test_balance_agrees_with_the_live_lots_queryset_at_every_moment(user, other_
 def test_balance_is_served_by_the_open_lots_index(user):
     """The plan must read the partial index on open lots, whatever the history length."""
     ledger.grant(user, 10, source="purchase", reference="cs_1")
-    params = [CreditLot.Source.SUBSCRIPTION.value, user.pk, timezone.now()]
+    params = [*ledger._PLAN_SOURCES, user.pk, timezone.now()]
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"EXPLAIN {ledger._BALANCE_SQL}", params)

@@ -25,13 +25,16 @@ from stripe_manager.gateway import (
     RefundResult,
     metadata_credit_amount,
     metadata_display_order,
+    metadata_trial_credits,
+    metadata_trial_days,
 )
 from stripe_manager.models import SimulatedObject
 from stripe_manager.simulator import store
 from stripe_manager.simulator.delivery import deliver
 from stripe_manager.simulator.store import Obj
 
-PERIOD_SECONDS = 30 * 24 * 3600
+DAY_SECONDS = 24 * 3600
+PERIOD_SECONDS = 30 * DAY_SECONDS
 
 
 class SimulatorGateway(Gateway):
@@ -61,6 +64,7 @@ class SimulatorGateway(Gateway):
         success_url: str,
         cancel_url: str,
         metadata: dict[str, str],
+        trial_days: int | None = None,
     ) -> CheckoutSession:
         price = store.price(price_id)
         session_id = shapes.new_id("cs_sim")
@@ -75,7 +79,9 @@ class SimulatorGateway(Gateway):
                 "success_url": success_url.replace("{CHECKOUT_SESSION_ID}", session_id),
                 "cancel_url": cancel_url,
                 "metadata": metadata,
-                "amount_total": int(price["unit_amount"]) * quantity,
+                # A trial is free today: Stripe's session totals what is due now.
+                "amount_total": 0 if trial_days else int(price["unit_amount"]) * quantity,
+                "trial_days": trial_days if mode == "subscription" else None,
                 "status": "open",
             },
         )
@@ -98,6 +104,8 @@ class SimulatorGateway(Gateway):
         left = max(0.0, min(1.0, (end - now) / max(1, end - start)))
         unused = -round(int(old["unit_amount"]) * left)
         remaining = round(int(new["unit_amount"]) * left)
+        if sub["status"] == "trialing":
+            unused = remaining = 0  # a trial stays free whatever the plan
         sub.update(price=price_id, scheduled_price=None, cancel_at_period_end=False)
         store.save(subscription_id, "subscription", sub)
         lines = [
@@ -211,6 +219,7 @@ class SimulatorGateway(Gateway):
             if not price.get("active", True) or not product.get("active", True):
                 continue
             metadatas = price.get("metadata"), product.get("metadata")
+            where = f"Stripe price {price['id']} (product {price['product']})"
             result.append(
                 PriceInfo(
                     price_id=price["id"],
@@ -222,6 +231,8 @@ class SimulatorGateway(Gateway):
                     interval=(price.get("recurring") or {}).get("interval") or "none",
                     credit_amount=metadata_credit_amount(*metadatas),
                     display_order=metadata_display_order(*metadatas),
+                    trial_days=metadata_trial_days(*metadatas, where=where),
+                    trial_credit_amount=metadata_trial_credits(*metadatas, where=where),
                 )
             )
         return result
@@ -249,25 +260,30 @@ class SimulatorGateway(Gateway):
         if session["mode"] == "subscription":
             now = int(time.time())
             subscription_id = shapes.new_id("sub_sim")
+            trial_days = session.get("trial_days")
+            # A trial: the first period is the trial itself, billed at $0.
+            end = now + (int(trial_days) * DAY_SECONDS if trial_days else PERIOD_SECONDS)
             sub = {
                 "customer": session["customer"],
                 "price": session["price"],
                 "item": shapes.new_id("si_sim"),
                 "period_start": now,
-                "period_end": now + PERIOD_SECONDS,
-                "status": "active",
+                "period_end": end,
+                "status": "trialing" if trial_days else "active",
                 "cancel_at_period_end": False,
                 "scheduled_price": None,
                 "schedule": None,
                 "created": now,
                 "id": subscription_id,
+                "trial_start": now if trial_days else None,
+                "trial_end": end if trial_days else None,
             }
             store.save(subscription_id, "subscription", sub)
             line = shapes.invoice_line(
                 price_obj=price,
-                amount=int(price["unit_amount"]),
+                amount=0 if trial_days else int(price["unit_amount"]),
                 period_start=now,
-                period_end=now + PERIOD_SECONDS,
+                period_end=end,
             )
             paid = self._paid_invoice(sub, subscription_id, [line], "subscription_create")
             invoice_id = paid[0]["data"]["object"]["id"]
@@ -288,6 +304,7 @@ class SimulatorGateway(Gateway):
                     amount_total=session["amount_total"],
                     currency=price["currency"],
                     metadata=session["metadata"],
+                    payment_status="no_payment_required" if session.get("trial_days") else "paid",
                     payment_intent=payment_intent,
                     subscription=subscription_id,
                     invoice=invoice_id,
@@ -320,12 +337,13 @@ class SimulatorGateway(Gateway):
     def renew(self, subscription_id: str) -> str:
         """Advance a subscription to its next period, as the clock reaching period end would.
 
-        Applies a scheduled downgrade, ends a subscription set to cancel, or
-        bills the next period. Returns what happened.
+        Applies a scheduled downgrade, ends a subscription set to cancel (a trial
+        so cancelled ends unbilled), or bills the next period (at a trial's end,
+        its first paid one). Returns what happened.
         """
         sub = store.load_for_update(subscription_id, "subscription")
-        if sub["status"] != "active":
-            raise GatewayError("Only an active subscription can renew.")
+        if sub["status"] not in ("active", "trialing"):
+            raise GatewayError("Only an active or trialing subscription can renew.")
         if sub["cancel_at_period_end"]:
             sub["status"] = "canceled"
             store.save(subscription_id, "subscription", sub)
@@ -333,7 +351,8 @@ class SimulatorGateway(Gateway):
             return "canceled"
         if sub.get("scheduled_price"):
             sub["price"] = sub["scheduled_price"]
-        sub.update(scheduled_price=None, schedule=None)
+        # A trial's end is its first paid period's start (Stripe keeps trial_start/end).
+        sub.update(scheduled_price=None, schedule=None, status="active")
         start = sub["period_end"]
         sub["period_start"], sub["period_end"] = start, start + PERIOD_SECONDS
         store.save(subscription_id, "subscription", sub)
@@ -362,6 +381,8 @@ class SimulatorGateway(Gateway):
             cancel_at_period_end=sub["cancel_at_period_end"],
             created=sub["created"],
             schedule=sub.get("schedule"),
+            trial_start=sub.get("trial_start"),
+            trial_end=sub.get("trial_end"),
         )
 
     def _charge(self, customer: str, amount: int) -> str:

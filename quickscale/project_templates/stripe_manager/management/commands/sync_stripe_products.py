@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from stripe_manager.catalog import catalog_sync
-from stripe_manager.gateway import GatewayError
+from stripe_manager.gateway import CatalogError, GatewayError
 
 
 class Command(BaseCommand):
@@ -12,6 +12,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             upserted, deactivated = catalog_sync()
+        except CatalogError as error:
+            raise CommandError(str(error)) from error
         except GatewayError as error:
             raise CommandError(f"{error} Check STRIPE_SECRET_KEY and try again.") from error
         self.stdout.write(f"{upserted} prices synced, {deactivated} deactivated")
