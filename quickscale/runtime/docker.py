@@ -186,7 +186,8 @@ class DockerRuntime(Runtime):
                 f"docker compose up failed: {_engine_message(result)} "
                 "Fix the cause and run 'quickscale up' again."
             )
-        url = f"http://127.0.0.1:{web_port}/"
+        # localhost, not 127.0.0.1: passkeys (WebAuthn) refuse an IP address as the site.
+        url = f"http://localhost:{web_port}/"
         self._wait_for_health(web_port)
         switched = note_runtime_switch(self.project, self.name)
         if switched:

@@ -239,7 +239,9 @@ class LocalRuntime(Runtime):
 
     @staticmethod
     def _url(port: int) -> str:
-        return f"http://127.0.0.1:{port}/"
+        # localhost, not 127.0.0.1: passkeys (WebAuthn) are bound to a host name and
+        # refuse an IP address; browsers resolve localhost to this loopback address.
+        return f"http://localhost:{port}/"
 
     def _healthy(self, port: int) -> bool:
         return _http_get_status(f"http://127.0.0.1:{port}/health/") == 200

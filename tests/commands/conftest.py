@@ -142,11 +142,11 @@ class FakeRuntime(Runtime):
         self._record("up")
         if self.recorder.up_error is not None:
             raise self.recorder.up_error
-        return UpResult(url="http://127.0.0.1:8123", notes=("Port 8000 was busy; using 8123.",))
+        return UpResult(url="http://localhost:8123", notes=("Port 8000 was busy; using 8123.",))
 
     def restart(self) -> UpResult:
         self._record("restart")
-        return UpResult(url="http://127.0.0.1:8123", notes=("It was not running; started it.",))
+        return UpResult(url="http://localhost:8123", notes=("It was not running; started it.",))
 
     def down(self) -> None:
         self._record("down")

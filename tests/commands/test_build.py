@@ -270,7 +270,7 @@ def test_build_starts_the_project_and_prints_url_and_logins(runner, in_tmp, fake
 
     assert result.exit_code == 0, result.output
     assert fake_runtime.names() == ["up"]
-    assert "http://127.0.0.1:8123" in result.stdout
+    assert "http://localhost:8123" in result.stdout
     assert "user@test.com / userpasswd" in result.stdout
     assert "admin@test.com / adminpasswd" in result.stdout
     assert "using 8123" in result.stdout

@@ -11,7 +11,7 @@ def test_restart_restarts_through_the_runtime_and_prints_the_url(runner, inside,
     assert result.exit_code == 0, result.output
     assert fake_runtime.names() == ["restart"]
     assert result.stdout.startswith("Restarting demo...\n")
-    assert "demo is running at http://127.0.0.1:8123" in result.stdout
+    assert "demo is running at http://localhost:8123" in result.stdout
     assert "It was not running; started it." in result.stdout
 
 

@@ -12,7 +12,7 @@ def test_up_starts_the_project_and_prints_its_url(runner, inside, fake_runtime):
     assert result.exit_code == 0, result.output
     assert fake_runtime.names() == ["up"]
     assert result.stdout.startswith("Starting demo (installing its packages first)...\n")
-    assert "demo is running at http://127.0.0.1:8123" in result.stdout
+    assert "demo is running at http://localhost:8123" in result.stdout
     assert "user@test.com / userpasswd" in result.stdout
 
 

@@ -164,7 +164,7 @@ def test_up_checks_the_engine_builds_and_starts_with_the_chosen_ports(runtime, d
 
     assert docker_standin.calls() == [INFO, PS, [*COMPOSE, "up", "-d", "--build"]]
     assert docker_standin.envs()[-1] == {"WEB_PORT": web_port, "DB_PORT_EXTERNAL": db_port}
-    assert result.url == f"http://127.0.0.1:{web_port}/"
+    assert result.url == f"http://localhost:{web_port}/"
     assert result.already_running is False
     assert get(f"{result.url}health/") == (200, {"status": "ok", "database": "ok"})
 
@@ -179,7 +179,7 @@ def test_ports_set_in_the_environment_win_over_env_file(runtime, docker_standin,
     result = runtime.up()
 
     assert docker_standin.envs()[-1] == {"WEB_PORT": web_port, "DB_PORT_EXTERNAL": db_port}
-    assert result.url == f"http://127.0.0.1:{web_port}/"
+    assert result.url == f"http://localhost:{web_port}/"
 
 
 def test_up_when_running_keeps_the_published_ports(runtime, docker_standin):
@@ -314,7 +314,7 @@ def test_restart_rebuilds_and_recreates_web_and_worker_on_their_ports(runtime, d
     }
     after = {row.name: row for row in runtime.status()}
     assert after["web"].pid != before["web"].pid
-    assert result.url == f"http://127.0.0.1:{before['web'].port}/"
+    assert result.url == f"http://localhost:{before['web'].port}/"
     assert result.already_running is False
     assert result.notes == ()
     assert get(f"{result.url}health/")[0] == 200

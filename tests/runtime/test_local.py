@@ -320,7 +320,7 @@ def test_up_interrupted_with_ctrl_c_stops_cleanly_and_the_next_up_recovers(
     result = runtime.up()
     try:
         assert not result.already_running
-        assert result.url == f"http://127.0.0.1:{port}/"
+        assert result.url == f"http://localhost:{port}/"
         assert http_status(result.url + "health/") == 200
     finally:
         runtime.down()
@@ -921,7 +921,7 @@ def test_up_serves_on_the_port_the_environment_sets(stopped: Project) -> None:
     done = _quickscale("up", cwd=stopped.root, env={"WEB_PORT": str(port)})
     try:
         assert done.returncode == 0, done.stdout + done.stderr
-        assert f"running at http://127.0.0.1:{port}/" in done.stdout
+        assert f"running at http://localhost:{port}/" in done.stdout
         assert http_status(f"http://127.0.0.1:{port}/health/") == 200
         assert is_port_free(int(stopped.env["WEB_PORT"]))
     finally:

@@ -36,6 +36,8 @@ class RenderedEmail:
     body: str
     html: str = ""
     from_email: str = ""
+    # Extra header lines, e.g. List-Unsubscribe (RFC 2369) and List-Unsubscribe-Post (RFC 8058).
+    headers: tuple[tuple[str, str], ...] = ()
 
     def message(self) -> EmailMultiAlternatives:
         """The Django message: ``body`` as text, ``html`` as its alternative part."""
@@ -44,6 +46,7 @@ class RenderedEmail:
             body=self.body,
             from_email=self.from_email or settings.DEFAULT_FROM_EMAIL,
             to=list(self.to),
+            headers=dict(self.headers),
         )
         if self.html:
             message.attach_alternative(self.html, "text/html")
@@ -56,7 +59,12 @@ def absolute_url(path: str) -> str:
 
 
 def render_templated(
-    template: str, *, to: str, subject: str, context: dict[str, Any]
+    template: str,
+    *,
+    to: str,
+    subject: str,
+    context: dict[str, Any],
+    headers: tuple[tuple[str, str], ...] = (),
 ) -> RenderedEmail:
     """Render ``<template>.txt`` and ``<template>.html`` for ``to``.
 
@@ -70,6 +78,7 @@ def render_templated(
         subject=f"[{project_name}] {subject}",
         body=render_to_string(f"{template}.txt", full_context),
         html=render_to_string(f"{template}.html", full_context),
+        headers=headers,
     )
 
 
@@ -89,10 +98,19 @@ def deliver(email: RenderedEmail) -> None:
     email.message().send()
 
 
-def send_templated(template: str, *, to: str, subject: str, context: dict[str, Any]) -> bool:
+def send_templated(
+    template: str,
+    *,
+    to: str,
+    subject: str,
+    context: dict[str, Any],
+    headers: tuple[tuple[str, str], ...] = (),
+) -> bool:
     """Render and send at once; True when the server took it, False (logged) when not."""
     try:
-        deliver(render_templated(template, to=to, subject=subject, context=context))
+        deliver(
+            render_templated(template, to=to, subject=subject, context=context, headers=headers)
+        )
     except SendError as error:
         logger.error("email not sent", extra={"template": template, "error": str(error)})
         return False

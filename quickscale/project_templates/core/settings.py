@@ -131,6 +131,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "allauth",
     "allauth.account",
+    # Two-factor: authenticator apps (TOTP), recovery codes and passkeys (WebAuthn).
+    "allauth.mfa",
     # django-ninja: its docs page then uses its bundled (local) Swagger UI files, no CDN.
     "ninja",
     # Django's task framework (the django.tasks backport) and its PostgreSQL queue.
@@ -165,6 +167,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Staff without two-factor are sent to set it up (MFA_REQUIRED_FOR_STAFF).
+    "users.middleware.StaffMFAMiddleware",
     # request.htmx: whether htmx sent the request and how (boosted, history restore).
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -338,6 +342,25 @@ ACCOUNT_EMAIL_VERIFICATION = _security.account_email_verification
 # Email subjects start with "[PROJECT_NAME] " (users.adapters.AccountAdapter).
 ACCOUNT_SIGNUP_OPEN = env_bool("ACCOUNT_SIGNUP_OPEN", True)
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+
+# Two-factor and passkeys (allauth.mfa): https://docs.allauth.org/en/latest/mfa/configuration.html
+# A passkey is bound to the site's host name, which cannot be an IP address: open
+# the site at http://localhost:PORT in development, not 127.0.0.1. Browsers allow
+# WebAuthn on http only for localhost; fido2 checks the origin's scheme too, which
+# is relaxed only while DEBUG is on.
+MFA_ADAPTER = "users.mfa.MFAAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+MFA_TOTP_ISSUER = PROJECT_NAME
+# Wrong codes count towards the sign-in lockout (users.mfa.AuthenticateForm).
+MFA_FORMS = {
+    "authenticate": "users.mfa.AuthenticateForm",
+    "reauthenticate": "users.mfa.ReauthenticateForm",
+    "add_webauthn": "users.mfa.AddWebAuthnForm",
+}
+# Staff must turn on two-factor before the dashboard or the Django admin opens.
+MFA_REQUIRED_FOR_STAFF = env_bool("MFA_REQUIRED_FOR_STAFF", False)
 # Contact form (public app): messages per client IP per hour, and their size.
 CONTACT_RATE_LIMIT_PER_HOUR = env_int("CONTACT_RATE_LIMIT_PER_HOUR", 5)
 if CONTACT_RATE_LIMIT_PER_HOUR < 1:

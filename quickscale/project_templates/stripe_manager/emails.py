@@ -23,15 +23,24 @@ from common.email import RenderedEmail, absolute_url, render_templated
 from common.mail_tasks import email_queue
 from credits import selectors as credit_selectors
 from stripe_manager.models import Payment, Refund
+from users.email_preferences import Topic, unsubscribe_headers, unsubscribe_url, wants_email
 from users.models import CustomUser
 
 
-def _render(template: str, *, to: str, subject: str, context: dict[str, Any]) -> RenderedEmail:
+def _render(
+    template: str,
+    *,
+    to: str,
+    subject: str,
+    context: dict[str, Any],
+    headers: tuple[tuple[str, str], ...] = (),
+) -> RenderedEmail:
     return render_templated(
         f"stripe_manager/emails/{template}",
         to=to,
         subject=subject,
         context={"billing_url": absolute_url(reverse("stripe_manager:billing")), **context},
+        headers=headers,
     )
 
 
@@ -147,17 +156,20 @@ def payment_failed_email(user_id: int, amount: str, currency: str) -> RenderedEm
 def upcoming_renewal_email(
     user_id: int, amount: str, currency: str, when: str | None
 ) -> RenderedEmail | None:
-    """Tell the user their plan renews soon, for how much."""
-    address = _address(user_id)
-    if not address:
+    """Tell the user their plan renews soon, for how much (unless they switched it off)."""
+    user = CustomUser.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.email or not wants_email(user, Topic.RENEWAL):
         return None
+    unsubscribe = unsubscribe_url(user, Topic.RENEWAL)
     return _render(
         "upcoming_renewal",
-        to=address,
+        to=user.email,
         subject="Your plan renews soon",
         context={
             "amount": Decimal(amount),
             "currency": currency.upper(),
             "when": parse_datetime(when) if when else None,
+            "unsubscribe_url": unsubscribe,
         },
+        headers=unsubscribe_headers(unsubscribe),
     )

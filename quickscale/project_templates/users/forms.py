@@ -42,3 +42,11 @@ class DeleteAccountForm(forms.Form):
         if not self.user.check_password(password):
             raise forms.ValidationError("That is not your password.", code="wrong_password")
         return password
+
+
+class EmailPreferencesForm(forms.Form):
+    """Which optional emails to receive; receipts and security emails are not optional."""
+
+    email_low_balance = forms.BooleanField(label="Low balance warnings", required=False)
+    email_expiry = forms.BooleanField(label="Credits about to expire", required=False)
+    email_renewal = forms.BooleanField(label="Plan renewal reminders", required=False)

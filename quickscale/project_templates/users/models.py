@@ -57,6 +57,11 @@ class Profile(models.Model):
     full_name = models.CharField(max_length=150, blank=True)
     bio = models.TextField(max_length=1000, blank=True)
     avatar = models.ImageField(upload_to=avatar_path, blank=True)
+    # Emails the user may switch off (users.email_preferences); receipts and
+    # security emails are always sent.
+    email_low_balance = models.BooleanField("Low balance", default=True)
+    email_expiry = models.BooleanField("Credits about to expire", default=True)
+    email_renewal = models.BooleanField("Plan renewal reminders", default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -105,6 +110,12 @@ class SecurityEvent(models.Model):
         EMAIL_ADDED = "email_added", "Email added"
         EMAIL_REMOVED = "email_removed", "Email removed"
         ACCOUNT_DELETED = "account_deleted", "Account deleted"
+        MFA_ENABLED = "mfa_enabled", "Two-factor method added"
+        MFA_DISABLED = "mfa_disabled", "Two-factor method removed"
+        MFA_RECOVERY_CODES_REGENERATED = "mfa_codes_regenerated", "Recovery codes regenerated"
+        MFA_USED = "mfa_used", "Two-factor code accepted"
+        MFA_RECOVERY_CODE_USED = "mfa_recovery_code_used", "Recovery code used"
+        MFA_FAILED = "mfa_failed", "Two-factor code refused"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -12,6 +12,9 @@ logger = logging.getLogger("users.security")
 
 Kind = SecurityEvent.Kind
 
+# Logged at INFO; every other event is a WARNING worth a look.
+_ROUTINE = {Kind.LOGIN_SUCCEEDED, Kind.MFA_USED}
+
 
 def record(
     kind: str,
@@ -34,7 +37,7 @@ def record(
         user_agent=agent,
         detail=detail[:300],
     )
-    level = logging.INFO if kind == Kind.LOGIN_SUCCEEDED else logging.WARNING
+    level = logging.INFO if kind in _ROUTINE else logging.WARNING
     logger.log(
         level,
         "security event %s",

@@ -3,12 +3,14 @@
 import logging
 
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.http import HttpRequest
 
 from users import security
 from users.avatars import EncodedAvatar
+from users.email_preferences import Topic, field_name
 from users.models import CustomUser, LoginLockout, Profile, SecurityEvent
 
 logger = logging.getLogger(__name__)
@@ -63,6 +65,8 @@ def user_delete(*, user: CustomUser, request: HttpRequest | None = None) -> None
     if profile is not None:
         profile_update(profile=profile, full_name="", bio="", avatar=None, clear_avatar=True)
     EmailAddress.objects.filter(user=user).delete()
+    # Passkeys and the authenticator secret go too: nothing can sign in as this account.
+    Authenticator.objects.filter(user=user).delete()
     LoginLockout.objects.filter(scope=LoginLockout.Scope.ACCOUNT, key=old_email.lower()).delete()
     user.email = placeholder
     user.first_name = ""
@@ -74,3 +78,21 @@ def user_delete(*, user: CustomUser, request: HttpRequest | None = None) -> None
         email=placeholder, ip_address=None, user_agent=""
     )
     security.record(SecurityEvent.Kind.ACCOUNT_DELETED, request=None, user=user)
+
+
+def email_preferences_update(*, profile: Profile, receive: dict[Topic, bool]) -> Profile:
+    """Switch the optional emails named in ``receive`` on (True) or off (False)."""
+    for topic, wanted in receive.items():
+        setattr(profile, field_name(topic), wanted)
+    profile.save(update_fields=[field_name(topic) for topic in receive] + ["updated_at"])
+    logger.info(
+        "email preferences saved",
+        extra={"user_id": profile.user_id, "receive": {t.value: w for t, w in receive.items()}},
+    )
+    return profile
+
+
+def email_unsubscribe(*, user: CustomUser, topic: Topic) -> None:
+    """Switch ``topic`` emails off for ``user`` (from an email's unsubscribe link)."""
+    profile, _ = Profile.objects.get_or_create(user=user)
+    email_preferences_update(profile=profile, receive={topic: False})

@@ -10,14 +10,21 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.http import condition, require_http_methods
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import condition, require_http_methods, require_POST
 
 from common.htmx import render, wants_fragment
 from users.avatars import AVATAR_CONTENT_TYPE, stored_avatar_modified, stored_avatar_open
-from users.forms import DeleteAccountForm, ProfileForm
+from users.email_preferences import Topic, field_name, read_token
+from users.forms import DeleteAccountForm, EmailPreferencesForm, ProfileForm
 from users.models import Profile
 from users.selectors import profile_for
-from users.services import profile_update, user_delete
+from users.services import (
+    email_preferences_update,
+    email_unsubscribe,
+    profile_update,
+    user_delete,
+)
 
 
 @login_required
@@ -47,8 +54,60 @@ def profile(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "users/profile.html",
-        {"form": form, "profile": current, "saved": saved},
+        {
+            "form": form,
+            "profile": current,
+            "saved": saved,
+            "email_form": _email_preferences_form(current),
+        },
         partial="profile-panel",
+    )
+
+
+def _email_preferences_form(profile: Profile) -> EmailPreferencesForm:
+    return EmailPreferencesForm(
+        initial={field_name(topic): getattr(profile, field_name(topic)) for topic in Topic}
+    )
+
+
+@login_required
+@require_POST
+def email_preferences(request: HttpRequest) -> HttpResponse:
+    """Save which optional emails the user receives; htmx posts get the panel back."""
+    current = profile_for(request.user)  # type: ignore[arg-type]
+    form = EmailPreferencesForm(request.POST)
+    form.is_valid()  # unchecked boxes are False; nothing here can be invalid
+    email_preferences_update(
+        profile=current,
+        receive={topic: bool(form.cleaned_data.get(field_name(topic))) for topic in Topic},
+    )
+    if not wants_fragment(request):
+        messages.success(request, "Your email preferences were saved.")
+        return redirect("users:profile")
+    return render(
+        request,
+        "users/profile.html",
+        {"profile": current, "email_form": _email_preferences_form(current), "emails_saved": True},
+        partial="email-preferences",
+    )
+
+
+# Mail clients send the RFC 8058 one-click POST without a CSRF token or a session;
+# the signed token in the address is what authorises it.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET asks to confirm; POST (the button, or a mail client's one click) switches off."""
+    asked = read_token(token)
+    if asked is None:
+        return TemplateResponse(request, "users/unsubscribe.html", {"invalid": True}, status=400)
+    done = request.method == "POST"
+    if done:
+        email_unsubscribe(user=asked.user, topic=asked.topic)
+    return TemplateResponse(
+        request,
+        "users/unsubscribe.html",
+        {"topic": asked.topic, "email": asked.user.email, "done": done, "token": token},
     )
 
 

@@ -16,6 +16,7 @@ from django.db import transaction
 from credits import selectors
 from credits.emails import send_expiry_reminder_email
 from credits.models import CreditLot, ExpiryReminder
+from users.email_preferences import Topic, wants_email
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class Command(BaseCommand):
         new = [lot for lot in lots if ExpiryReminder.objects.get_or_create(lot=lot)[1]]
         if not new or not new[0].user.is_active:
             return False
+        if not wants_email(new[0].user, Topic.EXPIRY):
+            return False  # switched off: the rows above are kept, so it is not asked again
         if not send_expiry_reminder_email(new[0].user, new):
             raise ReminderNotSent  # leaves the atomic block: the rows above are not kept
         return True
