@@ -88,8 +88,9 @@ def test_totp_enabled_then_sign_in_asks_for_a_code_and_accepts_the_right_one(cli
     assert answer.status_code == 302
     assert answer.url == reverse("mfa_authenticate")
     assert not signed_in(client)  # the password alone does not open the account
-    page = client.get(answer.url)
-    assert "Two-factor authentication" in page.content.decode()
+    page = client.get(answer.url).content.decode()
+    assert "Two-factor authentication" in page
+    assert "Use a passkey instead" not in page  # this account has no passkey
 
     # The code used to turn the app on is spent; the next one is accepted.
     answer = client.post(reverse("mfa_authenticate"), {"code": totp_code(secret, steps_ahead=1)})
