@@ -9,7 +9,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -83,6 +83,23 @@ def env_list(
     if not raw:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_url(key: str, environ: Mapping[str, str] | None = None) -> str:
+    """Return ``key`` as an http(s) URL, or "" when unset; refuse anything else.
+
+    A provider base URL with a typo (no scheme, a stray space) would otherwise
+    fail only at the first call, as a connection error far from its cause.
+    """
+    raw = env_str(key, "", environ)
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in raw:
+        raise ImproperlyConfigured(
+            f"{key}={raw!r} is not an http(s) URL, e.g. http://localhost:11434/v1."
+        )
+    return raw
 
 
 @dataclass(frozen=True)

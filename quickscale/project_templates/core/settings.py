@@ -21,6 +21,7 @@ from core.env import (
     env_int,
     env_list,
     env_str,
+    env_url,
     read_security_config,
 )
 
@@ -524,9 +525,9 @@ if SERVICE_MAX_CONCURRENT_PER_KEY < 1 or SERVICE_MAX_CONCURRENT_PER_PROCESS < 1:
 # OpenAI or any OpenAI-compatible server (Azure OpenAI, OpenRouter, vLLM, Ollama,
 # LM Studio): OPENAI_BASE_URL alone is enough for a local server that takes no key.
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
-OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+OPENAI_BASE_URL = env_url("OPENAI_BASE_URL")
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
-ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")
+ANTHROPIC_BASE_URL = env_url("ANTHROPIC_BASE_URL")
 # One provider request's time limit, and the SDKs' retries of 429/5xx/timeouts.
 LLM_REQUEST_TIMEOUT_SECONDS = env_int("LLM_REQUEST_TIMEOUT_SECONDS", 120)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from core.env import database_url, env_bool, env_int, env_list, read_security_config
+from core.env import database_url, env_bool, env_int, env_list, env_url, read_security_config
 
 
 @pytest.mark.parametrize(
@@ -77,3 +77,22 @@ def test_production_defaults_are_safe():
 def test_an_unknown_email_verification_mode_is_refused():
     with pytest.raises(ImproperlyConfigured, match="ACCOUNT_EMAIL_VERIFICATION"):
         read_security_config({"ACCOUNT_EMAIL_VERIFICATION": "sometimes"})
+
+
+@pytest.mark.parametrize(
+    "raw", ["https://api.openai.com/v1", "http://localhost:11434/v1", "http://127.0.0.1:8080"]
+)
+def test_env_url_accepts_http_and_https_urls(raw):
+    assert env_url("OPENAI_BASE_URL", {"OPENAI_BASE_URL": raw}) == raw
+
+
+def test_env_url_is_empty_when_unset():
+    assert env_url("OPENAI_BASE_URL", {}) == ""
+
+
+@pytest.mark.parametrize(
+    "raw", ["localhost:11434/v1", "ftp://example.com", "http://", "http://a b"]
+)
+def test_env_url_refuses_what_is_not_an_http_url_and_names_the_variable(raw):
+    with pytest.raises(ImproperlyConfigured, match="OPENAI_BASE_URL"):
+        env_url("OPENAI_BASE_URL", {"OPENAI_BASE_URL": raw})
