@@ -20,3 +20,12 @@ class StripeManagerConfig(AppConfig):
             signal.connect(
                 pricing_cache.forget_on_change, sender=StripeProduct, dispatch_uid="pricing"
             )
+        # The Stripe customer follows its account's email, name and deletion.
+        from allauth.account.signals import email_changed
+
+        from stripe_manager import customer_sync
+        from users.signals import account_deleted, account_name_changed
+
+        email_changed.connect(customer_sync.on_email_changed, dispatch_uid="stripe_customer")
+        for change in (account_name_changed, account_deleted):
+            change.connect(customer_sync.on_account_changed, dispatch_uid="stripe_customer")

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import stripe
     from stripe.params import (
         CustomerCreateParams,
+        CustomerUpdateParams,
         InvoicePaymentListParams,
         PaymentIntentRetrieveParams,
         PriceListParams,
@@ -103,6 +104,20 @@ class Gateway(abc.ABC):
     @abc.abstractmethod
     def create_customer(self, *, email: str, user_id: int, idempotency_key: str) -> str:
         """Create a customer and return its id."""
+
+    # Not abstract: a gateway that keeps no customer details says so with a GatewayError.
+
+    def update_customer(self, *, customer_id: str, email: str, name: str) -> None:
+        """Set the customer's email and name to the account's (an empty name clears it)."""
+        raise GatewayError("This payment gateway cannot update customers.")
+
+    def erase_customer(self, *, customer_id: str) -> None:
+        """Clear the personal data a customer holds (name, email, phone, addresses, metadata).
+
+        The customer itself stays, with its payments, invoices and subscriptions:
+        the records a business must keep, and what a later refund needs.
+        """
+        raise GatewayError("This payment gateway cannot erase customers.")
 
     @abc.abstractmethod
     def create_checkout_session(
@@ -344,6 +359,29 @@ class StripeGateway(Gateway):
             options={"idempotency_key": idempotency_key},
         )
         return customer.id
+
+    def update_customer(self, *, customer_id: str, email: str, name: str) -> None:
+        params: CustomerUpdateParams = {"email": email, "name": name}
+        self._call(
+            "update the customer", self._client.v1.customers.update, customer_id, params=params
+        )
+
+    def erase_customer(self, *, customer_id: str) -> None:
+        # An empty string unsets a field in Stripe's API (metadata: every key).
+        params: CustomerUpdateParams = {
+            "name": "",
+            "email": "",
+            "phone": "",
+            "description": "",
+            "address": "",
+            "shipping": "",
+            "business_name": "",
+            "individual_name": "",
+            "metadata": "",
+        }
+        self._call(
+            "erase the customer", self._client.v1.customers.update, customer_id, params=params
+        )
 
     def create_checkout_session(
         self,

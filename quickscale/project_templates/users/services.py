@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.http import HttpRequest
 
-from users import security
+from users import security, signals
 from users.avatars import EncodedAvatar
 from users.email_preferences import Topic, field_name
 from users.models import CustomUser, LoginLockout, Profile, SecurityEvent
@@ -28,8 +28,26 @@ def profile_update(
     """Save the profile; a new or cleared avatar deletes the old file after commit.
 
     ``avatar`` is what ``users.avatars.avatar_encode`` made of an upload (never
-    the upload itself): only re-encoded WebP files are stored.
+    the upload itself): only re-encoded WebP files are stored. A changed name is
+    announced (``signals.account_name_changed``), e.g. to the billing customer.
     """
+    old_name = profile.full_name
+    _profile_save(
+        profile=profile, full_name=full_name, bio=bio, avatar=avatar, clear_avatar=clear_avatar
+    )
+    if profile.full_name != old_name:
+        signals.account_name_changed.send(sender=Profile, user_id=profile.user_id)
+    return profile
+
+
+def _profile_save(
+    *,
+    profile: Profile,
+    full_name: str,
+    bio: str,
+    avatar: EncodedAvatar | None,
+    clear_avatar: bool,
+) -> None:
     old_avatar = profile.avatar.name if profile.avatar else ""
     profile.full_name = full_name
     profile.bio = bio
@@ -42,7 +60,6 @@ def profile_update(
     if old_avatar and old_avatar != new_avatar:
         storage = profile.avatar.storage
         transaction.on_commit(lambda: storage.delete(old_avatar))
-    return profile
 
 
 def deleted_email(user: AbstractBaseUser) -> str:
@@ -63,7 +80,7 @@ def user_delete(*, user: CustomUser, request: HttpRequest | None = None) -> None
     placeholder = deleted_email(user)
     profile = Profile.objects.filter(user=user).first()
     if profile is not None:
-        profile_update(profile=profile, full_name="", bio="", avatar=None, clear_avatar=True)
+        _profile_save(profile=profile, full_name="", bio="", avatar=None, clear_avatar=True)
     EmailAddress.objects.filter(user=user).delete()
     # Passkeys and the authenticator secret go too: nothing can sign in as this account.
     Authenticator.objects.filter(user=user).delete()
@@ -78,6 +95,8 @@ def user_delete(*, user: CustomUser, request: HttpRequest | None = None) -> None
         email=placeholder, ip_address=None, user_agent=""
     )
     security.record(SecurityEvent.Kind.ACCOUNT_DELETED, request=None, user=user)
+    # Apps holding personal data elsewhere (the Stripe customer) erase it too.
+    signals.account_deleted.send(sender=CustomUser, user_id=user.pk)
 
 
 def email_preferences_update(*, profile: Profile, receive: dict[Topic, bool]) -> Profile:

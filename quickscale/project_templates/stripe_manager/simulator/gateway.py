@@ -54,6 +54,18 @@ class SimulatorGateway(Gateway):
         return customer_id
 
     @transaction.atomic
+    def update_customer(self, *, customer_id: str, email: str, name: str) -> None:
+        customer = store.load_for_update(customer_id, "customer")
+        customer.update(email=email, name=name)
+        store.save(customer_id, "customer", customer)
+
+    @transaction.atomic
+    def erase_customer(self, *, customer_id: str) -> None:
+        customer = store.load_for_update(customer_id, "customer")
+        # The idempotency key stays: it names the account by id only, like Stripe's own.
+        store.save(customer_id, "customer", {"email": None, "name": None, "key": customer["key"]})
+
+    @transaction.atomic
     def create_checkout_session(
         self,
         *,
