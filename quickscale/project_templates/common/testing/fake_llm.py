@@ -42,6 +42,7 @@ import pytest
 OPENAI_MODEL = "fake-gpt"
 ANTHROPIC_MODEL = "fake-claude"
 DEFAULT_REPLY = "Hello from the fake model."
+GATE_TIMEOUT_SECONDS = 10
 
 _OPENAI_ERROR_TYPES = {
     400: "invalid_request_error",
@@ -72,7 +73,8 @@ class Script:
     are told to come back after 1 ms). ``hang``: seconds to wait before answering
     anything (a client timeout). ``disconnect_after``: close a stream after that many
     pieces, with no final event. ``include_usage=False``: an OpenAI-compatible server
-    that ignores ``stream_options`` (no usage chunk).
+    that ignores ``stream_options`` (no usage chunk). ``gate``: an event the answer
+    waits for, so a test acts while a call is in flight, then lets it finish.
     """
 
     text: str = DEFAULT_REPLY
@@ -87,6 +89,8 @@ class Script:
     hang: float = 0.0
     disconnect_after: int | None = None
     include_usage: bool = True
+    # Set by the test to let the answer go: the fake holds it (at most 10 s) until then.
+    gate: threading.Event | None = None
 
     def pieces(self) -> list[str]:
         if self.chunks is not None:
@@ -233,6 +237,8 @@ class _Handler(BaseHTTPRequestHandler):
             request.finished.set()
 
     def _answer(self, request: RecordedRequest, script: Script, wire: _Wire) -> None:
+        if script.gate is not None:
+            script.gate.wait(GATE_TIMEOUT_SECONDS)
         self.fake.wait(script.hang)
         if script.hang and self._client_gone():
             raise _ClientGone

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 
+from common.testing.fake_llm import Script
 from credits import ledger
 from credits.exceptions import InsufficientCredits
 from credits.models import CreditHold
@@ -18,8 +20,9 @@ from users.tests.factories import make_user
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_calls_with_credits_for_one_hold_call_the_provider_once(fake_llm):
-    """Each thread has its own connection and its hold commits, as concurrent requests'."""
+def test_a_call_while_another_holds_the_credits_is_refused_and_one_is_charged(fake_llm):
+    """The first call waits at the provider (its hold committed, in its own thread and
+    connection, as a concurrent request's); a second call then finds too little left."""
     configure_extraction()
     service = create_service_instance(EXTRACTION)
     cleaned = service.validate_input(text=TEXT)  # the input both calls send
@@ -30,25 +33,31 @@ def test_two_calls_with_credits_for_one_hold_call_the_provider_once(fake_llm):
     grant = most + Decimal("3.01")
     assert grant < 2 * most
     ledger.grant(user, grant, source="admin", reference="one-hold")
-    fake_llm.default.text = GOOD_REPLY
-    fake_llm.default.first_token_delay = 0.5  # both calls are in flight together
-    fake_llm.default.input_tokens = fake_llm.default.output_tokens = 1000
+    gate = threading.Event()
+    fake_llm.queue(Script(text=GOOD_REPLY, input_tokens=1000, output_tokens=1000, gate=gate))
     outcomes: list[ServiceResult | Exception] = []
 
-    def call() -> None:
+    def first_call() -> None:
         try:
             outcomes.append(create_service_instance(EXTRACTION).run(user, text=TEXT))
-        except InsufficientCredits as error:
+        except Exception as error:
             outcomes.append(error)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=call) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
+    thread = threading.Thread(target=first_call)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not fake_llm.requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert fake_llm.requests, "the first call never reached the provider"
+        with pytest.raises(InsufficientCredits):
+            create_service_instance(EXTRACTION).run(user, text=TEXT)
+    finally:
+        gate.set()
         thread.join(30)
-    assert sorted(type(o).__name__ for o in outcomes) == ["InsufficientCredits", "ServiceResult"]
+    assert [type(outcome) for outcome in outcomes] == [ServiceResult]
     assert len(fake_llm.requests) == 1
     # 1,000 input tokens at 1 credit per 1,000 and 1,000 output tokens at 2.
     assert ledger.balance(user).available == grant - Decimal("3.00")
