@@ -167,6 +167,29 @@ _BALANCE_SQL = """
     FROM credits_creditlot
     WHERE user_id = %s AND remaining > 0 AND (expires_at IS NULL OR expires_at > %s)
 """
+# The granting function (credits/sql/credits_grant_v<N>.sql): user, amount, source,
+# priority, reference, expires_at, price_id, lot description, entry description,
+# actor, now. Returns (status, lot id, entry id).
+_GRANT_SQL = (
+    "SELECT out_status, out_lot_id, out_entry_id"
+    " FROM credits_grant(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+# CreditLot's columns in the order a granted lot is built from what it was given.
+_LOT_FIELDS = [
+    "id",
+    "user_id",
+    "source",
+    "priority",
+    "amount",
+    "remaining",
+    "held",
+    "expires_at",
+    "price_id",
+    "reference",
+    "description",
+    "created_at",
+    "converted_into_id",
+]
 # LedgerEntry's columns in the order the entry is built from what a function returns.
 _ENTRY_FIELDS = [
     "id",
@@ -232,7 +255,6 @@ class Balance:
 # --------------------------------------------------------------------------- public interface
 
 
-@transaction.atomic
 def grant(
     user: CustomUser,
     amount: Decimal | int,
@@ -244,47 +266,72 @@ def grant(
     description: str = "",
     actor: CustomUser | None = None,
 ) -> CreditLot:
-    """Give ``user`` a new lot of ``amount`` credits; the same reference twice grants once."""
+    """Give ``user`` a new lot of ``amount`` credits; the same reference twice grants once.
+
+    Raises ``ReferenceConflict`` and writes nothing when the reference is taken by
+    another account's grant or by another kind of entry. One self-committing call
+    of ``credits_grant``, like ``consume``.
+    """
     value = _positive_amount(amount)
     reference = _reference(reference)
     lot_source = _source(source)
-    if (first := _replayed(reference, user=user, kind=LedgerEntry.Kind.GRANT)) is not None:
-        return _lot_of(first)
-    try:
-        with transaction.atomic():
-            lot = CreditLot.objects.create(
-                user=user,
-                source=lot_source,
-                priority=_priority(lot_source),
-                amount=value,
-                remaining=value,
-                expires_at=expires_at,
-                price_id=price_id,
-                reference=reference,
-                description=description,
-            )
-            entry = LedgerEntry.objects.create(
-                user=user,
-                kind=LedgerEntry.Kind.GRANT,
-                amount=value,
-                key=reference,
-                actor=actor,
-                description=description or lot.get_source_display(),
-            )
-            LedgerEntryLot.objects.create(entry=entry, lot=lot, amount=value)
-    except IntegrityError:
-        first = _replayed_after_conflict(reference, user=user, kind=LedgerEntry.Kind.GRANT)
-        return _lot_of(first)
+    now = timezone.now()
+    actor_id = actor.pk if actor else None
+    entry_description = description or lot_source.label
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _GRANT_SQL,
+            [
+                user.pk,
+                value,
+                lot_source.value,
+                int(_priority(lot_source)),
+                reference,
+                expires_at,
+                price_id,
+                description,
+                entry_description,
+                actor_id,
+                now,
+            ],
+        )
+        status, lot_id, entry_id = cursor.fetchone()
+    if status == "conflict":
+        raise ReferenceConflict(
+            f"Reference {reference!r} is already used by another account's grant, another "
+            "kind of entry or another credit lot; use a new reference."
+        )
+    if status == "exists":
+        return CreditLot.objects.get(pk=lot_id)
     logger.info(
         "credits granted",
         extra={
             "user_id": user.pk,
             "amount": str(value),
             "source": lot_source.value,
-            "lot_id": lot.pk,
+            "lot_id": lot_id,
+            "entry_id": entry_id,
         },
     )
-    return lot
+    return CreditLot.from_db(
+        connection.alias,
+        _LOT_FIELDS,
+        [
+            lot_id,
+            user.pk,
+            lot_source.value,
+            int(_priority(lot_source)),
+            value,
+            value,
+            ZERO,
+            expires_at,
+            price_id,
+            reference,
+            description,
+            now,
+            None,
+        ],
+    )
 
 
 def consume(
@@ -846,10 +893,6 @@ def _replayed_after_conflict(key: str, *, user: CustomUser, kind: str) -> Ledger
         # The unique lot reference is held by an operation with no entry under this key.
         raise ReferenceConflict(f"Reference {key!r} is already used by another credit lot.")
     return first
-
-
-def _lot_of(entry: LedgerEntry) -> CreditLot:
-    return CreditLot.objects.get(entry_rows__entry=entry)
 
 
 # --------------------------------------------------------------------------- lot movements

@@ -30,7 +30,7 @@ _DEFINITION_SQL = """
     WHERE p.proname = %s AND n.nspname = %s
 """
 # Every function the ledger calls, by the stem of its versioned files.
-FUNCTIONS = ("credits_consume", "credits_hold", "credits_settle")
+FUNCTIONS = ("credits_consume", "credits_grant", "credits_hold", "credits_settle")
 
 
 def _newest(stem: str) -> Path:

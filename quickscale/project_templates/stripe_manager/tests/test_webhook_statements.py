@@ -1,0 +1,119 @@
+"""What a paid event costs the database: the two events every paying customer sends stay at 8
+statements (``bench/webhooks.py`` measures the rates), and the paths that skip lookups still
+find what another event recorded first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from credits.models import CreditLot, LedgerEntry
+from stripe_manager import shapes
+from stripe_manager.models import Payment, StripeCustomer, StripeProduct
+from stripe_manager.tests.factories import (
+    DAY,
+    NOW,
+    balance,
+    deliver,
+    invoice_paid,
+    purchase_completed,
+)
+
+pytestmark = pytest.mark.django_db
+
+# BEGIN (here a savepoint, inside the test's transaction), the claim, the lookup of the
+# customer and product (and plan history), the payment, the grant, the receipt's
+# outbox row and its task, COMMIT.
+STATEMENTS = 8
+
+
+def _statements(client: Client, event: dict[str, Any]) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        assert deliver(client, event) == 200
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def test_a_credit_purchase_takes_eight_statements_and_a_duplicate_three(
+    client: Client, customer: StripeCustomer, catalog: dict[str, StripeProduct]
+) -> None:
+    event = purchase_completed(customer, catalog["pack"], quantity=2)
+
+    assert len(_statements(client, event)) == STATEMENTS
+    assert len(_statements(client, event)) == 3  # begin, the claim that finds it, commit
+    assert balance(customer.user) == (0, 200, 200)
+
+
+def test_a_plan_renewal_takes_eight_statements(
+    client: Client, customer: StripeCustomer, catalog: dict[str, StripeProduct]
+) -> None:
+    basic = catalog["basic"]
+    first = invoice_paid(customer, basic, invoice_id="in_1", reason="subscription_create")
+    assert deliver(client, first) == 200
+    renewal = invoice_paid(customer, basic, invoice_id="in_2", start=NOW + 30 * DAY)
+
+    assert len(_statements(client, renewal)) == STATEMENTS
+    assert set(Payment.objects.values_list("stripe_invoice_id", flat=True)) == {"in_1", "in_2"}
+    assert LedgerEntry.objects.filter(kind="grant").count() == 2
+
+
+def test_a_renewal_after_a_plan_change_still_converts_the_old_plans_credits(
+    client: Client, customer: StripeCustomer, catalog: dict[str, StripeProduct]
+) -> None:
+    basic, pro = catalog["basic"], catalog["pro"]
+    assert deliver(client, invoice_paid(customer, basic, invoice_id="in_b")) == 200
+    changed = invoice_paid(customer, pro, invoice_id="in_p", start=NOW + DAY, previous=basic)
+
+    assert deliver(client, changed) == 200
+
+    live = CreditLot.objects.filter(user=customer.user, remaining__gt=0)
+    assert {(lot.source, lot.price_id) for lot in live} == {
+        ("subscription", pro.stripe_price_id),
+        ("transfer", ""),  # basic's credits, now pay-as-you-go
+    }
+
+
+def test_a_payment_another_event_recorded_first_is_found_on_the_second_attempt(
+    client: Client, customer: StripeCustomer, catalog: dict[str, StripeProduct]
+) -> None:
+    """The first attempt inserts without looking, breaks the unique session id, and rolls back
+    whole; the second finds the pending payment and completes it, granting once."""
+    pack = catalog["pack"]
+    pending = purchase_completed(customer, pack, session_id="cs_async")
+    pending["data"]["object"]["payment_status"] = "unpaid"
+    assert deliver(client, pending) == 200
+    assert Payment.objects.get().status == Payment.Status.PENDING
+
+    paid = shapes.event(
+        "checkout.session.async_payment_succeeded",
+        dict(pending["data"]["object"], payment_status="paid"),
+    )
+    statements = _statements(client, paid)
+
+    payment = Payment.objects.get()
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert payment.credit_reference == "cs_async"
+    assert balance(customer.user) == (0, 100, 100)
+    assert sum(sql.startswith("ROLLBACK TO SAVEPOINT") for sql in statements) == 1
+
+
+def test_a_new_subscription_converts_another_plans_live_credits_without_the_history_lookup(
+    client: Client, customer: StripeCustomer, catalog: dict[str, StripeProduct]
+) -> None:
+    """No paid period recorded for the new subscription: the short path, which converts
+    only because the lookup saw live credits of another plan."""
+    basic, pro = catalog["basic"], catalog["pro"]
+    assert deliver(client, invoice_paid(customer, basic, invoice_id="in_b", sub_id="sub_1")) == 200
+
+    new_plan = invoice_paid(customer, pro, invoice_id="in_p", sub_id="sub_2", start=NOW + DAY)
+    statements = _statements(client, new_plan)
+
+    live = CreditLot.objects.filter(user=customer.user, remaining__gt=0)
+    assert {(lot.source, lot.price_id) for lot in live} == {
+        ("subscription", pro.stripe_price_id),
+        ("transfer", ""),
+    }
+    assert not any("ORDER BY" in sql and "stripe_manager_payment" in sql for sql in statements[3:])
