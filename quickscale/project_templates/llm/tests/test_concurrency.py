@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from common.testing.fake_llm import Script
 from credits import ledger
@@ -15,7 +17,10 @@ from credits.exceptions import InsufficientCredits
 from credits.models import CreditHold
 from llm.tests.conftest import EXTRACTION, GOOD_REPLY, TEXT, configure_extraction
 from services.base import ServiceResult
+from services.exceptions import ServiceFailed
+from services.models import ServiceUsage
 from services.registry import create_service_instance
+from services.usage import usage_reconcile_stale
 from users.tests.factories import make_user
 
 
@@ -62,3 +67,65 @@ def test_a_call_while_another_holds_the_credits_is_refused_and_one_is_charged(fa
     # 1,000 input tokens at 1 credit per 1,000 and 1,000 output tokens at 2.
     assert ledger.balance(user).available == grant - Decimal("3.00")
     assert not CreditHold.objects.filter(state=CreditHold.State.OPEN).exists()
+
+
+def _in_flight(
+    fake_llm, user, gate: threading.Event
+) -> tuple[threading.Thread, list[ServiceResult | Exception]]:
+    """Start a call in its own thread; return once it waits at the provider."""
+    fake_llm.queue(Script(text=GOOD_REPLY, input_tokens=1000, output_tokens=1000, gate=gate))
+    outcomes: list[ServiceResult | Exception] = []
+
+    def call() -> None:
+        try:
+            outcomes.append(create_service_instance(EXTRACTION).run(user, text=TEXT))
+        except Exception as error:
+            outcomes.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not fake_llm.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake_llm.requests, "the call never reached the provider"
+    return thread, outcomes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hold_swept_during_the_call_fails_it_uncharged(fake_llm):
+    configure_extraction()
+    user = make_user()
+    ledger.grant(user, Decimal(100), source="admin", reference="sweep-grant")
+    gate = threading.Event()
+    thread, outcomes = _in_flight(fake_llm, user, gate)
+    try:
+        later = timezone.now() + timedelta(days=1)
+        assert ledger.release_expired_holds(now=later) == 1
+    finally:
+        gate.set()
+        thread.join(30)
+    assert isinstance(outcomes[0], ServiceFailed)
+    assert ledger.balance(user).available == Decimal(100)
+    usage = ServiceUsage.objects.get(user=user)
+    assert usage.status == ServiceUsage.Status.FAILED and usage.credits_charged == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_reconciled_as_failed_meanwhile_is_not_charged(fake_llm):
+    configure_extraction()
+    user = make_user()
+    ledger.grant(user, Decimal(100), source="admin", reference="reconcile-grant")
+    gate = threading.Event()
+    thread, outcomes = _in_flight(fake_llm, user, gate)
+    try:
+        later = timezone.now() + timedelta(days=1)
+        assert usage_reconcile_stale(now=later) == 1
+    finally:
+        gate.set()
+        thread.join(30)
+    assert isinstance(outcomes[0], ServiceFailed)
+    assert ledger.balance(user).available == Decimal(100)
+    assert not CreditHold.objects.filter(state=CreditHold.State.OPEN).exists()
+    assert ServiceUsage.objects.get(user=user).status == ServiceUsage.Status.FAILED
