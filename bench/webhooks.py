@@ -262,7 +262,10 @@ def life_of_a_customer(catalog: Catalog, customer: tuple[str, int]) -> list[Even
         shapes.event(
             "invoice_payment.paid",
             shapes.invoice_payment(
-                f"inpay_{customer_id}", invoice=invoice_id, payment_intent=f"pi_{invoice_id}", amount=2000
+                f"inpay_{customer_id}",
+                invoice=invoice_id,
+                payment_intent=f"pi_{invoice_id}",
+                amount=2000,
             ),
         ),
         pack,
@@ -280,13 +283,13 @@ def life_of_a_customer(catalog: Catalog, customer: tuple[str, int]) -> list[Even
         shapes.event("invoice.upcoming", upcoming),
         shapes.event("invoice.payment_failed", failed),
         sub_event("customer.subscription.deleted", status="canceled"),
-        shapes.event(
-            "price.updated", dict(catalog.pack_price, metadata={"credits": "100"})
-        ),
+        shapes.event("price.updated", dict(catalog.pack_price, metadata={"credits": "100"})),
     ]
 
 
-def statements_table(poster: Poster, catalog: Catalog, show: str) -> list[tuple[str, int, int, int]]:
+def statements_table(
+    poster: Poster, catalog: Catalog, show: str
+) -> list[tuple[str, int, int, int]]:
     """Per event type: (type, status, statements first delivery, statements duplicate)."""
     customer = make_customers(1, "life")[0]
     rows = []
@@ -302,7 +305,7 @@ def statements_table(poster: Poster, catalog: Catalog, show: str) -> list[tuple[
 
 
 def stream(events: list[Event], duplicates: float, seed: int) -> list[bytes]:
-    """The events, plus ``duplicates`` of re-deliveries of them, shuffled (orders kept per customer)."""
+    """The events in order, then re-deliveries of some (``duplicates`` of the whole)."""
     rng = random.Random(seed)
     extra = [rng.choice(events) for _ in range(int(len(events) * duplicates / (1 - duplicates)))]
     return [json.dumps(event).encode() for event in events + extra]
@@ -361,7 +364,15 @@ def main() -> int:
             baseline_s, baseline_codes = timed(poster, "/bench/verify-only/", bodies)
             webhook_s, webhook_codes = timed(poster, "/stripe/webhook/", bodies)
             rates.append(
-                (event_type, len(bodies), statements, baseline_s, baseline_codes, webhook_s, webhook_codes)
+                (
+                    event_type,
+                    len(bodies),
+                    statements,
+                    baseline_s,
+                    baseline_codes,
+                    webhook_s,
+                    webhook_codes,
+                )
             )
 
         print(f"{'event type':<40}{'status':>7}{'statements':>12}{'duplicate':>11}")
@@ -372,7 +383,9 @@ def main() -> int:
             "duplicate: the same delivery again)\n"
         )
         ok = True
-        header = f"{'stream':<28}{'deliveries':>11}{'stmts':>7}{'verify-only/s':>15}{'webhook/s':>11}"
+        header = (
+            f"{'stream':<28}{'deliveries':>11}{'stmts':>7}{'verify-only/s':>15}{'webhook/s':>11}"
+        )
         print(f"{header}{'ratio':>8}  status codes (verify-only; webhook)")
         for event_type, n, statements, base_s, base_codes, hook_s, hook_codes in rates:
             ratio = (n / hook_s) / (n / base_s)
@@ -384,8 +397,8 @@ def main() -> int:
             )
         print(
             f"\ntargets: <= {TARGET_STATEMENTS} statements and >= {TARGET_RATIO}x for each stream: "
-            f"{'met' if ok else 'MISSED'}. {ProcessedStripeEvent.objects.count()} events stored once, "
-            f"{LedgerEntry.objects.filter(kind='grant').count()} grants."
+            f"{'met' if ok else 'MISSED'}. {ProcessedStripeEvent.objects.count()} events stored "
+            f"once, {LedgerEntry.objects.filter(kind='grant').count()} grants."
         )
         return 0 if ok else 1
 

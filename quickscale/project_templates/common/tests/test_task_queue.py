@@ -1,4 +1,4 @@
-"""``enqueue_with_transaction``: in the caller's transaction on the database queue, after it elsewhere."""
+"""``enqueue_with_transaction``: in the caller's transaction on the database queue, else after."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Idle database workers are woken by the enqueue's commit (the trigger of migration common.0004)."""
+"""Idle database workers are woken by an enqueue's commit (the trigger of migration common.0004)."""
 
 from __future__ import annotations
 
