@@ -51,7 +51,7 @@ from services.exceptions import (
 )
 from services.models import Job, Service
 from services.registry import create_service_instance
-from services.result_display import result_display
+from services.result_display import as_text, result_display
 from users.models import CustomUser
 
 # How often a page polls a job that has not ended, by how long it has waited or run: every
@@ -145,6 +145,8 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
             context["error"] = str(error)
         else:
             context["result"] = outcome.result
+            # Objects and lists written out on one line (an LLM's JSON reply), not as repr.
+            context["result_rows"] = [(key, as_text(item)) for key, item in outcome.result.items()]
             context["usage"] = outcome.usage
     context["oob_balance"] = wants_fragment(request)
     status = 200 if request.method == "GET" or context["result"] is not None else 422
