@@ -58,7 +58,15 @@ class GatewayError(Exception):
 
 
 class CatalogError(GatewayError):
-    """A Stripe product or price whose metadata is unusable: the catalog sync stops, unchanged."""
+    """A Stripe product or price whose metadata is unusable: the catalog sync stops, unchanged.
+
+    ``problem`` says what is wrong and where, ``fix`` what to do; the message is both.
+    """
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(f"{problem} {fix}")
+        self.problem = problem
+        self.fix = fix
 
 
 class PaymentsDisabled(GatewayError):
@@ -252,8 +260,8 @@ def metadata_trial_days(*metadatas: Any, where: str) -> int | None:
         if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_TRIAL_DAYS:
             raise CatalogError(
                 f"{where}: metadata trial_days must be a whole number of days from 1 to "
-                f"{MAX_TRIAL_DAYS}, not {value!r}. Fix it in Stripe (or remove it for no "
-                "trial), then sync the catalog again."
+                f"{MAX_TRIAL_DAYS}, not {value!r}.",
+                "Fix it in Stripe (or remove it for no trial), then sync the catalog again.",
             )
         return int(text)
     return None
@@ -276,7 +284,8 @@ def metadata_trial_credits(*metadatas: Any, where: str) -> Decimal:
         if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
             raise CatalogError(
                 f"{where}: metadata trial_credits must be a number of credits of 0 or more "
-                f"(at most 2 decimals), not {value!r}. Fix it in Stripe, then sync again."
+                f"(at most 2 decimals), not {value!r}.",
+                "Fix it in Stripe, then sync the catalog again.",
             )
         return amount
     return Decimal(0)

@@ -25,7 +25,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.urls import reverse
 
-from stripe_manager.gateway import API_VERSION, GatewayError, StripeGateway
+from stripe_manager.gateway import API_VERSION, CatalogError, GatewayError, StripeGateway
 from stripe_manager.keys import key_problems, secret_key_mode, webhook_secret_problem
 from stripe_manager.webhooks import HANDLED_EVENT_TYPES
 
@@ -199,7 +199,11 @@ def _endpoint_results(endpoints: list[Endpoint]) -> Iterator[Result]:
 
 
 def _price_results(reader: StripeGateway) -> Iterator[Result]:
-    prices = reader.list_prices()
+    try:
+        prices = reader.list_prices()
+    except CatalogError as error:  # metadata the sync would refuse (a trial's length)
+        yield Result(False, error.problem, "correct it in Product catalog.")
+        return
     lacking = [price for price in prices if price.credit_amount is None]
     for price in lacking:
         yield Result(

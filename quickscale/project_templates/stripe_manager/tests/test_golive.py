@@ -350,3 +350,35 @@ def test_a_read_stripe_refuses_otherwise_stops_the_check_with_its_fix(fake, stat
     assert output == ""
     assert error.startswith("Stripe could not list the webhook endpoints: Not allowed")
     assert fix in error
+
+
+# --------------------------------------------------------------------------- trial metadata
+
+
+def with_trial(price_id: str, trial_days: str) -> dict[str, Any]:
+    price = priced(price_id, credit_amount="1000", interval="month")
+    price["product"]["metadata"]["trial_days"] = trial_days
+    return price
+
+
+@pytest.mark.django_db
+def test_a_trial_length_the_sync_would_refuse_is_one_failing_line_with_its_fix(fake):
+    account(fake, prices=[priced("price_pack", credit_amount="100"), with_trial("price_pro", "0")])
+
+    output, _ = run_failing()
+
+    [line] = [line for line in output.splitlines() if "trial_days" in line]
+    assert line == (
+        "FAIL  Stripe price price_pro (product prod_price_pro): metadata trial_days must be a "
+        "whole number of days from 1 to 730, not '0'. Fix: correct it in Product catalog."
+    )
+    assert "ok    Billing Portal plan switching is off" in output.splitlines()  # it went on
+    assert {sent.method for sent in fake.sent} == {"GET"}
+    assert not StripeProduct.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_valid_trial_passes_the_check(fake):
+    account(fake, prices=[priced("price_pack", credit_amount="100"), with_trial("price_pro", "14")])
+
+    assert "ok    2 active prices all carry credit_amount metadata" in run().splitlines()
