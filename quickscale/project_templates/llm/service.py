@@ -39,12 +39,16 @@ import json
 import logging
 import string
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import jsonschema
 from django import forms
+from django.conf import settings
 from django.db import transaction
 
 from credits.exceptions import HoldReleased
@@ -381,12 +385,36 @@ class LLMService(BaseService):
         return int(cost / CENT)
 
     def execute_job(self, job: JobContext, **kwargs: Any) -> dict[str, Any]:
-        """Call the model in a worker; charge the hundredths of a credit the reply cost."""
+        """Call the model in a worker; charge the hundredths of a credit the reply cost.
+
+        The call runs in a thread while this one reports progress every third of
+        ``JOB_LEASE_SECONDS``: a model that takes minutes must not look like a dead
+        worker, whose job the sweep would run (and send to the provider) again. A
+        cancel stops the wait at the next report; the job is then charged nothing.
+        """
         config = self.llm_config()
-        outcome = self.call_model(self.provider(), self.build_request(kwargs))
+        provider = self.provider()
+        request = self.build_request(kwargs)
+        job.progress(5, "Asking the model")
+        outcome = _with_heartbeat(job, lambda: self.call_model(provider, request))
         cost = metering.cost_of(config, outcome.billable) if metering.charges(config) else 0
         job.charge(int(Decimal(cost) / CENT))
         return outcome.result
+
+
+def _with_heartbeat(job: JobContext, call: Callable[[], ModelOutcome]) -> ModelOutcome:
+    """Run ``call`` in a thread, renewing the job's lease until it returns (or raises)."""
+    interval = max(0.2, int(settings.JOB_LEASE_SECONDS) / 3)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-job")
+    try:
+        future = pool.submit(call)
+        while True:
+            try:
+                return future.result(timeout=interval)
+            except FutureTimeout:
+                job.progress(50, "Waiting for the model")  # raises to stop the job
+    finally:
+        pool.shutdown(wait=False)  # a cancelled job does not wait for the provider
 
 
 class _Reconciled(Exception):

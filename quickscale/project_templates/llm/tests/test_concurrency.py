@@ -12,13 +12,15 @@ from django.db import connection
 from django.utils import timezone
 
 from common.testing.fake_llm import Script
+from common.testing.tasks import run_queued_tasks
 from credits import ledger
 from credits.exceptions import InsufficientCredits
 from credits.models import CreditHold
 from llm.tests.conftest import EXTRACTION, GOOD_REPLY, TEXT, configure_extraction
 from services.base import ServiceResult
 from services.exceptions import ServiceFailed
-from services.models import ServiceUsage
+from services.jobs import enqueue_job, sweep_lapsed_leases
+from services.models import Job, ServiceUsage
 from services.registry import create_service_instance
 from services.usage import usage_reconcile_stale
 from users.tests.factories import make_user
@@ -129,3 +131,41 @@ def test_a_call_reconciled_as_failed_meanwhile_is_not_charged(fake_llm):
     assert ledger.balance(user).available == Decimal(100)
     assert not CreditHold.objects.filter(state=CreditHold.State.OPEN).exists()
     assert ServiceUsage.objects.get(user=user).status == ServiceUsage.Status.FAILED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_model_keeps_its_job_alive_and_is_asked_once(fake_llm, settings):
+    """The lease sweep runs beside the job all along; the heartbeat keeps the job its run's."""
+    settings.JOB_LEASE_SECONDS = 1
+    settings.LLM_REQUEST_TIMEOUT_SECONDS = 10  # the model is slow, not dead
+    configure_extraction()
+    user = make_user()
+    ledger.grant(user, Decimal(100), source="admin", reference="slow-job-grant")
+    fake_llm.reply(GOOD_REPLY, first_token_delay=2.5, input_tokens=1000, output_tokens=1000)
+    job = enqueue_job(
+        create_service_instance(EXTRACTION), user, origin="api", inputs={"text": TEXT}
+    )
+    swept: list[int] = []
+    stop = threading.Event()
+
+    def sweeper() -> None:
+        try:
+            while not stop.wait(0.3):
+                swept.append(sweep_lapsed_leases())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=sweeper)
+    thread.start()
+    try:
+        run_queued_tasks()
+    finally:
+        stop.set()
+        thread.join(10)
+    job.refresh_from_db()
+    assert job.state == Job.State.SUCCEEDED, job.error
+    assert job.attempts == 1 and len(fake_llm.requests) == 1
+    assert job.progress_message == "Waiting for the model"
+    assert len(swept) >= 5 and sum(swept) == 0
+    assert job.credits_charged == Decimal("3.00")
+    assert ledger.balance(user).available == Decimal("97.00")
