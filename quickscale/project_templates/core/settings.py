@@ -275,6 +275,7 @@ PERIODIC_TASKS: dict[str, int] = {
     "services.tasks.sweep_job_leases": 30,
     "services.tasks.reconcile_service_usage": 5 * 60,
     "common.mail_tasks.sweep_queued_emails": 5 * 60,
+    "stripe_manager.auto_top_up_tasks.sweep_auto_top_ups": 5 * 60,
 }
 
 # =============================================================================

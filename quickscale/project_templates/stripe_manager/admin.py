@@ -15,6 +15,8 @@ from stripe_manager.catalog import catalog_sync
 from stripe_manager.exceptions import RefundError
 from stripe_manager.gateway import GatewayError
 from stripe_manager.models import (
+    AutoTopUp,
+    AutoTopUpCharge,
     Payment,
     ProcessedStripeEvent,
     Refund,
@@ -143,3 +145,21 @@ class WebhookFailureAdmin(ReadOnlyAdmin):
     list_display = ["event_id", "event_type", "attempts", "last_failed_at", "resolved_at"]
     list_filter = ["event_type", "resolved_at"]
     search_fields = ["event_id", "event_type", "error"]
+
+
+@admin.register(AutoTopUp)
+class AutoTopUpAdmin(ReadOnlyAdmin):
+    list_display = ["user", "enabled", "product", "threshold", "sequence", "updated_at"]
+    list_filter = ["enabled"]
+    search_fields = ["user__email"]
+    list_select_related = ["user", "product"]
+
+
+@admin.register(AutoTopUpCharge)
+class AutoTopUpChargeAdmin(ReadOnlyAdmin):
+    """Every automatic top-up and how it ended (a refused card, its Stripe reason)."""
+
+    list_display = ["idempotency_key", "user", "product", "status", "created_at", "finished_at"]
+    list_filter = ["status"]
+    search_fields = ["user__email", "idempotency_key", "stripe_payment_intent_id"]
+    list_select_related = ["user", "product"]

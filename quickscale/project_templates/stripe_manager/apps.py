@@ -7,7 +7,8 @@ class StripeManagerConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
-        """Refuse to start with the simulator in production; wire the pricing cache."""
+        """Refuse to start with the simulator in production; wire the pricing cache and
+        auto top-up."""
         from django.db.models.signals import post_delete, post_save
 
         from stripe_manager import pricing_cache
@@ -20,6 +21,11 @@ class StripeManagerConfig(AppConfig):
             signal.connect(
                 pricing_cache.forget_on_change, sender=StripeProduct, dispatch_uid="pricing"
             )
+        # Auto top-up starts after a spend that left the balance below the user's threshold.
+        from credits.signals import available_lowered
+        from stripe_manager.auto_top_up import on_available_lowered
+
+        available_lowered.connect(on_available_lowered, dispatch_uid="auto_top_up")
         # The Stripe customer follows its account's email, name and deletion.
         from allauth.account.signals import email_changed
 

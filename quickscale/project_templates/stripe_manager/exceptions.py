@@ -27,3 +27,7 @@ class NotOurs(Exception):
     """A webhook about a Stripe customer this project never created (another app on the
     account, a customer made in the dashboard): answered 200 and logged, since no retry
     would ever find it."""
+
+
+class InvalidAutoTopUp(BillingError):
+    """Auto top-up settings that cannot work: a pack not on sale, a threshold out of range."""

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         CustomerCreateParams,
         CustomerUpdateParams,
         InvoicePaymentListParams,
+        PaymentIntentCreateParams,
         PaymentIntentRetrieveParams,
         PriceListParams,
         RefundCreateParams,
@@ -73,6 +74,24 @@ class PaymentsDisabled(GatewayError):
     """No gateway is configured (production with STRIPE_ENABLED off)."""
 
 
+class CardRefused(GatewayError):
+    """An off-session charge the card refused: ``code`` is Stripe's error code.
+
+    ``authentication_required`` means the bank wants the customer present (3-D
+    Secure); ``card_declined`` and the other card error codes mean it declined.
+    ``payment_intent_id`` names the failed intent when Stripe made one.
+    """
+
+    def __init__(self, message: str, *, code: str, payment_intent_id: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.payment_intent_id = payment_intent_id
+
+    @property
+    def needs_authentication(self) -> bool:
+        return self.code == "authentication_required"
+
+
 @dataclass(frozen=True)
 class PriceInfo:
     """An active price and its product, as the catalog sync needs them."""
@@ -95,6 +114,14 @@ class PriceInfo:
 class CheckoutSession:
     session_id: str
     url: str
+
+
+@dataclass(frozen=True)
+class OffSessionPayment:
+    """A PaymentIntent confirmed without the customer; its credits come by webhook."""
+
+    payment_intent_id: str
+    status: str  # "succeeded", or "processing" until Stripe settles it
 
 
 @dataclass(frozen=True)
@@ -139,11 +166,13 @@ class Gateway(abc.ABC):
         cancel_url: str,
         metadata: dict[str, str],
         trial_days: int | None = None,
+        save_card: bool = False,
     ) -> CheckoutSession:
         """Open a hosted checkout for one price and return where to send the user.
 
         ``trial_days`` (subscriptions only) starts the plan with a free trial of
-        that many days: no charge until it ends.
+        that many days: no charge until it ends. ``save_card`` (payments only)
+        keeps the card on the customer for later off-session charges (auto top-up).
         """
 
     @abc.abstractmethod
@@ -187,6 +216,25 @@ class Gateway(abc.ABC):
         payments up says so with a ``GatewayError``.
         """
         raise GatewayError("This payment gateway cannot look up payments.")
+
+    def charge_saved_card(
+        self,
+        *,
+        customer_id: str,
+        payment_method_id: str,
+        amount: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> OffSessionPayment:
+        """Charge ``amount`` minor units to a saved card, the customer not present.
+
+        Raises ``CardRefused`` when the card needs authentication or is declined,
+        ``GatewayError`` for anything else (the same key may be tried again).
+        Not abstract: a gateway without saved cards says so.
+        """
+        raise GatewayError("This payment gateway cannot charge saved cards.")
 
     def invoice_payment_intents(self, *, invoice_id: str) -> list[str]:
         """The payment intents that paid invoice ``invoice_id``, oldest first.
@@ -403,6 +451,7 @@ class StripeGateway(Gateway):
         cancel_url: str,
         metadata: dict[str, str],
         trial_days: int | None = None,
+        save_card: bool = False,
     ) -> CheckoutSession:
         params: CheckoutSessionCreateParams = {
             "mode": mode,
@@ -418,6 +467,8 @@ class StripeGateway(Gateway):
                 params["subscription_data"]["trial_period_days"] = trial_days
         else:
             params["payment_intent_data"] = {"metadata": metadata}
+            if save_card:
+                params["payment_intent_data"]["setup_future_usage"] = "off_session"
         session = self._call(
             "start the checkout", self._client.v1.checkout.sessions.create, params=params
         )
@@ -559,6 +610,61 @@ class StripeGateway(Gateway):
             "refunded": expanded.refunded if expanded else None,
             "livemode": intent.livemode,
         }
+
+    def charge_saved_card(
+        self,
+        *,
+        customer_id: str,
+        payment_method_id: str,
+        amount: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> OffSessionPayment:
+        import stripe
+
+        params: PaymentIntentCreateParams = {
+            "amount": amount,
+            "currency": currency,
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "off_session": True,
+            "confirm": True,
+            "description": description,
+            "metadata": metadata,
+        }
+        try:
+            intent = self._client.v1.payment_intents.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            )
+        except stripe.CardError as error:
+            # Off-session, a card that wants 3-D Secure fails with this code (the
+            # intent stays requires_payment_method) instead of asking for action.
+            failed = error.error.payment_intent if error.error else None
+            logger.info("off-session charge refused", extra={"code": error.code})
+            raise CardRefused(
+                f"The card was refused: {error.user_message or error.code}",
+                code=str(error.code or "card_declined"),
+                payment_intent_id=failed.id if failed else "",
+            ) from error
+        except stripe.StripeError as error:
+            logger.warning("stripe call failed", extra={"operation": "charge the saved card"})
+            message = getattr(error, "user_message", None) or str(error)
+            raise GatewayError(f"Stripe could not charge the saved card: {message}") from error
+        if intent.status == "requires_action":
+            raise CardRefused(
+                "The card needs the customer to authenticate the payment.",
+                code="authentication_required",
+                payment_intent_id=intent.id,
+            )
+        if intent.status not in ("succeeded", "processing"):
+            raise CardRefused(
+                f"The card was refused (payment {intent.status}).",
+                code="card_declined",
+                payment_intent_id=intent.id,
+            )
+        return OffSessionPayment(payment_intent_id=intent.id, status=intent.status)
 
     def invoice_payment_intents(self, *, invoice_id: str) -> list[str]:
         params: InvoicePaymentListParams = {"invoice": invoice_id, "status": "paid", "limit": 100}

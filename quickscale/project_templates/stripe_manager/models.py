@@ -300,3 +300,110 @@ class SimulatedObject(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.object_id}"
+
+
+class AutoTopUp(models.Model):
+    """A user's standing order: below ``threshold`` available credits, buy ``product``.
+
+    The purchase is made off-session with the card saved by a checkout the user
+    made while opted in (``payment_method_id``). ``sequence`` counts the top-ups
+    started: the next one's number is part of its idempotency key, so one
+    threshold crossing is one charge at Stripe however often it is asked for.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="auto_top_up"
+    )
+    enabled = models.BooleanField(default=False)
+    product = models.ForeignKey(StripeProduct, on_delete=models.PROTECT, related_name="+")
+    threshold = models.DecimalField(max_digits=14, decimal_places=2)
+    payment_method_id = models.CharField(max_length=255, blank=True, default="")
+    sequence = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(threshold__gt=0), name="stripe_auto_top_up_threshold_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = "on" if self.enabled else "off"
+        return f"Auto top-up {state}: below {self.threshold}, buy {self.product_id}"
+
+
+class AutoTopUpCharge(models.Model):
+    """One automatic top-up: queued, charged off-session, then granted or failed.
+
+    Staff read these rows to see what happened (a card that needed
+    authentication, a decline, a pack gone). At most one per user is in flight
+    (queued or charged but not yet granted): a partial unique index says so.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        CHARGED = "charged", "Charged, waiting for Stripe's confirmation"
+        SUCCEEDED = "succeeded", "Credits granted"
+        AUTHENTICATION_REQUIRED = "authentication_required", "Card needs authentication"
+        DECLINED = "declined", "Card declined"
+        PACK_UNAVAILABLE = "pack_unavailable", "Pack no longer available"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Not needed any more"
+
+    IN_FLIGHT = (Status.QUEUED, Status.CHARGED)
+    # Outcomes that turned auto top-up off and asked the user to pay on-session.
+    REFUSED = (
+        Status.AUTHENTICATION_REQUIRED,
+        Status.DECLINED,
+        Status.PACK_UNAVAILABLE,
+        Status.FAILED,
+    )
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="auto_top_up_charges"
+    )
+    sequence = models.PositiveIntegerField()
+    product = models.ForeignKey(StripeProduct, on_delete=models.PROTECT, related_name="+")
+    # What was asked of the card and what it buys, as the pack read when queued.
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, default="usd")
+    credits = models.DecimalField(max_digits=14, decimal_places=2)
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.QUEUED)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, default="")
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    tries = models.PositiveIntegerField(default=0)
+    # When its task was last sent (or is due): the sweep sends a queued one again.
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "sequence"], name="stripe_auto_top_up_charge_unique_sequence"
+            ),
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(status__in=["queued", "charged"]),
+                name="stripe_auto_top_up_one_in_flight",
+            ),
+            models.UniqueConstraint(
+                fields=["stripe_payment_intent_id"],
+                condition=~Q(stripe_payment_intent_id=""),
+                name="stripe_auto_top_up_charge_unique_intent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.idempotency_key} ({self.status})"
+
+    @property
+    def refused(self) -> bool:
+        """It turned auto top-up off: the user was asked to pay on-session."""
+        return self.status in self.REFUSED

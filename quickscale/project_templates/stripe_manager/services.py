@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 
-from stripe_manager import selectors
+from stripe_manager import auto_top_up, selectors
 from stripe_manager.exceptions import InvalidPurchase, PlanChangeError
 from stripe_manager.gateway import CheckoutSession, get_gateway
 from stripe_manager.models import StripeCustomer, StripeProduct, UserSubscription
@@ -72,9 +72,12 @@ def checkout_start(
 ) -> CheckoutSession:
     """Validate a purchase or subscription and open a Checkout Session for ``user``."""
     product = _sellable(price_id)
+    save_card = False
     if product.is_one_time:
         credits = purchase_credits_total(product, quantity)
         mode = "payment"
+        # Opted in to auto top-up: keep the card for its off-session charges.
+        save_card = auto_top_up.saves_card(user)
     else:
         if quantity != 1:
             raise InvalidPurchase("A plan is bought one at a time (quantity 1).")
@@ -98,8 +101,10 @@ def checkout_start(
             "price_id": product.stripe_price_id,
             "quantity": str(quantity),
             "credits": str(credits),
+            **({auto_top_up.SAVE_CARD_KEY: "1"} if save_card else {}),
         },
         trial_days=trial_days,
+        save_card=save_card,
     )
     logger.info(
         "checkout started",

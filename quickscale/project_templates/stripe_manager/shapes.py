@@ -319,3 +319,36 @@ def charge(
         "refunded": refunded >= amount,
         "status": "succeeded",
     }
+
+
+def payment_intent(
+    intent_id: str,
+    *,
+    customer: str,
+    amount: int,
+    currency: str = "usd",
+    status: str = "succeeded",
+    payment_method: str | None = None,
+    setup_future_usage: str | None = None,
+    metadata: dict[str, str] | None = None,
+    latest_charge: str | None = None,
+    description: str | None = None,
+    last_payment_error: Obj | None = None,
+) -> Obj:
+    return {
+        "id": intent_id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_received": amount if status == "succeeded" else 0,
+        "created": int(time.time()),
+        "currency": currency,
+        "customer": customer,
+        "description": description,
+        "last_payment_error": last_payment_error,
+        "latest_charge": latest_charge,
+        "livemode": False,
+        "metadata": metadata or {},
+        "payment_method": payment_method,
+        "setup_future_usage": setup_future_usage,
+        "status": status,
+    }

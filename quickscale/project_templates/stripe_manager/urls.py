@@ -14,6 +14,7 @@ urlpatterns = [
     path("billing/plan/cancel/", views.cancel_plan, name="cancel_plan"),
     path("billing/plan/resume/", views.resume_plan, name="resume_plan"),
     path("billing/portal/", views.portal, name="portal"),
+    path("billing/auto-top-up/", views.auto_top_up_settings, name="auto_top_up"),
     path("billing/history.csv", views.billing_csv, name="billing_csv"),
     path("billing/receipts/<str:receipt_number>/", views.receipt, name="receipt"),
     # Where Checkout returns by default (STRIPE_SUCCESS_URL / STRIPE_CANCEL_URL).

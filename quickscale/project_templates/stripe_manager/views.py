@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from common.json_input import JsonInputError, loads_bounded
-from stripe_manager import selectors, services, signing
+from stripe_manager import auto_top_up, selectors, services, signing
 from stripe_manager.exceptions import BillingError
 from stripe_manager.gateway import GatewayError, payments_enabled, uses_simulator
 from stripe_manager.webhooks import process_event, record_failure
@@ -38,6 +38,13 @@ class CheckoutForm(forms.Form):
 
 class PlanForm(forms.Form):
     price_id = forms.CharField(max_length=255)
+
+
+class AutoTopUpForm(forms.Form):
+    # Checked by auto_top_up_save, whose messages say what is wrong and what to do.
+    enabled = forms.BooleanField(required=False)
+    price_id = forms.CharField(max_length=255, required=False)
+    threshold = forms.CharField(max_length=40, required=False)
 
 
 def _see_other(url: str) -> HttpResponse:
@@ -181,8 +188,40 @@ def billing(request: HttpRequest) -> HttpResponse:
             "payments": selectors.payments(user)[:200],
             "payments_enabled": payments_enabled(),
             "simulator": uses_simulator(),
+            "auto_top_up": auto_top_up.auto_top_up_for(user),
+            "last_top_up": auto_top_up.last_charge(user),
+            "packs": selectors.credit_packs(),
         },
     )
+
+
+@login_required
+@require_POST
+def auto_top_up_settings(request: HttpRequest) -> HttpResponse:
+    """Turn auto top-up on (pack and threshold) or off, then back to the billing page."""
+    form = AutoTopUpForm(request.POST)
+    if not form.is_valid():
+        return _fail(request, "Choose a credit pack and a threshold.", "stripe_manager:billing")
+    enabled = form.cleaned_data["enabled"]
+    try:
+        setting = auto_top_up.auto_top_up_save(
+            user=_user(request),
+            enabled=enabled,
+            price_id=form.cleaned_data["price_id"],
+            threshold=form.cleaned_data["threshold"],
+        )
+    except BillingError as error:
+        return _fail(request, str(error), "stripe_manager:billing")
+    if not enabled:
+        messages.success(request, "Automatic top-ups are off.")
+    elif setting is not None and not setting.payment_method_id:
+        messages.success(
+            request,
+            "Automatic top-ups are on. Buy a pack once to save your card for them.",
+        )
+    else:
+        messages.success(request, "Automatic top-ups are on.")
+    return _see_other(reverse("stripe_manager:billing") + "#auto-top-up")
 
 
 @login_required

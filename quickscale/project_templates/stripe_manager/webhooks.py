@@ -15,7 +15,8 @@ Rules:
 - Stale events never undo newer state: subscription events older than the
   last one applied are ignored, and a canceled subscription stays canceled.
 - Credits are granted here only: purchases keyed by the Checkout Session id,
-  subscription periods keyed by the invoice id.
+  subscription periods keyed by the invoice id, automatic top-ups
+  (``stripe_manager.auto_top_up``) keyed by their PaymentIntent id.
 - Emails are queued in the event's transaction (``stripe_manager.emails``): a
   worker sends them after the commit, never the webhook request itself.
 """
@@ -34,7 +35,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from credits import ledger
-from stripe_manager import emails, selectors, trials
+from stripe_manager import auto_top_up, emails, selectors, trials
 from stripe_manager.catalog import catalog_sync
 from stripe_manager.exceptions import MissingPrerequisite, NotOurs
 from stripe_manager.models import (
@@ -544,6 +545,27 @@ def _refund_changed(refund: Obj, event: Obj) -> None:
     )
 
 
+def _payment_intent_succeeded(intent: Obj, event: Obj) -> None:
+    """An auto top-up paid (grant its credits once) or a checkout that saved the card.
+
+    Stripe sends this for every payment; those that are neither return before
+    any query (metadata is ours: ``auto_top_up`` on a top-up's intent,
+    ``auto_top_up_card`` on a checkout's when the user had opted in).
+    """
+    metadata = intent.get("metadata") or {}
+    if metadata.get(auto_top_up.CHARGE_KEY):
+        auto_top_up.top_up_paid(user=_user_for_customer(intent.get("customer")), intent=intent)
+    elif (
+        metadata.get(auto_top_up.SAVE_CARD_KEY)
+        and intent.get("setup_future_usage") == "off_session"
+        and intent.get("payment_method")
+    ):
+        auto_top_up.card_saved(
+            user=_user_for_customer(intent.get("customer")),
+            payment_method_id=_id(intent["payment_method"]),
+        )
+
+
 def _customer_deleted(customer: Obj, event: Obj) -> None:
     # The customer row stays: payments and subscriptions hang on its history.
     logger.info("stripe customer deleted", extra={"customer": customer.get("id")})
@@ -567,6 +589,7 @@ HANDLERS: dict[str, Handler] = {
     "invoice_payment.paid": _invoice_payment_paid,
     "refund.created": _refund_changed,
     "refund.updated": _refund_changed,
+    "payment_intent.succeeded": _payment_intent_succeeded,
     "customer.deleted": _customer_deleted,
 }
 

@@ -21,6 +21,7 @@ from stripe_manager.gateway import (
     Gateway,
     GatewayError,
     Mode,
+    OffSessionPayment,
     PriceInfo,
     RefundResult,
     metadata_credit_amount,
@@ -29,7 +30,7 @@ from stripe_manager.gateway import (
     metadata_trial_days,
 )
 from stripe_manager.models import SimulatedObject
-from stripe_manager.simulator import store
+from stripe_manager.simulator import cards, store
 from stripe_manager.simulator.delivery import deliver
 from stripe_manager.simulator.store import Obj
 
@@ -77,6 +78,7 @@ class SimulatorGateway(Gateway):
         cancel_url: str,
         metadata: dict[str, str],
         trial_days: int | None = None,
+        save_card: bool = False,
     ) -> CheckoutSession:
         price = store.price(price_id)
         session_id = shapes.new_id("cs_sim")
@@ -94,6 +96,7 @@ class SimulatorGateway(Gateway):
                 # A trial is free today: Stripe's session totals what is due now.
                 "amount_total": 0 if trial_days else int(price["unit_amount"]) * quantity,
                 "trial_days": trial_days if mode == "subscription" else None,
+                "save_card": save_card and mode == "payment",
                 "status": "open",
             },
         )
@@ -211,6 +214,29 @@ class SimulatorGateway(Gateway):
             "livemode": False,
         }
 
+    @transaction.atomic
+    def charge_saved_card(
+        self,
+        *,
+        customer_id: str,
+        payment_method_id: str,
+        amount: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> OffSessionPayment:
+        return cards.charge_saved_card(
+            customer_id=customer_id,
+            payment_method_id=payment_method_id,
+            amount=amount,
+            currency=currency,
+            description=description,
+            idempotency_key=idempotency_key,
+            metadata=metadata,
+            charge=self._charge,
+        )
+
     def invoice_payment_intents(self, *, invoice_id: str) -> list[str]:
         rows = SimulatedObject.objects.filter(
             kind="invoice_payment", data__invoice=invoice_id, data__status="paid"
@@ -260,8 +286,11 @@ class SimulatorGateway(Gateway):
         return None if row is None else {"id": portal_id, **row.data}
 
     @transaction.atomic
-    def complete_checkout(self, session_id: str) -> str:
-        """Pay an open checkout session as a test card would; return the success URL."""
+    def complete_checkout(self, session_id: str, card: str = cards.VISA) -> str:
+        """Pay an open checkout session with test ``card``; return the success URL.
+
+        A session opened with ``save_card`` keeps ``card`` for off-session charges.
+        """
         session = store.load_for_update(session_id, "checkout_session")
         if session["status"] != "open":
             return str(session["success_url"])
@@ -305,6 +334,17 @@ class SimulatorGateway(Gateway):
             ]
         else:
             payment_intent = self._charge(session["customer"], session["amount_total"])
+            if session.get("save_card"):
+                events.append(
+                    cards.saved_card_event(
+                        customer=session["customer"],
+                        payment_intent=payment_intent,
+                        amount=session["amount_total"],
+                        currency=price["currency"],
+                        metadata=session["metadata"],
+                        card=card,
+                    )
+                )
         store.save(session_id, "checkout_session", session)
         events.append(
             shapes.event(

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from stripe_manager import selectors
 from stripe_manager.gateway import GatewayError, get_gateway, uses_simulator
 from stripe_manager.models import StripeCustomer
+from stripe_manager.simulator import cards
 from stripe_manager.simulator.gateway import SimulatorGateway
 
 
@@ -48,7 +49,10 @@ def checkout(request: HttpRequest, session_id: str) -> HttpResponse:
     session = _owned(request, simulator.checkout_session(session_id))
     if request.method == "POST":
         if request.POST.get("action") == "pay":
-            return _see_other(simulator.complete_checkout(session_id))
+            card = request.POST.get("card") or cards.VISA
+            if card not in cards.TEST_CARDS:
+                raise Http404("No such test card.")
+            return _see_other(simulator.complete_checkout(session_id, card=card))
         return _see_other(simulator.cancel_checkout(session_id))
     return TemplateResponse(
         request,
@@ -57,6 +61,7 @@ def checkout(request: HttpRequest, session_id: str) -> HttpResponse:
             "session": session,
             "product": selectors.product_for_price(session["price"]),
             "amount": session["amount_total"] / 100,
+            "test_cards": cards.TEST_CARDS.items(),
         },
     )
 
