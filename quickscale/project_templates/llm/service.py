@@ -372,6 +372,10 @@ class LLMService(BaseService):
 
     # --------------------------------------------------------------- as a background job
 
+    def run_time_limit(self) -> int:
+        """Long enough for the provider's every retry (``metering.hold_seconds``)."""
+        return max(super().run_time_limit(), metering.hold_seconds())
+
     def unit_price(self, service: Service) -> Decimal:
         """A job's units are hundredths of a credit (see ``billable_units``)."""
         return CENT

@@ -229,3 +229,8 @@ def test_settle_usage_and_release_close_the_hold_once(extraction, rich_user):
 def test_the_extraction_result_is_json_serialisable(extraction, rich_user, fake_llm):
     fake_llm.reply(GOOD_REPLY)
     json.dumps(run(rich_user, text=TEXT).result)
+
+
+def test_a_job_may_run_as_long_as_the_provider_and_its_retries(extraction, settings):
+    settings.LLM_REQUEST_TIMEOUT_SECONDS, settings.LLM_MAX_RETRIES = 200, 2
+    assert create_service_instance(EXTRACTION).run_time_limit() >= 600
