@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 from typing import Any
 
@@ -9,13 +10,21 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from credits import ledger
 from credits.models import CreditLot
 from stripe_manager import shapes
 from stripe_manager.catalog import catalog_sync
 from stripe_manager.gateway import CatalogError
 from stripe_manager.models import Payment, SimulatedObject, StripeProduct, UserSubscription
 from stripe_manager.simulator import delivery, store
-from stripe_manager.tests.factories import balance
+from stripe_manager.tests.factories import (
+    balance,
+    deliver,
+    invoice_paid,
+    make_customer,
+    price_obj,
+)
+from stripe_manager.tests.test_story import deliver_like_stripe
 from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -196,8 +205,6 @@ def test_a_trial_grants_its_credits_then_the_first_payment_grants_the_plans(
 def test_trial_credits_spent_during_the_trial_stay_spent(
     client, user, trial_plan, django_capture_on_commit_callbacks
 ):
-    from credits import ledger
-
     capture = django_capture_on_commit_callbacks
     client.force_login(user)
     subscribe(client, capture)
@@ -303,8 +310,6 @@ def test_the_simulators_trial_events_carry_what_stripe_sends(
 def test_a_trial_started_for_a_customer_of_ours_grants_once_whatever_the_replays(
     client, catalog, customer
 ):
-    from stripe_manager.tests.factories import deliver, price_obj
-
     plan = catalog["basic"]
     plan.trial_days, plan.trial_credit_amount = 7, Decimal("25")
     plan.save()
@@ -332,8 +337,6 @@ def test_a_trial_started_for_a_customer_of_ours_grants_once_whatever_the_replays
 
 def test_a_zero_invoice_of_a_paid_price_is_no_trial_and_grants_the_plan(client, catalog, customer):
     """A 100% coupon: the line keeps its price, only amount_paid is 0; the plan's credits come."""
-    from stripe_manager.tests.factories import deliver, invoice_paid
-
     event = invoice_paid(customer, catalog["basic"], invoice_id="in_coupon")
     event["data"]["object"]["amount_paid"] = 0
 
@@ -350,4 +353,95 @@ def test_another_user_is_offered_the_trial(client, trial_plan, django_capture_on
     assert list(UserSubscription.objects.values_list("status", flat=True)) == [
         "trialing",
         "trialing",
+    ]
+
+
+def test_an_upgrade_during_the_trial_stays_free_and_the_trials_end_bills_the_new_plan(
+    client, user, trial_plan, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    client.force_login(user)
+    subscribe(client, capture)
+
+    with capture(execute=True):
+        response = client.post("/billing/plan/change/", {"price_id": "price_sim_pro_monthly"})
+    assert response.status_code == 303
+
+    subscription = UserSubscription.objects.get(user=user)
+    assert (subscription.status, subscription.price_id) == ("trialing", "price_sim_pro_monthly")
+    assert charges() == 0
+    assert not Payment.objects.exists()
+    assert balance(user) == (50, 0, 50)  # the trial's credits, granted once
+
+    with capture(execute=True):
+        client.post("/stripe/simulator/renew/")
+
+    [payment] = Payment.objects.filter(user=user)
+    assert (payment.amount, payment.credits) == (Decimal("45.00"), Decimal("2000.00"))
+    assert balance(user) == (2000, 0, 2000)
+
+
+def trial_story(customer, plan, suffix: str) -> list[dict[str, Any]]:
+    """A 7-day trial and its end, as Stripe sends them, with ids of their own (``suffix``)."""
+    start = int(timezone.now().timestamp())
+    end = start + 7 * DAY
+    sub_id, price = f"sub_trial_{suffix}", price_obj(plan)
+
+    def sub(status: str, period: tuple[int, int]) -> dict[str, Any]:
+        return shapes.subscription(
+            sub_id,
+            customer=customer.stripe_customer_id,
+            price_obj=price,
+            item_id=f"si_{suffix}",
+            status=status,
+            period_start=period[0],
+            period_end=period[1],
+            created=start,
+            trial_start=start,
+            trial_end=end,
+        )
+
+    def paid(invoice_id: str, amount: int, period: tuple[int, int], reason: str) -> Any:
+        line = shapes.invoice_line(
+            price_obj=price, amount=amount, period_start=period[0], period_end=period[1]
+        )
+        invoice = shapes.invoice(
+            invoice_id,
+            customer=customer.stripe_customer_id,
+            subscription_id=sub_id,
+            lines=[line],
+            billing_reason=reason,
+            created=period[0],
+        )
+        return shapes.event("invoice.paid", invoice, created=period[0])
+
+    first = (end, end + 30 * DAY)
+    return [
+        shapes.event("customer.subscription.created", sub("trialing", (start, end)), created=start),
+        paid(f"in_trial_{suffix}", 0, (start, end), "subscription_create"),
+        shapes.event("customer.subscription.updated", sub("active", first), created=start + 60),
+        paid(f"in_first_{suffix}", 1500, first, "subscription_cycle"),
+    ]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_trial_delivered_in_any_order_ends_as_in_order(client, catalog, customer, seed):
+    plan = catalog["basic"]
+    plan.trial_days, plan.trial_credit_amount = 7, Decimal("50")
+    plan.save()
+    for event in trial_story(customer, plan, "a"):
+        assert deliver(client, event) == 200
+    expected = balance(customer.user)
+    assert expected == (500, 0, 500)  # the plan's credits; the trial's ended with it
+
+    other = make_customer(make_user(), "cus_shuffled_trial")
+    events = trial_story(other, plan, "b")
+    rng = random.Random(seed)
+    rng.shuffle(events)
+    deliver_like_stripe(client, events, rng)
+
+    assert balance(other.user) == expected
+    assert UserSubscription.objects.get(user=other.user).status == "active"
+    assert list(Payment.objects.filter(user=other.user).values_list("amount", "credits")) == [
+        (Decimal("15.00"), Decimal("500.00"))
     ]
