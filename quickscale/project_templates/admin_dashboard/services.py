@@ -24,7 +24,7 @@ from services.configuration import ServiceConfigError, service_update
 from services.models import Service
 from stripe_manager.catalog import catalog_sync
 from stripe_manager.exceptions import RefundError
-from stripe_manager.gateway import GatewayError
+from stripe_manager.gateway import CatalogError, GatewayError
 from stripe_manager.models import Payment, Refund
 from stripe_manager.refunds import refund_payment
 from users import lockout, security
@@ -188,6 +188,9 @@ def product_sync(*, actor: CustomUser) -> tuple[int, int]:
     """Pull the catalog from Stripe (``stripe_manager.catalog.catalog_sync``), audited."""
     try:
         upserted, deactivated = catalog_sync()
+    except CatalogError as error:  # Stripe answered; a product's metadata is unusable
+        audit(actor, AuditLog.Action.PRODUCT_SYNC, details={"error": str(error)})
+        raise DashboardError(str(error)) from error
     except GatewayError as error:
         audit(actor, AuditLog.Action.PRODUCT_SYNC, details={"error": str(error)})
         raise DashboardError(f"Stripe could not be reached: {error}") from error

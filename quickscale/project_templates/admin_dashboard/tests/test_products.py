@@ -59,3 +59,20 @@ def test_the_products_page_lists_the_catalog(staff_client, demo_catalog):
     assert page.status_code == 200
     assert b"price_sim_credits_100" in page.content
     assert b"hx-confirm" in page.content
+
+
+def test_a_product_with_a_bad_trial_length_is_named_and_nothing_changes(staff_client, demo_catalog):
+    from stripe_manager.models import SimulatedObject
+
+    product = SimulatedObject.objects.get(object_id="prod_sim_basic", kind="product")
+    product.data["metadata"]["trial_days"] = "-7"
+    product.save()
+    before = list(StripeProduct.objects.values())
+
+    response = staff_client.post(reverse("admin_dashboard:products"))
+
+    assert response.status_code == 400
+    assert b"metadata trial_days must be a whole number of days" in response.content
+    assert b"prod_sim_basic" in response.content
+    assert b"could not be reached" not in response.content
+    assert list(StripeProduct.objects.values()) == before
