@@ -16,3 +16,8 @@ def api_keys(user: CustomUser) -> QuerySet[APIKey]:
         .annotate(call_count=Count("usages", distinct=True) + Count("jobs", distinct=True))
         .order_by("-created_at", "-id")
     )
+
+
+def has_api_key(user: CustomUser) -> bool:
+    """Whether ``user`` has a key that can still call the API."""
+    return APIKey.objects.filter(user=user, revoked_at__isnull=True).exists()

@@ -152,6 +152,7 @@ INSTALLED_APPS = [
     "api",
     "stripe_manager",
     "admin_dashboard",
+    "home",
 ]
 
 MIDDLEWARE = [
@@ -330,7 +331,10 @@ if SERVICE_MAX_IMAGE_PIXELS < 1:
     raise ImproperlyConfigured("SERVICE_MAX_IMAGE_PIXELS must be at least 1, e.g. 16777216.")
 
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "/"
+# Where sign-in, sign-up and email confirmation land (users.adapters): the app home
+# for users; staff land on STAFF_LOGIN_REDIRECT (a URL name or path; empty: the home too).
+LOGIN_REDIRECT_URL = "home:index"
+STAFF_LOGIN_REDIRECT = env_str("STAFF_LOGIN_REDIRECT", "admin_dashboard:dashboard")
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 
 # https://docs.allauth.org/en/latest/account/configuration.html

@@ -24,6 +24,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("services/", include("services.urls")),
     path("api-keys/", include("api.urls")),
     path("dashboard/", include("admin_dashboard.urls")),
+    path("home/", include("home.urls")),
     path("", include("stripe_manager.urls")),
     path("", include("public.urls")),
 ]

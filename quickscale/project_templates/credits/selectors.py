@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.core.paginator import Page, Paginator
 from django.db.models import F, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from credits.models import ZERO, CreditHold, CreditLot, LedgerEntry, LedgerEntryLot
@@ -68,6 +69,31 @@ def entries(user: CustomUser) -> QuerySet[LedgerEntry]:
             )
         )
     )
+
+
+def daily_usage(
+    user: CustomUser, *, days: int = 30, today: date | None = None
+) -> list[tuple[date, Decimal]]:
+    """Credits ``user`` spent on each of the last ``days`` days (oldest first, today last).
+
+    Spent means usage entries (calls and settled holds), in the current time zone; a
+    day without any is there with zero, so a chart has a bar for every day. One query.
+    """
+    last = timezone.localdate() if today is None else today
+    first = last - timedelta(days=days - 1)
+    start = timezone.make_aware(datetime.combine(first, datetime.min.time()))
+    rows = (
+        LedgerEntry.objects.filter(user=user, kind=LedgerEntry.Kind.CONSUME, created_at__gte=start)
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(spent=Sum("amount"))
+        .values_list("day", "spent")
+    )
+    spent = {day: -amount for day, amount in rows}
+    return [
+        (day, spent.get(day, ZERO))
+        for day in (first + timedelta(days=offset) for offset in range(days))
+    ]
 
 
 def entries_page(

@@ -197,6 +197,18 @@ def had_subscription(user: CustomUser) -> bool:
     return UserSubscription.objects.filter(user=user).exists()
 
 
+def has_bought(user: CustomUser) -> bool:
+    """Whether ``user`` ever paid or subscribed (a pack, a plan or a trial); one query."""
+    return (
+        CustomUser.objects.filter(pk=user.pk)
+        .filter(
+            Exists(Payment.objects.filter(user=OuterRef("pk")))
+            | Exists(UserSubscription.objects.filter(user=OuterRef("pk")))
+        )
+        .exists()
+    )
+
+
 def live_subscription_count() -> int:
     return UserSubscription.objects.filter(status__in=UserSubscription.LIVE).count()
 

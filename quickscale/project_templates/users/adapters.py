@@ -8,6 +8,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
 from django.conf import settings
 from django.http import HttpRequest
+from django.shortcuts import resolve_url
 from django.template.response import TemplateResponse
 
 from common.email import prerendered
@@ -34,6 +35,17 @@ class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return bool(getattr(settings, "ACCOUNT_SIGNUP_OPEN", True))
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        """Staff land on STAFF_LOGIN_REDIRECT (the admin dashboard), others on the app home.
+
+        allauth uses it after sign-in, sign-up and email confirmation; a ``next``
+        the request carries still wins.
+        """
+        staff_url = str(getattr(settings, "STAFF_LOGIN_REDIRECT", "") or "")
+        if staff_url and request.user.is_staff:
+            return str(resolve_url(staff_url))
+        return str(super().get_login_redirect_url(request))
 
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
         """Refuse a locked account or IP before any password is checked (cheap)."""

@@ -18,7 +18,7 @@ def test_signing_in_with_email_works(client, user):
         reverse("account_login"), {"login": "dana@example.com", "password": PASSWORD}
     )
     assert response.status_code == 302
-    assert response["Location"] == "/"
+    assert response["Location"] == "/home/"
     assert client.get("/").context["user"] == user
 
 
