@@ -16,9 +16,10 @@ import dj_database_url
 import pytest
 from django.conf import settings
 
-# Playwright fixtures (`page`, `browser`) and the `browser` marker, and the fake LLM
-# provider (`fake_llm`), for every app.
-pytest_plugins = ["common.testing.browser", "common.testing.fake_llm"]
+# Playwright fixtures (`page`, `browser`) and the `browser` marker, the fake LLM
+# provider (`fake_llm`), and the real Redis server (`redis_server`, `redis_cache`),
+# for every app.
+pytest_plugins = ["common.testing.browser", "common.testing.fake_llm", "common.testing.redis"]
 
 
 @pytest.fixture(scope="session")

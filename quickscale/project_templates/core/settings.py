@@ -92,7 +92,8 @@ SECURE_PROXY_SSL_HEADER = (
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 
-# Sessions live in PostgreSQL, in Django's own table, shared by every process.
+# Sessions live in PostgreSQL, in Django's own table, shared by every process
+# (REDIS_SESSIONS, in the CACHE section, reads them through Redis too).
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_SECURE = IS_PRODUCTION
 CSRF_COOKIE_SECURE = IS_PRODUCTION
@@ -232,15 +233,29 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # =============================================================================
 
 # Shared between uvicorn workers: Redis when REDIS_URL is set, else a table in the
-# database (created by `manage.py bootstrap` through createcachetable).
+# database (created by `manage.py bootstrap` through createcachetable). The Redis
+# database also holds the rate-limit counters (and RQ's queue): never call
+# cache.clear() on it, which empties the whole database. Bounded socket timeouts:
+# a Redis that stops answering fails a request in seconds instead of hanging it.
 REDIS_URL = env_str("REDIS_URL")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "cache_table"}
     )
 }
+# REDIS_SESSIONS: Django's cached_db engine reads sessions from the Redis cache and
+# writes them to it and to PostgreSQL, so a Redis restart or eviction signs nobody out.
+REDIS_SESSIONS = env_bool("REDIS_SESSIONS", False)
+if REDIS_SESSIONS:
+    if not REDIS_URL:
+        raise ImproperlyConfigured("REDIS_SESSIONS needs REDIS_URL, e.g. redis://127.0.0.1:6379/0.")
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # Where common.ratelimit counts (the API's and the contact form's limits): in Redis
 # when REDIS_URL is set, else in a PostgreSQL table; each hit is one atomic step.
 RATE_LIMIT_BACKEND = "redis" if REDIS_URL else "database"
