@@ -168,9 +168,7 @@ def test_signing_in_lands_users_on_the_home_and_staff_on_the_dashboard(client, u
 
 def test_staff_land_on_the_home_when_the_setting_is_empty(client, staff, settings):
     settings.STAFF_LOGIN_REDIRECT = ""
-    response = client.post(
-        reverse("account_login"), {"login": staff.email, "password": PASSWORD}
-    )
+    response = client.post(reverse("account_login"), {"login": staff.email, "password": PASSWORD})
     assert response["Location"] == HOME
 
 
