@@ -217,3 +217,20 @@ def test_the_user_page_shows_plan_payments_and_usage(staff_client, customer):
 
     assert page.context["subscription"].status == "active"
     assert b'id="user-payments"' in page.content and b'id="user-usage"' in page.content
+
+
+def test_the_user_page_shows_a_trials_end(staff_client, customer):
+    from datetime import UTC, datetime
+
+    from stripe_manager.models import UserSubscription
+
+    UserSubscription.objects.create(
+        user=customer,
+        stripe_subscription_id="sub_trial",
+        status="trialing",
+        trial_end=datetime(2031, 5, 17, tzinfo=UTC),
+    )
+
+    page = staff_client.get(reverse("admin_dashboard:user_detail", args=[customer.pk]))
+
+    assert "Trialing · trial ends 2031-05-17" in page.content.decode()
