@@ -46,10 +46,10 @@ from typing import Any
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
-from django_tasks_db.backend import DatabaseBackend
 
 from common.email import RenderedEmail, absolute_url, render_templated
 from common.mail_tasks import email_queue
+from common.task_queue import enqueue_with_transaction
 from credits import ledger
 from credits.models import CreditLot
 from stripe_manager import emails, selectors
@@ -192,16 +192,14 @@ def auto_top_up_trigger(*, user_id: int, available: Decimal) -> AutoTopUpCharge 
 
 
 def _enqueue_with_transaction(charge_id: int, *, delay: timedelta | None = None) -> None:
-    """Queue the charge's task in the current transaction (database queue) or after it."""
+    """Queue the charge's task with the current transaction (``common.task_queue``); one lost
+    after the commit on Redis is sent again by ``sweep_auto_top_ups``."""
     from stripe_manager.auto_top_up_tasks import charge_auto_top_up
 
     sender = charge_auto_top_up
     if delay is not None:
         sender = sender.using(run_after=timezone.now() + delay)
-    if isinstance(sender.get_backend(), DatabaseBackend):
-        sender.enqueue(charge_id)
-    else:
-        transaction.on_commit(lambda: sender.enqueue(charge_id), robust=True)
+    enqueue_with_transaction(sender, charge_id)
 
 
 # --------------------------------------------------------------------------- charge
