@@ -50,10 +50,12 @@ from api.schemas import (
     UsageEnvelope,
 )
 from api.services import api_key_authenticate, api_key_job_record, api_key_usage_record
+from api.streaming import event_stream_response
 from common import ratelimit
 from common.concurrency import CallSlotsBusy, call_slot
 from common.json_input import MAX_DEPTH, MAX_INT_DIGITS, JsonInputError, loads_bounded
 from credits import ledger
+from llm.streaming import StreamingService, release_connection
 from services import jobs
 from services import selectors as service_selectors
 from services.base import BaseService, reserved_input_names
@@ -264,6 +266,15 @@ RUN_REQUEST_BODY = {
                             "(a long-running service always does). Its input must be JSON."
                         ),
                     },
+                    "stream": {
+                        "type": "boolean",
+                        "default": False,
+                        "description": (
+                            "true (services that stream, such as chat): answer text/event-stream "
+                            "in OpenAI's chat.completion.chunk style as the model writes; the "
+                            "last chunk carries usage and credits_charged, then [DONE]."
+                        ),
+                    },
                 },
             }
         },
@@ -286,6 +297,7 @@ class RunRequest:
 
     inputs: dict[str, Any]
     run_async: bool = False
+    stream: bool = False
 
 
 def _run_request(request: HttpRequest) -> RunRequest:
@@ -323,7 +335,17 @@ def _run_request(request: HttpRequest) -> RunRequest:
         raise ServiceInputError(
             "async must be true or false.", details={"async": ["Expected true or false."]}
         )
-    return RunRequest(_refuse_reserved(dict(body["input"])), run_async=run_async)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise ServiceInputError(
+            "stream must be true or false.", details={"stream": ["Expected true or false."]}
+        )
+    if stream and run_async:
+        raise ServiceInputError(
+            "A call is either streamed or queued: send stream or async, not both.",
+            details={"stream": ["Not with async."]},
+        )
+    return RunRequest(_refuse_reserved(dict(body["input"])), run_async=run_async, stream=stream)
 
 
 def _refuse_reserved(fields: dict[str, Any]) -> dict[str, Any]:
@@ -351,6 +373,8 @@ def run_service(request: HttpRequest, name: str, response: HttpResponse) -> Any:
     """
     service = _service(name)
     call = _run_request(request)
+    if call.stream:
+        return _stream(request, service, call.inputs)
     if call.run_async or service.long_running:
         # Queueing is one short transaction (hold, job, the key's link): no call slot to take.
         key = _key(request)
@@ -362,6 +386,22 @@ def run_service(request: HttpRequest, name: str, response: HttpResponse) -> Any:
         return Status(202, {"success": True, "data": data, "error": None})
     with _call_slot(request):
         return _run(request, service, call.inputs)
+
+
+def _stream(request: HttpRequest, service: BaseService, inputs: dict[str, Any]) -> HttpResponseBase:
+    """Answer ``"stream": true`` (``api/streaming.py``): checks and refusals answer as usual;
+    the hold and the provider call start when the response does."""
+    if not isinstance(service, StreamingService):
+        raise ServiceInputError(
+            f"The service {service.name} does not stream. Leave out stream.",
+            details={"stream": ["This service does not stream."]},
+        )
+    key = _key(request)
+    start = service.start_stream(
+        key.user, origin="api", inputs=inputs, on_usage_created=partial(api_key_usage_record, key)
+    )
+    release_connection()  # the stream opens its own when it needs one
+    return event_stream_response(start.events, service=service.name, model=start.model)
 
 
 def _money(value: Decimal) -> str:

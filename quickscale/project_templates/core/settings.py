@@ -150,6 +150,7 @@ INSTALLED_APPS = [
     "credits",
     "services",
     "llm",
+    "chat",
     "api",
     "stripe_manager",
     "admin_dashboard",
@@ -555,6 +556,13 @@ if LLM_REQUEST_TIMEOUT_SECONDS < 1 or LLM_MAX_RETRIES < 0:
     raise ImproperlyConfigured(
         "LLM_REQUEST_TIMEOUT_SECONDS must be at least 1 and LLM_MAX_RETRIES at least 0."
     )
+
+# Chat (the chat app): the most tokens of a conversation's newest turns sent with a
+# new message (an upper estimate, llm.metering), so the cost of a reply stays bounded
+# however long the conversation gets; never more than the model's window leaves.
+CHAT_CONTEXT_TOKEN_BUDGET = env_int("CHAT_CONTEXT_TOKEN_BUDGET", 8000)
+if CHAT_CONTEXT_TOKEN_BUDGET < 1:
+    raise ImproperlyConfigured("CHAT_CONTEXT_TOKEN_BUDGET must be at least 1, e.g. 8000.")
 
 # =============================================================================
 # API (consumed by the api app)

@@ -22,6 +22,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/", include("allauth.urls")),
     path("credits/", include("credits.urls")),
     path("services/", include("services.urls")),
+    path("chat/", include("chat.urls")),
     path("api-keys/", include("api.urls")),
     path("dashboard/", include("admin_dashboard.urls")),
     path("home/", include("home.urls")),

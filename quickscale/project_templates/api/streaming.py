@@ -1,0 +1,108 @@
+"""``"stream": true``: a service's reply as server-sent events, in OpenAI's chunk style.
+
+What an OpenAI client reads from ``/v1/chat/completions`` with ``stream: true``
+and ``stream_options.include_usage``, so the official SDKs parse it (their
+low-level ``post(..., stream=True)``): one ``data:`` line per event, each a
+``chat.completion.chunk``; the first delta carries the role, then one chunk per
+piece of text as the provider sends it; a chunk with the ``finish_reason``;
+then a chunk with no choices carrying ``usage`` (``prompt_tokens``,
+``completion_tokens``, ``total_tokens``) and, beside it, what the call was
+charged: ``credits_charged`` (a string, 2 decimals), ``usage_reported`` (false
+when the provider sent no usage and the tokens were counted), the ``service``
+and the service's own ``details`` (the chat's conversation and message ids);
+finally ``data: [DONE]``.
+
+A call refused before the provider was asked, or a provider that fails, ends
+the stream with ``data: {"error": {"code", "message", "status"}}`` (the status
+a call without a stream would have been answered) and ``[DONE]``; nothing is
+charged then. A client that goes away is charged for what was generated
+(``llm.streaming``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.http import StreamingHttpResponse
+
+from llm.providers import TextDelta
+from llm.streaming import StreamOutcome, StreamRefused
+
+StreamEvents = AsyncIterator[TextDelta | StreamOutcome | StreamRefused]
+DONE = b"data: [DONE]\n\n"
+PROVIDER_FAILED_STATUS = 502
+
+
+def event_stream_response(
+    events: StreamEvents, *, service: str, model: str
+) -> StreamingHttpResponse:
+    """The response of a streamed run: ``text/event-stream``, sent as the events come."""
+    response = StreamingHttpResponse(
+        _chunks(events, service=service, model=model), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache, no-store"
+    # A proxy such as nginx would otherwise collect the stream before passing it on.
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+async def _chunks(events: StreamEvents, *, service: str, model: str) -> AsyncIterator[bytes]:
+    chunk_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+        return _data(_base(chunk_id, created, model) | {"choices": [choice]})
+
+    started = False
+    async for event in events:
+        if isinstance(event, TextDelta):
+            delta = {"content": event.text}
+            if not started:
+                delta = {"role": "assistant", "content": event.text}
+                started = True
+            yield chunk(delta, None)
+        elif isinstance(event, StreamRefused):
+            yield _error(event.code, event.message, event.status)
+        elif event.ending == "failed":
+            yield _error(
+                "provider_error",
+                f"{event.error} Nothing was charged.",
+                PROVIDER_FAILED_STATUS,
+                provider_status=event.provider_status,
+            )
+        else:
+            yield chunk({}, event.finish_reason or "stop")
+            usage = {
+                "prompt_tokens": event.usage.input_tokens,
+                "completion_tokens": event.usage.output_tokens,
+                "total_tokens": event.usage.input_tokens + event.usage.output_tokens,
+            }
+            yield _data(
+                _base(chunk_id, created, model)
+                | {
+                    "choices": [],
+                    "usage": usage,
+                    "credits_charged": f"{event.credits_charged:.2f}",
+                    "usage_reported": event.usage_reported,
+                    "service": service,
+                    "details": event.details,
+                }
+            )
+    yield DONE
+
+
+def _base(chunk_id: str, created: int, model: str) -> dict[str, Any]:
+    return {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model}
+
+
+def _error(code: str, message: str, status: int, **extra: Any) -> bytes:
+    return _data({"error": {"code": code, "message": message, "status": status, **extra}})
+
+
+def _data(payload: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
