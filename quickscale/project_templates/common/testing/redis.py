@@ -20,6 +20,28 @@ import redis
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the cache and sessions in the test database even when REDIS_URL is set.
+
+    Before the test database is created, so it gets its cache table. A project's
+    own Redis would carry what one test cached (the pricing section, say) into the
+    next, and the browser tests' ``cache.clear()`` would empty its whole database,
+    queued tasks included. Tests of Redis select it themselves (fixtures below).
+    """
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        settings.REDIS_URL = ""
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                "LOCATION": "cache_table",
+            }
+        }
+        settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"
+        settings.RATE_LIMIT_BACKEND = "database"
+
+
 def delete_keys(client: redis.Redis, pattern: str) -> None:
     """Delete the keys matching ``pattern`` (SCAN, so a busy server is not blocked)."""
     keys = list(client.scan_iter(pattern))
