@@ -19,9 +19,16 @@ always closes it, exactly once:
   cancellation cannot stop it half way, and a process killed before it ends
   leaves the hold to ``release_expired_holds`` (nothing charged).
 
-``StreamCall.record`` (synchronous, run in a worker thread right after the
-settle) is where the caller stores what happened (the chat app saves the
-reply); what it returns is passed on in ``StreamOutcome.details``.
+The settle, the end of the call's ``ServiceUsage`` row and ``StreamCall.record``
+(where the caller stores what happened: the chat app saves the reply; what it
+returns is passed on in ``StreamOutcome.details``) commit in one transaction,
+in a worker thread. Between the database steps a stream holds no connection
+(``release_connection``): a reply can take a minute, and a pool of 10 would
+otherwise hold up the 11th stream for all of it.
+
+``opened_stream`` opens the call (its hold) when the response starts rather than
+in the view, so a client gone before then costs nothing; ``StreamingService`` is
+what a service implements to answer the API's ``"stream": true``.
 """
 
 from __future__ import annotations
