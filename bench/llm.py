@@ -61,11 +61,12 @@ def setup_django(database_url: str) -> None:
 
     call_command("migrate", verbosity=0)
     call_command("createcachetable", verbosity=0)
-    call_command("register_services", verbosity=0)
+    with open(os.devnull, "w") as quiet:
+        call_command("register_services", verbosity=0, stdout=quiet)
 
 
-def prepare(model: str, streams: int) -> str:
-    """A funded user with an API key, the chat pointed at the fake; returns the key."""
+def prepare(model: str, streams: int, users: int) -> list[str]:
+    """Funded users with an API key each, the chat pointed at the fake; returns the keys."""
     from decimal import Decimal
 
     from api.services import api_key_create
@@ -81,10 +82,12 @@ def prepare(model: str, streams: int) -> str:
     config.input_price_per_1k = Decimal("1")
     config.output_price_per_1k = Decimal("2")
     config.save()
-    user = CustomUser.objects.create_user(email="bench@example.com", password=None)
-    ledger.grant(user, Decimal(10 * streams + 100), source="admin", reference="bench-grant")
-    _, key = api_key_create(user, name="bench")
-    return key
+    keys = []
+    for number in range(users):
+        user = CustomUser.objects.create_user(email=f"bench{number}@example.com", password=None)
+        ledger.grant(user, Decimal(streams + 100), source="admin", reference=f"bench-{number}")
+        keys.append(api_key_create(user, name="bench")[1])
+    return keys
 
 
 async def timed(stream_factory: Any) -> Timing:
@@ -117,13 +120,21 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def measure(fake_url: str, model: str, product_url: str, key: str, args: Any) -> list[Any]:
+async def measure(
+    fake_url: str, model: str, product_url: str, keys: list[str], args: Any
+) -> list[Any]:
     import openai
     from openai.types.chat import ChatCompletionChunk
 
     messages = [{"role": "user", "content": "Count slowly, please."}]
     direct = openai.AsyncOpenAI(base_url=fake_url, api_key="sk-bench", max_retries=0)
-    product = openai.AsyncOpenAI(base_url=f"{product_url}/api", api_key=key, max_retries=0)
+    # One client per user: 16 streams at once are 16 customers, each with its own
+    # credit lots (one user's parallel calls queue on its lots' row locks, by design).
+    products = [
+        openai.AsyncOpenAI(base_url=f"{product_url}/api", api_key=key, max_retries=0)
+        for key in keys
+    ]
+    turn = 0
 
     async def straight() -> Any:
         return await direct.chat.completions.create(
@@ -135,7 +146,9 @@ async def measure(fake_url: str, model: str, product_url: str, key: str, args: A
         )
 
     async def through_api() -> Any:
-        return await product.post(
+        nonlocal turn
+        turn += 1
+        return await products[turn % len(products)].post(
             "/services/chat/run",
             body={"input": {"message": "Count slowly, please."}, "stream": True},
             cast_to=ChatCompletionChunk,
@@ -154,7 +167,8 @@ async def measure(fake_url: str, model: str, product_url: str, key: str, args: A
             results[label] = await run_streams(factory, count, concurrency)
         rows.append((concurrency, results))
     await direct.close()
-    await product.close()
+    for product in products:
+        await product.close()
     return rows
 
 
@@ -162,6 +176,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=32, help="streams per side and level")
     parser.add_argument("--tokens", type=int, default=50, help="tokens in each reply")
+    parser.add_argument(
+        "--one-user", action="store_true", help="every stream from one user (one API key)"
+    )
     args = parser.parse_args()
     with database_server() as server, scratch_database(server, "llm") as url:
         setup_django(url)
@@ -177,7 +194,7 @@ def main() -> None:
             first_token_delay=FIRST_TOKEN_DELAY,
             token_interval=TOKEN_INTERVAL,
         )
-        key = prepare(OPENAI_MODEL, args.streams * 4 + 64)
+        keys = prepare(OPENAI_MODEL, args.streams * 4 + 64, 1 if args.one_user else 16)
         env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
         env.update(
             DATABASE_URL=url,
@@ -195,7 +212,7 @@ def main() -> None:
             with uvicorn(env, log) as (port, _):
                 rows = asyncio.run(
                     measure(
-                        fake.openai_base_url, OPENAI_MODEL, f"http://127.0.0.1:{port}", key, args
+                        fake.openai_base_url, OPENAI_MODEL, f"http://127.0.0.1:{port}", keys, args
                     )
                 )
         finally:
