@@ -64,6 +64,12 @@ def customer_sync_queue(user_id: int) -> bool:
     return True
 
 
+def customer_created(user_id: int) -> None:
+    """Queue the name of a new customer (created with the email only), if the account has one."""
+    if Profile.objects.filter(user_id=user_id).exclude(full_name="").exists():
+        customer_sync_queue(user_id)
+
+
 def _enqueue(user_id: int, *, attempt: int, run_after: datetime | None = None) -> None:
     sender: Task[Any, Any] = sync_customer
     if run_after is not None:

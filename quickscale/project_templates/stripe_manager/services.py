@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 
-from stripe_manager import auto_top_up, selectors
+from stripe_manager import auto_top_up, customer_sync, selectors
 from stripe_manager.exceptions import InvalidPurchase, PlanChangeError
 from stripe_manager.gateway import CheckoutSession, get_gateway
 from stripe_manager.models import StripeCustomer, StripeProduct, UserSubscription
@@ -40,6 +40,8 @@ def customer_get_or_create(user: CustomUser) -> StripeCustomer:
             email=user.email, user_id=user.pk, idempotency_key=f"customer-for-user-{user.pk}"
         )
         customer = StripeCustomer.objects.create(user=user, stripe_customer_id=customer_id)
+        # The customer starts with the email only; the profile's name follows by task.
+        customer_sync.customer_created(user.pk)
     logger.info("stripe customer created", extra={"user_id": user.pk})
     return customer
 

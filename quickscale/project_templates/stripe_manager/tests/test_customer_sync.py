@@ -23,6 +23,7 @@ from stripe_manager.services import customer_get_or_create
 from stripe_manager.tests.factories import make_customer
 from stripe_manager.tests.test_gateway import _error, sdk_customer
 from stripe_manager.tests.test_gateway_customers import BlankKeepingFakeStripe
+from users.models import Profile
 from users.tests.factories import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -206,3 +207,16 @@ def test_payments_off_queues_nothing(client, settings):
     make_primary(client, "off@example.com")
 
     assert queued_task_names() == []
+
+
+def test_a_new_customer_gets_the_profiles_name_by_task_and_one_without_a_name_queues_nothing():
+    named, unnamed = make_user(), make_user()
+    Profile.objects.create(user=named, full_name="Walter Skinner")
+
+    customer_get_or_create(named)
+    customer_get_or_create(unnamed)
+
+    assert queued_task_names() == [TASK]
+    run_queued_tasks()
+    assert simulated_customer(named)["name"] == "Walter Skinner"
+    assert "name" not in simulated_customer(unnamed)
