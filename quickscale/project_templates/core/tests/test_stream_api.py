@@ -7,7 +7,9 @@ test reads the stream as a client would, and some leave early.
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
 import threading
 from decimal import Decimal
 from typing import Any
@@ -18,7 +20,9 @@ from api.models import APIKeyUsage
 from api.services import api_key_create
 from chat.models import Conversation, Message
 from chat.tests.factories import configure_chat, funded_user
+from common.testing.database import session_database_url
 from common.testing.fake_llm import Script
+from common.testing.server import uvicorn
 from common.testing.streams import StreamRead, read_stream_blocking, sse_data
 from core.body_limit import BodyLimitMiddleware
 from core.handlers import SyncChainASGIHandler
@@ -294,3 +298,39 @@ def test_stream_and_async_together_are_refused(application, bearer, chat, member
     )
     assert read.status == 422
     assert not Conversation.objects.exists()
+
+
+def test_uvicorn_passes_each_token_through_as_the_provider_writes_it(
+    tmp_path, bearer, chat, fake_llm
+):
+    """The server the product runs under: the first token reaches the client while the
+    provider is still writing, over a real socket."""
+    fake_llm.reply("", chunks=PIECES, token_interval=0.1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(
+        DATABASE_URL=session_database_url(),
+        ALLOWED_HOSTS="127.0.0.1",
+        OPENAI_API_KEY="sk-test-fake",
+        OPENAI_BASE_URL=fake_llm.openai_base_url,
+    )
+    body = {"input": {"message": "Count."}, "stream": True}
+    first_token_seen_at: list[int] = []
+    contents: list[str] = []
+    with uvicorn(env, tmp_path / "uvicorn.log") as (port, _):
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Authorization": bearer[1].decode(), "Content-Type": "application/json"}
+        client.request("POST", RUN, body=json.dumps(body), headers=headers)
+        response = client.getresponse()
+        assert response.status == 200
+        while line := response.readline().decode():  # each line as the server sends it
+            if not line.startswith("data: {"):
+                continue
+            for choice in json.loads(line[len("data: ") :]).get("choices", []):
+                piece = choice["delta"].get("content")
+                if piece and not first_token_seen_at:
+                    first_token_seen_at.append(fake_llm.requests[0].chunks_sent)
+                if piece:
+                    contents.append(piece)
+        client.close()
+    assert first_token_seen_at[0] < len(PIECES)
+    assert "".join(contents) == "".join(PIECES)
