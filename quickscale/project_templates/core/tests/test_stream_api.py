@@ -21,7 +21,7 @@ from api.services import api_key_create
 from chat.models import Conversation, Message
 from chat.tests.factories import configure_chat, funded_user
 from common.testing.database import session_database_url
-from common.testing.fake_llm import Script
+from common.testing.fake_llm import ANTHROPIC_MODEL, Script
 from common.testing.server import uvicorn
 from common.testing.streams import StreamRead, read_stream_blocking, sse_data
 from core.body_limit import BodyLimitMiddleware
@@ -334,3 +334,23 @@ def test_uvicorn_passes_each_token_through_as_the_provider_writes_it(
         client.close()
     assert first_token_seen_at[0] < len(PIECES)
     assert "".join(contents) == "".join(PIECES)
+
+
+def test_an_anthropic_stream_is_passed_on_and_charged_its_reported_usage(
+    application, bearer, chat, member, fake_llm
+):
+    chat.provider = "anthropic"
+    chat.model = ANTHROPIC_MODEL
+    chat.save()
+    fake_llm.reply("", chunks=PIECES[:6], input_tokens=30, output_tokens=9)
+
+    events = chunks(stream(application, bearer, {"message": "Hello?"}))
+
+    assert fake_llm.requests[0].path == "/v1/messages"
+    assert text_of(events) == "".join(PIECES[:6])
+    final = events[-2]
+    assert final["usage"] == {"prompt_tokens": 30, "completion_tokens": 9, "total_tokens": 39}
+    assert final["usage_reported"] is True
+    expected = metering.cost_of(chat, TokenUsage(30, 9))
+    assert final["credits_charged"] == str(expected)
+    assert ledger.balance(member).available == Decimal(100) - expected
