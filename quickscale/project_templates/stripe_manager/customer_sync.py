@@ -21,13 +21,15 @@ the portal). When the account's change, a background task pushes them:
   same reason).
 - Django's task framework has no retry: a ``GatewayError`` re-enqueues the task
   with ``run_after`` after ``RETRY_SECONDS`` doubled per failure (at most an
-  hour), up to ``MAX_ATTEMPTS``; then it is given up and logged as an error.
+  hour), up to ``MAX_ATTEMPTS``; then it is given up and logged as an error. A
+  customer Stripe does not have (404: deleted in its dashboard) is given up at once.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
 from django.db import transaction
@@ -135,7 +137,9 @@ def _name(user: CustomUser) -> str:
 
 
 def _failed(user_id: int, attempt: int, error: GatewayError) -> None:
-    if attempt >= MAX_ATTEMPTS:
+    # Stripe has no such customer (deleted in its dashboard): no retry can find it.
+    gone = getattr(error.__cause__, "http_status", None) == HTTPStatus.NOT_FOUND
+    if gone or attempt >= MAX_ATTEMPTS:
         logger.error(
             "stripe customer sync given up",
             extra={"user_id": user_id, "attempts": attempt, "error": str(error)},

@@ -220,3 +220,18 @@ def test_a_new_customer_gets_the_profiles_name_by_task_and_one_without_a_name_qu
     run_queued_tasks()
     assert simulated_customer(named)["name"] == "Walter Skinner"
     assert "name" not in simulated_customer(unnamed)
+
+
+def test_a_customer_stripe_no_longer_has_is_given_up_at_once(client, fake, caplog):
+    user = make_user()
+    make_customer(user, "cus_deleted")
+    fake.answer("POST", "/v1/customers/cus_deleted", _error("No such customer: 'cus_deleted'"), 404)
+    signed_in(client, user)
+    make_primary(client, "gone@example.com")
+
+    with caplog.at_level(logging.INFO, logger="stripe_manager.customer_sync"):
+        assert run_queued_tasks() == 1
+
+    assert queued_task_names() == []
+    assert len(fake.sent) == 1
+    assert "stripe customer sync given up" in caplog.messages
