@@ -23,6 +23,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from common.email import RenderedEmail, absolute_url, render_templated, send_templated
+from common.formatting import format_credit_count
 from common.mail_tasks import email_queue
 from credits.models import CreditLot
 from users.email_preferences import Topic, unsubscribe_headers, unsubscribe_url, wants_email
@@ -87,7 +88,7 @@ def send_expiry_reminder_email(user: CustomUser, lots: Sequence[CreditLot]) -> b
     sent = _send_now(
         "expiry_reminder",
         to=user.email,
-        subject=f"{total} credits expire soon",
+        subject=f"{format_credit_count(total)} expire soon",
         context={"user": user, "lots": lots, "total": total, "unsubscribe_url": unsubscribe},
         headers=unsubscribe_headers(unsubscribe),
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from common.formatting import format_credits
+
 
 class CreditsError(Exception):
     """Root of every error the credit ledger raises."""
@@ -47,7 +49,8 @@ class InsufficientCredits(CreditsError):
         self.required = required
         self.available = available
         super().__init__(
-            f"Insufficient credits: {required} needed, {available} available. "
+            f"Insufficient credits: {format_credits(required)} needed, "
+            f"{format_credits(available)} available. "
             "Buy credits or choose a plan to continue."
         )
 

@@ -270,6 +270,16 @@ class LedgerEntry(models.Model):
         """Return the text a user sees for this entry in their history."""
         return self.description or self.get_kind_display()
 
+    @property
+    def credits_moved(self) -> Decimal:
+        """The credits a transfer moved between lots, from its lot rows.
+
+        A transfer's ``amount`` is 0 by design (the balance does not change), so a
+        history shows this instead. Reads ``lot_rows`` through the prefetch that
+        ``credits.selectors.entries`` sets up.
+        """
+        return sum((row.amount for row in self.lot_rows.all() if row.amount > 0), ZERO)
+
 
 class LedgerEntryLot(models.Model):
     """The part of one entry that touched one lot (negative takes, positive returns)."""

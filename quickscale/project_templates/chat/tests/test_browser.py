@@ -79,7 +79,7 @@ def test_a_chat_reply_streams_word_by_word_then_shows_its_charge(
 
     sign_in(page, user, served)
     page.goto("/")
-    expect(page.locator("#navbar-credits")).to_contain_text("5.00")
+    expect(page.locator("#navbar-credits")).to_have_text("Credits 5")
     page.goto("/chat/")
     page.get_by_role("button", name="New conversation").click()
     page.evaluate("window.sameDocument = true")  # gone after any full page load

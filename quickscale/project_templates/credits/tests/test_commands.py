@@ -71,7 +71,7 @@ def test_send_credit_reminders_emails_each_user_once_per_expiring_lot(user, othe
 
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [user.email]
-    assert "12.00" in mail.outbox[0].subject
+    assert "12 credits expire soon" in mail.outbox[0].subject
     assert ExpiryReminder.objects.count() == 2
 
 
@@ -86,7 +86,7 @@ def test_a_lot_granted_after_a_reminder_gets_its_own_reminder(user):
     )
 
     assert _run("send_credit_reminders") == "reminded 1 user\n"
-    assert "6.00" in mail.outbox[1].subject
+    assert "6 credits expire soon" in mail.outbox[1].subject
 
 
 def test_a_failed_reminder_is_not_recorded_so_the_next_run_retries(user):

@@ -146,12 +146,12 @@ def test_the_credits_page_and_navbar_show_what_holds_reserve(member_client, user
     response = member_client.get(reverse("credits:dashboard"))
     shown = texts(response.content.decode())
 
-    assert shown["credit-available"] == "6.00"
+    assert shown["credit-available"] == "6"
     assert shown["credit-reserved"] == (
-        "Of 10.00 in total, 4.00 are held by calls still running. "
+        "Of 10 in total, 4 are held by calls still running. "
         "Each is charged what it costs; the rest comes back."
     )
-    assert shown["navbar-credits"] == "Credits 6.00 4.00 reserved"
+    assert shown["navbar-credits"] == "Credits 6 4 reserved"
     # A hold is not history until it is settled: the page lists the grant alone.
     assert [entry.key for entry in response.context["page"].object_list] == ["cs_1"]
 
@@ -164,7 +164,36 @@ def test_without_holds_the_page_and_navbar_show_the_balance_alone(member_client,
     html = member_client.get(reverse("credits:dashboard")).content.decode()
     shown = texts(html)
 
-    assert shown["credit-available"] == "7.00"
+    assert shown["credit-available"] == "7"
     assert "credit-reserved" not in shown
     assert "navbar-credits-reserved" not in shown
-    assert shown["navbar-credits"] == "Credits 7.00"
+    assert shown["navbar-credits"] == "Credits 7"
+
+
+def test_the_page_writes_credits_once_with_separators_and_no_needless_decimals(member_client, user):
+    ledger.grant(user, Decimal("2000.00"), source="purchase", reference="cs_big")
+    ledger.grant(user, Decimal("0.50"), source="admin", reference="gift")
+    html = member_client.get(reverse("credits:dashboard")).content.decode()
+    shown = texts(html)
+    assert shown["credit-available"] == "2,000.5"
+    assert shown["credit-pay-as-you-go"] == "2,000.5"
+    assert shown["navbar-credits"] == "Credits 2,000.5"
+    assert "+2,000<" in html
+    assert "+0.5<" in html
+    assert "2000.00" not in html
+
+
+def test_a_transfer_in_the_history_shows_the_credits_it_moved(member_client, user):
+    ledger.grant(
+        user,
+        496,
+        source="subscription",
+        reference="in_plan",
+        expires_at=timezone.now() + timedelta(days=30),
+    )
+    ledger.convert_subscription_credits(user, reference="plan-change")
+    html = member_client.get(reverse("credits:dashboard")).content.decode()
+    row = html[html.index("Subscription credits converted to pay-as-you-go") :]
+    row = row[: row.index("</tr>")]
+    assert "496 moved" in row
+    assert "0.00" not in row
