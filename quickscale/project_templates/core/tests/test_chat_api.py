@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -38,7 +39,8 @@ def auth(member):
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
-def run(client, auth, **inputs):
+def run(client: Any, auth: dict[str, str], **inputs: Any) -> Any:
+    """POST ``inputs`` to the chat's run endpoint with the key in ``auth``."""
     body = json.dumps({"input": inputs})
     return client.post(RUN, body, content_type="application/json", **auth)
 
