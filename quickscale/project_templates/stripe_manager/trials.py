@@ -7,11 +7,13 @@ grants nothing (``webhooks._invoice_paid``), and at the trial's end the first
 invoice with ``amount_paid > 0`` grants the plan's credits as every paid period
 does.
 
-The trial's credits are one ``trial`` lot per subscription, keyed by the
-subscription id (so every replay or later trialing event grants nothing more),
-expiring at the trial's end. A trial that ends early (ended or cancelled before
-its ``trial_end``) takes back what is left of them at once; one that runs its
-course needs nothing, since the lot expires at that moment.
+The trial's credits are one ``trial`` lot per account, keyed by the user
+(``trial:user:<pk>``), expiring at the trial's end: every replay, later
+trialing event, or second trialing subscription (checkouts opened in parallel
+tabs before any webhook said the account had a plan) grants nothing more. A
+trial that ends early (ended or cancelled before its ``trial_end``) takes back
+what is left of them at once, unless another trial of the account is still
+running; one that runs its course needs nothing, since the lot expires then.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from users.models import CustomUser
 logger = logging.getLogger(__name__)
 
 
-def trial_reference(subscription_id: str) -> str:
-    """The ledger reference of a subscription's trial credits."""
-    return f"trial:{subscription_id}"
+def trial_reference(user_id: int) -> str:
+    """The ledger reference of an account's trial credits (one trial per account)."""
+    return f"trial:user:{user_id}"
 
 
 def trial_follow(
@@ -58,7 +60,7 @@ def _grant(row: UserSubscription, *, user: CustomUser) -> None:
         user,
         product.trial_credit_amount,
         source="trial",
-        reference=trial_reference(row.stripe_subscription_id),
+        reference=trial_reference(row.user_id),
         expires_at=row.trial_end,
         price_id=row.price_id,
         description=f"{product.name} trial credits",
@@ -67,11 +69,16 @@ def _grant(row: UserSubscription, *, user: CustomUser) -> None:
 
 def _end_early(row: UserSubscription) -> None:
     """Take back the unspent trial credits (what was spent is the entry's shortfall)."""
-    reference = trial_reference(row.stripe_subscription_id)
+    still_trialing = UserSubscription.objects.filter(
+        user_id=row.user_id,
+        status=UserSubscription.Status.TRIALING,
+        trial_end__gt=timezone.now(),
+    ).exclude(pk=row.pk)
+    if still_trialing.exists():
+        return  # the account's credits stay with its other trial (parallel checkouts)
+    reference = trial_reference(row.user_id)
     try:
-        ledger.reverse(
-            reference, key=f"trial-end:{row.stripe_subscription_id}", reason="Trial ended"
-        )
+        ledger.reverse(reference, key=f"trial-end:user:{row.user_id}", reason="Trial ended")
     except UnknownReference:
         return  # the trial came without credits
     logger.info(

@@ -42,6 +42,7 @@ from stripe_manager.models import (
     Payment,
     ProcessedStripeEvent,
     StripeCustomer,
+    StripeProduct,
     UserSubscription,
     WebhookFailure,
 )
@@ -321,6 +322,18 @@ def _plan_line(invoice: Obj) -> Obj | None:
     return chosen[-1] if chosen else None
 
 
+def _is_trial_invoice(invoice: Obj, line: Obj, product: StripeProduct) -> bool:
+    """A paid plan's price billed at $0 on a $0 line: the invoice of its free trial.
+
+    Stripe bills a trial (at its start, or a plan change during it) with the
+    plan's own price on a $0 line. A $0 plan's invoices look the same but for
+    the price, and grant its credits each period like any plan; a coupon keeps
+    the line's amount and only lowers ``amount_paid``, so it grants too.
+    """
+    free = not int(invoice.get("amount_paid") or 0) and not int(line.get("amount") or 0)
+    return free and product.price > 0
+
+
 def _invoice_paid(invoice: Obj, event: Obj) -> None:
     subscription_id = _invoice_subscription(invoice)
     if not subscription_id:
@@ -330,9 +343,6 @@ def _invoice_paid(invoice: Obj, event: Obj) -> None:
         _event_context(invoice.get("customer"))  # NotOurs first, as for every event
         logger.warning("paid invoice without a priced line", extra={"invoice": invoice["id"]})
         return
-    if not int(invoice.get("amount_paid") or 0) and not int(line.get("amount") or 0):
-        _event_context(invoice.get("customer"))
-        return  # a trial's $0 invoice: the trial's credits came with its subscription (trials)
     price_id = _id(line["pricing"]["price_details"]["price"])
     context = _event_context(
         invoice.get("customer"), price_id=price_id, subscription_id=subscription_id
@@ -340,6 +350,8 @@ def _invoice_paid(invoice: Obj, event: Obj) -> None:
     user, product = context.user, context.product
     if product is None:
         raise MissingPrerequisite(f"Unknown price {price_id!r}; run sync_stripe_products.")
+    if _is_trial_invoice(invoice, line, product):
+        return  # the trial's credits came with its subscription (trials)
     period_start, period_end = _ts(line["period"]["start"]), _ts(line["period"]["end"])
     settled = {
         "product": product,
