@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
 from admin_dashboard.models import AuditLog, RefundRequest
+from common.formatting import format_credit_count, format_credits
 from credits import ledger
 from credits.exceptions import CreditsError
 from credits.models import LedgerEntry
@@ -100,7 +101,8 @@ def credit_adjust(
         available = ledger.balance(user).available
         if -amount > available:
             raise DashboardError(
-                f"{user.email} has {available} credits available; a deduction of {-amount} "
+                f"{user.email} has {format_credit_count(available)} available; a deduction "
+                f"of {format_credits(-amount)} "
                 "would take the balance below zero. Deduct at most the available balance."
             )
     try:

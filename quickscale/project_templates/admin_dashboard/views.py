@@ -33,6 +33,7 @@ from admin_dashboard.forms import (
 )
 from admin_dashboard.models import AuditLog
 from common.dates import day_end, day_start
+from common.formatting import format_credit_count, format_credits, format_money
 from common.htmx import render, wants_fragment
 from common.pagination import capped_page, page_number
 from credits import ledger
@@ -167,7 +168,7 @@ def user_adjust(request: HttpRequest, pk: int) -> HttpResponse:
         except services.DashboardError as exc:
             error = str(exc)
         else:
-            done = f"Adjusted {customer.email}'s credits by {entry.amount}."
+            done = f"Adjusted {customer.email}'s credits by {format_credits(entry.amount)}."
             if not wants_fragment(request):
                 messages.success(request, done)
                 return redirect("admin_dashboard:user_detail", pk=customer.pk)
@@ -284,9 +285,9 @@ def payment_refund(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"Refunded {refund.amount} {payment.currency.upper()} of "
+                f"Refunded {format_money(refund.amount, payment.currency)} of "
                 f"{payment.receipt_number} ({refund.get_status_display().lower()}); "
-                f"{refund.credits_reversed} credits taken back.",
+                f"{format_credit_count(refund.credits_reversed or 0)} taken back.",
             )
             return redirect("admin_dashboard:payment_detail", pk=payment.pk)
         payment.refresh_from_db()

@@ -40,20 +40,20 @@ def test_staff_find_a_user_grant_credits_refund_a_purchase_and_see_both_in_the_a
     page.get_by_label("Email").fill("buyer@")
     page.get_by_role("button", name="Search").click()
     page.get_by_role("link", name="buyer@example.com").click()
-    expect(page.locator("#balance-total")).to_have_text("100.00")
+    expect(page.locator("#balance-total")).to_have_text("100")
 
     page.get_by_label("Action").select_option("grant")
     page.get_by_label("Credits").fill("25")
     page.get_by_label("Reason").fill("Goodwill for the outage")
     page.get_by_role("button", name="Apply adjustment").click()
-    expect(page.locator("#adjust-done")).to_contain_text("by 25.00")  # swapped in by htmx
-    expect(page.locator("#balance-total")).to_have_text("125.00")
+    expect(page.locator("#adjust-done")).to_contain_text("by 25.")  # swapped in by htmx
+    expect(page.locator("#balance-total")).to_have_text("125")
 
     page.get_by_role("link", name=payment.receipt_number).click()
     page.get_by_role("link", name="Refund…").click()
     page.get_by_label("Reason").fill("Bought the wrong pack")
     page.get_by_role("button", name="Refund").click()
-    expect(page.get_by_text("Refunded 10.00 USD")).to_be_visible()
+    expect(page.get_by_text("Refunded $10.00")).to_be_visible()
     payment.refresh_from_db()
     assert payment.status == Payment.Status.REFUNDED
     assert ledger.balance(customer).total == Decimal("25")

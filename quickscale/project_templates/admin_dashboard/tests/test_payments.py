@@ -205,7 +205,7 @@ def test_credits_a_full_refund_took_back_are_reversed_not_spent(staff_client, cu
     inv = response.context["inv"]
     assert inv.warnings == []
     assert (inv.credits_granted, inv.credits_reversed, inv.credits_spent) == (100, 100, 0)
-    assert b"100.00 taken back by refunds, 0.00 spent or expired" in response.content
+    assert b"100 taken back by refunds, 0 spent or expired" in response.content
     assert b"already spent or expired" not in response.content
     row = AuditLog.objects.get(action=AuditLog.Action.PAYMENT_INVESTIGATION)
     assert row.details["warnings"] == []

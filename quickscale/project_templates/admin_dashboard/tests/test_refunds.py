@@ -201,7 +201,7 @@ def test_the_refund_page_asks_for_confirmation_and_shows_what_is_left(staff_clie
 
     assert page.status_code == 200
     assert b'x-data="confirmSubmit"' in page.content
-    assert b"10.00 USD left to refund" in page.content
+    assert b"$10.00 left to refund" in page.content
 
 
 def test_a_charge_refunded_event_delivered_again_later_changes_nothing(

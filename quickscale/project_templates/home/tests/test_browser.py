@@ -3,6 +3,7 @@
 import os
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -13,6 +14,7 @@ from home.tests.test_home import _call
 from services.models import Service
 from stripe_manager.models import UserSubscription
 from stripe_manager.tests.factories import make_catalog
+from users.models import CustomUser
 from users.tests.factories import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,7 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = os.environ.get("HOME_SCREENSHOTS_DIR", "")
 
 
-def _busy_account(fund):
+def _busy_account(fund: Any) -> CustomUser:
     user = make_user("busy@example.com", first_name="Dana")
     fund(user, "12500")
     catalog = make_catalog()

@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -15,6 +16,7 @@ from credits.models import LedgerEntry
 from services.models import Service, ServiceUsage
 from stripe_manager.models import UserSubscription
 from stripe_manager.tests.factories import make_catalog
+from users.models import CustomUser
 from users.tests.factories import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +24,14 @@ pytestmark = pytest.mark.django_db
 HOME = "/home/"
 
 
-def _call(user, service, amount, *, reference, days_ago=0):
+def _call(
+    user: CustomUser,
+    service: Service,
+    amount: Decimal | str,
+    *,
+    reference: str,
+    days_ago: int = 0,
+) -> ServiceUsage:
     """A charged call of ``service``, ``days_ago`` days back."""
     entry = ledger.consume(user, Decimal(amount), reference=reference)
     usage = ServiceUsage.objects.create(
@@ -123,7 +132,7 @@ def test_next_steps_show_what_is_left_and_disappear_once_done(client, fund, serv
     for step in ("confirm-email", "buy", "api-key", "try-service"):
         assert f'id="step-{step}"' in html
 
-    newcomer.emailaddress_set.update(verified=True)
+    EmailAddress.objects.filter(user=newcomer).update(verified=True)
     api_key_create(newcomer, name="laptop")
     fund(newcomer, "5")
     _call(newcomer, service, "1", reference="first")
