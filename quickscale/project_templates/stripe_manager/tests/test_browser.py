@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
+from common.formatting import format_money
 from stripe_manager.models import Payment
 from users.tests.factories import PASSWORD, make_user
 
@@ -19,9 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def credits_in_navbar(page: Any, amount: int) -> None:
-    expect(page.locator("#navbar-credits")).to_have_text(
-        re.compile(rf"Credits\s+{amount}(\.00)?\s*$")
-    )
+    expect(page.locator("#navbar-credits")).to_have_text(re.compile(rf"Credits\s+{amount:,}\s*$"))
 
 
 def pay_in_simulated_checkout(page: Any, item: str) -> None:
@@ -70,5 +69,5 @@ def test_buy_credits_subscribe_upgrade_and_read_the_receipt(page):
     expect(page.get_by_role("heading", name="Receipt")).to_be_visible()
     receipt = page.locator("table")
     expect(receipt).to_contain_text(upgrade.receipt_number)
-    expect(receipt).to_contain_text(f"{upgrade.amount} USD")
+    expect(receipt).to_contain_text(format_money(upgrade.amount, "usd"))
     expect(receipt).to_contain_text("Pro")

@@ -112,8 +112,8 @@ def test_a_refund_sends_one_notice_however_often_stripe_reports_it(
     _receipt, notice = mail.outbox
     payment = Payment.objects.get()
     assert notice.subject.endswith(f"Refund of {payment.receipt_number}")
-    assert "Refunded: 2.50 USD of 10.00 USD" in notice.body
-    assert "Credits taken back: 25.00" in notice.body
+    assert "Refunded: $2.50 of $10.00" in notice.body
+    assert "Credits taken back: 25" in notice.body
     assert notice.to == [customer.user.email]
     assert isinstance(notice, EmailMultiAlternatives)
     html = str(notice.alternatives[0][0])

@@ -35,9 +35,9 @@ def test_landing_page_shows_active_plans_and_packs_with_a_way_to_buy(client, cat
     section = _pricing(client)
 
     assert _boxes(section) == [
-        "Basic 15.00 USD / month 500 credits every month",
-        "Pro 45.00 USD / month 2000 credits every month",
-        "100 credits 10.00 USD 100 credits, never expire",
+        "Basic $15.00 / month 500 credits every month",
+        "Pro $45.00 / month 2,000 credits every month",
+        "100 credits $10.00 100 credits, never expire",
     ]
     assert _buy_link(section) == reverse("stripe_manager:pricing")
 
@@ -85,7 +85,7 @@ def test_the_pricing_section_is_cached_and_follows_every_catalog_change(
     with django_capture_on_commit_callbacks(execute=True):
         catalog["pro"].name = "Pro Plus"
         catalog["pro"].save()
-    assert "Pro Plus 45.00 USD" in _text(_pricing(client))
+    assert "Pro Plus $45.00" in _text(_pricing(client))
 
     with django_capture_on_commit_callbacks(execute=True):
         catalog["pack"].delete()
@@ -95,7 +95,7 @@ def test_the_pricing_section_is_cached_and_follows_every_catalog_change(
     basic = PriceInfo("price_basic", "prod_basic", "Basic", "", 1500, "usd", "month", Decimal(500))
     with django_capture_on_commit_callbacks(execute=True):
         catalog_apply([basic])
-    assert _boxes(_pricing(client)) == ["Basic 15.00 USD / month 500 credits every month"]
+    assert _boxes(_pricing(client)) == ["Basic $15.00 / month 500 credits every month"]
 
 
 def test_the_cached_section_is_kept_apart_with_payments_off(client, catalog, settings):
@@ -118,7 +118,7 @@ def test_this_process_serves_the_section_without_a_query_until_its_copy_expires(
 
     now = 1000.0
     monkeypatch.setattr(pricing_cache, "_clock", lambda: now)
-    assert "Pro 45.00 USD" in _text(_pricing(client))
+    assert "Pro $45.00" in _text(_pricing(client))
     with CaptureQueriesContext(connection) as queries:
         _pricing(client)
     assert queries.captured_queries == []  # not even the shared cache's table
@@ -128,7 +128,7 @@ def test_this_process_serves_the_section_without_a_query_until_its_copy_expires(
     StripeProduct.objects.filter(pk=catalog["pro"].pk).update(name="Pro Plus")
     cache.delete_many(list(pricing_cache._KEYS.values()))
     now += pricing_cache.LOCAL_SECONDS - 0.5
-    assert "Pro 45.00 USD" in _text(_pricing(client))
+    assert "Pro $45.00" in _text(_pricing(client))
 
     now += 0.5  # LOCAL_SECONDS after the copy was taken
-    assert "Pro Plus 45.00 USD" in _text(_pricing(client))
+    assert "Pro Plus $45.00" in _text(_pricing(client))

@@ -52,10 +52,10 @@ def test_a_catalog_change_in_one_process_shows_in_another_within_local_seconds(
     first, second = Process(monkeypatch), Process(monkeypatch)
     client = Client()
 
-    assert "Pro 45.00 USD" in first.serve(lambda: _pricing_text(client))
+    assert "Pro $45.00" in first.serve(lambda: _pricing_text(client))
     # The second process renders nothing: it reads the first one's section from Redis.
     with CaptureQueriesContext(connection) as queries:
-        assert "Pro 45.00 USD" in second.serve(lambda: _pricing_text(client))
+        assert "Pro $45.00" in second.serve(lambda: _pricing_text(client))
     assert not any("stripe_manager_stripeproduct" in q["sql"] for q in queries.captured_queries)
     shared = f"{redis_cache}:*pricing_section*"
     assert list(redis_server.scan_iter(shared))
@@ -67,9 +67,9 @@ def test_a_catalog_change_in_one_process_shows_in_another_within_local_seconds(
 
     first.serve(rename_pro)  # drops the shared section and the first process's copy
     assert not list(redis_server.scan_iter(shared))
-    assert "Pro Plus 45.00 USD" in first.serve(lambda: _pricing_text(client))
+    assert "Pro Plus $45.00" in first.serve(lambda: _pricing_text(client))
 
     now += pricing_cache.LOCAL_SECONDS - 0.5  # the second process's copy is still young
-    assert "Pro 45.00 USD" in second.serve(lambda: _pricing_text(client))
+    assert "Pro $45.00" in second.serve(lambda: _pricing_text(client))
     now += 0.5  # LOCAL_SECONDS after it took its copy: no older than that, ever
-    assert "Pro Plus 45.00 USD" in second.serve(lambda: _pricing_text(client))
+    assert "Pro Plus $45.00" in second.serve(lambda: _pricing_text(client))

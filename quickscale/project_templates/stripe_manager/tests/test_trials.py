@@ -176,7 +176,7 @@ def test_a_trial_grants_its_credits_then_the_first_payment_grants_the_plans(
     [trial_lot] = CreditLot.objects.filter(user=user)
     assert (trial_lot.source, trial_lot.expires_at) == ("trial", subscription.trial_end)
     page = client.get("/billing/").content.decode()
-    assert f"Free trial until {subscription.trial_end:%Y-%m-%d}; then 15.00 USD per month" in page
+    assert f"Free trial until {subscription.trial_end:%Y-%m-%d}; then $15.00 per month" in page
     assert "Simulate trial end" in page
 
     started = state(user)
