@@ -100,10 +100,15 @@ def max_cost(config: LLMServiceConfig, request: LLMRequest, *, attempts: int = 1
     return cost_of(config, TokenUsage(input_tokens=input_tokens, output_tokens=request.max_tokens))
 
 
-def hold_seconds() -> int:
-    """How long a call's hold lasts before the sweep may free it: longer than any call."""
-    per_call = int(settings.LLM_REQUEST_TIMEOUT_SECONDS) * (int(settings.LLM_MAX_RETRIES) + 1)
-    return max(int(settings.SERVICE_CALL_TIMEOUT_SECONDS), per_call) + 60
+def hold_seconds(*, attempts: int = 1) -> int:
+    """How long a call's hold lasts before the sweep may free it: longer than any call.
+
+    Each of the call's ``attempts`` (a structured reply that failed its schema is
+    asked for again) may take the SDK's timeout once per try, retries included; a
+    hold swept before the last attempt answers would leave its reply uncharged.
+    """
+    per_attempt = int(settings.LLM_REQUEST_TIMEOUT_SECONDS) * (int(settings.LLM_MAX_RETRIES) + 1)
+    return max(int(settings.SERVICE_CALL_TIMEOUT_SECONDS), per_attempt * attempts) + 60
 
 
 def charges(config: LLMServiceConfig) -> bool:
@@ -122,6 +127,9 @@ def open_hold(
 ) -> str | None:
     """Hold ``max_cost`` for one call; return the hold's key (None: a free call, no hold).
 
+    ``attempts``: how many prompts the call may send; the hold's cost and its expiry
+    (``hold_seconds``) cover them all.
+
     Raises ``credits.exceptions.InsufficientCredits`` and holds nothing when the
     available balance cannot cover it: refuse the call before calling the provider.
     """
@@ -136,7 +144,7 @@ def open_hold(
         amount,
         key=key,
         description=service_name,
-        expires_at=timezone.now() + timedelta(seconds=hold_seconds()),
+        expires_at=timezone.now() + timedelta(seconds=hold_seconds(attempts=attempts)),
     )
     logger.info(
         "llm hold opened",

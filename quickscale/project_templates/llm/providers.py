@@ -81,10 +81,15 @@ class TokenUsage:
 
 @dataclass(frozen=True)
 class LLMReply:
-    """A whole answer: its text, the provider's usage, the model that answered, why it stopped."""
+    """A whole answer: its text, the provider's usage, the model that answered, why it stopped.
+
+    ``usage`` is None when the server reported none (some OpenAI-compatible servers
+    leave it out): never read that as zero tokens, the caller counts them instead
+    (``llm.service.reply_usage``), as it does for a stream without usage.
+    """
 
     text: str
-    usage: TokenUsage
+    usage: TokenUsage | None
     model: str
     finish_reason: str
 
@@ -291,9 +296,13 @@ class OpenAIProvider(Provider):
         usage = completion.usage
         return LLMReply(
             text=(choice.message.content or "") if choice else "",
-            usage=TokenUsage(
-                input_tokens=int(usage.prompt_tokens) if usage else 0,
-                output_tokens=int(usage.completion_tokens) if usage else 0,
+            usage=(
+                TokenUsage(
+                    input_tokens=int(usage.prompt_tokens),
+                    output_tokens=int(usage.completion_tokens),
+                )
+                if usage is not None
+                else None
             ),
             model=str(completion.model or request.model),
             finish_reason=str(choice.finish_reason or "") if choice else "",

@@ -23,7 +23,8 @@ A call (``run``, from the service page or the API) goes:
    attempt's output is never charged (its input is: the provider read it; the hold
    covers both prompts). A second failure fails the call;
 5. success: in one transaction the hold is settled to the provider's reported usage
-   and the usage row marked succeeded with what was charged. Any failure (provider
+   (a server that reports none: the counted usage, ``reply_usage``) and the usage
+   row marked succeeded with what was charged. Any failure (provider
    error, timeout, unknown model, a reply that failed its schema twice): the hold
    is released, nothing is charged, and ``ServiceFailed`` is raised with the
    provider's error as its cause (the API answers 502 for a ``ProviderError``).
@@ -63,6 +64,7 @@ from llm.providers import (
     TokenUsage,
     provider_for,
 )
+from llm.streaming import counted_usage
 from services.base import BaseService, ServiceResult
 from services.exceptions import ServiceFailed, ServiceInputError, ServiceNotConfigured
 from services.models import Service, ServiceUsage
@@ -77,6 +79,8 @@ logger = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
 MAX_TOKENS_FIELD = "max_tokens"
+# Finish reasons of a reply cut at max_tokens (OpenAI-compatible, Anthropic).
+CUT_AT_LIMIT = frozenset({"length", "max_tokens"})
 
 
 @dataclass(frozen=True)
@@ -233,27 +237,33 @@ class LLMService(BaseService):
     def call_model(self, provider: Provider, request: LLMRequest) -> ModelOutcome:
         """Ask the model; with a schema, retry once on a reply that fails it (see above)."""
         reply = provider.complete(request)
+        usage = reply_usage(reply, request, service=self.name)
         if request.json_schema is None:
-            return ModelOutcome(self.text_result(reply), reply.usage)
+            return ModelOutcome(self.text_result(reply, usage), usage)
         try:
-            return ModelOutcome(self.structured_result(reply, request.json_schema), reply.usage)
+            return ModelOutcome(self.structured_result(reply, request.json_schema, usage), usage)
         except StructuredOutputError as first:
             logger.info(
                 "llm reply failed its schema; asking again",
                 extra={"service": self.name, "error": str(first)},
             )
-            failed_input = reply.usage.input_tokens
+            failed_input = usage.input_tokens
         retry = provider.complete(request)
+        retry_usage = reply_usage(retry, request, service=self.name)
         billable = TokenUsage(
-            input_tokens=failed_input + retry.usage.input_tokens,
-            output_tokens=retry.usage.output_tokens,
+            input_tokens=failed_input + retry_usage.input_tokens,
+            output_tokens=retry_usage.output_tokens,
         )
-        return ModelOutcome(self.structured_result(retry, request.json_schema), billable)
+        return ModelOutcome(
+            self.structured_result(retry, request.json_schema, retry_usage), billable
+        )
 
-    def text_result(self, reply: LLMReply) -> dict[str, Any]:
-        return {"text": reply.text, **_reply_facts(reply)}
+    def text_result(self, reply: LLMReply, usage: TokenUsage) -> dict[str, Any]:
+        return {"text": reply.text, **_reply_facts(reply, usage)}
 
-    def structured_result(self, reply: LLMReply, schema: dict[str, Any]) -> dict[str, Any]:
+    def structured_result(
+        self, reply: LLMReply, schema: dict[str, Any], usage: TokenUsage
+    ) -> dict[str, Any]:
         """The reply's JSON, validated against ``schema``; ``StructuredOutputError`` if not."""
         text = _without_code_fence(reply.text)
         try:
@@ -266,7 +276,7 @@ class LLMService(BaseService):
             raise StructuredOutputError(
                 f"The reply does not match the schema: {error.message}"
             ) from None
-        return {"data": data, **_reply_facts(reply)}
+        return {"data": data, **_reply_facts(reply, usage)}
 
     def execute_service(self, user: CustomUser, **kwargs: Any) -> dict[str, Any]:
         """One unmetered call (``run`` and jobs meter it; prefer them)."""
@@ -373,8 +383,12 @@ class LLMService(BaseService):
     # --------------------------------------------------------------- as a background job
 
     def run_time_limit(self) -> int:
-        """Long enough for the provider's every retry (``metering.hold_seconds``)."""
-        return max(super().run_time_limit(), metering.hold_seconds())
+        """Long enough for every attempt and its retries (``metering.hold_seconds``).
+
+        A job's hold and ``expires_at`` are derived from it, so they cover the
+        schema retry's second prompt too.
+        """
+        return max(super().run_time_limit(), metering.hold_seconds(attempts=self.attempts()))
 
     def unit_price(self, service: Service) -> Decimal:
         """A job's units are hundredths of a credit (see ``billable_units``)."""
@@ -425,12 +439,37 @@ class _Reconciled(Exception):
     """The call's usage row was failed by the reconciler while the provider answered."""
 
 
-def _reply_facts(reply: LLMReply) -> dict[str, Any]:
+def reply_usage(reply: LLMReply, request: LLMRequest, *, service: str = "") -> TokenUsage:
+    """The tokens ``reply`` is charged for: the provider's usage, else counted.
+
+    A server that reports no usage (some OpenAI-compatible ones) must not make the
+    call free: it is charged ``llm.streaming.counted_usage``, as a stream without
+    usage is (the prompt's upper-bound estimate; the reply at one token per 4 bytes,
+    at most ``max_tokens``). A reply cut at the limit used all ``max_tokens``.
+    """
+    if reply.usage is not None:
+        return reply.usage
+    counted = counted_usage(request, reply.text, pieces=0)
+    if reply.finish_reason in CUT_AT_LIMIT:
+        counted = TokenUsage(input_tokens=counted.input_tokens, output_tokens=request.max_tokens)
+    logger.warning(
+        "llm reply without usage; charging the counted tokens",
+        extra={
+            "service": service,
+            "model": reply.model,
+            "input_tokens": counted.input_tokens,
+            "output_tokens": counted.output_tokens,
+        },
+    )
+    return counted
+
+
+def _reply_facts(reply: LLMReply, usage: TokenUsage) -> dict[str, Any]:
     return {
         "model": reply.model,
         "finish_reason": reply.finish_reason,
-        "input_tokens": reply.usage.input_tokens,
-        "output_tokens": reply.usage.output_tokens,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
     }
 
 

@@ -73,7 +73,8 @@ class Script:
     are told to come back after 1 ms). ``hang``: seconds to wait before answering
     anything (a client timeout). ``disconnect_after``: close a stream after that many
     pieces, with no final event. ``include_usage=False``: an OpenAI-compatible server
-    that ignores ``stream_options`` (no usage chunk). ``gate``: an event the answer
+    that reports no usage (no usage chunk in a stream, no ``usage`` in a JSON reply;
+    Anthropic's wire always carries it). ``gate``: an event the answer
     waits for, so a test acts while a call is in flight, then lets it finish.
     """
 
@@ -353,7 +354,7 @@ class _OpenAIWire(_Wire):
         }
 
     def reply(self) -> dict[str, Any]:
-        return {
+        completion: dict[str, Any] = {
             "id": f"chatcmpl-{self.id}",
             "object": "chat.completion",
             "created": self.created,
@@ -366,8 +367,10 @@ class _OpenAIWire(_Wire):
                     "logprobs": None,
                 }
             ],
-            "usage": self._usage(),
         }
+        if self.script.include_usage:
+            completion["usage"] = self._usage()
+        return completion
 
     def _wants_usage(self) -> bool:
         options = self.request.body.get("stream_options") or {}

@@ -173,3 +173,10 @@ def test_an_openai_compatible_server_needs_no_key(fake_llm, settings):
 def test_an_unknown_provider_name_is_refused():
     with pytest.raises(UnknownProvider):
         provider_for("mystery")
+
+
+def test_a_reply_without_usage_has_usage_none_not_zero_tokens(fake_llm):
+    """An OpenAI-compatible server that leaves ``usage`` out: the caller must count, not bill 0."""
+    fake_llm.reply("Hello there, friend.", include_usage=False)
+    reply = provider_for("openai").complete(ask("openai"))
+    assert (reply.text, reply.usage) == ("Hello there, friend.", None)
