@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.urls import URLPattern, path, reverse
 
 from common.admin import ReadOnlyAdmin
+from common.formatting import format_credit_count, format_money
 from stripe_manager.catalog import catalog_sync
 from stripe_manager.exceptions import RefundError
 from stripe_manager.gateway import GatewayError
@@ -102,8 +103,9 @@ class PaymentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             else:
                 self.message_user(
                     request,
-                    f"{payment.receipt_number}: refunded {refund.amount}, "
-                    f"{refund.credits_reversed} credits taken back.",
+                    f"{payment.receipt_number}: refunded "
+                    f"{format_money(refund.amount, payment.currency)}, "
+                    f"{format_credit_count(refund.credits_reversed or 0)} taken back.",
                 )
 
 

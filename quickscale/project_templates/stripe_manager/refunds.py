@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from common.formatting import format_money
 from credits import ledger
 from stripe_manager import emails
 from stripe_manager.exceptions import RefundError
@@ -80,8 +81,9 @@ def refund_payment(
         value = refundable if amount is None else _money(amount)
         if value <= 0 or value > refundable:
             raise RefundError(
-                f"Only {max(refundable, Decimal('0'))} {payment.currency.upper()} of "
-                f"{payment.receipt_number} is left to refund; {value} was asked."
+                f"Only {format_money(max(refundable, Decimal('0')), payment.currency)} of "
+                f"{payment.receipt_number} is left to refund; "
+                f"{format_money(value, payment.currency)} was asked."
             )
         refund = Refund.objects.create(
             payment=payment, amount=value, idempotency_key=key, reason=reason, requested_by=actor

@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 
+from common.formatting import format_credit_count, format_credits
 from stripe_manager import auto_top_up, customer_sync, selectors
 from stripe_manager.exceptions import InvalidPurchase, PlanChangeError
 from stripe_manager.gateway import CheckoutSession, get_gateway
@@ -63,8 +64,9 @@ def purchase_credits_total(product: StripeProduct, quantity: int) -> Decimal:
     low, high = settings.MIN_CREDIT_PURCHASE, settings.MAX_CREDIT_PURCHASE
     if not low <= total <= high:
         raise InvalidPurchase(
-            f"One purchase must be between {low} and {high} credits; "
-            f"{quantity} x {product.credit_amount} is {total}. Change the quantity."
+            f"One purchase must be between {format_credits(low)} and "
+            f"{format_credit_count(high)}; {quantity} x {format_credits(product.credit_amount)} "
+            f"is {format_credits(total)}. Change the quantity."
         )
     return total
 

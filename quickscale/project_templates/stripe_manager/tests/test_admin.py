@@ -190,7 +190,7 @@ def test_refund_action_refunds_the_rest_and_takes_the_credits_back(
     response = _run_action(admin_client, PAYMENTS, "refund_in_full", [paid.pk])
 
     assert _messages(response) == [
-        f"{paid.receipt_number}: refunded 20.00, 200.00 credits taken back."
+        f"{paid.receipt_number}: refunded $20.00, 200 credits taken back."
     ]
     [call] = fake_gateway.refunds
     refund = Refund.objects.get(payment=paid)

@@ -181,3 +181,14 @@ def test_the_simulator_reads_catalog_metadata_as_the_stripe_gateway_does(db):
     [info] = get_gateway().list_prices(product_id="prod_odd")
 
     assert (info.credit_amount, info.display_order) == (Decimal("50"), 4)
+
+
+def test_the_simulated_checkout_writes_its_amount_as_money(signed_in, demo):
+    """Not "30.0 USD" (the session's cents divided as a float): "$30.00", as every page."""
+    pack = StripeProduct.objects.get(stripe_price_id="price_sim_credits_100")
+    response = signed_in.post(
+        "/billing/checkout/", {"price_id": pack.stripe_price_id, "quantity": "3"}
+    )
+    html = signed_in.get(response["Location"]).content.decode()
+    assert f'<p class="is-size-4">${pack.price * 3:,.2f}</p>' in html
+    assert " USD" not in html

@@ -179,3 +179,14 @@ def test_price_per_credit_and_kind_properties(catalog):
     assert pack.is_one_time and not pack.is_subscription
     assert pack.price_per_credit == Decimal("0.1000")
     assert catalog["basic"].is_subscription
+
+
+def test_a_refused_quantity_says_its_numbers_as_credits(signed_in, catalog, settings):
+    settings.MAX_CREDIT_PURCHASE = 1500
+    response = signed_in.post(
+        "/billing/checkout/", {"price_id": "price_pack", "quantity": "20"}, follow=True
+    )
+    assert not sessions().exists()
+    assert (
+        "One purchase must be between 10 and 1,500 credits; 20 x 100 is 2,000. Change the quantity."
+    ) in response.content.decode()

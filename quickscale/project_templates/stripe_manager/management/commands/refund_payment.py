@@ -3,6 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from common.formatting import format_credit_count, format_money
 from stripe_manager.exceptions import RefundError
 from stripe_manager.models import Payment
 from stripe_manager.refunds import refund_payment
@@ -30,6 +31,6 @@ class Command(BaseCommand):
         except RefundError as error:
             raise CommandError(str(error)) from error
         self.stdout.write(
-            f"refunded {refund.amount} ({refund.status}), "
-            f"{refund.credits_reversed or Decimal(0)} credits taken back"
+            f"refunded {format_money(refund.amount, refund.payment.currency)} ({refund.status}), "
+            f"{format_credit_count(refund.credits_reversed or Decimal(0))} taken back"
         )
