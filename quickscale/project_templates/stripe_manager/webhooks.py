@@ -52,6 +52,9 @@ from users.models import CustomUser
 logger = logging.getLogger(__name__)
 
 CENTS = Decimal("100")
+# The first key of the advisory locks that serialize one customer's events (``_claim``);
+# the second is the customer id's hash. Any constant no other lock in the project uses.
+CUSTOMER_LOCK = 0x5153_5745  # "QSWE"
 # True during the first attempt at an event: payments are inserted without a lookup.
 _first_attempt: ContextVar[bool] = ContextVar("stripe_event_first_attempt", default=False)
 Obj = dict[str, Any]
@@ -88,7 +91,7 @@ def _apply(event: Obj) -> bool:
     event_id, event_type = str(event["id"]), str(event["type"])
     try:
         with transaction.atomic():
-            if not _claim(event_id, event_type):
+            if not _claim(event_id, event_type, _customer_of(event["data"]["object"])):
                 logger.info("duplicate event ignored", extra={"event_id": event_id})
                 return False
             handler = handler_for(event_type)
@@ -108,17 +111,23 @@ def _apply(event: Obj) -> bool:
     return True
 
 
-def _claim(event_id: str, event_type: str) -> bool:
+def _claim(event_id: str, event_type: str, customer_id: str = "") -> bool:
     """Store the ``ProcessedStripeEvent`` row and resolve the event's ``WebhookFailure``.
 
     SQL on purpose: one statement where the ORM needs four (a savepoint, an
     insert that may fail, the savepoint's release, the update), since only that
     failure tells it whether this delivery won the claim. A purchase or a plan
     renewal takes 8 statements in all (``bench/webhooks.py``), so three more
-    would be a third more work on every delivery of a bursty stream. False when the row exists:
-    the event was processed before, or is being processed by a concurrent
-    delivery, whose commit this waits for. Both writes belong to
-    the caller's transaction, so they commit only together with the event's effect.
+    would be a third more work on every delivery of a bursty stream. False when
+    the row exists: the event was processed before, or is being processed by a
+    concurrent delivery, whose commit this waits for. Both writes belong to the
+    caller's transaction, so they commit only together with the event's effect.
+
+    A claimed event about a customer also takes a transaction-level advisory
+    lock on that customer (``CUSTOMER_LOCK``), so one customer's events apply
+    one at a time: each reads what the one before committed (two plan invoices
+    of one subscription arriving together still agree on which plan is newest).
+    Events of different customers never wait for each other.
     """
     events = connection.ops.quote_name(ProcessedStripeEvent._meta.db_table)
     failures = connection.ops.quote_name(WebhookFailure._meta.db_table)
@@ -134,9 +143,11 @@ def _claim(event_id: str, event_type: str) -> bool:
                 UPDATE {failures} SET resolved_at = %s
                 WHERE event_id = %s AND resolved_at IS NULL AND EXISTS (SELECT 1 FROM claimed)
             )
-            SELECT count(*) FROM claimed
+            SELECT count(*) FROM claimed,
+                LATERAL (SELECT CASE WHEN %s = '' THEN NULL
+                                     ELSE pg_advisory_xact_lock(%s, hashtext(%s)) END) AS serial
             """,
-            [event_id, event_type, now, now, event_id],
+            [event_id, event_type, now, now, event_id, customer_id, CUSTOMER_LOCK, customer_id],
         )
         row = cursor.fetchone()
     return bool(row and row[0])
@@ -163,6 +174,13 @@ def handler_for(event_type: str) -> Handler | None:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _customer_of(obj: Obj) -> str:
+    """The Stripe customer an event's object belongs to ("" when it names none)."""
+    if obj.get("object") == "customer":
+        return str(obj.get("id") or "")
+    return _id(obj.get("customer"))
 
 
 def _ts(value: int | None) -> datetime | None:

@@ -19,3 +19,8 @@ def catalog(db):
 @pytest.fixture
 def customer(user):
     return make_customer(user)
+
+
+@pytest.fixture
+def other_customer(other_user):
+    return make_customer(other_user)
