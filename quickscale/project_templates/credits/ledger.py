@@ -665,7 +665,9 @@ def hold(
         )
     if status == "exists":
         return CreditHold.objects.get(key=key)
-    _notify_if_low(user.pk, before=available, after=available - value)
+    # A hold is an estimate (often several times the real cost): it may warn of a low
+    # balance, but tells no listener (auto top-up) it was spent; its settle does.
+    _notify_if_low(user.pk, before=available, after=available - value, spent=False)
     return CreditHold.from_db(
         connection.alias,
         _HOLD_FIELDS,
@@ -733,6 +735,8 @@ def settle(key: str, *, amount: Decimal | int, description: str = "") -> LedgerE
             _notify_if_low(
                 user_id, before=result["out_available_before"], after=result["out_available"]
             )
+        elif taken > 0:  # credits were spent: listeners learn it, without an available figure
+            _notify_spent(user_id, available=None)
         return LedgerEntry.from_db(
             connection.alias,
             _ENTRY_FIELDS,
@@ -1086,13 +1090,14 @@ def _take_back_grant(
 # --------------------------------------------------------------------------- notifications
 
 
-def _notify_if_low(user_id: int, *, before: Decimal, after: Decimal) -> None:
+def _notify_if_low(user_id: int, *, before: Decimal, after: Decimal, spent: bool = True) -> None:
     """After commit, email the user when this call took ``available`` across the threshold.
 
     ``LOW_CREDIT_THRESHOLD`` is compared with the available balance (what holds
     do not reserve), which a consume and a hold lower, and a settle only when it
-    takes more than was held (else it frees the rest). Every such call also tells
-    the listeners of ``credits.signals.available_lowered`` after the commit.
+    takes more than was held (else it frees the rest). A call that ``spent``
+    credits (not a hold) also tells the listeners of
+    ``credits.signals.available_lowered`` after the commit.
     """
     threshold = Decimal(str(getattr(settings, "LOW_CREDIT_THRESHOLD", 0) or 0))
     if threshold > 0 and before > threshold >= after:
@@ -1101,10 +1106,16 @@ def _notify_if_low(user_id: int, *, before: Decimal, after: Decimal) -> None:
             send_low_balance_email(user_id, after)
 
         transaction.on_commit(send_after_commit, robust=True)
+    if spent:
+        _notify_spent(user_id, available=after)
+
+
+def _notify_spent(user_id: int, *, available: Decimal | None) -> None:
+    """Tell ``available_lowered``'s listeners, after the commit, that credits were spent."""
     if available_lowered.receivers:
         # Listeners (auto top-up) run after the commit and can neither fail nor slow
         # the spend's own transaction; robust: an error is logged, never raised.
         transaction.on_commit(
-            partial(available_lowered.send, sender=CreditLot, user_id=user_id, available=after),
+            partial(available_lowered.send, sender=CreditLot, user_id=user_id, available=available),
             robust=True,
         )

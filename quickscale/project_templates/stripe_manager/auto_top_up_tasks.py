@@ -16,5 +16,6 @@ def charge_auto_top_up(charge_id: int) -> str:
 
 @task()
 def sweep_auto_top_ups() -> int:
-    """Send again the task of every top-up queued too long ago (its task was lost)."""
+    """Send again every top-up stuck queued or charging (its task or worker was lost), and
+    settle those charged long ago whose webhook never came (asks Stripe)."""
     return sweep_stalled_charges()

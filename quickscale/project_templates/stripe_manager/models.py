@@ -338,25 +338,29 @@ class AutoTopUpCharge(models.Model):
 
     Staff read these rows to see what happened (a card that needed
     authentication, a decline, a pack gone). At most one per user is in flight
-    (queued or charged but not yet granted): a partial unique index says so.
+    (queued, charging, or charged but not yet granted): a partial unique index
+    says so.
     """
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
+        CHARGING = "charging", "Asking Stripe to charge the card"
         CHARGED = "charged", "Charged, waiting for Stripe's confirmation"
         SUCCEEDED = "succeeded", "Credits granted"
         AUTHENTICATION_REQUIRED = "authentication_required", "Card needs authentication"
         DECLINED = "declined", "Card declined"
         PACK_UNAVAILABLE = "pack_unavailable", "Pack no longer available"
+        PACK_TOO_SMALL = "pack_too_small", "Pack now smaller than the threshold"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Not needed any more"
 
-    IN_FLIGHT = (Status.QUEUED, Status.CHARGED)
+    IN_FLIGHT = (Status.QUEUED, Status.CHARGING, Status.CHARGED)
     # Outcomes that turned auto top-up off and asked the user to pay on-session.
     REFUSED = (
         Status.AUTHENTICATION_REQUIRED,
         Status.DECLINED,
         Status.PACK_UNAVAILABLE,
+        Status.PACK_TOO_SMALL,
         Status.FAILED,
     )
 
@@ -376,7 +380,8 @@ class AutoTopUpCharge(models.Model):
         Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     tries = models.PositiveIntegerField(default=0)
-    # When its task was last sent (or is due): the sweep sends a queued one again.
+    # When its task was last sent (or is due), or when it entered charging or charged:
+    # the sweep acts on a charge that stays in one of those states too long.
     enqueued_at = models.DateTimeField(default=timezone.now)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -390,7 +395,7 @@ class AutoTopUpCharge(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["user"],
-                condition=Q(status__in=["queued", "charged"]),
+                condition=Q(status__in=["queued", "charging", "charged"]),
                 name="stripe_auto_top_up_one_in_flight",
             ),
             models.UniqueConstraint(

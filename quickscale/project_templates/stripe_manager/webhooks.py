@@ -596,6 +596,14 @@ def _payment_intent_succeeded(intent: Obj, event: Obj) -> None:
         )
 
 
+def _payment_intent_failed(intent: Obj, event: Obj) -> None:
+    """An auto top-up's payment failed (a ``processing`` intent that failed later, or a
+    decline the task has not recorded yet): refuse it, turn auto top-up off, tell the
+    user. Other payments' failures return before any query (no ``auto_top_up`` key)."""
+    if (intent.get("metadata") or {}).get(auto_top_up.CHARGE_KEY):
+        auto_top_up.top_up_failed(user=_user_for_customer(intent.get("customer")), intent=intent)
+
+
 def _customer_deleted(customer: Obj, event: Obj) -> None:
     # The customer row stays: payments and subscriptions hang on its history.
     logger.info("stripe customer deleted", extra={"customer": customer.get("id")})
@@ -620,6 +628,7 @@ HANDLERS: dict[str, Handler] = {
     "refund.created": _refund_changed,
     "refund.updated": _refund_changed,
     "payment_intent.succeeded": _payment_intent_succeeded,
+    "payment_intent.payment_failed": _payment_intent_failed,
     "customer.deleted": _customer_deleted,
 }
 

@@ -200,7 +200,11 @@ class SimulatorGateway(Gateway):
             kind="charge", data__payment_intent=payment_intent_id
         ).first()
         if row is None:
-            raise GatewayError(f"The simulator has no payment {payment_intent_id!r}.")
+            # A saved-card intent without a charge (processing, or refused).
+            state = cards.payment_intent_state(payment_intent_id)
+            if state is None:
+                raise GatewayError(f"The simulator has no payment {payment_intent_id!r}.")
+            return state
         charge: Obj = row.data
         return {
             "id": payment_intent_id,
