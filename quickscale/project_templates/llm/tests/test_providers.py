@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 
+from common.testing.asgi import run_in_own_loop
 from common.testing.fake_llm import ANTHROPIC_MODEL, OPENAI_MODEL, Script
 from llm.providers import (
     ChatMessage,
@@ -57,14 +57,14 @@ def test_complete_returns_text_and_the_providers_usage(fake_llm, provider):
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_acomplete_is_the_same_call_from_async_code(fake_llm, provider):
     fake_llm.reply("Async hello", input_tokens=3, output_tokens=2)
-    reply = asyncio.run(provider_for(provider).acomplete(ask(provider)))
+    reply = run_in_own_loop(provider_for(provider).acomplete(ask(provider)))
     assert (reply.text, reply.usage) == ("Async hello", TokenUsage(3, 2))
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_astream_yields_pieces_then_the_final_usage(fake_llm, provider):
     fake_llm.reply("", chunks=["One ", "two ", "three"], input_tokens=4, output_tokens=3)
-    events = asyncio.run(collect(provider, ask(provider)))
+    events = run_in_own_loop(collect(provider, ask(provider)))
     assert events[:-1] == [TextDelta("One "), TextDelta("two "), TextDelta("three")]
     assert isinstance(events[-1], StreamEnd)
     assert events[-1].usage == TokenUsage(4, 3)
@@ -74,7 +74,7 @@ def test_astream_yields_pieces_then_the_final_usage(fake_llm, provider):
 
 def test_a_stream_without_a_usage_chunk_ends_with_usage_none(fake_llm):
     fake_llm.reply("no usage here", include_usage=False)
-    events = asyncio.run(collect("openai", ask("openai")))
+    events = run_in_own_loop(collect("openai", ask("openai")))
     assert events[-1] == StreamEnd(usage=None, finish_reason="stop")
 
 
@@ -90,7 +90,7 @@ def test_tokens_arrive_before_the_provider_sends_the_last(fake_llm, provider):
         return sent
 
     # Passed on as it arrives, not buffered to the end: the server had sent 1 of 4.
-    assert asyncio.run(sent_when_the_first_arrived()) < 4
+    assert run_in_own_loop(sent_when_the_first_arrived()) < 4
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
@@ -104,7 +104,7 @@ def test_a_stream_cut_mid_answer_is_a_provider_error(fake_llm, provider):
                 seen.append(event)
         return seen
 
-    assert asyncio.run(read()) == [TextDelta("a ")]
+    assert run_in_own_loop(read()) == [TextDelta("a ")]
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
