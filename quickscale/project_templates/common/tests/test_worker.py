@@ -256,6 +256,12 @@ def test_two_workers_started_together_schedule_each_periodic_run_once(tmp_path: 
             first,
             logs[0],
         )
+        # Both started, stop handlers installed (on a busy machine one may still be
+        # starting while the other ran both tasks: SIGTERM would then kill it outright).
+        eventually(
+            lambda: all("task worker started" in log_text(log) for log in logs),
+            "both workers started",
+        )
         time.sleep(1)  # ticks of both schedulers after the first
         # Both at once: the lease the first gives up is not taken by the second meanwhile.
         first.send_signal(signal.SIGTERM)
