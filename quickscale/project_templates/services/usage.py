@@ -14,7 +14,8 @@ away in the middle of it. So:
 When step 3 cannot reach the database, the caller gets that error (the web
 and the API answer 503) and the row stays pending. ``usage_reconcile_stale``
 (``manage.py reconcile_service_usage``, run by ``bootstrap``) later fails and
-refunds every row pending for longer than ``SERVICE_CALL_TIMEOUT_SECONDS``: a
+refunds every row pending for longer than ``SERVICE_CALL_TIMEOUT_SECONDS`` (or
+the service's longer ``run_time_limit()``): a
 call whose success was never recorded was never reported as a success either,
 so it is not charged. A call that finishes after the reconciler failed it is
 refused the same way (``usage_succeed`` returns False).
@@ -33,13 +34,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from credits import ledger
+from services.exceptions import UnknownService
 from services.models import Service, ServiceUsage
 from users.models import CustomUser
 
 logger = logging.getLogger(__name__)
 
 ERROR_MAX_LENGTH = 300
-STALE_ERROR = "The call did not finish within SERVICE_CALL_TIMEOUT_SECONDS; not charged."
+STALE_ERROR = "The call did not finish within its time limit; not charged."
 
 # Called with the pending usage inside the charging transaction.
 UsageHook = Callable[[ServiceUsage], object]
@@ -119,8 +121,11 @@ def usage_fail(
 
 
 def usage_reconcile_stale(*, now: datetime | None = None) -> int:
-    """Fail and refund every call pending for longer than ``SERVICE_CALL_TIMEOUT_SECONDS``.
+    """Fail and refund every call pending for longer than it may take.
 
+    That is ``SERVICE_CALL_TIMEOUT_SECONDS``, or the service's own
+    ``run_time_limit()`` when it is longer (an LLM call's retries, a schema's
+    second attempt): a call still running within its limit is left alone.
     Idempotent, and safe while calls finish: each row is changed only if it is
     still pending. Returns the number of calls failed.
     """
@@ -131,18 +136,37 @@ def usage_reconcile_stale(*, now: datetime | None = None) -> int:
         .select_related("service", "ledger_entry")
         .order_by("created_at", "id")
     )
+    limits: dict[str, int] = {}
     failed = 0
     for usage in stale:
+        name = usage.service.name
+        if name not in limits:
+            limits[name] = _call_time_limit(name)
+        if usage.created_at >= moment - timedelta(seconds=limits[name]):
+            continue  # still within its own limit
         reference = usage.ledger_entry.key if usage.ledger_entry is not None else ""
         if usage_fail(
             usage,
             reference=reference,
             error=STALE_ERROR,
-            reason=f"Service {usage.service.name} call never finished (reconciled)",
+            reason=f"Service {name} call never finished (reconciled)",
         ):
             failed += 1
             logger.warning(
                 "service call reconciled as failed",
-                extra={"usage": usage.pk, "service": usage.service.name, "user_id": usage.user_id},
+                extra={"usage": usage.pk, "service": name, "user_id": usage.user_id},
             )
     return failed
+
+
+def _call_time_limit(service_name: str) -> int:
+    """The longest one call of ``service_name`` may take, in seconds."""
+    # Imported here: the registry imports services.base, which imports this module.
+    from services.registry import create_service_instance
+
+    default = int(settings.SERVICE_CALL_TIMEOUT_SECONDS)
+    try:
+        service = create_service_instance(service_name)
+    except UnknownService:
+        return default  # its code is gone: nothing can still be running it
+    return max(default, service.run_time_limit())
