@@ -293,6 +293,7 @@ PERIODIC_TASKS: dict[str, int] = {
     "services.tasks.reconcile_service_usage": 5 * 60,
     "common.mail_tasks.sweep_queued_emails": 5 * 60,
     "stripe_manager.auto_top_up_tasks.sweep_auto_top_ups": 5 * 60,
+    "stripe_manager.customer_sync.sweep_customer_erasures": 5 * 60,
 }
 
 # =============================================================================

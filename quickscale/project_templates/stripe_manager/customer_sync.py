@@ -12,13 +12,20 @@ the portal). When the account's change, a background task pushes them:
   later change supersedes an earlier one and a retry never pushes stale data.
   Pushes for one customer take its row lock, so two running at once push in turn
   and the last reads the newest data.
-- A deleted account's customer is erased, not deleted: its name, email, phone,
-  addresses and metadata are cleared through ``customers.update`` (Stripe's
-  modify), while the customer stays with its payments, invoices and
-  subscriptions. Deleting it would cancel those subscriptions at once and
-  detach its cards, and the project's deletion keeps financial history and
-  refunds possible (``users.services.user_delete`` keeps the user row for the
-  same reason).
+- A deleted account's customer is erased, not deleted: first every
+  subscription of it that has not ended is cancelled at once, with no final
+  invoice, no proration and no refund (a deleted account must stop being
+  billed; the rest of its period is given up with the account, as the deletion
+  page says); then its name, email, phone, addresses and metadata are cleared
+  through ``customers.update`` (Stripe's modify), while the customer stays with
+  its payments and invoices. Deleting it would also detach its cards, and the
+  project's deletion keeps financial history and refunds possible
+  (``users.services.user_delete`` keeps the user row for the same reason).
+- An erasure is never lost: the deletion's transaction marks the customer
+  (``StripeCustomer.erasure_due_at``) and the mark goes only once Stripe's copy
+  is erased. :func:`sweep_customer_erasures` (periodic, ``PERIODIC_TASKS``)
+  sends again the erasures whose task was lost (a send after commit failing on
+  Redis) or given up, each at most every ``ERASURE_SWEEP_AFTER``.
 - Django's task framework has no retry: a ``GatewayError`` re-enqueues the task
   with ``run_after`` after ``RETRY_SECONDS`` doubled per failure (at most an
   hour), up to ``MAX_ATTEMPTS``; then it is given up and logged as an error. A
@@ -38,10 +45,17 @@ from django_tasks import task
 from django_tasks.base import Task
 
 from common.task_queue import enqueue_with_transaction
-from stripe_manager.gateway import GatewayError, PaymentsDisabled, get_gateway, payments_enabled
+from stripe_manager.gateway import (
+    Gateway,
+    GatewayError,
+    PaymentsDisabled,
+    get_gateway,
+    payments_enabled,
+)
 from stripe_manager.models import StripeCustomer
 from users.models import CustomUser, Profile
 from users.services import deleted_email
+from users.signals import account_deleted
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +63,9 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 RETRY_SECONDS = 60
 MAX_RETRY_DELAY = timedelta(hours=1)
+# A pending erasure untouched this long has lost its task (or it was given up).
+ERASURE_SWEEP_AFTER = timedelta(minutes=15)
+ERASURE_SWEEP_BATCH = 100
 
 
 # --------------------------------------------------------------------------- queueing
@@ -72,12 +89,24 @@ def customer_created(user_id: int) -> None:
         customer_sync_queue(user_id)
 
 
+def customer_erasure_queue(user_id: int) -> bool:
+    """Mark ``user_id``'s Stripe customer for erasure and queue it; False when they have none.
+
+    Call inside the account deletion's transaction: the mark commits with it and
+    stays until the erasure is done, so the sweep finds an erasure whose task was lost.
+    """
+    if not StripeCustomer.objects.filter(user_id=user_id).update(erasure_due_at=timezone.now()):
+        return False
+    return customer_sync_queue(user_id)
+
+
 def _enqueue(user_id: int, *, attempt: int, run_after: datetime | None = None) -> None:
     sender: Task[Any, Any] = sync_customer
     if run_after is not None:
         sender = sender.using(run_after=run_after)
     # On another queue than the database, a send that fails after the commit is logged
-    # and lost (there is no sweep): the next change of the account pushes all of it.
+    # and lost: an erasure is sent again by the sweep; an email or name change is
+    # pushed with all of it by the account's next change.
     enqueue_with_transaction(sender, user_id, attempt)
 
 
@@ -118,12 +147,27 @@ def customer_sync(user_id: int) -> str:
         user = customer.user
         gateway = get_gateway()
         if _is_deleted(user):
-            gateway.erase_customer(customer_id=customer.stripe_customer_id)
+            if customer.erasure_due_at is None:
+                return "erased already"
+            _erase(gateway, customer)
             return "erased"
         gateway.update_customer(
             customer_id=customer.stripe_customer_id, email=user.email, name=_name(user)
         )
         return "updated"
+
+
+def _erase(gateway: Gateway, customer: StripeCustomer) -> None:
+    """End the customer's subscriptions, then clear its personal data, then the mark."""
+    ended = gateway.cancel_customer_subscriptions(customer_id=customer.stripe_customer_id)
+    if ended:
+        logger.info(
+            "subscriptions of a deleted account cancelled",
+            extra={"user_id": customer.user_id, "subscriptions": ended},
+        )
+    gateway.erase_customer(customer_id=customer.stripe_customer_id)
+    customer.erasure_due_at = None
+    customer.save(update_fields=["erasure_due_at"])
 
 
 def _is_deleted(user: CustomUser) -> bool:
@@ -139,6 +183,9 @@ def _name(user: CustomUser) -> str:
 def _failed(user_id: int, attempt: int, error: GatewayError) -> None:
     # Stripe has no such customer (deleted in its dashboard): no retry can find it.
     gone = getattr(error.__cause__, "http_status", None) == HTTPStatus.NOT_FOUND
+    if gone:
+        # Nothing left in Stripe to erase: no sweep should try again.
+        StripeCustomer.objects.filter(user_id=user_id).update(erasure_due_at=None)
     if gone or attempt >= MAX_ATTEMPTS:
         logger.error(
             "stripe customer sync given up",
@@ -158,6 +205,28 @@ def _failed(user_id: int, attempt: int, error: GatewayError) -> None:
     )
 
 
+@task()
+def sweep_customer_erasures() -> int:
+    """Send again the erasures of deleted accounts whose task was lost or given up."""
+    if not payments_enabled():
+        return 0  # kept pending until payments are on again
+    now = timezone.now()
+    stalled = list(
+        StripeCustomer.objects.filter(erasure_due_at__lt=now - ERASURE_SWEEP_AFTER)
+        .order_by("erasure_due_at")
+        .values_list("user_id", flat=True)[:ERASURE_SWEEP_BATCH]
+    )
+    if stalled:
+        with transaction.atomic():
+            # Moved forward so the next sweeps leave them to this run's tasks for a while.
+            StripeCustomer.objects.filter(user_id__in=stalled).update(erasure_due_at=now)
+            for user_id in stalled:
+                # One try each (no retry chain): the next sweep is the retry.
+                _enqueue(user_id, attempt=MAX_ATTEMPTS)
+        logger.warning("stalled stripe customer erasures sent again", extra={"count": len(stalled)})
+    return len(stalled)
+
+
 # --------------------------------------------------------------------------- receivers
 # Connected in StripeManagerConfig.ready; each runs inside the change's transaction.
 
@@ -169,4 +238,7 @@ def on_email_changed(sender: Any, user: CustomUser, **kwargs: Any) -> None:
 
 def on_account_changed(sender: Any, user_id: int, **kwargs: Any) -> None:
     """``users.signals.account_name_changed`` and ``account_deleted``."""
-    customer_sync_queue(user_id)
+    if kwargs.get("signal") is account_deleted:
+        customer_erasure_queue(user_id)
+    else:
+        customer_sync_queue(user_id)

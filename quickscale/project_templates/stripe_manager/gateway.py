@@ -34,6 +34,8 @@ if TYPE_CHECKING:
         PaymentIntentRetrieveParams,
         PriceListParams,
         RefundCreateParams,
+        SubscriptionCancelParams,
+        SubscriptionListParams,
         SubscriptionScheduleCreateParams,
         SubscriptionScheduleUpdateParams,
         SubscriptionUpdateParams,
@@ -193,6 +195,17 @@ class Gateway(abc.ABC):
     @abc.abstractmethod
     def set_cancel_at_period_end(self, *, subscription_id: str, cancel: bool) -> None:
         """Cancel at period end (``cancel=True``) or resume (``False``)."""
+
+    def cancel_customer_subscriptions(self, *, customer_id: str) -> list[str]:
+        """End every subscription of the customer that has not ended, now; return their ids.
+
+        For an account being deleted: no final invoice, no proration, nothing
+        refunded. The provider's own list is read (a subscription whose events
+        have not arrived yet is ended too), and one ended already is not listed,
+        so a retry is harmless. Not abstract: a gateway without it says so with
+        a ``GatewayError``.
+        """
+        raise GatewayError("This payment gateway cannot cancel subscriptions.")
 
     @abc.abstractmethod
     def create_refund(
@@ -567,6 +580,31 @@ class StripeGateway(Gateway):
             subscription_id,
             params=params,
         )
+
+    def cancel_customer_subscriptions(self, *, customer_id: str) -> list[str]:
+        # Without a status, Stripe lists the subscriptions that are not canceled.
+        listing: SubscriptionListParams = {"customer": customer_id, "limit": 100}
+        page = self._call(
+            "list the subscriptions", self._client.v1.subscriptions.list, params=listing
+        )
+        # Stripe's defaults, spelled out: no final invoice for usage, no prorated credit.
+        params: SubscriptionCancelParams = {
+            "invoice_now": False,
+            "prorate": False,
+            "cancellation_details": {"comment": "Account deleted"},
+        }
+        cancelled = []
+        for subscription in page.auto_paging_iter():
+            if subscription.status in ("canceled", "incomplete_expired"):
+                continue
+            self._call(
+                "cancel the subscription",
+                self._client.v1.subscriptions.cancel,
+                subscription.id,
+                params=params,
+            )
+            cancelled.append(subscription.id)
+        return cancelled
 
     def create_refund(
         self,

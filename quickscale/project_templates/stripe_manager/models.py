@@ -103,6 +103,10 @@ class StripeCustomer(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stripe_customer"
     )
     stripe_customer_id = models.CharField(max_length=255, unique=True)
+    # An erasure of Stripe's copy is pending (the account was deleted) since this time:
+    # set in the deletion's transaction, cleared once erased (``customer_sync``), moved
+    # forward by the sweep each time it sends a lost or given-up erasure again.
+    erasure_due_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -147,6 +147,22 @@ class SimulatorGateway(Gateway):
         deliver([shapes.event("customer.subscription.updated", self._subscription_obj(sub))])
 
     @transaction.atomic
+    def cancel_customer_subscriptions(self, *, customer_id: str) -> list[str]:
+        rows = SimulatedObject.objects.select_for_update().filter(
+            kind="subscription", data__customer=customer_id
+        )
+        ended = []
+        for row in rows.order_by("object_id"):
+            sub: Obj = row.data
+            if sub["status"] in ("canceled", "incomplete_expired"):
+                continue
+            sub["status"] = "canceled"
+            store.save(row.object_id, "subscription", sub)
+            ended.append(shapes.event("customer.subscription.deleted", self._subscription_obj(sub)))
+        deliver(ended)
+        return [event["data"]["object"]["id"] for event in ended]
+
+    @transaction.atomic
     def create_refund(
         self,
         *,

@@ -21,7 +21,7 @@ from stripe_manager.gateway import StripeGateway
 from stripe_manager.models import SimulatedObject
 from stripe_manager.services import customer_get_or_create
 from stripe_manager.tests.factories import make_customer
-from stripe_manager.tests.test_gateway import _error, sdk_customer
+from stripe_manager.tests.test_gateway import _error, _list, sdk_customer, sdk_subscription
 from stripe_manager.tests.test_gateway_customers import BlankKeepingFakeStripe
 from users.models import Profile
 from users.tests.factories import PASSWORD, make_user
@@ -186,13 +186,17 @@ def test_the_retry_waits_longer_after_each_failure_up_to_an_hour():
 def test_deletion_through_the_real_gateway_clears_the_customer_in_one_modify(client, fake):
     user = make_user()
     make_customer(user, "cus_gdpr")
+    # An empty page of subscriptions (typed by the slice; only the gateway imports stripe).
+    no_plans = _list([sdk_subscription()][:0], url="/v1/subscriptions?customer=cus_gdpr")
+    fake.answer("GET", "/v1/subscriptions", no_plans)  # a plan is cancelled first (none here)
     fake.answer("POST", "/v1/customers/cus_gdpr", sdk_customer("cus_gdpr"))
     signed_in(client, user)
 
     client.post(reverse("users:delete"), {"password": PASSWORD})
     run_queued_tasks()
 
-    [sent] = fake.sent
+    listed, sent = fake.sent
+    assert listed.path == "/v1/subscriptions"
     assert (sent.method, sent.path) == ("POST", "/v1/customers/cus_gdpr")
     assert sent.params["email"] == "" and sent.params["name"] == ""
     assert sent.params["metadata"] == "" and sent.params["address"] == ""
