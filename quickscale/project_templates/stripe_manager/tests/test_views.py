@@ -190,3 +190,13 @@ def test_a_refused_quantity_says_its_numbers_as_credits(signed_in, catalog, sett
     assert (
         "One purchase must be between 10 and 1,500 credits; 20 x 100 is 2,000. Change the quantity."
     ) in response.content.decode()
+
+
+def test_the_pricing_page_writes_money_and_credits_one_way(client, catalog, settings):
+    settings.MAX_CREDIT_PURCHASE = 1000
+    html = client.get("/pricing/").content.decode()
+    assert "$45.00" in html
+    assert "2,000 credits per period ($0.0225 per credit)" in html
+    assert "500 credits per period ($0.03 per credit)" in html
+    assert "One purchase: 10 to 1,000 credits." in html
+    assert " USD" not in html
