@@ -96,6 +96,11 @@ fi
 case "${role}" in
     web)
         # Worker processes: WEB_CONCURRENCY (uvicorn reads it). Never runserver here.
+        # Their request latencies meet in one folder, emptied at each start, so
+        # /metrics answers for all of them (core.metrics, docs/scaling.md).
+        export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/prometheus-metrics}"
+        mkdir -p "${PROMETHEUS_MULTIPROC_DIR}"
+        rm -f "${PROMETHEUS_MULTIPROC_DIR}"/*.db
         # --no-proxy-headers: Django alone reads X-Forwarded-For and -Proto, as
         # TRUSTED_PROXY_COUNT and SECURE_PROXY_SSL_HEADER in .env say.
         exec uvicorn core.asgi:application --host 0.0.0.0 --port 8000 --no-proxy-headers

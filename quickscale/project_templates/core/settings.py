@@ -158,6 +158,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so a request's latency (core.metrics) covers every other middleware.
+    "core.metrics.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "common.middleware.ContentSecurityPolicyMiddleware",
     # Right after SecurityMiddleware so static files skip the rest of the stack.
@@ -610,6 +612,13 @@ BODY_LIMIT_PROFILE_BYTES = AVATAR_MAX_BYTES + 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = FILE_UPLOAD_MAX_MEMORY_SIZE = max(
     *_body_limits.values(), API_MAX_BODY_BYTES, BODY_LIMIT_PROFILE_BYTES
 )
+
+# =============================================================================
+# METRICS (core.metrics: /metrics in Prometheus' text format)
+# =============================================================================
+
+# The bearer token a scraper sends (Authorization: Bearer <token>); unset, /metrics is a 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # =============================================================================
 # LOGGING (JSON lines in production, key=value in development)
