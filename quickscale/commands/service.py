@@ -120,6 +120,11 @@ def _class_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_") if part) or "Service"
 
 
+def display_name(name: str) -> str:
+    """The title pages show for a new service: ``word_magic`` -> ``Word magic`` (edit it freely)."""
+    return " ".join(name.replace("_", " ").split()).capitalize() or name
+
+
 def _render(source: str, *, name: str, cost: Decimal | None, description: str | None) -> str:
     lines = []
     for line in source.replace(CLASS_PLACEHOLDER, _class_name(name)).splitlines():
@@ -128,6 +133,8 @@ def _render(source: str, *, name: str, cost: Decimal | None, description: str | 
             line = f'{indent}default_credit_cost = Decimal("{cost}")'
         elif description is not None and line.endswith("# quickscale:description"):
             line = f"{indent}description = {json.dumps(description)}"
+        elif line.endswith("# quickscale:display-name"):
+            line = f"{indent}display_name = {json.dumps(display_name(name))}"
         elif line.endswith("  # quickscale:cost") or line.endswith("  # quickscale:description"):
             line = line.rsplit("  # quickscale:", 1)[0]
         lines.append(line)

@@ -33,6 +33,8 @@ class ServiceTemplateName(BaseService):
 
     default_credit_cost = Decimal("1.00")  # quickscale:cost
     description = "Data validation."  # quickscale:description
+    display_name = "Service template name"  # quickscale:display-name
+    icon = "✅"  # shown beside the title; any emoji
     form_class = DataForm
 
     def validate_input(self, **inputs: Any) -> dict[str, Any]:

@@ -25,6 +25,8 @@ class ServiceTemplateName(BaseService):
 
     default_credit_cost = Decimal("1.00")  # quickscale:cost
     description = "Image analysis."  # quickscale:description
+    display_name = "Service template name"  # quickscale:display-name
+    icon = "🖼️"  # shown beside the title; any emoji
     form_class = ImageInputForm
 
     def validate_input(self, **inputs: Any) -> dict[str, Any]:

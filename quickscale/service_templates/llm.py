@@ -35,6 +35,8 @@ class ServiceTemplateName(LLMService):
     """Give a text a title and keywords, as JSON (an LLM, priced per token)."""
 
     description = "A title and keywords for a text (LLM)."  # quickscale:description
+    display_name = "Service template name"  # quickscale:display-name
+    icon = "🤖"  # shown beside the title; any emoji
     llm_defaults = LLMDefaults(
         provider="openai",  # or "anthropic"
         model="gpt-4o-mini",

@@ -25,6 +25,8 @@ class ServiceTemplateName(BaseService):
 
     default_credit_cost = Decimal("1.00")  # quickscale:cost
     description = "Text statistics."  # quickscale:description
+    display_name = "Service template name"  # quickscale:display-name
+    icon = "🔤"  # shown beside the title; any emoji
 
     def validate_input(self, **inputs: Any) -> dict[str, Any]:
         """Refuse empty, huge or binary text before any credit is charged."""

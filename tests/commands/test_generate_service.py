@@ -83,6 +83,28 @@ def test_credit_cost_and_description_become_the_class_defaults(
     assert namespace["description"] == "'Says \"hi\"'"
 
 
+@pytest.mark.parametrize("kind", [member.value for member in ServiceType])
+def test_a_generated_service_gets_a_display_name_from_its_name_and_an_icon(
+    runner: CliRunner, project: Path, kind: str
+) -> None:
+    result = runner.invoke(app, ["generate-service", "word_magic", "--type", kind])
+    assert result.exit_code == 0, result.output
+    folder = folders(ServiceType(kind))[0]
+    tree = ast.parse((project / folder / "word_magic.py").read_text())
+    service_class = next(
+        node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "WordMagic"
+    )
+    values = {
+        statement.targets[0].id: ast.literal_eval(statement.value)
+        for statement in service_class.body
+        if isinstance(statement, ast.Assign)
+        and isinstance(statement.targets[0], ast.Name)
+        and statement.targets[0].id in ("display_name", "icon")
+    }
+    assert values["display_name"] == "Word magic"
+    assert values["icon"]
+
+
 @pytest.mark.parametrize(
     ("name", "why"),
     [

@@ -126,6 +126,7 @@ class ModelOutcome:
 class LLMService(BaseService):
     """Base class of LLM services: prompt template + optional JSON schema, per-token credits."""
 
+    result_template: ClassVar[str] = "services/results/llm.html"
     llm_defaults: ClassVar[LLMDefaults] = LLMDefaults()
     # The input fields the prompt template uses ($text ...); each is a text.
     input_fields: ClassVar[tuple[str, ...]] = ("text",)

@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SUMMARY_MAX_LENGTH = 200
+# The usage history shows the start of what was sent: enough to recognise a call,
+# short enough that a row stays one line.
+SUMMARY_SHOWN_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,10 @@ class BaseService:
 
     Class attributes a subclass declares:
       ``name``: set by ``@register_service``;
+      ``display_name`` and ``icon``: how pages title the service (derived from
+      ``name``, and a gear, when left empty);
+      ``result_template``: the template that shows a result as UI (its
+      ``result`` is the service's dict; the raw JSON is always one click away);
       ``default_credit_cost`` and ``description``: used when ``bootstrap``
       creates the service's ``Service`` row (change them later with
       ``manage.py configure_service``);
@@ -92,6 +99,9 @@ class BaseService:
     """
 
     name: ClassVar[str] = ""
+    display_name: ClassVar[str] = ""
+    icon: ClassVar[str] = ""
+    result_template: ClassVar[str] = "services/results/fields.html"
     default_credit_cost: ClassVar[Decimal] = Decimal("0.00")
     description: ClassVar[str] = ""
     form_class: ClassVar[type[forms.Form]] = TextInputForm
@@ -161,19 +171,36 @@ class BaseService:
             return self.max_run_seconds
         return int(settings.SERVICE_CALL_TIMEOUT_SECONDS)
 
+    @classmethod
+    def title(cls) -> str:
+        """The name pages show: ``display_name``, or ``name`` written as words."""
+        return cls.display_name or service_title(cls.name)
+
+    @classmethod
+    def symbol(cls) -> str:
+        """The icon pages show beside the title."""
+        return cls.icon or DEFAULT_ICON
+
     def summarize_input(self, cleaned: dict[str, Any]) -> str:
-        """Describe the input in a few words for the usage history (never the content)."""
+        """The start of the input, for the user's own usage history.
+
+        Texts and numbers as sent (white space collapsed), files by name and
+        size; cut at ``SUMMARY_SHOWN_CHARS`` with an ellipsis. A service whose
+        input should not be kept even this far overrides it.
+        """
         parts = []
         for key, value in cleaned.items():
             if isinstance(value, str):
-                parts.append(f"{key}: {len(value)} chars")
+                parts.append(f"{key}: {' '.join(value.split())}")
             elif isinstance(value, File):
                 parts.append(f"{key}: {value.name or 'file'} ({value.size} bytes)")
             elif isinstance(value, bytes):
                 parts.append(f"{key}: {len(value)} bytes")
+            elif isinstance(value, bool | int | float | Decimal):
+                parts.append(f"{key}: {value}")
             else:
                 parts.append(f"{key}: {type(value).__name__}")
-        return ", ".join(parts)[:SUMMARY_MAX_LENGTH]
+        return truncate(", ".join(parts), SUMMARY_SHOWN_CHARS)
 
     # --------------------------------------------------------------- framework
 
@@ -247,6 +274,22 @@ class BaseService:
             )
             raise ServiceFailed(service.name, usage)
         return ServiceResult(result=result, usage=usage)
+
+
+DEFAULT_ICON = "⚙️"
+
+
+def service_title(name: str) -> str:
+    """``text_sentiment_analysis`` -> ``Text sentiment analysis``."""
+    words = name.replace("_", " ").split()
+    return " ".join(words).capitalize() if words else name
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, ending in an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + "…"
 
 
 def _elapsed_ms(started: float) -> int:

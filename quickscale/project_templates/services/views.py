@@ -50,8 +50,9 @@ from services.exceptions import (
     UnknownService,
 )
 from services.models import Job, Service
+from services.presentation import code_snippets
 from services.registry import create_service_instance
-from services.result_display import as_text, result_display
+from services.result_display import result_display
 from users.models import CustomUser
 
 # How often a page polls a job that has not ended, by how long it has waited or run: every
@@ -108,6 +109,13 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
         "long_running": instance.long_running,
         "setup_problem": instance.setup_problem(),
         "pricing": instance.pricing(),
+        "title": instance.title(),
+        "icon": instance.symbol(),
+        "result_template": instance.result_template,
+        "snippets": code_snippets(
+            type(instance), request.build_absolute_uri(f"/api/services/{service.name}/run")
+        ),
+        "needs_credits": False,
     }
     busy: CallSlotsBusy | TooManyActiveJobs | None = None
     if context["setup_problem"]:
@@ -135,8 +143,10 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
                     form.add_error(field if field in form.fields else None, message)
             if not error.details:
                 form.add_error(None, error.message)
+        except InsufficientCredits as error:
+            context["error"] = str(error)
+            context["needs_credits"] = True
         except (
-            InsufficientCredits,
             ServiceUnavailable,
             ServiceNotConfigured,
             ServiceFailed,
@@ -145,8 +155,6 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
             context["error"] = str(error)
         else:
             context["result"] = outcome.result
-            # Objects and lists written out on one line (an LLM's JSON reply), not as repr.
-            context["result_rows"] = [(key, as_text(item)) for key, item in outcome.result.items()]
             context["usage"] = outcome.usage
     context["oob_balance"] = wants_fragment(request)
     status = 200 if request.method == "GET" or context["result"] is not None else 422

@@ -34,6 +34,8 @@ EXTRACTION_SCHEMA: dict[str, Any] = {
 class StructuredExtraction(LLMService):
     """Extract people, organizations, places, dates and amounts from a text, as JSON."""
 
+    display_name = "Structured extraction"
+    icon = "🧩"
     description = (
         "Extracts people, organizations, places, dates and amounts from a text as JSON "
         "(an LLM; priced per token)."

@@ -17,7 +17,7 @@ from collections import Counter
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from services.base import BaseService
+from services.base import SUMMARY_SHOWN_CHARS, BaseService, truncate
 from services.defaults.text_sentiment_analysis import sentiment
 from services.forms import BatchTextInputForm
 from services.registry import register_service
@@ -37,6 +37,8 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 class BatchSentimentAnalysis(BaseService):
     """Label each of many texts positive, negative or neutral; charged per text processed."""
 
+    display_name = "Batch sentiment analysis"
+    icon = "📊"
     default_credit_cost = Decimal("0.20")
     description = (
         "Sentiment of many English texts (one per line), in the background: label and scores "
@@ -54,7 +56,9 @@ class BatchSentimentAnalysis(BaseService):
         return len(cleaned["texts"])
 
     def summarize_input(self, cleaned: dict[str, Any]) -> str:
-        return f"{len(cleaned['texts'])} texts"
+        texts: list[str] = cleaned["texts"]
+        first = " ".join(texts[0].split()) if texts else ""
+        return truncate(f"{len(texts)} texts: {first}", SUMMARY_SHOWN_CHARS)
 
     def execute_job(self, job: JobContext, **kwargs: Any) -> dict[str, Any]:
         texts: list[str] = kwargs["texts"]

@@ -15,6 +15,8 @@ from users.models import CustomUser
 class DemoFreeService(BaseService):
     """Count the words, characters and lines of a text."""
 
+    display_name = "Word counter"
+    icon = "🔢"
     default_credit_cost = Decimal("0.00")
     description = "Free demo: word, character and line counts of a text."
 

@@ -82,6 +82,9 @@ def _exif_fields(exif: Image.Exif) -> dict[str, str]:
 class ImageMetadataExtractor(BaseService):
     """Report an image's format, dimensions, colour mode, EXIF fields and GPS presence."""
 
+    display_name = "Image metadata"
+    icon = "🖼️"
+    result_template = "services/results/image.html"
     default_credit_cost = Decimal("10.00")
     description = "Image metadata: format, dimensions, mode, EXIF fields and whether GPS is set."
     form_class = ImageInputForm

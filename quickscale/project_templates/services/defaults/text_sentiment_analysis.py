@@ -31,6 +31,9 @@ def _get_analyzer() -> SentimentIntensityAnalyzer:
 class TextSentimentAnalysis(BaseService):
     """Label a text positive, negative or neutral, with VADER's scores."""
 
+    display_name = "Sentiment analysis"
+    icon = "😊"
+    result_template = "services/results/sentiment.html"
     default_credit_cost = Decimal("1.00")
     description = "Sentiment of an English text: label, compound score and confidence (VADER)."
 

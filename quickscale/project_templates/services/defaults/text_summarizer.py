@@ -62,6 +62,9 @@ def summarize(text: str, max_sentences: int) -> list[str]:
 class TextSummarizer(BaseService):
     """Pick the most representative sentences of a text (no model, works offline)."""
 
+    display_name = "Summarizer"
+    icon = "📝"
+    result_template = "services/results/summary.html"
     default_credit_cost = Decimal("2.00")
     description = "Extractive summary: the text's most representative sentences, offline."
     form_class = SummaryInputForm

@@ -39,7 +39,7 @@ def test_a_paid_call_charges_its_cost_and_records_a_succeeded_usage(user, defaul
     assert usage.ledger_entry is not None
     assert usage.ledger_entry.amount == Decimal("-1.00")
     assert usage.origin == "web"
-    assert usage.input_summary == "text: 9 chars"
+    assert usage.input_summary == "text: I love it"
 
 
 def test_each_call_is_charged_under_its_own_reference(user, default_services, fund):

@@ -90,9 +90,9 @@ def test_the_usage_history_lists_the_users_calls_newest_first(client, member, ot
     client.post(detail("demo_free_service"), {"text": "one two"})
     client.post(detail("text_sentiment_analysis"), {"text": "fine"})
     html = client.get(reverse("services:usage")).content.decode()
-    assert html.index("text_sentiment_analysis") < html.index("demo_free_service")
+    assert html.index("Sentiment analysis") < html.index("Word counter")
     client.force_login(other_user)
-    assert "demo_free_service" not in client.get(reverse("services:usage")).content.decode()
+    assert "Word counter" not in client.get(reverse("services:usage")).content.decode()
 
 
 def test_a_run_from_the_page_reads_the_service_row_once(client, member):

@@ -101,3 +101,24 @@ document.addEventListener("alpine:init", () => {
     },
   }));
 });
+
+// Services: a code snippet's copy button. It copies the text of the snippet's
+// x-ref="code" element with the clipboard API and says so for two seconds.
+document.addEventListener("alpine:init", () => {
+  window.Alpine.data("copyCode", () => ({
+    label: "Copy",
+    copy() {
+      const text = this.$refs.code.textContent;
+      navigator.clipboard.writeText(text).then(
+        () => this.say("Copied"),
+        () => this.say("Press Ctrl+C to copy"),
+      );
+    },
+    say(label) {
+      this.label = label;
+      setTimeout(() => {
+        this.label = "Copy";
+      }, 2000);
+    },
+  }));
+});
