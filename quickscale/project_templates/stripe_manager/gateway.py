@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from stripe.params import (
         CustomerCreateParams,
         CustomerUpdateParams,
+        InvoiceCreatePreviewParams,
         InvoicePaymentListParams,
         PaymentIntentCreateParams,
         PaymentIntentRetrieveParams,
@@ -127,6 +129,19 @@ class OffSessionPayment:
 
 
 @dataclass(frozen=True)
+class UpgradePreview:
+    """What an upgrade charges now, computed as of ``proration_date``.
+
+    The confirmed upgrade passes the same ``proration_date`` back, so the
+    invoice it creates equals this preview.
+    """
+
+    amount_due: int  # minor units, charged at once
+    currency: str
+    proration_date: int  # unix seconds
+
+
+@dataclass(frozen=True)
 class RefundResult:
     refund_id: str
     status: str
@@ -182,11 +197,29 @@ class Gateway(abc.ABC):
         """Open a billing portal session and return its URL."""
 
     @abc.abstractmethod
-    def upgrade_subscription(self, *, subscription_id: str, item_id: str, price_id: str) -> None:
+    def upgrade_subscription(
+        self,
+        *,
+        subscription_id: str,
+        item_id: str,
+        price_id: str,
+        proration_date: int | None = None,
+    ) -> None:
         """Switch to ``price_id`` now and invoice the proration immediately.
 
-        The new state arrives by webhook, as for every plan change.
+        ``proration_date`` (from :meth:`preview_upgrade`) prorates as of that
+        moment, so the charge equals the preview. The new state arrives by
+        webhook, as for every plan change.
         """
+
+    def preview_upgrade(
+        self, *, subscription_id: str, item_id: str, price_id: str
+    ) -> UpgradePreview:
+        """What :meth:`upgrade_subscription` to ``price_id`` would charge now.
+
+        Not abstract: a gateway that cannot preview says so with a ``GatewayError``.
+        """
+        raise GatewayError("This payment gateway cannot preview plan changes.")
 
     @abc.abstractmethod
     def schedule_downgrade(self, *, subscription_id: str, price_id: str) -> None:
@@ -498,7 +531,36 @@ class StripeGateway(Gateway):
         )
         return session.url
 
-    def upgrade_subscription(self, *, subscription_id: str, item_id: str, price_id: str) -> None:
+    def preview_upgrade(
+        self, *, subscription_id: str, item_id: str, price_id: str
+    ) -> UpgradePreview:
+        # The confirmed update reuses this moment, so Stripe prorates both alike.
+        proration_date = int(time.time())
+        params: InvoiceCreatePreviewParams = {
+            "subscription": subscription_id,
+            "subscription_details": {
+                "items": [{"id": item_id, "price": price_id}],
+                "proration_behavior": "always_invoice",
+                "proration_date": proration_date,
+            },
+        }
+        invoice = self._call(
+            "preview the plan change", self._client.v1.invoices.create_preview, params=params
+        )
+        return UpgradePreview(
+            amount_due=invoice.amount_due,
+            currency=invoice.currency,
+            proration_date=proration_date,
+        )
+
+    def upgrade_subscription(
+        self,
+        *,
+        subscription_id: str,
+        item_id: str,
+        price_id: str,
+        proration_date: int | None = None,
+    ) -> None:
         subscription = self._call(
             "read the subscription", self._client.v1.subscriptions.retrieve, subscription_id
         )
@@ -519,6 +581,8 @@ class StripeGateway(Gateway):
             "proration_behavior": "always_invoice",
             "payment_behavior": "pending_if_incomplete",
         }
+        if proration_date is not None:
+            params["proration_date"] = proration_date
         self._call(
             "change the plan", self._client.v1.subscriptions.update, subscription_id, params=params
         )

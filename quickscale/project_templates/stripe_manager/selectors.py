@@ -7,7 +7,7 @@ users (``payment_search``, ``users_by_subscription``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from common.dates import day_end, day_start
 from common.pagination import COUNT_CAP
+from credits import ledger
+from credits.ledger import Balance
 from credits.models import CreditLot
 from stripe_manager.models import (
     Payment,
@@ -319,3 +321,50 @@ def payment_search(filters: PaymentFilters) -> QuerySet[Payment]:
     if filters.end:
         rows = rows.filter(created_at__lt=day_end(filters.end))
     return rows
+
+
+# --------------------------------------------------------------------------- checkout outcome
+
+# A plan's first invoice is recorded this soon after its checkout; older ones are not this one.
+_RECENT_PLAN_PAYMENT = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class CheckoutOutcome:
+    """What the success page shows: the recorded payment, or ``None`` while pending."""
+
+    payment: Payment | None
+    balance: Balance | None
+
+    @property
+    def recorded(self) -> bool:
+        return self.payment is not None and self.payment.status != Payment.Status.PENDING
+
+
+def checkout_outcome(user: CustomUser, session_id: str, *, plan: bool) -> CheckoutOutcome:
+    """The user's payment for checkout ``session_id``, once its webhook has landed.
+
+    A credit purchase is recorded under its session id; a plan's first payment
+    under its invoice, so for a ``plan`` the newest recent subscription payment is it.
+    """
+    payment = None
+    if session_id and not plan:
+        payment = (
+            Payment.objects.filter(user=user, stripe_checkout_session_id=session_id)
+            .select_related("product")
+            .first()
+        )
+    if plan:
+        payment = (
+            Payment.objects.filter(
+                user=user,
+                kind=Payment.Kind.SUBSCRIPTION,
+                created_at__gte=timezone.now() - _RECENT_PLAN_PAYMENT,
+            )
+            .select_related("product")
+            .order_by("-created_at")
+            .first()
+        )
+    if payment is None or payment.status == Payment.Status.PENDING:
+        return CheckoutOutcome(payment=payment, balance=None)
+    return CheckoutOutcome(payment=payment, balance=ledger.balance(user))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from typing import Literal
 
 from django.conf import settings
 from django.db import transaction
@@ -131,33 +132,50 @@ def portal_url(*, user: CustomUser, return_url: str) -> str:
     )
 
 
-def _live_subscription(user: CustomUser) -> UserSubscription:
+def live_subscription(user: CustomUser) -> UserSubscription:
+    """The user's current plan; ``PlanChangeError`` when there is none."""
     subscription = selectors.current_subscription(user)
     if subscription is None:
         raise PlanChangeError("You have no active plan. Subscribe on the pricing page first.")
     return subscription
 
 
-def subscription_change_plan(*, user: CustomUser, price_id: str) -> str:
-    """Upgrade now (prorated, invoiced at once) or downgrade at period end.
+def plan_change_kind(
+    *, user: CustomUser, price_id: str
+) -> tuple[UserSubscription, StripeProduct | None, StripeProduct, Literal["upgrade", "downgrade"]]:
+    """The user's plan, its product, the plan ``price_id`` sells, and which way the change goes.
 
-    Returns ``"upgraded"`` or ``"downgrade_scheduled"``. The credits follow by
-    webhook: the upgrade's proration invoice grants the new plan's credits, the
-    renewal after a downgrade grants the lower plan's.
+    A dearer plan (per month) is an upgrade, now; any other is a downgrade at period end.
     """
-    subscription = _live_subscription(user)
+    subscription = live_subscription(user)
     new = _sellable(price_id)
     if not new.is_subscription:
         raise PlanChangeError("That product is a credit pack, not a plan.")
     if new.stripe_price_id == subscription.price_id:
         raise PlanChangeError("You are already on that plan.")
     current = selectors.product_for_price(subscription.price_id)
+    upgrade = current is None or new.monthly_price > current.monthly_price
+    return subscription, current, new, "upgrade" if upgrade else "downgrade"
+
+
+def subscription_change_plan(
+    *, user: CustomUser, price_id: str, proration_date: int | None = None
+) -> str:
+    """Upgrade now (prorated, invoiced at once) or downgrade at period end.
+
+    Returns ``"upgraded"`` or ``"downgrade_scheduled"``. ``proration_date`` (from
+    the previewed change) makes Stripe prorate as of the preview. The credits
+    follow by webhook: the upgrade's proration invoice grants the new plan's
+    credits, the renewal after a downgrade grants the lower plan's.
+    """
+    subscription, _, new, kind = plan_change_kind(user=user, price_id=price_id)
     gateway = get_gateway()
-    if current is None or new.monthly_price > current.monthly_price:
+    if kind == "upgrade":
         gateway.upgrade_subscription(
             subscription_id=subscription.stripe_subscription_id,
             item_id=subscription.stripe_item_id,
             price_id=new.stripe_price_id,
+            proration_date=proration_date,
         )
         UserSubscription.objects.filter(pk=subscription.pk).update(
             scheduled_price_id="", cancel_at_period_end=False
@@ -177,7 +195,7 @@ def subscription_change_plan(*, user: CustomUser, price_id: str) -> str:
 
 def subscription_set_cancel(*, user: CustomUser, cancel: bool) -> None:
     """Cancel the plan at period end (``cancel=True``) or resume it."""
-    subscription = _live_subscription(user)
+    subscription = live_subscription(user)
     if subscription.cancel_at_period_end == cancel:
         raise PlanChangeError(
             "Your plan already ends at the end of this period."

@@ -19,10 +19,10 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from common.json_input import JsonInputError, loads_bounded
-from stripe_manager import auto_top_up, selectors, services, signing
+from stripe_manager import auto_top_up, plan_changes, selectors, services, signing
 from stripe_manager.exceptions import BillingError
 from stripe_manager.gateway import GatewayError, payments_enabled, uses_simulator
 from stripe_manager.webhooks import process_event, record_failure
@@ -104,12 +104,15 @@ def checkout(request: HttpRequest) -> HttpResponse:
     if not payments_enabled():
         return _fail(request, "Payments are not available on this site.")
     success = request.build_absolute_uri(settings.STRIPE_SUCCESS_URL)
+    # A plan's payment is recorded under its invoice, not the session: say which to wait for.
+    product = selectors.active_product(form.cleaned_data["price_id"])
+    plan = "&kind=plan" if product is not None and product.is_subscription else ""
     try:
         session = services.checkout_start(
             user=_user(request),
             price_id=form.cleaned_data["price_id"],
             quantity=form.cleaned_data["quantity"] or 1,
-            success_url=f"{success}?session_id={{CHECKOUT_SESSION_ID}}",
+            success_url=f"{success}?session_id={{CHECKOUT_SESSION_ID}}{plan}",
             cancel_url=request.build_absolute_uri(settings.STRIPE_CANCEL_URL),
         )
     except (BillingError, GatewayError) as error:
@@ -117,17 +120,35 @@ def checkout(request: HttpRequest) -> HttpResponse:
     return _see_other(session.url)
 
 
+class ConfirmForm(forms.Form):
+    # The signed preview (plan_changes); checked there, with a message for each failure.
+    confirmation = forms.CharField(max_length=2000)
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def change_plan(request: HttpRequest) -> HttpResponse:
-    """Upgrade now with proration, or downgrade at the end of the period."""
-    form = PlanForm(request.POST)
-    if not form.is_valid():
-        return _fail(request, "Choose a plan.")
+    """GET: preview a plan change (charge now, credits). POST: apply the confirmed preview.
+
+    An upgrade happens now with proration, a downgrade at the end of the period.
+    """
+    user = _user(request)
+    if request.method == "GET":
+        form = PlanForm(request.GET)
+        if not form.is_valid():
+            return _fail(request, "Choose a plan.")
+        if not payments_enabled():
+            return _fail(request, "Payments are not available on this site.")
+        try:
+            preview = plan_changes.preview_change(user=user, price_id=form.cleaned_data["price_id"])
+        except (BillingError, GatewayError) as error:
+            return _fail(request, str(error))
+        return _confirm_page(request, preview)
+    confirm = ConfirmForm(request.POST)
+    if not confirm.is_valid():
+        return _fail(request, "Confirm the plan change from its preview.")
     try:
-        outcome = services.subscription_change_plan(
-            user=_user(request), price_id=form.cleaned_data["price_id"]
-        )
+        outcome = plan_changes.confirm_change(user=user, token=confirm.cleaned_data["confirmation"])
     except (BillingError, GatewayError) as error:
         return _fail(request, str(error))
     if outcome == "upgraded":
@@ -138,14 +159,33 @@ def change_plan(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def cancel_plan(request: HttpRequest) -> HttpResponse:
+    """GET: what cancelling means. POST: cancel at period end, once confirmed."""
+    user = _user(request)
+    if request.method == "GET":
+        try:
+            preview = plan_changes.preview_cancel(user=user)
+        except (BillingError, GatewayError) as error:
+            return _fail(request, str(error), "stripe_manager:billing")
+        return _confirm_page(request, preview)
+    confirm = ConfirmForm(request.POST)
+    if not confirm.is_valid():
+        return _fail(request, "Confirm the cancellation on its page.", "stripe_manager:billing")
     try:
-        services.subscription_set_cancel(user=_user(request), cancel=True)
+        plan_changes.confirm_cancel(user=user, token=confirm.cleaned_data["confirmation"])
     except (BillingError, GatewayError) as error:
         return _fail(request, str(error), "stripe_manager:billing")
     messages.success(request, "Your plan ends at the end of the current period.")
     return _see_other(reverse("stripe_manager:billing"))
+
+
+def _confirm_page(request: HttpRequest, preview: plan_changes.PlanChangePreview) -> HttpResponse:
+    return TemplateResponse(
+        request,
+        "stripe_manager/plan_confirm.html",
+        {"preview": preview, "max_age_minutes": plan_changes.CONFIRM_MAX_AGE_SECONDS // 60},
+    )
 
 
 @login_required
@@ -269,8 +309,28 @@ def billing_csv(request: HttpRequest) -> StreamingHttpResponse:
 @login_required
 @require_GET
 def checkout_success(request: HttpRequest) -> HttpResponse:
-    """Say the payment is being confirmed. Never grants anything: webhooks do."""
-    return TemplateResponse(request, "stripe_manager/success.html")
+    """What was bought, once its webhook is in. Never grants anything: webhooks do."""
+    return TemplateResponse(request, "stripe_manager/success.html", _checkout_status(request))
+
+
+@login_required
+@require_GET
+def checkout_status(request: HttpRequest) -> HttpResponse:
+    """The success page's status partial: htmx polls it until the payment is recorded."""
+    return TemplateResponse(
+        request, "stripe_manager/includes/checkout_status.html", _checkout_status(request)
+    )
+
+
+def _checkout_status(request: HttpRequest) -> dict[str, object]:
+    user = _user(request)
+    session_id = request.GET.get("session_id", "")[:255]
+    plan = request.GET.get("kind") == "plan"
+    return {
+        "session_id": session_id,
+        "plan": plan,
+        "outcome": selectors.checkout_outcome(user, session_id, plan=plan),
+    }
 
 
 @login_required

@@ -24,6 +24,7 @@ from stripe_manager.gateway import (
     OffSessionPayment,
     PriceInfo,
     RefundResult,
+    UpgradePreview,
     metadata_credit_amount,
     metadata_display_order,
     metadata_trial_credits,
@@ -109,26 +110,64 @@ class SimulatorGateway(Gateway):
         store.save(portal_id, "portal_session", {"customer": customer_id, "return_url": return_url})
         return reverse("stripe_manager:simulator_portal", args=[portal_id])
 
+    def preview_upgrade(
+        self, *, subscription_id: str, item_id: str, price_id: str
+    ) -> UpgradePreview:
+        sub = store.load(subscription_id, "subscription")
+        at = self._proration_moment(sub, None)
+        lines = self._proration_lines(sub, price_id, at)
+        return UpgradePreview(
+            amount_due=max(0, sum(int(line["amount"]) for line in lines)),
+            currency=str(store.price(price_id)["currency"]),
+            proration_date=at,
+        )
+
     @transaction.atomic
-    def upgrade_subscription(self, *, subscription_id: str, item_id: str, price_id: str) -> None:
+    def upgrade_subscription(
+        self,
+        *,
+        subscription_id: str,
+        item_id: str,
+        price_id: str,
+        proration_date: int | None = None,
+    ) -> None:
         sub = store.load_for_update(subscription_id, "subscription")
+        lines = self._proration_lines(sub, price_id, self._proration_moment(sub, proration_date))
+        sub.update(price=price_id, scheduled_price=None, cancel_at_period_end=False)
+        store.save(subscription_id, "subscription", sub)
+        paid = self._paid_invoice(sub, subscription_id, lines, "subscription_update")
+        deliver([shapes.event("customer.subscription.updated", self._subscription_obj(sub)), *paid])
+
+    @staticmethod
+    def _proration_moment(sub: Obj, proration_date: int | None) -> int:
+        """When to prorate: ``proration_date`` (refused outside the period, as Stripe does), or now.
+
+        Simulated renewals move the clock ahead, so "now" is kept inside the period.
+        """
+        start, end = int(sub["period_start"]), int(sub["period_end"])
+        if proration_date is None:
+            return max(int(time.time()), start + 1)
+        if not start <= proration_date <= end:
+            raise GatewayError("The proration date must be within the current period.")
+        return proration_date
+
+    @staticmethod
+    def _proration_lines(sub: Obj, price_id: str, at: int) -> list[Obj]:
+        """The upgrade invoice's lines: the old plan's unused time back, the new plan's charged.
+
+        One computation for the preview and the update, so the two agree.
+        """
         old, new = store.price(sub["price"]), store.price(price_id)
-        start, end = sub["period_start"], sub["period_end"]
-        # Simulated renewals move the clock ahead: the change happens inside the period.
-        now = max(int(time.time()), start + 1)
-        left = max(0.0, min(1.0, (end - now) / max(1, end - start)))
+        start, end = int(sub["period_start"]), int(sub["period_end"])
+        left = max(0.0, min(1.0, (end - at) / max(1, end - start)))
         unused = -round(int(old["unit_amount"]) * left)
         remaining = round(int(new["unit_amount"]) * left)
         if sub["status"] == "trialing":
             unused = remaining = 0  # a trial stays free whatever the plan
-        sub.update(price=price_id, scheduled_price=None, cancel_at_period_end=False)
-        store.save(subscription_id, "subscription", sub)
-        lines = [
-            shapes.invoice_line(price_obj=old, amount=unused, period_start=now, period_end=end),
-            shapes.invoice_line(price_obj=new, amount=remaining, period_start=now, period_end=end),
+        return [
+            shapes.invoice_line(price_obj=old, amount=unused, period_start=at, period_end=end),
+            shapes.invoice_line(price_obj=new, amount=remaining, period_start=at, period_end=end),
         ]
-        paid = self._paid_invoice(sub, subscription_id, lines, "subscription_update")
-        deliver([shapes.event("customer.subscription.updated", self._subscription_obj(sub)), *paid])
 
     @transaction.atomic
     def schedule_downgrade(self, *, subscription_id: str, price_id: str) -> None:

@@ -20,6 +20,15 @@ def load_for_update(object_id: str, kind: str) -> Obj:
     return data
 
 
+def load(object_id: str, kind: str) -> Obj:
+    """The ``kind`` record ``object_id``, read without a lock (for previews)."""
+    row = SimulatedObject.objects.filter(object_id=object_id, kind=kind).first()
+    if row is None:
+        raise GatewayError(f"The simulator has no {kind} {object_id!r}.")
+    data: Obj = row.data
+    return data
+
+
 def save(object_id: str, kind: str, data: Obj) -> None:
     SimulatedObject.objects.update_or_create(
         object_id=object_id, kind=kind, defaults={"data": data}

@@ -28,6 +28,10 @@ def pay_in_simulated_checkout(page: Any, item: str) -> None:
     expect(page.get_by_text(item)).to_be_visible()
     page.get_by_role("button", name="Pay (test card)").click()
     expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
+    # The webhook lands; the page polls until it shows what was bought.
+    expect(page.locator("#checkout-status")).to_contain_text(
+        re.compile(rf"You bought .*{re.escape(item)}")
+    )
 
 
 def test_buy_credits_subscribe_upgrade_and_read_the_receipt(page):
@@ -55,8 +59,14 @@ def test_buy_credits_subscribe_upgrade_and_read_the_receipt(page):
     expect(page.locator("#current-plan")).to_contain_text("Basic")
     credits_in_navbar(page, 700)
 
-    # Upgrade now: Pro's credits for this period, Basic's left-over become pay-as-you-go.
-    page.locator("#plan-price_sim_pro_monthly").get_by_role("button", name="Upgrade now").click()
+    # Upgrade: a preview of the prorated charge, then confirm; Pro's credits for this
+    # period, Basic's left-over become pay-as-you-go.
+    page.locator("#plan-price_sim_pro_monthly").get_by_role("button", name="Upgrade").click()
+    expect(page.get_by_role("heading", name="Upgrade to Pro")).to_be_visible()
+    charged = page.locator("#preview-amount").inner_text().strip()
+    expect(page.locator("#preview-credits")).to_contain_text("become pay-as-you-go")
+    page.get_by_role("button", name=re.compile(r"^Pay .* and upgrade$")).click()
+    expect(page.get_by_text("Plan upgraded.")).to_be_visible()
     page.goto("/pricing/")
     expect(page.locator("#current-plan")).to_contain_text("Pro")
     expect(page.locator("#plan-price_sim_pro_monthly")).to_contain_text("Current plan")
@@ -64,6 +74,7 @@ def test_buy_credits_subscribe_upgrade_and_read_the_receipt(page):
 
     # The billing history links to a printable receipt of each payment.
     upgrade = Payment.objects.filter(user=user, product__name="Pro").latest("created_at")
+    assert format_money(upgrade.amount, "usd") == charged
     page.goto("/billing/")
     page.get_by_role("link", name=upgrade.receipt_number).click()
     expect(page.get_by_role("heading", name="Receipt")).to_be_visible()

@@ -15,6 +15,7 @@ from stripe_manager.models import Payment, Refund, StripeProduct, UserSubscripti
 from stripe_manager.refunds import refund_payment
 from stripe_manager.simulator import store
 from stripe_manager.tests.factories import balance
+from stripe_manager.tests.plan_steps import cancel_plan, change_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -75,14 +76,14 @@ def test_buy_subscribe_renew_upgrade_downgrade_cancel_and_refund_offline(
     assert balance(user)[0] == 1000  # both periods' lots are live until the first one ends
 
     with capture(execute=True):
-        response = signed_in.post("/billing/plan/change/", {"price_id": "price_sim_pro_monthly"})
+        response = change_plan(signed_in, "price_sim_pro_monthly")
     assert response.status_code == 303
     subscription.refresh_from_db()
     assert subscription.price_id == "price_sim_pro_monthly"
     assert balance(user) == (2000, 1200, 3200)  # Basic's credits became pay-as-you-go
 
     with capture(execute=True):
-        signed_in.post("/billing/plan/change/", {"price_id": "price_sim_basic_monthly"})
+        change_plan(signed_in, "price_sim_basic_monthly")
     subscription.refresh_from_db()
     assert subscription.scheduled_price_id == "price_sim_basic_monthly"
     with capture(execute=True):
@@ -92,7 +93,7 @@ def test_buy_subscribe_renew_upgrade_downgrade_cancel_and_refund_offline(
     assert subscription.scheduled_price_id == ""
 
     with capture(execute=True):
-        signed_in.post("/billing/plan/cancel/")
+        cancel_plan(signed_in)
     subscription.refresh_from_db()
     assert subscription.cancel_at_period_end
     with capture(execute=True):
@@ -100,7 +101,7 @@ def test_buy_subscribe_renew_upgrade_downgrade_cancel_and_refund_offline(
     subscription.refresh_from_db()
     assert not subscription.cancel_at_period_end
     with capture(execute=True):
-        signed_in.post("/billing/plan/cancel/")
+        cancel_plan(signed_in)
         signed_in.post("/stripe/simulator/renew/")
     subscription.refresh_from_db()
     assert subscription.status == "canceled"

@@ -24,6 +24,7 @@ from stripe_manager.tests.factories import (
     make_customer,
     price_obj,
 )
+from stripe_manager.tests.plan_steps import cancel_plan, change_plan
 from stripe_manager.tests.test_story import deliver_like_stripe
 from users.tests.factories import make_user
 
@@ -223,7 +224,7 @@ def test_a_trial_cancelled_before_its_end_charges_nothing_and_grants_nothing_mor
     client.force_login(user)
     subscribe(client, capture)
     with capture(execute=True):
-        assert client.post("/billing/plan/cancel/").status_code == 303
+        assert cancel_plan(client).status_code == 303
     page = client.get("/billing/").content.decode()
     assert "the plan ends then and nothing is charged" in page
 
@@ -247,7 +248,7 @@ def test_an_account_gets_one_trial_a_second_plan_is_paid_at_once(
     client.force_login(user)
     subscribe(client, capture)
     with capture(execute=True):
-        client.post("/billing/plan/cancel/")
+        cancel_plan(client)
         client.post("/stripe/simulator/renew/")
     html = client.get("/pricing/").content.decode()
     assert "(first plan only)" in html
@@ -364,7 +365,7 @@ def test_an_upgrade_during_the_trial_stays_free_and_the_trials_end_bills_the_new
     subscribe(client, capture)
 
     with capture(execute=True):
-        response = client.post("/billing/plan/change/", {"price_id": "price_sim_pro_monthly"})
+        response = change_plan(client, "price_sim_pro_monthly")
     assert response.status_code == 303
 
     subscription = UserSubscription.objects.get(user=user)
