@@ -17,9 +17,14 @@ import pytest
 from django.conf import settings
 
 # Playwright fixtures (`page`, `browser`) and the `browser` marker, the fake LLM
-# provider (`fake_llm`), and the real Redis server (`redis_server`, `redis_cache`),
-# for every app.
-pytest_plugins = ["common.testing.browser", "common.testing.fake_llm", "common.testing.redis"]
+# provider (`fake_llm`), the real Redis server (`redis_server`, `redis_cache`) and a
+# local S3 server as the media storage (`media_bucket`), for every app.
+pytest_plugins = [
+    "common.testing.browser",
+    "common.testing.fake_llm",
+    "common.testing.object_storage",
+    "common.testing.redis",
+]
 
 
 @pytest.fixture(scope="session")

@@ -439,7 +439,7 @@ MEDIA_ROOT = _project_path("MEDIA_ROOT", STATE_DIR / "media")
 # Production serves compressed, content-hashed files (needs collectstatic, run by
 # bootstrap or the image build). Development and tests use plain storage so they
 # work without collectstatic; WhiteNoise then serves straight from the finders.
-STORAGES = {
+STORAGES: dict[str, dict[str, object]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
@@ -451,6 +451,27 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# Media (avatars, job result files) on S3-compatible object storage when S3_BUCKET
+# is set (common.media_storage: a private bucket, signed URLs that expire after
+# S3_URL_EXPIRE_SECONDS); on local disk under MEDIA_ROOT otherwise. Without keys,
+# boto3 finds credentials itself (an instance or pod role).
+S3_BUCKET = env_str("S3_BUCKET")
+S3_URL_EXPIRE_SECONDS = env_int("S3_URL_EXPIRE_SECONDS", 300)
+if not 1 <= S3_URL_EXPIRE_SECONDS <= 7 * 24 * 3600:
+    raise ImproperlyConfigured("S3_URL_EXPIRE_SECONDS must be 1 to 604800 (7 days), e.g. 300.")
+if S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "common.media_storage.MediaStorage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env_url("S3_ENDPOINT_URL") or None,
+            "region_name": env_str("S3_REGION") or None,
+            "access_key": env_str("S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("S3_SECRET_ACCESS_KEY") or None,
+            "querystring_expire": S3_URL_EXPIRE_SECONDS,
+        },
+    }
 
 # =============================================================================
 # INTERNATIONALIZATION
