@@ -38,7 +38,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from services.models import Job, ServiceUsage
-from stripe_manager.models import WebhookFailure
+from stripe_manager.selectors import open_webhook_failure_count
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def _job_states() -> Iterator[Metric]:
 
 
 def _webhook_failures() -> Iterator[Metric]:
-    unresolved = WebhookFailure.objects.filter(resolved_at__isnull=True).count()
+    unresolved = open_webhook_failure_count()  # the staff dashboard's figure
     yield GaugeMetricFamily(
         "quickscale_webhook_failures_unresolved",
         "Stripe webhook events whose processing failed and is not resolved yet.",

@@ -225,6 +225,9 @@ DATABASES = {
         database_url(),
         conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
         conn_health_checks=True,
+        # Behind PgBouncer in transaction mode a cursor cannot outlive its transaction,
+        # so .iterator() must fetch on the client (docs/scaling.md).
+        disable_server_side_cursors=env_bool("DB_DISABLE_SERVER_SIDE_CURSORS", False),
     )
 }
 if (_pool := database_pool()) is not None:
