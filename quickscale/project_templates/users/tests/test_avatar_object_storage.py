@@ -19,6 +19,7 @@ from django.urls import reverse
 from PIL import Image
 
 from users.models import Profile
+from users.tests.factories import PASSWORD
 from users.tests.test_avatar_security import (
     SCRIPT_TRACES,
     STORED_NAME,
@@ -144,3 +145,15 @@ def test_replacing_then_clearing_an_avatar_deletes_each_old_object(
     assert response.status_code == 302
     assert not Profile.objects.get(user=user).avatar
     assert media_bucket.head(second) is None
+
+
+def test_deleting_the_account_deletes_its_avatar_object(
+    client, user, media_bucket, django_capture_on_commit_callbacks
+):
+    name = upload_avatar(client, user, "a.png", png_bytes()).avatar.name
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("users:delete"), {"password": PASSWORD})
+
+    assert response.status_code == 302
+    assert media_bucket.head(name) is None
