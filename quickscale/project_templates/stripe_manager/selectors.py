@@ -335,9 +335,12 @@ class CheckoutOutcome:
 
     payment: Payment | None
     balance: Balance | None
+    trial: UserSubscription | None = None  # a plan's free trial: no payment to wait for
 
     @property
     def recorded(self) -> bool:
+        if self.trial is not None:
+            return True
         return self.payment is not None and self.payment.status != Payment.Status.PENDING
 
 
@@ -365,6 +368,12 @@ def checkout_outcome(user: CustomUser, session_id: str, *, plan: bool) -> Checko
             .order_by("-created_at")
             .first()
         )
+    if plan and payment is None:
+        # A trial's $0 invoice records no payment; its subscription is the news.
+        # (No plan can be bought while one is current, so a trialing one is this one.)
+        subscription = current_subscription(user)
+        if subscription is not None and subscription.status == UserSubscription.Status.TRIALING:
+            return CheckoutOutcome(payment=None, balance=ledger.balance(user), trial=subscription)
     if payment is None or payment.status == Payment.Status.PENDING:
         return CheckoutOutcome(payment=payment, balance=None)
     return CheckoutOutcome(payment=payment, balance=ledger.balance(user))

@@ -30,7 +30,7 @@ def pay_in_simulated_checkout(page: Any, item: str) -> None:
     expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
     # The webhook lands; the page polls until it shows what was bought.
     expect(page.locator("#checkout-status")).to_contain_text(
-        re.compile(rf"You bought .*{re.escape(item)}")
+        re.compile(rf"You (bought|subscribed to) .*{re.escape(item)}")
     )
 
 

@@ -287,8 +287,23 @@ def test_the_success_page_shows_a_new_plan_once_its_invoice_is_paid(signed_in, u
     success = pay(signed_in, "price_sim_basic_monthly", capture)
     assert success.endswith("&kind=plan")
     page = signed_in.get(success).content.decode()
-    assert "You bought" in page and "Basic" in page
+    assert "You subscribed to <strong>Basic" in page
+    assert "adding 500 credits" in page
     assert "Your balance is now <strong>500 credits</strong>" in page
+
+
+def test_the_success_page_of_a_trial_says_it_started_without_a_payment(
+    signed_in, user, demo, capture
+):
+    StripeProduct.objects.filter(stripe_price_id="price_sim_basic_monthly").update(
+        trial_days=7, trial_credit_amount=50
+    )
+    success = pay(signed_in, "price_sim_basic_monthly", capture)
+    page = signed_in.get(success).content.decode()
+    assert not Payment.objects.exists()
+    assert "Your free trial of <strong>Basic</strong> has started" in page
+    assert "Your balance is now <strong>50 credits</strong>" in page
+    assert "hx-trigger" not in page
 
 
 def test_a_pending_pack_is_not_mistaken_for_a_recent_plan_payment(signed_in, user, demo, capture):
