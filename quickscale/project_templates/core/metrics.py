@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 
+import redis
 from django.conf import settings
 from django.db.models import Count, Sum
 from django.http import Http404, HttpRequest, HttpResponse
@@ -36,6 +37,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from rq import Queue
 
 from services.models import Job, ServiceUsage
 from stripe_manager.selectors import open_webhook_failure_count
@@ -133,18 +135,36 @@ def _service_usage() -> Iterator[Metric]:
 def _task_queue() -> Iterator[Metric]:
     depth = GaugeMetricFamily(
         "quickscale_task_queue_ready",
-        "Tasks due now and waiting for a worker on the PostgreSQL queue (django-tasks-db).",
+        "Tasks due now and waiting for a worker, per queue (PostgreSQL, or Redis with "
+        "TASK_BACKEND=rq).",
         labels=["queue"],
     )
-    rows = (
-        DBTaskResult.objects.ready()
-        .order_by()
-        .values_list("queue_name")
-        .annotate(waiting=Count("id"))
-    )
-    for queue, waiting in rows:
-        depth.add_metric([queue], waiting)
+    if getattr(settings, "TASK_BACKEND", "database") == "rq":
+        try:
+            lengths = list(_redis_queue_lengths())
+        except redis.RedisError as error:
+            # The other series still answer; a missing queue series is the signal.
+            logger.warning("metrics: task queue unreadable", extra={"error": str(error)})
+            lengths = []
+        for queue, waiting in lengths:
+            depth.add_metric([queue], waiting)
+    else:
+        rows = (
+            DBTaskResult.objects.ready()
+            .order_by()
+            .values_list("queue_name")
+            .annotate(waiting=Count("id"))
+        )
+        for queue, waiting in rows:
+            depth.add_metric([queue], waiting)
     yield depth
+
+
+def _redis_queue_lengths() -> Iterator[tuple[str, int]]:
+    """The length of each RQ queue: the tasks enqueued and not yet taken by a worker."""
+    for name, options in settings.RQ_QUEUES.items():
+        with redis.Redis.from_url(options["URL"], socket_connect_timeout=2) as connection:
+            yield name, Queue(name, connection=connection).count
 
 
 def _job_states() -> Iterator[Metric]:

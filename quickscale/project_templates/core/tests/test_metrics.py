@@ -5,16 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
+from rq import Queue
 
+from common.testing.redis import TEST_REDIS_URL
 from core.metrics import MULTIPROCESS_DIR_VARIABLE
 from services.base import BaseService
 from services.exceptions import ServiceFailed
@@ -148,6 +152,34 @@ def test_queue_depth_counts_a_queued_task_and_jobs_by_state(
     )
     assert value(after, "quickscale_jobs", state="queued") == 1
     assert value(after, "quickscale_jobs", state="succeeded") == 0
+
+
+def test_with_the_redis_task_backend_queue_depth_is_the_rq_queue_length(
+    client: Client, settings: Any, redis_server: redis.Redis
+) -> None:
+    queue_name = f"qs-test-metrics-{uuid.uuid4().hex[:12]}"
+    settings.TASK_BACKEND = "rq"
+    settings.RQ_QUEUES = {queue_name: {"URL": TEST_REDIS_URL}}
+    queue = Queue(queue_name, connection=redis_server)
+    try:
+        assert value(scrape(client), "quickscale_task_queue_ready", queue=queue_name) == 0
+        # What django-tasks-rq does on enqueue: a job pushed onto the queue's list.
+        queue.enqueue("services.tasks.sweep_job_leases")
+        assert value(scrape(client), "quickscale_task_queue_ready", queue=queue_name) == 1
+    finally:
+        queue.delete(delete_jobs=True)
+
+
+def test_an_unreachable_redis_queue_leaves_out_its_series_not_the_others(
+    client: Client, settings: Any
+) -> None:
+    settings.TASK_BACKEND = "rq"
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:1/0"}}  # nothing listens
+
+    samples = scrape(client)
+
+    assert not [key for key in samples if key[0] == "quickscale_task_queue_ready"]
+    assert ("quickscale_webhook_failures_unresolved", ()) in samples
 
 
 def test_a_failed_webhook_counts_until_resolved(client: Client, settings: Any, user: Any) -> None:
