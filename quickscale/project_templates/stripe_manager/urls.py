@@ -19,7 +19,6 @@ urlpatterns = [
     path("billing/receipts/<str:receipt_number>/", views.receipt, name="receipt"),
     # Where Checkout returns by default (STRIPE_SUCCESS_URL / STRIPE_CANCEL_URL).
     path("credits/success/", views.checkout_success, name="success"),
-    path("credits/success/status/", views.checkout_status, name="success_status"),
     path("credits/cancel/", views.checkout_cancel, name="cancel"),
     path(
         "stripe/simulator/checkout/<str:session_id>/",

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from common import htmx
 from common.json_input import JsonInputError, loads_bounded
 from stripe_manager import auto_top_up, plan_changes, selectors, services, signing
 from stripe_manager.exceptions import BillingError
@@ -309,16 +310,12 @@ def billing_csv(request: HttpRequest) -> StreamingHttpResponse:
 @login_required
 @require_GET
 def checkout_success(request: HttpRequest) -> HttpResponse:
-    """What was bought, once its webhook is in. Never grants anything: webhooks do."""
-    return TemplateResponse(request, "stripe_manager/success.html", _checkout_status(request))
+    """What was bought, once its webhook is in. Never grants anything: webhooks do.
 
-
-@login_required
-@require_GET
-def checkout_status(request: HttpRequest) -> HttpResponse:
-    """The success page's status partial: htmx polls it until the payment is recorded."""
-    return TemplateResponse(
-        request, "stripe_manager/includes/checkout_status.html", _checkout_status(request)
+    Until then the status part polls this URL; htmx gets only that part back.
+    """
+    return htmx.render(
+        request, "stripe_manager/success.html", _checkout_status(request), partial="checkout-status"
     )
 
 

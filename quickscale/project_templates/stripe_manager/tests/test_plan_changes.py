@@ -251,9 +251,10 @@ def test_the_success_partial_polls_while_pending_then_shows_the_purchase(
         "/billing/checkout/", {"price_id": "price_sim_credits_100", "quantity": "2"}
     )
     session_id = response["Location"].rstrip("/").rsplit("/", 1)[-1]
-    status_url = f"/credits/success/status/?session_id={session_id}"
+    status_url = f"/credits/success/?session_id={session_id}"
 
-    pending = signed_in.get(status_url).content.decode()
+    pending = signed_in.get(status_url, headers={"HX-Request": "true"}).content.decode()
+    assert "<html" not in pending  # htmx gets the status part only
     assert "waiting for Stripe to confirm" in pending
     assert 'hx-trigger="every 1500ms"' in pending
     assert f'hx-get="{status_url}"' in pending
@@ -261,7 +262,7 @@ def test_the_success_partial_polls_while_pending_then_shows_the_purchase(
     with capture(execute=True):
         signed_in.post(response["Location"], {"action": "pay"})
 
-    done = signed_in.get(status_url).content.decode()
+    done = signed_in.get(status_url, headers={"HX-Request": "true"}).content.decode()
     assert "You bought" in done and "2 x" in done
     assert format_money(Decimal("20.00"), "usd") in done
     assert "Your balance is now <strong>200 credits</strong>" in done
@@ -278,7 +279,7 @@ def test_the_success_partial_shows_no_one_elses_purchase(client, user, other_use
         client.post(response["Location"], {"action": "pay"})
 
     client.force_login(user)
-    page = client.get(f"/credits/success/status/?session_id={session_id}").content.decode()
+    page = client.get(f"/credits/success/?session_id={session_id}").content.decode()
     assert "You bought" not in page
     assert "waiting for Stripe" in page
 
@@ -311,7 +312,7 @@ def test_a_pending_pack_is_not_mistaken_for_a_recent_plan_payment(signed_in, use
     response = signed_in.post("/billing/checkout/", {"price_id": "price_sim_credits_100"})
     session_id = response["Location"].rstrip("/").rsplit("/", 1)[-1]
 
-    page = signed_in.get(f"/credits/success/status/?session_id={session_id}").content.decode()
+    page = signed_in.get(f"/credits/success/?session_id={session_id}").content.decode()
 
     assert "waiting for Stripe" in page
     assert "You bought" not in page
