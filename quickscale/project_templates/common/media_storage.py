@@ -24,6 +24,8 @@ from typing import Any
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 from storages.backends.s3 import S3Storage  # type: ignore[import-untyped]
 
+from common.bucket_urls import addressing_style
+
 INLINE_TYPES = {".webp": "image/webp"}
 OTHER_TYPE = "application/octet-stream"
 # SigV4 signed URLs may live at most seven days.
@@ -40,10 +42,8 @@ class MediaStorage(S3Storage):  # type: ignore[misc]
     querystring_expire = 300
 
     def __init__(self, **options: Any) -> None:
-        # Custom endpoints (MinIO, R2, a local test server) address buckets by path;
-        # AWS itself picks its own style when no endpoint is given.
-        if options.get("endpoint_url") and not options.get("addressing_style"):
-            options["addressing_style"] = "path"
+        # As common.bucket_urls addresses the bucket, so the site's policy allows its host.
+        options.setdefault("addressing_style", addressing_style(options.get("endpoint_url")))
         super().__init__(**options)
         if not 1 <= int(self.querystring_expire) <= MAX_URL_EXPIRE_SECONDS:
             raise ValueError(

@@ -464,17 +464,24 @@ S3_URL_EXPIRE_SECONDS = env_int("S3_URL_EXPIRE_SECONDS", 300)
 if not 1 <= S3_URL_EXPIRE_SECONDS <= 7 * 24 * 3600:
     raise ImproperlyConfigured("S3_URL_EXPIRE_SECONDS must be 1 to 604800 (7 days), e.g. 300.")
 if S3_BUCKET:
+    from common.bucket_urls import bucket_origin, policy_with_image_origin
+
+    _s3_endpoint = env_url("S3_ENDPOINT_URL") or None
+    _s3_region = env_str("S3_REGION") or None
     STORAGES["default"] = {
         "BACKEND": "common.media_storage.MediaStorage",
         "OPTIONS": {
             "bucket_name": S3_BUCKET,
-            "endpoint_url": env_url("S3_ENDPOINT_URL") or None,
-            "region_name": env_str("S3_REGION") or None,
+            "endpoint_url": _s3_endpoint,
+            "region_name": _s3_region,
             "access_key": env_str("S3_ACCESS_KEY_ID") or None,
             "secret_key": env_str("S3_SECRET_ACCESS_KEY") or None,
             "querystring_expire": S3_URL_EXPIRE_SECONDS,
         },
     }
+    # Pages show avatars straight from the bucket's own origin: let them load it.
+    S3_MEDIA_ORIGIN = bucket_origin(bucket=S3_BUCKET, endpoint_url=_s3_endpoint, region=_s3_region)
+    CONTENT_SECURITY_POLICY = policy_with_image_origin(CONTENT_SECURITY_POLICY, S3_MEDIA_ORIGIN)
 
 # =============================================================================
 # INTERNATIONALIZATION

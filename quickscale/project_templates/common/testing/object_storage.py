@@ -19,6 +19,8 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 from moto.server import ThreadedMotoServer
 
+from common.bucket_urls import bucket_origin, policy_with_image_origin
+
 REGION = "eu-west-1"
 ACCESS_KEY = "test-access-key"
 SECRET_KEY = "test-secret-key"
@@ -77,6 +79,11 @@ def media_bucket(settings: Any) -> Iterator[MediaBucket]:
             },
         },
     }
+    # As core.settings does with S3_BUCKET set: pages may load images from the bucket.
+    settings.CONTENT_SECURITY_POLICY = policy_with_image_origin(
+        settings.CONTENT_SECURITY_POLICY,
+        bucket_origin(bucket=name, endpoint_url=endpoint, region=REGION),
+    )
     try:
         yield MediaBucket(endpoint, name, client, URL_EXPIRE_SECONDS)
     finally:

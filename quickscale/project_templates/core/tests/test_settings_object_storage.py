@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
+from common.bucket_urls import policy_with_image_origin
 from common.testing.process import run_python
 
 SHOW = (
@@ -66,6 +69,45 @@ def test_the_signed_urls_last_five_minutes_unless_told():
     returncode, out, err = _load(S3_BUCKET="media")
     assert returncode == 0, err
     assert json.loads(out)[1:6] == ["media", None, None, None, 300]
+
+
+ORIGIN = (
+    "import json, django; django.setup()\n"
+    "from urllib.parse import urlsplit\n"
+    "from django.conf import settings\n"
+    "from django.core.files.storage import default_storage\n"
+    "url = urlsplit(default_storage.url('avatars/x.webp'))\n"
+    "img = [d.split()[1:] for d in settings.CONTENT_SECURITY_POLICY.split(';')"
+    " if d.split()[:1] == ['img-src']][0]\n"
+    "print(json.dumps([f'{url.scheme}://{url.netloc}', img]))"
+)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"S3_ENDPOINT_URL": "https://minio.example.net:9000", "S3_REGION": "us-east-1"},
+        {"S3_ENDPOINT_URL": "", "S3_REGION": "eu-west-1"},
+        {"S3_ENDPOINT_URL": "", "S3_REGION": "eu-west-1", "S3_BUCKET": "media.example.com"},
+        {"S3_ENDPOINT_URL": "", "S3_REGION": ""},
+    ],
+    ids=["endpoint", "aws region", "aws dotted bucket", "aws no region"],
+)
+def test_the_sites_policy_lets_pages_load_images_from_where_the_signed_urls_point(env):
+    base = {**os.environ, "DJANGO_SETTINGS_MODULE": "core.settings", "S3_URL_EXPIRE_SECONDS": ""}
+    result = run_python(["-c", ORIGIN], {**base, **S3, **env}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    url_origin, img_src = json.loads(result.stdout.strip().splitlines()[-1])
+    assert url_origin.startswith("http") and url_origin in img_src
+    assert img_src[:2] == ["'self'", "data:"]
+
+
+def test_a_policy_without_img_src_is_refused():
+    with pytest.raises(ValueError, match="img-src"):
+        policy_with_image_origin("default-src 'self'", "https://bucket.example")
+    assert policy_with_image_origin("img-src 'self'; font-src 'self'", "https://b.example") == (
+        "img-src 'self' https://b.example; font-src 'self'"
+    )
 
 
 def test_an_expiry_out_of_range_or_a_bad_endpoint_refuses_to_start():

@@ -76,6 +76,10 @@ def test_the_page_links_a_signed_url_on_the_buckets_origin_that_expires_soon(
     assert query["X-Amz-Signature"][0]
     signed_at = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     assert abs((datetime.now(UTC) - signed_at).total_seconds()) < 60
+    # The page's policy lets the browser load it from there.
+    policy = client.get(reverse("users:profile"))["Content-Security-Policy"]
+    (img_src,) = [d.split()[1:] for d in policy.split(";") if d.split()[:1] == ["img-src"]]
+    assert f"{bucket.scheme}://{bucket.netloc}" in img_src
     # The browser's request: straight to the bucket, answered as the stored image.
     with urllib.request.urlopen(src, timeout=10) as response:
         assert response.status == 200
