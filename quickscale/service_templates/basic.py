@@ -22,7 +22,7 @@ class ServiceTemplateName(BaseService):
     default_credit_cost = Decimal("1.00")  # quickscale:cost
     description = "A new service."  # quickscale:description
     display_name = "Service template name"  # quickscale:display-name
-    icon = "✨"  # shown beside the title; any emoji
+    icon = "sparkles"  # a name from services/icons.py, or an emoji
 
     def validate_input(self, **inputs: Any) -> dict[str, Any]:
         """Refuse bad input here: it is checked before any credit is charged."""

@@ -34,7 +34,7 @@ class ServiceTemplateName(BaseService):
     default_credit_cost = Decimal("1.00")  # quickscale:cost
     description = "Data validation."  # quickscale:description
     display_name = "Service template name"  # quickscale:display-name
-    icon = "✅"  # shown beside the title; any emoji
+    icon = "check"  # a name from services/icons.py, or an emoji
     form_class = DataForm
 
     def validate_input(self, **inputs: Any) -> dict[str, Any]:

@@ -36,7 +36,7 @@ class ServiceTemplateName(LLMService):
 
     description = "A title and keywords for a text (LLM)."  # quickscale:description
     display_name = "Service template name"  # quickscale:display-name
-    icon = "🤖"  # shown beside the title; any emoji
+    icon = "bot"  # a name from services/icons.py, or an emoji
     llm_defaults = LLMDefaults(
         provider="openai",  # or "anthropic"
         model="gpt-4o-mini",

@@ -26,7 +26,7 @@ class ServiceTemplateName(BaseService):
     default_credit_cost = Decimal("1.00")  # quickscale:cost
     description = "Text statistics."  # quickscale:description
     display_name = "Service template name"  # quickscale:display-name
-    icon = "🔤"  # shown beside the title; any emoji
+    icon = "text"  # a name from services/icons.py, or an emoji
 
     def validate_input(self, **inputs: Any) -> dict[str, Any]:
         """Refuse empty, huge or binary text before any credit is charged."""

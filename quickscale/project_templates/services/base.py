@@ -84,7 +84,8 @@ class BaseService:
     Class attributes a subclass declares:
       ``name``: set by ``@register_service``;
       ``display_name`` and ``icon``: how pages title the service (derived from
-      ``name``, and a gear, when left empty);
+      ``name``, and a gear, when left empty); ``icon`` names a drawing of
+      ``services/icons.py`` (an emoji works too, where the reader has the font);
       ``result_template``: the template that shows a result as UI (its
       ``result`` is the service's dict; the raw JSON is always one click away);
       ``default_credit_cost`` and ``description``: used when ``bootstrap``
@@ -276,7 +277,7 @@ class BaseService:
         return ServiceResult(result=result, usage=usage)
 
 
-DEFAULT_ICON = "⚙️"
+DEFAULT_ICON = "gear"
 
 
 def service_title(name: str) -> str:

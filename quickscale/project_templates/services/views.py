@@ -51,7 +51,7 @@ from services.exceptions import (
 )
 from services.models import Job, Service
 from services.presentation import code_snippets
-from services.registry import create_service_instance
+from services.registry import create_service_instance, registered_services
 from services.result_display import result_display
 from users.models import CustomUser
 
@@ -73,8 +73,11 @@ def _user(request: HttpRequest) -> CustomUser:
 def service_list(request: HttpRequest) -> HttpResponse:
     """List the active services with their cost (or how they are priced, if not per call)."""
     services = list(selectors.active_services())
+    classes = registered_services()
     for service in services:
         service.pricing = _pricing(service)  # type: ignore[attr-defined]
+        cls = classes.get(service.name)
+        service.per = "item" if cls is not None and cls.long_running else "call"  # type: ignore[attr-defined]
     return TemplateResponse(request, "services/list.html", {"services": services})
 
 

@@ -35,7 +35,7 @@ class StructuredExtraction(LLMService):
     """Extract people, organizations, places, dates and amounts from a text, as JSON."""
 
     display_name = "Structured extraction"
-    icon = "🧩"
+    icon = "braces"
     description = (
         "Extracts people, organizations, places, dates and amounts from a text as JSON "
         "(an LLM; priced per token)."

@@ -38,7 +38,7 @@ class BatchSentimentAnalysis(BaseService):
     """Label each of many texts positive, negative or neutral; charged per text processed."""
 
     display_name = "Batch sentiment analysis"
-    icon = "📊"
+    icon = "layers"
     default_credit_cost = Decimal("0.20")
     description = (
         "Sentiment of many English texts (one per line), in the background: label and scores "

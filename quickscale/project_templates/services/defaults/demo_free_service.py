@@ -16,7 +16,7 @@ class DemoFreeService(BaseService):
     """Count the words, characters and lines of a text."""
 
     display_name = "Word counter"
-    icon = "🔢"
+    icon = "hash"
     default_credit_cost = Decimal("0.00")
     description = "Free demo: word, character and line counts of a text."
 

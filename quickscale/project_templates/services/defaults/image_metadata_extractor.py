@@ -83,7 +83,7 @@ class ImageMetadataExtractor(BaseService):
     """Report an image's format, dimensions, colour mode, EXIF fields and GPS presence."""
 
     display_name = "Image metadata"
-    icon = "🖼️"
+    icon = "image"
     result_template = "services/results/image.html"
     default_credit_cost = Decimal("10.00")
     description = "Image metadata: format, dimensions, mode, EXIF fields and whether GPS is set."

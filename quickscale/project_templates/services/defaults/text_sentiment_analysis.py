@@ -32,7 +32,7 @@ class TextSentimentAnalysis(BaseService):
     """Label a text positive, negative or neutral, with VADER's scores."""
 
     display_name = "Sentiment analysis"
-    icon = "😊"
+    icon = "smile"
     result_template = "services/results/sentiment.html"
     default_credit_cost = Decimal("1.00")
     description = "Sentiment of an English text: label, compound score and confidence (VADER)."

@@ -63,7 +63,7 @@ class TextSummarizer(BaseService):
     """Pick the most representative sentences of a text (no model, works offline)."""
 
     display_name = "Summarizer"
-    icon = "📝"
+    icon = "text"
     result_template = "services/results/summary.html"
     default_credit_cost = Decimal("2.00")
     description = "Extractive summary: the text's most representative sentences, offline."

@@ -6,8 +6,10 @@ import json
 from typing import Any
 
 from django import template
+from django.utils.safestring import SafeString
 
 from services import presentation
+from services.icons import icon_html
 from services.result_display import as_text
 
 register = template.Library()
@@ -20,9 +22,15 @@ def service_title(name: object) -> str:
 
 
 @register.filter
-def service_icon(name: object) -> str:
-    """The icon of the service named ``name``."""
-    return presentation.icon_of(str(name))
+def service_icon(name: object) -> SafeString:
+    """The icon of the service named ``name``, as inline SVG."""
+    return icon_html(presentation.icon_of(str(name)))
+
+
+@register.filter
+def icon_svg(icon: object) -> SafeString:
+    """A service's ``icon`` (a name of ``services/icons.py``) as inline SVG."""
+    return icon_html(str(icon))
 
 
 @register.filter

@@ -49,7 +49,7 @@ def test_a_paid_run_shows_its_result_and_the_new_balance_without_a_page_load(pag
     page.get_by_label("Text").fill("What a wonderful, delightful day.")
     page.get_by_role("button", name="Run (1 credit)").click()
 
-    expect(page.locator("#service-result")).to_contain_text("positive")
+    expect(page.locator("#sentiment-label")).to_have_text("Positive")
     credits_in_navbar(page, 4)
     assert ledger.balance(user).total == 4
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from common.testing.html import elements, raw_texts, texts
 from services.base import BaseService, service_title
+from services.icons import ICONS, icon_html
 from services.models import Service, ServiceUsage
 from services.presentation import API_KEY_PLACEHOLDER, code_snippets, title_of
 from services.registry import register_service, registered_services
@@ -55,8 +56,18 @@ def test_the_list_and_the_page_show_the_title_not_the_identifier(client, member)
     assert "Sentiment analysis" in listing
     assert ">text_sentiment_analysis<" not in listing
     page = client.get(detail("text_sentiment_analysis")).content.decode()
-    assert texts(page)["service-title"] == "😊 Sentiment analysis"
+    assert texts(page)["service-title"] == "Sentiment analysis"
+    assert '<h1 class="title" id="service-title"><svg class="service-icon"' in page
     assert "<title>Sentiment analysis" in page
+
+
+def test_an_icon_name_draws_its_svg_and_anything_else_is_shown_as_escaped_text():
+    assert icon_html("smile").startswith('<svg class="service-icon"')
+    assert 'aria-hidden="true"' in icon_html("smile")
+    assert icon_html("<b>") == '<span class="service-icon" aria-hidden="true">&lt;b&gt;</span>'
+    for name, cls in registered_services().items():
+        if not name.startswith("test_"):
+            assert cls.symbol() in ICONS, name
 
 
 # --------------------------------------------------------------------------- results

@@ -31,7 +31,8 @@ def test_the_list_shows_active_services_with_their_cost_and_hides_inactive_ones(
     html = client.get(reverse("services:list")).content.decode()
     assert detail("text_sentiment_analysis") in html
     assert detail("text_summarizer") not in html
-    assert '<td class="has-text-right">10</td>' in html  # the image service's cost
+    assert ">10 credits per call<" in html  # the image service's cost
+    assert ">0.2 credits per item<" in html  # the batch service's, charged per text
     assert "10.00" not in html
 
 
