@@ -56,6 +56,8 @@ class ServiceUsageAdmin(ReadOnlyAdmin):
     )
     list_filter = ("status", "origin", "service")
     search_fields = ("user__email", "service__name", "error")
+    # The start of what the user sent is theirs: their own usage page shows it, staff do not.
+    exclude = ("input_summary",)
     date_hierarchy = "created_at"
     list_select_related = ("service", "user")
 

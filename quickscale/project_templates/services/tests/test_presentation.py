@@ -18,6 +18,8 @@ from services.models import Service, ServiceUsage
 from services.presentation import API_KEY_PLACEHOLDER, code_snippets, title_of
 from services.registry import register_service, registered_services
 from services.tests.factories import jpeg_with_exif, png_bytes
+from users.services import user_delete
+from users.tests.factories import make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("default_services")]
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -250,3 +252,25 @@ def test_other_errors_do_not_offer_to_buy_credits(client, member):
     Service.objects.filter(name="demo_free_service").update(credit_cost=Decimal("0"))
     html = client.post(detail("demo_free_service"), {"text": "fine"}).content.decode()
     assert "buy-credits" not in elements(html)
+
+
+# --------------------------------------------------------------------------- privacy
+
+
+def test_deleting_the_account_erases_its_usage_inputs_and_keeps_the_rows(client, member, user):
+    client.post(detail("demo_free_service"), {"text": "my secret plan"})
+    usage = ServiceUsage.objects.get()
+    assert usage.input_summary == "text: my secret plan"
+    user_delete(user=user)
+    usage.refresh_from_db()
+    assert usage.input_summary == ""
+    assert usage.status == ServiceUsage.Status.SUCCEEDED
+
+
+def test_staff_do_not_see_a_users_inputs_in_the_admin(client, member):
+    client.post(detail("demo_free_service"), {"text": "my secret plan"})
+    usage = ServiceUsage.objects.get()
+    client.force_login(make_user("root@example.com", is_staff=True, is_superuser=True))
+    page = client.get(reverse("admin:services_serviceusage_change", args=[usage.pk]))
+    assert page.status_code == 200
+    assert "my secret plan" not in page.content.decode()
