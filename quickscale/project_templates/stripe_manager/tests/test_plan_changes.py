@@ -15,7 +15,9 @@ from django.core.management import call_command
 
 from common.formatting import format_money
 from stripe_manager import plan_changes
+from stripe_manager.gateway import GatewayError
 from stripe_manager.models import Payment, SimulatedObject, StripeProduct, UserSubscription
+from stripe_manager.simulator.gateway import SimulatorGateway
 from stripe_manager.tests.factories import balance
 from stripe_manager.tests.plan_steps import confirmation
 
@@ -316,3 +318,36 @@ def test_a_pending_pack_is_not_mistaken_for_a_recent_plan_payment(signed_in, use
 
     assert "waiting for Stripe" in page
     assert "You bought" not in page
+
+
+def test_a_change_stripe_refused_can_be_confirmed_again(
+    signed_in, user, demo, capture, monkeypatch
+):
+    on_basic(signed_in, capture)
+    url = "/billing/plan/change/"
+    token = confirmation(signed_in.get(url, {"price_id": "price_sim_pro_monthly"}).content.decode())
+
+    def refuse(self: Any, **kwargs: Any) -> None:
+        raise GatewayError("Stripe could not change the plan: try again.")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SimulatorGateway, "upgrade_subscription", refuse)
+        refused = signed_in.post(url, {"confirmation": token}, follow=True)
+    assert "Stripe could not change the plan" in refused.content.decode()
+    assert UserSubscription.objects.get().price_id == "price_sim_basic_monthly"
+
+    with capture(execute=True):
+        signed_in.post(url, {"confirmation": token})
+    assert UserSubscription.objects.get().price_id == "price_sim_pro_monthly"
+    assert sim_charges() == [1500, 3000]
+
+
+def test_previews_need_a_plan_and_a_plan_to_change_to(signed_in, user, demo, capture):
+    no_plan = signed_in.get("/billing/plan/change/", {"price_id": "price_sim_pro_monthly"})
+    assert no_plan.status_code == 303
+    assert signed_in.get("/billing/plan/cancel/").status_code == 303
+    on_basic(signed_in, capture)
+    for price_id in ["price_sim_basic_monthly", "price_sim_credits_100", "price_nope", ""]:
+        response = signed_in.get("/billing/plan/change/", {"price_id": price_id}, follow=True)
+        assert 'name="confirmation"' not in response.content.decode()
+    assert sim_charges() == [1500]
