@@ -8,6 +8,7 @@ unsafe values (``core.checks``). ``.env.example`` documents each variable.
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -244,7 +245,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # cache.clear() on it, which empties the whole database. Bounded socket timeouts:
 # a Redis that stops answering fails a request in seconds instead of hanging it.
 REDIS_URL = env_str("REDIS_URL")
-CACHES = {
+CACHES: dict[str, dict[str, Any]] = {
     "default": (
         {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
