@@ -15,11 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
 import pytest
-from moto.server import ThreadedMotoServer
-
-from common.bucket_urls import bucket_origin, policy_with_image_origin
 
 REGION = "eu-west-1"
 ACCESS_KEY = "test-access-key"
@@ -52,6 +48,12 @@ class MediaBucket:
 @pytest.fixture
 def media_bucket(settings: Any) -> Iterator[MediaBucket]:
     """A fresh bucket on a local S3 server, used as the default (media) storage."""
+    # Imported here: every test run loads this plugin, few use the fixture (moto: 0.3 s).
+    import boto3  # type: ignore[import-untyped]
+    from moto.server import ThreadedMotoServer
+
+    from common.bucket_urls import bucket_origin, policy_with_image_origin
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
