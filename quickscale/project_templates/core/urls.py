@@ -36,7 +36,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
 # Avatars, in every environment, by users.views.avatar, which answers only with
 # the images it wrote. Nothing else under MEDIA_ROOT has a URL, in development
 # either: a file served with a type guessed from its name could be a page or a
-# script on this origin.
+# script on this origin. (With S3_BUCKET set, pages link avatars on the bucket's
+# own origin instead: common.media_storage.)
 urlpatterns += [
     path(f"{settings.MEDIA_URL.strip('/')}/avatars/<str:name>", avatar, name="avatar"),
 ]

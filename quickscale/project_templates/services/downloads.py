@@ -2,7 +2,8 @@
 
 The web page (``services.views.job_download``) and the API (``GET
 /api/jobs/{id}/file``) answer with the same response, built here. The file is
-stored under MEDIA_ROOT in a folder nobody can guess and has no URL of its
+stored in the media storage (MEDIA_ROOT, or the S3_BUCKET bucket, where it is
+an attachment of a generic type) in a folder nobody can guess and has no URL of its
 own; the caller has checked that the job is the requester's before asking.
 The answer is always an attachment (``Content-Disposition: attachment``), its
 type comes from the name the service gave the file (never from its bytes,

@@ -201,8 +201,9 @@ class JobContext:
     def attach_file(self, name: str, content: bytes) -> None:
         """Store a file for the owner to download with the job's result (replaces an earlier one).
 
-        Stored under MEDIA_ROOT in a random folder; only the owner-checked
-        download view serves it, as an attachment.
+        Stored in the media storage (MEDIA_ROOT, or the S3_BUCKET bucket) in a
+        random folder; only the owner-checked download view serves it, as an
+        attachment.
         """
         self._discard_file()
         try:

@@ -10,7 +10,9 @@ almost verbatim, so crafted pixels could still carry chosen bytes; WebP is also
 several times smaller for photos, keeps transparency, and every current browser
 shows it. The file is stored under a random name with the ``.webp`` extension
 (``users.models.avatar_path``) and served only as ``image/webp``
-(``users.views.avatar``).
+(``users.views.avatar``; with S3_BUCKET set, pages link a signed URL on the
+bucket's origin instead, and the object is stored as ``image/webp``:
+``common.media_storage``).
 """
 
 from __future__ import annotations

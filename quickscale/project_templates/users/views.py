@@ -150,6 +150,9 @@ def avatar(request: HttpRequest, name: str) -> HttpResponseBase:
 
     The local runtime has no proxy in front of it and Docker keeps media in a
     volume only the web container mounts, so the app serves avatars itself.
+    With S3_BUCKET set, pages link signed URLs on the bucket's own origin
+    (``common.media_storage``); this route then reads from the bucket, for
+    links made before the switch.
     Only files ``users.avatars`` wrote are answered (a random name with the
     ``.webp`` extension, WebP bytes); anything else in the folder is a 404. The
     type is fixed rather than guessed from the name, ``nosniff`` stops browsers
