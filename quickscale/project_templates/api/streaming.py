@@ -53,6 +53,7 @@ def event_stream_response(
 async def _chunks(events: StreamEvents, *, service: str, model: str) -> AsyncIterator[bytes]:
     chunk_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
+    pieces = _PieceChunks(_base(chunk_id, created, model))
 
     def chunk(delta: dict[str, Any], finish_reason: str | None) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
@@ -61,11 +62,11 @@ async def _chunks(events: StreamEvents, *, service: str, model: str) -> AsyncIte
     started = False
     async for event in events:
         if isinstance(event, TextDelta):
-            delta = {"content": event.text}
-            if not started:
-                delta = {"role": "assistant", "content": event.text}
+            if started:
+                yield pieces.content(event.text)
+            else:
+                yield chunk({"role": "assistant", "content": event.text}, None)
                 started = True
-            yield chunk(delta, None)
         elif isinstance(event, StreamRefused):
             yield _error(event.code, event.message, event.status)
         elif event.ending == "failed":
@@ -96,6 +97,24 @@ async def _chunks(events: StreamEvents, *, service: str, model: str) -> AsyncIte
     yield DONE
 
 
+class _PieceChunks:
+    """The chunk of one piece of text, built from its constant parts (one per token:
+    a web process streaming to many clients spends its CPU here).
+
+    The bytes are those ``_data`` writes for ``{... "choices": [{"index": 0, "delta":
+    {"content": text}, "finish_reason": null, "logprobs": null}]}``.
+    """
+
+    def __init__(self, base: dict[str, Any]) -> None:
+        head = _json(base | {"choices": [{"index": 0, "delta": {"content": ""}}]})
+        # Cut at the empty content: everything before it and after it never changes.
+        self._before = b"data: " + head[: head.rindex('""')].encode()
+        self._after = b'},"finish_reason":null,"logprobs":null}]}\n\n'
+
+    def content(self, text: str) -> bytes:
+        return self._before + _json(text).encode() + self._after
+
+
 def _base(chunk_id: str, created: int, model: str) -> dict[str, Any]:
     return {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model}
 
@@ -105,4 +124,8 @@ def _error(code: str, message: str, status: int, **extra: Any) -> bytes:
 
 
 def _data(payload: dict[str, Any]) -> bytes:
-    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+    return f"data: {_json(payload)}\n\n".encode()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))

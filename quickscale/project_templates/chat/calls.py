@@ -7,9 +7,14 @@ is opened only once a reader starts reading it (``open_reply``: claim the
 pending reply, build its bounded context, hold its most possible cost, write
 its pending ``ServiceUsage``) and then streamed by ``llm.streaming``, which
 settles the hold to the usage and records the reply. ``reply_events`` is that
-stream for a reader (the page's SSE, the API's chunks); ``reply_to_end`` runs
-the same path with nobody reading, for a browser without JavaScript and an API
-call without ``stream``: one metered path, whatever the client reads.
+stream for a reader (the page's SSE); ``reply_to_end`` runs the same path with
+nobody reading, for a browser without JavaScript: one metered path, whatever
+the client reads.
+
+The API stores nothing before its reply starts: ``open_message`` writes the
+message, its reply (already claimed), the hold and the pending usage in one
+transaction (one commit between the request and the provider call), when the
+response starts (``"stream": true``) or at once (without it).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ logger = logging.getLogger(__name__)
 CHAT_SERVICE = "chat"
 DEFAULT_MAX_CHARS = 8000  # shown while the service has no configuration to say
 REPLY_TAKEN = "This reply is already being written elsewhere."
+CONVERSATION_GONE = "The conversation was deleted. Leave it out to start a new one."
 
 
 class ReplyTaken(Exception):
@@ -222,8 +228,61 @@ def open_reply(
     )
 
 
+def open_message(
+    user: CustomUser,
+    conversation: Conversation,
+    text: str,
+    *,
+    origin: str,
+    max_tokens: int | None = None,
+    on_usage_created: UsageHook | None = None,
+    service: LLMService,
+) -> StreamCall:
+    """Store the message and its reply, hold the reply's most possible cost and write its
+    pending usage: what must exist before the provider is asked, in one transaction.
+
+    ``conversation`` is unsaved for a new one (created here). The message was checked
+    (``check_message``); the hold checks the balance again under its locks. Raises
+    ``services.ReplyInProgress``, ``MessageTooLong``, ``InsufficientCredits`` or
+    ``Conversation.DoesNotExist`` (deleted meanwhile), and stores nothing then.
+    """
+    row = service.configuration()
+    provider = service.provider()
+    config = service.llm_config()
+    with transaction.atomic():
+        new = conversation.pk is None
+        if new:
+            # Titled from the message at once: one UPDATE fewer in this transaction.
+            conversation = services.conversation_create(user, title=text)
+        _, reply = services.message_send(conversation, text=text, new=new, streaming=True)
+        history = (
+            [ChatMessage(role="user", content=text)]
+            if new
+            else history_before(conversation.pk, before_id=reply.pk)
+        )
+        request = build_request(config, history, max_tokens=max_tokens)
+        key = metering.open_hold(user, row.name, config, request)
+        usage, _ = usage_start(
+            user,
+            row,
+            origin=origin,
+            summary=f"message: {len(text)} chars",
+            charge=False,
+            on_created=on_usage_created,
+        )
+    return StreamCall(
+        provider=provider,
+        request=request,
+        config=config,
+        hold_key=key,
+        usage=usage,
+        record=partial(services.reply_record, reply.pk, conversation.pk),
+    )
+
+
 def refusal(error: Exception) -> StreamRefused | None:
-    """What a reader is told when ``open_reply`` refuses (None: not a refusal, it propagates)."""
+    """What a reader is told when ``open_reply`` or ``open_message`` refuses (None: not a
+    refusal, it propagates)."""
     if isinstance(error, InsufficientCredits):
         return StreamRefused("insufficient_credits", 402, str(error))
     if isinstance(error, ServiceNotConfigured):
@@ -234,6 +293,10 @@ def refusal(error: Exception) -> StreamRefused | None:
         return StreamRefused("service_unavailable", 404, str(error))
     if isinstance(error, ReplyTaken):
         return StreamRefused("reply_taken", 409, str(error))
+    if isinstance(error, services.ReplyInProgress):
+        return StreamRefused("validation_error", 422, str(error))
+    if isinstance(error, Conversation.DoesNotExist):
+        return StreamRefused("validation_error", 422, CONVERSATION_GONE)
     return None
 
 

@@ -7,7 +7,9 @@ token like every LLM service (``llm.service``) but sent with the
 conversation's newest turns that fit the context budget (``chat.context``),
 and both turns are stored. ``"stream": true`` in the API streams it
 (``start_stream``); without it, ``run`` waits for the whole reply. Both go
-through the same metered stream (``chat.calls``).
+through the same metered stream (``chat.calls``), and both write the message,
+its reply, the hold and the pending usage in one transaction just before the
+provider is asked (``calls.open_message``).
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from typing import Any, ClassVar
 
 from asgiref.sync import async_to_sync
 from django import forms
-from django.db import transaction
 
 from chat import calls, selectors, services
-from chat.models import Conversation, Message
+from chat.context import MessageTooLong
+from chat.models import Conversation
 from llm.providers import ProviderError
 from llm.service import LLMDefaults, LLMService
 from llm.streaming import StreamStart, opened_stream
@@ -81,27 +83,19 @@ class ChatService(LLMService):
             ),
         }
 
-    def _send(self, user: CustomUser, inputs: dict[str, Any]) -> tuple[Message, int]:
-        """Check and store the message with its pending reply; return the reply and max_tokens.
-
-        Nothing is stored when the message is refused (input, configuration, balance).
-        """
+    def _checked(self, user: CustomUser, inputs: dict[str, Any]) -> tuple[Conversation, str, int]:
+        """Check the message, storing nothing: its conversation (unsaved when new), its
+        text and the reply's max_tokens. Refusals raise as a call without a stream would."""
         self.configuration()
         self.provider()
         cleaned = self.validate_input(**inputs)
         conversation = _conversation_of(user, cleaned[CONVERSATION_FIELD])
+        if conversation.pk is not None and services.reply_in_progress(conversation.pk):
+            raise ServiceInputError.for_field(CONVERSATION_FIELD, str(services.ReplyInProgress()))
         calls.check_message(
             user, conversation, cleaned["message"], max_tokens=cleaned["max_tokens"], service=self
         )
-        try:
-            with transaction.atomic():  # one commit: a new conversation and both turns
-                new = conversation.pk is None
-                if new:
-                    conversation = services.conversation_create(user)
-                _, reply = services.message_send(conversation, text=cleaned["message"], new=new)
-        except services.ReplyInProgress as busy:
-            raise ServiceInputError.for_field(CONVERSATION_FIELD, str(busy)) from None
-        return reply, int(cleaned["max_tokens"])
+        return conversation, cleaned["message"], int(cleaned["max_tokens"])
 
     def run(
         self,
@@ -112,15 +106,23 @@ class ChatService(LLMService):
         **inputs: Any,
     ) -> ServiceResult:
         """Send the message and wait for the whole reply (``ServiceFailed`` if the model failed)."""
-        reply, max_tokens = self._send(user, inputs)
-        call = calls.open_reply(
-            user,
-            reply,
-            origin=origin,
-            max_tokens=max_tokens,
-            on_usage_created=on_usage_created,
-            service=self,
-        )
+        conversation, text, max_tokens = self._checked(user, inputs)
+        try:
+            call = calls.open_message(
+                user,
+                conversation,
+                text,
+                origin=origin,
+                max_tokens=max_tokens,
+                on_usage_created=on_usage_created,
+                service=self,
+            )
+        except services.ReplyInProgress as busy:
+            raise ServiceInputError.for_field(CONVERSATION_FIELD, str(busy)) from None
+        except MessageTooLong as error:
+            raise ServiceInputError.for_field("message", str(error)) from None
+        except Conversation.DoesNotExist:
+            raise ServiceInputError.for_field(CONVERSATION_FIELD, NO_SUCH_CONVERSATION) from None
         outcome = async_to_sync(calls.stream_to_end)(call)
         assert call.usage is not None
         usage = ServiceUsage.objects.get(pk=call.usage.pk)
@@ -147,12 +149,14 @@ class ChatService(LLMService):
         inputs: dict[str, Any],
         on_usage_created: UsageHook | None = None,
     ) -> StreamStart:
-        """Send the message; the reply's hold and provider call wait for the reader."""
-        reply, max_tokens = self._send(user, inputs)
+        """Check the message; storing it, the reply's hold and the provider call wait for
+        the reader (``calls.open_message``: one transaction when the response starts)."""
+        conversation, text, max_tokens = self._checked(user, inputs)
         opener = partial(
-            calls.open_reply,
+            calls.open_message,
             user,
-            reply,
+            conversation,
+            text,
             origin=origin,
             max_tokens=max_tokens,
             on_usage_created=on_usage_created,

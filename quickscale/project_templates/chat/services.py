@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from chat.models import TITLE_MAX_LENGTH, Conversation, Message
@@ -67,42 +68,65 @@ def conversation_delete(user: CustomUser, *, conversation_id: int) -> bool:
     return bool(deleted)
 
 
+def reply_in_progress(conversation_id: int) -> bool:
+    """Whether the conversation's last reply is still streaming (a read, no lock).
+
+    A streamed API call checks this before it answers, so a busy conversation is
+    refused with a plain error; ``message_send`` checks again under the lock.
+    """
+    return _streaming_replies(conversation_id).exists()
+
+
+def _streaming_replies(conversation_id: int) -> QuerySet[Message]:
+    # A reply streaming longer than any call can is a stream whose process died.
+    stale_before = timezone.now() - timedelta(seconds=settings.SERVICE_CALL_TIMEOUT_SECONDS)
+    return Message.objects.filter(
+        conversation_id=conversation_id,
+        role=Message.Role.ASSISTANT,
+        state=Message.State.STREAMING,
+        created_at__gte=stale_before,
+    )
+
+
 @transaction.atomic
 def message_send(
-    conversation: Conversation, *, text: str, new: bool = False
+    conversation: Conversation, *, text: str, new: bool = False, streaming: bool = False
 ) -> tuple[Message, Message]:
     """Add the user's ``text`` and a pending reply to ``conversation`` (locked meanwhile).
 
     Raises ``ReplyInProgress`` while the previous reply streams. A reply still
     pending (its stream never started) is marked failed, uncharged, first.
     ``new``: the conversation was created in this transaction (it has no turns).
+    ``streaming``: the caller streams the reply at once (in this transaction it holds
+    its credits), so it starts *streaming*, already claimed, not *pending*.
     """
+    state = Message.State.STREAMING if streaming else Message.State.PENDING
     if new:
-        question = Message.objects.create(
-            conversation=conversation, role=Message.Role.USER, content=text
-        )
-        reply = Message.objects.create(
-            conversation=conversation, role=Message.Role.ASSISTANT, state=Message.State.PENDING
-        )
-        conversation.title = _title(text)
-        conversation.save(update_fields=["title", "updated_at"])
+        question, reply = _turns(conversation, text, state)
+        if conversation.title != _title(text):
+            conversation.title = _title(text)
+            conversation.save(update_fields=["title", "updated_at"])
         return question, reply
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
     open_replies = locked.messages.filter(
         role=Message.Role.ASSISTANT, state__in=[Message.State.PENDING, Message.State.STREAMING]
     )
-    stale_before = timezone.now() - timedelta(seconds=settings.SERVICE_CALL_TIMEOUT_SECONDS)
-    if open_replies.filter(state=Message.State.STREAMING, created_at__gte=stale_before).exists():
+    if _streaming_replies(locked.pk).exists():
         raise ReplyInProgress
     open_replies.update(state=Message.State.FAILED, error=NOT_STARTED)
-    question = Message.objects.create(conversation=locked, role=Message.Role.USER, content=text)
-    reply = Message.objects.create(
-        conversation=locked, role=Message.Role.ASSISTANT, state=Message.State.PENDING
-    )
+    question, reply = _turns(locked, text, state)
     if locked.title == DEFAULT_TITLE and not locked.messages.filter(pk__lt=question.pk).exists():
         locked.title = _title(text)
     locked.save(update_fields=["title", "updated_at"])
     conversation.title = locked.title
+    return question, reply
+
+
+def _turns(conversation: Conversation, text: str, state: str) -> tuple[Message, Message]:
+    """The user's turn and its reply, in one INSERT (ids in this order: the history's)."""
+    question = Message(conversation=conversation, role=Message.Role.USER, content=text)
+    reply = Message(conversation=conversation, role=Message.Role.ASSISTANT, state=state)
+    Message.objects.bulk_create([question, reply])
     return question, reply
 
 

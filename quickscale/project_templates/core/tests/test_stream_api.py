@@ -354,3 +354,53 @@ def test_an_anthropic_stream_is_passed_on_and_charged_its_reported_usage(
     expected = metering.cost_of(chat, TokenUsage(30, 9))
     assert final["credits_charged"] == str(expected)
     assert ledger.balance(member).available == Decimal(100) - expected
+
+
+def test_pieces_with_quotes_line_breaks_and_unicode_pass_through_unchanged(
+    application, bearer, chat, member, fake_llm
+):
+    """Both ends parse and write the SSE lines themselves: every character survives."""
+    pieces = ['say "hi"\n', "naïve ", "\u2028✓ ", "back\\slash ", "日本語", "{}[]"]
+    fake_llm.reply("", chunks=pieces)
+
+    events = chunks(stream(application, bearer, {"message": "Odd text, please."}))
+
+    assert [c["choices"][0]["delta"]["content"] for c in events[: len(pieces)]] == pieces
+    assert events[len(pieces)]["choices"][0]["finish_reason"] == "stop"
+    reply = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert (reply.state, reply.content) == (Message.State.COMPLETE, "".join(pieces))
+
+
+def test_a_streamed_message_continues_its_conversation_and_a_busy_one_is_refused(
+    application, bearer, chat, member, fake_llm
+):
+    fake_llm.reply("", chunks=["Paris."])
+    first = chunks(stream(application, bearer, {"message": "Capital of France?"}))[-2]
+    conversation = first["details"]["conversation"]
+    fake_llm.reply("", chunks=["Berlin."])
+
+    second = chunks(
+        stream(application, bearer, {"message": "Germany?", "conversation": conversation})
+    )
+
+    assert second[-2]["details"]["conversation"] == conversation
+    sent = fake_llm.requests[1].body["messages"]
+    assert [m["content"] for m in sent if m["role"] != "system"] == [
+        "Capital of France?",
+        "Paris.",
+        "Germany?",
+    ]
+    assert Conversation.objects.get().messages.count() == 4
+    # A reply still streaming in the conversation: refused before anything is stored or held.
+    Message.objects.filter(pk=second[-2]["details"]["message"]).update(
+        state=Message.State.STREAMING
+    )
+    held_before = CreditHold.objects.count()
+
+    read = stream(application, bearer, {"message": "And Spain?", "conversation": conversation})
+
+    assert read.status == 422
+    assert "still being written" in json.loads(read.body)["error"]["message"]
+    assert Conversation.objects.get().messages.count() == 4
+    assert CreditHold.objects.count() == held_before
+    assert len(fake_llm.requests) == 2
