@@ -219,8 +219,12 @@ def _job_page(
     A fragment of an ended job carries the navbar balance out of band: the
     settle (or release) of its credits changed it.
     """
+    cls = registered_services().get(job.service.name)
+    custom = cls is not None and cls.result_template != BaseService.result_template
     context = {
         "job": job,
+        # The service's own result template when it has one, else keys and tables.
+        "result_template": cls.result_template if cls is not None and custom else "",
         "display": result_display(job.result),
         "file_name": result_file_name(job),
         "notice": notice,

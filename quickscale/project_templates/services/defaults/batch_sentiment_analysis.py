@@ -39,6 +39,7 @@ class BatchSentimentAnalysis(BaseService):
 
     display_name = "Batch sentiment analysis"
     icon = "layers"
+    result_template = "services/results/batch_sentiment.html"
     default_credit_cost = Decimal("0.20")
     description = (
         "Sentiment of many English texts (one per line), in the background: label and scores "

@@ -156,7 +156,7 @@ def test_a_sentiment_batch_gives_a_csv_download_and_a_queued_job_can_be_cancelle
     expect(page.locator("#job-state")).to_contain_text("Queued")
     _worker().join(timeout=30)
     expect(page.locator("#job-state")).to_contain_text("Succeeded")
-    expect(page.locator("#job-result")).to_contain_text("negative")
+    expect(page.locator("#batch-counts")).to_contain_text("Negative 1")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download sentiment.csv").click()
     assert download.value.suggested_filename == "sentiment.csv"

@@ -15,6 +15,7 @@ from common.testing.browser import log_in
 from credits import ledger
 from services.configuration import ensure_service_rows
 from services.tests.factories import png_bytes
+from services.tests.test_browser import _worker
 from users.tests.factories import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -107,3 +108,22 @@ def test_running_out_of_credits_offers_to_buy_them(page: Any):
     page.locator("#service-panel button[type=submit]").click()
     page.get_by_role("link", name="Buy credits").click()
     expect(page).to_have_url(re.compile(r"/pricing/$"))
+
+
+def test_a_batch_jobs_result_fits_a_phone(page: Any):
+    ensure_service_rows()
+    user = make_user("job@example.com")
+    ledger.grant(user, 10, source="admin", reference="browser-job")
+    page.set_viewport_size({"width": 390, "height": 900})
+    log_in(page, "job@example.com", PASSWORD)
+    page.goto("/services/batch_sentiment_analysis/")
+    page.get_by_label("Texts").fill("I adore this.\nThis is dreadful.\nIt is a table.")
+    page.get_by_role("button", name="Start job").click()
+    expect(page.locator("#job-state")).to_contain_text("Queued")
+    _worker().join(timeout=30)
+    expect(page.locator("#batch-counts")).to_have_text("Positive 1 Neutral 1 Negative 1")
+    expect(page.locator("#batch-rows tbody tr")).to_have_count(3)
+    fits(page, 390)
+    page.goto("/services/jobs/")
+    fits(page, 390)
+    page.console.assert_clean()

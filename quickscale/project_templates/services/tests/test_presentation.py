@@ -4,17 +4,21 @@ to buy credits when they run out."""
 
 import json
 import shlex
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from common.testing.html import elements, raw_texts, texts
+from common.testing.tasks import run_queued_tasks
 from services.base import BaseService, service_title
 from services.icons import ICONS, icon_html
-from services.models import Service, ServiceUsage
+from services.models import Job, Service, ServiceUsage
 from services.presentation import API_KEY_PLACEHOLDER, code_snippets, title_of
 from services.registry import register_service, registered_services
 from services.tests.factories import jpeg_with_exif, png_bytes
@@ -274,3 +278,49 @@ def test_staff_do_not_see_a_users_inputs_in_the_admin(client, member):
     page = client.get(reverse("admin:services_serviceusage_change", args=[usage.pk]))
     assert page.status_code == 200
     assert "my secret plan" not in page.content.decode()
+
+
+# --------------------------------------------------------------------------- job results
+
+
+def test_a_batch_jobs_result_shows_label_counts_and_a_row_per_text(
+    client, member, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            detail("batch_sentiment_analysis"),
+            {"texts": "I love this.\nThis is terrible.\nIt is a table."},
+        )
+    run_queued_tasks()
+    job = Job.objects.get()
+    html = client.get(reverse("services:job", args=[job.pk])).content.decode()
+    found = texts(html)
+    assert found["batch-counts"] == "Positive 1 Neutral 1 Negative 1"
+    rows = found["batch-rows"]
+    assert rows.startswith("# Sentiment Score Confidence 1 Positive")
+    assert "2 Negative -0." in rows
+    raw = json.loads(raw_texts(html)["raw-result"].split("Raw JSON", 1)[1])
+    assert raw["processed"] == 3
+
+
+def test_a_job_of_a_service_without_its_own_template_labels_its_keys(
+    client, member, isolated_registry
+):
+    @register_service("test_plain_job_service")
+    class PlainJob(BaseService):
+        def execute_service(self, user: Any, **kwargs: Any) -> dict[str, Any]:
+            return {"word_count": 2, "per_word": [{"word_text": "a", "char_count": 1}]}
+
+    service = Service.objects.create(name="test_plain_job_service", credit_cost=Decimal("0"))
+    job = Job.objects.create(
+        owner=member,
+        service=service,
+        origin="web",
+        state=Job.State.SUCCEEDED,
+        result=PlainJob().execute_service(member),
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    html = client.get(reverse("services:job", args=[job.pk])).content.decode()
+    found = texts(html)["job-result"]
+    assert "Word count 2" in found
+    assert "Per word Word text Char count a 1" in found
