@@ -65,10 +65,15 @@ def score_percent(value: Any) -> int:
     return round((min(max(number, -1.0), 1.0) + 1) * 50)
 
 
+# A raw result longer than this is left to the API: a page (polled, for a job) stays light.
+MAX_RAW_JSON_CHARS = 100_000
+
+
 @register.filter
 def pretty_json(value: Any) -> str:
-    """``value`` as indented JSON, for the raw result."""
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    """``value`` as indented JSON for the raw result; "" past ``MAX_RAW_JSON_CHARS``."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return text if len(text) <= MAX_RAW_JSON_CHARS else ""
 
 
 @register.filter

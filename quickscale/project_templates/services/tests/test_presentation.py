@@ -17,10 +17,12 @@ from django.utils import timezone
 from common.testing.html import elements, raw_texts, texts
 from common.testing.tasks import run_queued_tasks
 from services.base import BaseService, service_title
+from services.checks import check_result_templates
 from services.icons import ICONS, icon_html
 from services.models import Job, Service, ServiceUsage
 from services.presentation import API_KEY_PLACEHOLDER, code_snippets, title_of
 from services.registry import register_service, registered_services
+from services.templatetags.services_ui import MAX_RAW_JSON_CHARS, pretty_json
 from services.tests.factories import jpeg_with_exif, png_bytes
 from users.services import user_delete
 from users.tests.factories import make_user
@@ -324,3 +326,24 @@ def test_a_job_of_a_service_without_its_own_template_labels_its_keys(
     found = texts(html)["job-result"]
     assert "Word count 2" in found
     assert "Per word Word text Char count a 1" in found
+
+
+def test_a_missing_result_template_is_a_system_check_error(isolated_registry):
+    assert check_result_templates() == []
+
+    @register_service("test_bad_template_service")
+    class BadTemplate(BaseService):
+        result_template = "services/results/no_such_template.html"
+
+    errors = check_result_templates()
+    assert [error.id for error in errors] == ["services.E001"]
+    assert "test_bad_template_service" in errors[0].msg
+
+
+def test_a_huge_raw_result_is_left_to_the_api():
+    small = render_to_string(
+        "services/results/fields.html", {"result": {"a": 1}}
+    )  # the default template
+    assert "A 1" in texts(small)["result-fields"]
+    assert pretty_json({"a": 1}) == '{\n  "a": 1\n}'
+    assert pretty_json({"text": "x" * (MAX_RAW_JSON_CHARS + 1)}) == ""
