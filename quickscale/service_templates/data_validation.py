@@ -36,6 +36,8 @@ class ServiceTemplateName(BaseService):
     display_name = "Service template name"  # quickscale:display-name
     icon = "check"  # a name from services/icons.py, or an emoji
     form_class = DataForm
+    # The inputs of the "Use it from code" snippets on the service's page.
+    example_input = {"record": {"name": "Ada", "email": "ada@example.com"}}
 
     def validate_input(self, **inputs: Any) -> dict[str, Any]:
         """Accept a JSON object (or its text) before any credit is charged."""

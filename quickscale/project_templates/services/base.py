@@ -88,6 +88,8 @@ class BaseService:
       ``services/icons.py`` (an emoji works too, where the reader has the font);
       ``result_template``: the template that shows a result as UI (its
       ``result`` is the service's dict; the raw JSON is always one click away);
+      ``example_input``: the JSON inputs of the page's "Use it from code"
+      snippets (None: made up from ``form_class``'s fields);
       ``default_credit_cost`` and ``description``: used when ``bootstrap``
       creates the service's ``Service`` row (change them later with
       ``manage.py configure_service``);
@@ -103,6 +105,7 @@ class BaseService:
     display_name: ClassVar[str] = ""
     icon: ClassVar[str] = ""
     result_template: ClassVar[str] = "services/results/fields.html"
+    example_input: ClassVar[dict[str, Any] | None] = None
     default_credit_cost: ClassVar[Decimal] = Decimal("0.00")
     description: ClassVar[str] = ""
     form_class: ClassVar[type[forms.Form]] = TextInputForm

@@ -64,16 +64,30 @@ def _example_inputs(form: forms.Form) -> tuple[dict[str, Any], dict[str, str]]:
     return values, files
 
 
+def python_literal(value: Any) -> str:
+    """``value`` (JSON data) as Python source: ``"strings"``, ``True``, ``False``, ``None``."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, dict):
+        items = (f"{python_literal(str(k))}: {python_literal(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(python_literal(item) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def code_snippets(service: type[BaseService], endpoint: str) -> CodeSnippets:
     """curl and Python calls of ``service`` at ``endpoint`` (its absolute run address)."""
     values, files = _example_inputs(service.form_class())
+    if service.example_input is not None:
+        values = dict(service.example_input)
     auth = f"Authorization: Bearer {API_KEY_PLACEHOLDER}"
     if files:
         form_lines = [f'  -F "{name}=@{path}"' for name, path in files.items()]
         form_lines += [f'  -F "{name}={value}"' for name, value in values.items()]
         curl = " \\\n".join([f"curl -X POST {endpoint}", f'  -H "{auth}"', *form_lines])
         opened = ", ".join(f'"{name}": open("{path}", "rb")' for name, path in files.items())
-        data = f"\n    data={json.dumps(values)}," if values else ""
+        data = f"\n    data={python_literal(values)}," if values else ""
         python = (
             "import requests\n\n"
             "response = requests.post(\n"
@@ -100,7 +114,7 @@ def code_snippets(service: type[BaseService], endpoint: str) -> CodeSnippets:
         "response = requests.post(\n"
         f'    "{endpoint}",\n'
         f'    headers={{"Authorization": "Bearer {API_KEY_PLACEHOLDER}"}},\n'
-        f'    json={{"input": {json.dumps(values, ensure_ascii=False)}}},\n'
+        f"    json={python_literal({'input': values})},\n"
         "    timeout=60,\n"
         ")\n"
         "response.raise_for_status()\n"

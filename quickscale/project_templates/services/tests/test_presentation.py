@@ -347,3 +347,26 @@ def test_a_huge_raw_result_is_left_to_the_api():
     assert "A 1" in texts(small)["result-fields"]
     assert pretty_json({"a": 1}) == '{\n  "a": 1\n}'
     assert pretty_json({"text": "x" * (MAX_RAW_JSON_CHARS + 1)}) == ""
+
+
+def test_a_services_example_input_is_what_its_snippets_send(isolated_registry):
+    @register_service("test_record_checker")
+    class RecordChecker(BaseService):
+        example_input = {"record": {"name": "Ada"}}
+
+    snippets = code_snippets(RecordChecker, "https://x.test/api/services/test_record_checker/run")
+    words = shlex.split(snippets.curl.replace("\\\n", " "))
+    assert json.loads(words[words.index("-d") + 1]) == {"input": {"record": {"name": "Ada"}}}
+    assert 'json={"input": {"record": {"name": "Ada"}}}' in snippets.python
+
+
+def test_the_python_snippet_is_python_for_every_json_value(isolated_registry):
+    @register_service("test_flags_service")
+    class Flags(BaseService):
+        example_input = {"on": True, "off": False, "none": None, "n": [1, 2.5], "s": 'say "hi"'}
+
+    python = code_snippets(Flags, "https://x.test/run").python
+    namespace: dict[str, Any] = {}
+    call = python.split("response = requests.post(", 1)[1].rsplit(")\nresponse", 1)[0]
+    exec(f"def post(*args, **kwargs): return kwargs\nresult = post({call})", namespace)
+    assert namespace["result"]["json"] == {"input": Flags.example_input}
