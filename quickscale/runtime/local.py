@@ -67,9 +67,11 @@ RELOAD_INCLUDES = ("*.html", "*.txt")
 # A reloading worker's supervisor starts its child within this long; until then
 # a supervisor without one is starting, not crashed.
 WORKER_START_SECONDS = 15.0
-# How long after its start `up` gives a worker to fail its start-up checks (the web
-# server's start takes most of it).
-WORKER_SETTLE_SECONDS = 3.0
+# What a worker logs once its start-up checks passed and it takes tasks (the
+# project's common.task_worker, either backend). `up` waits for it, or for the
+# worker's exit, up to WORKER_START_SECONDS: a fixed wait missed workers that
+# failed later on a busy machine and slowed every `up` on a quiet one.
+WORKER_READY_LINE = b"task worker started"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class WorkerProcess:
 
     pid: int
     reload: bool = False
+    # worker.log's size when this worker was started: its own lines come after.
+    log_offset: int = 0
 
 
 def _looks_like_web_server(pid: int) -> bool:
@@ -580,7 +584,11 @@ class LocalRuntime(Runtime):
     def _read_worker_file(self) -> WorkerProcess | None:
         try:
             data = json.loads(self.worker_pid_file.read_text())
-            return WorkerProcess(pid=int(data["pid"]), reload=data.get("reload") is True)
+            return WorkerProcess(
+                pid=int(data["pid"]),
+                reload=data.get("reload") is True,
+                log_offset=int(data.get("log_offset", 0)),
+            )
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -624,10 +632,11 @@ class LocalRuntime(Runtime):
             mode = " (reloads on code changes)" if reload else ""
             log.write(logs.header(f"worker, TASK_BACKEND={self.task_backend}{mode}"))
             log.flush()
+            offset = log.tell()
             process = processes.start_in_background(
                 self._worker_command(reload=reload), cwd=self.root, env=env, log=log
             )
-        record = {"pid": process.pid, "reload": reload}
+        record = {"pid": process.pid, "reload": reload, "log_offset": offset}
         temporary = self.worker_pid_file.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(record) + "\n")
         os.replace(temporary, self.worker_pid_file)
@@ -649,8 +658,10 @@ class LocalRuntime(Runtime):
         if worker is None or started is None:
             return ()
         # Counted from the worker's start, which the web server's start overlapped.
-        deadline = started + WORKER_SETTLE_SECONDS
+        deadline = started + WORKER_START_SECONDS
         while time.time() < deadline and processes.is_alive(worker.pid):
+            if self._worker_ready(worker):
+                return ()
             time.sleep(0.1)
         if processes.is_alive(worker.pid):
             return ()
@@ -659,6 +670,15 @@ class LocalRuntime(Runtime):
             "it reports below, then run 'quickscale up' again. Last lines of "
             f"{self.worker_log}:\n{logs.log_error_tail(self.worker_log)}",
         )
+
+    def _worker_ready(self, worker: WorkerProcess) -> bool:
+        """True once the worker logged that it takes tasks (its start-up checks passed)."""
+        try:
+            with open(self.worker_log, "rb") as log:
+                log.seek(worker.log_offset)
+                return WORKER_READY_LINE in log.read()
+        except OSError:
+            return False
 
     def _stop_worker(self) -> None:
         """Stop the worker (it finishes its running task), whatever it left; drop its pid file."""

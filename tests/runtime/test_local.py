@@ -1094,6 +1094,25 @@ def test_production_settings_start_the_worker_without_reload(local_project: Proj
     assert runtime._worker_command(reload=runtime.reload)[-2:] == ["manage.py", "worker"]
 
 
+def test_a_worker_that_fails_after_a_slow_start_is_still_reported(stopped: Project) -> None:
+    """Start-up checks can take seconds on a busy machine: `up` waits for the worker's
+    ready line or its exit (up to WORKER_START_SECONDS), not a fixed few seconds."""
+    runtime = LocalRuntime(stopped)
+    settings = stopped.root / "core" / "settings.py"
+    slow_then_broken = (
+        "\nimport sys as _sys\nimport time as _time\n"
+        'if "worker" in _sys.argv:\n    _time.sleep(5)\n'
+        'PERIODIC_TASKS = {"credits.tasks.no_such_task": 60}\n'
+    )
+    with edited(settings, lambda text: text + slow_then_broken):
+        result = runtime.up()
+        try:
+            (note,) = result.notes
+            assert "PERIODIC_TASKS names 'credits.tasks.no_such_task'" in note
+        finally:
+            runtime.down()
+
+
 def test_a_worker_that_cannot_start_is_reported_by_up_with_its_reason(stopped: Project) -> None:
     runtime = LocalRuntime(stopped)
     settings = stopped.root / "core" / "settings.py"

@@ -223,6 +223,8 @@ def _run_rq_worker(worker_id: str) -> None:
     worker = get_worker(*settings.RQ_QUEUES, job_class="django_tasks_rq.Job", name=worker_id)
     # RQ forks a process per job: it must not inherit (and share) this one's connection.
     connections.close_all()
+    # The line `quickscale up` waits for, as the database worker's.
+    logger.info("task worker started", extra={"worker_id": worker_id, "backend": "rq"})
     worker.work(with_scheduler=True, logging_level=settings.LOG_LEVEL)
 
 
