@@ -43,6 +43,8 @@ def catalog_apply(prices: list[PriceInfo], *, product_id: str | None = None) -> 
                 "display_order": info.display_order,
                 "trial_days": info.trial_days,
                 "trial_credit_amount": info.trial_credit_amount,
+                "highlighted": info.highlight,
+                "features": list(info.features),
                 "active": info.credit_amount is not None and info.credit_amount > 0,
             },
         )

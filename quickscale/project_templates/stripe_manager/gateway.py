@@ -112,6 +112,8 @@ class PriceInfo:
     active: bool = True
     trial_days: int | None = None  # a plan's free trial (metadata ``trial_days``)
     trial_credit_amount: Decimal = Decimal(0)  # granted for the trial (``trial_credits``)
+    highlight: bool = False  # the plan the pricing page stands out (metadata ``highlight``)
+    features: tuple[str, ...] = ()  # a plan's selling points (metadata ``features``)
 
 
 @dataclass(frozen=True)
@@ -383,6 +385,52 @@ def metadata_trial_credits(*metadatas: Any, where: str) -> Decimal:
             )
         return amount
     return Decimal(0)
+
+
+# A plan card lists at most this many features, each at most this long.
+MAX_FEATURES = 8
+MAX_FEATURE_LENGTH = 80
+
+
+def metadata_highlight(*metadatas: Any, where: str) -> bool:
+    """The first ``highlight`` among ``metadatas``: ``true`` or ``false``, else False.
+
+    Any other value raises ``CatalogError`` naming ``where`` (a typo should not
+    silently un-highlight the plan the owner meant to sell).
+    """
+    for metadata in metadatas:
+        value = (metadata or {}).get("highlight")
+        if value in (None, ""):
+            continue
+        text = str(value).strip().lower()
+        if text not in ("true", "false"):
+            raise CatalogError(
+                f"{where}: metadata highlight must be true or false, not {value!r}.",
+                "Fix it in Stripe (or remove it), then sync the catalog again.",
+            )
+        return text == "true"
+    return False
+
+
+def metadata_features(*metadatas: Any, where: str) -> tuple[str, ...]:
+    """The first ``features`` among ``metadatas``: a ``;``-separated list, trimmed.
+
+    Empty items are dropped. More than ``MAX_FEATURES`` items, or one longer than
+    ``MAX_FEATURE_LENGTH`` characters, raises ``CatalogError`` naming ``where``.
+    """
+    for metadata in metadatas:
+        value = (metadata or {}).get("features")
+        if value in (None, ""):
+            continue
+        items = tuple(item.strip() for item in str(value).split(";") if item.strip())
+        if len(items) > MAX_FEATURES or any(len(item) > MAX_FEATURE_LENGTH for item in items):
+            raise CatalogError(
+                f"{where}: metadata features must be at most {MAX_FEATURES} items separated "
+                f"by ';', each at most {MAX_FEATURE_LENGTH} characters.",
+                "Shorten the list in Stripe, then sync the catalog again.",
+            )
+        return items
+    return ()
 
 
 def metadata_display_order(*metadatas: Any) -> int:
@@ -805,6 +853,8 @@ class StripeGateway(Gateway):
                     trial_credit_amount=metadata_trial_credits(
                         metadata, product_metadata, where=where
                     ),
+                    highlight=metadata_highlight(metadata, product_metadata, where=where),
+                    features=metadata_features(metadata, product_metadata, where=where),
                 )
             )
         return result

@@ -61,6 +61,10 @@ class StripeProduct(models.Model):
     # credits it comes with (``trial_credits``, may be 0); one-time prices ignore both.
     trial_days = models.PositiveIntegerField(null=True, blank=True)
     trial_credit_amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    # The pricing page's stand-out plan (metadata ``highlight``) and the selling points
+    # its card lists (metadata ``features``, ``;``-separated); validated by the sync.
+    highlighted = models.BooleanField(default=False)
+    features = models.JSONField(default=list, blank=True)
     active = models.BooleanField(default=True)
     stripe_product_id = models.CharField(max_length=255)
     stripe_price_id = models.CharField(max_length=255, unique=True)

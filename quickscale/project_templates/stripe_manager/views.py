@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -23,7 +24,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from common import htmx
 from common.json_input import JsonInputError, loads_bounded
-from stripe_manager import auto_top_up, plan_changes, selectors, services, signing
+from stripe_manager import (
+    auto_top_up,
+    plan_changes,
+    pricing_page,
+    selectors,
+    services,
+    signing,
+)
 from stripe_manager.exceptions import BillingError
 from stripe_manager.gateway import GatewayError, payments_enabled, uses_simulator
 from stripe_manager.webhooks import process_event, record_failure
@@ -68,29 +76,51 @@ def _fail(request: HttpRequest, message: str, to: str = "stripe_manager:pricing"
 # --------------------------------------------------------------------------- pages
 
 
+def _quantity(request: HttpRequest) -> dict[str, str]:
+    """The ``quantity`` query parameter, when given (an absent one is no choice)."""
+    value = request.GET.get("quantity", "")
+    return {"quantity": value} if value else {}
+
+
 @require_GET
 def pricing(request: HttpRequest) -> HttpResponse:
-    """Plans and credit packs, with subscribe / change / buy forms for signed-in users."""
+    """Plans and credit packs, with subscribe / change / buy forms for signed-in users.
+
+    ``?buy=<pack price>&quantity=N`` is a signed-out visitor's pack choice: they are
+    sent to sign up, and come back to this page with the quantity filled in.
+    """
+    choice = CheckoutForm({"price_id": request.GET.get("buy", ""), **_quantity(request)})
+    chosen = choice.cleaned_data if choice.is_valid() else {}
+    if chosen and not isinstance(request.user, CustomUser):
+        back = f"{request.get_full_path()}#pack-{chosen['price_id']}"
+        return redirect(f"{reverse('account_signup')}?{urlencode({'next': back})}")
     subscription = (
         selectors.current_subscription(request.user)
         if isinstance(request.user, CustomUser)
         else None
     )
     current = subscription.product if subscription else None
+    plan_cards = pricing_page.plan_cards(selectors.plans())
+    pack_cards = pricing_page.pack_cards(
+        selectors.credit_packs(),
+        chosen_price=chosen.get("price_id", ""),
+        chosen_quantity=chosen.get("quantity"),
+    )
     return TemplateResponse(
         request,
         "stripe_manager/pricing.html",
         {
-            "plans": selectors.plans(),
-            "packs": selectors.credit_packs(),
+            "plan_cards": plan_cards,
+            "period_switch": any(card.period for card in plan_cards),
+            "yearly_first": pricing_page.shows_yearly_first(current),
+            "pack_cards": pack_cards,
+            "purchase_range": pricing_page.purchase_range(pack_cards),
             "subscription": subscription,
             "current_product": current,
             # One trial per account: anyone who ever subscribed is offered none.
             "trial_available": isinstance(request.user, CustomUser)
             and not selectors.had_subscription(request.user),
             "payments_enabled": payments_enabled(),
-            "MIN_CREDIT_PURCHASE": settings.MIN_CREDIT_PURCHASE,
-            "MAX_CREDIT_PURCHASE": settings.MAX_CREDIT_PURCHASE,
         },
     )
 

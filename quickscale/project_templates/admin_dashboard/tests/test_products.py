@@ -18,13 +18,13 @@ def test_sync_pulls_the_catalog_and_shows_a_summary(staff_client, staff, demo_ca
 
     response = staff_client.post(reverse("admin_dashboard:products"), follow=True)
 
-    assert StripeProduct.objects.filter(active=True).count() == 3
-    assert b"3 prices synced from Stripe, 0 deactivated." in response.content
+    assert StripeProduct.objects.filter(active=True).count() == 4
+    assert b"4 prices synced from Stripe, 0 deactivated." in response.content
     row = AuditLog.objects.get()
     assert (row.actor, row.action, row.details) == (
         staff,
         AuditLog.Action.PRODUCT_SYNC,
-        {"synced": 3, "deactivated": 0},
+        {"synced": 4, "deactivated": 0},
     )
 
 

@@ -121,4 +121,36 @@ document.addEventListener("alpine:init", () => {
       }, 2000);
     },
   }));
+
+  // The pricing page's monthly/yearly switch; starts on the period the server names.
+  window.Alpine.data("billingPeriod", () => ({
+    period: "month",
+    init() {
+      this.period = this.$el.dataset.period === "year" ? "year" : "month";
+    },
+    showMonthly() {
+      this.period = "month";
+    },
+    showYearly() {
+      this.period = "year";
+    },
+    get monthly() {
+      return this.period === "month";
+    },
+    get yearly() {
+      return this.period === "year";
+    },
+    get monthlyClass() {
+      return this.period === "month" ? "is-primary is-selected" : "";
+    },
+    get yearlyClass() {
+      return this.period === "year" ? "is-primary is-selected" : "";
+    },
+    get monthlyPressed() {
+      return this.period === "month" ? "true" : "false";
+    },
+    get yearlyPressed() {
+      return this.period === "year" ? "true" : "false";
+    },
+  }));
 });

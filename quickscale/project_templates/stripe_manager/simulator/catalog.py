@@ -1,4 +1,4 @@
-"""The demo catalog a new project starts with: a credit pack and two monthly plans."""
+"""The demo catalog a new project starts with: a credit pack and two plans (Pro also yearly)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ DEMO_CATALOG: list[store.Obj] = [
         "product": "prod_sim_basic",
         "price": "price_sim_basic_monthly",
         "name": "Basic",
-        "description": "500 credits every month.",
+        "description": "For side projects: try every service.",
         "unit_amount": 1500,
         "interval": "month",
         "credits": "500",
@@ -33,11 +33,30 @@ DEMO_CATALOG: list[store.Obj] = [
         "product": "prod_sim_pro",
         "price": "price_sim_pro_monthly",
         "name": "Pro",
-        "description": "2,000 credits every month.",
+        "description": "For teams that run services every day.",
         "unit_amount": 4500,
         "interval": "month",
         "credits": "2000",
         "order": 3,
+        "product_metadata": {
+            "highlight": "true",
+            "features": "Every service;API keys for your apps;Auto top-up;Priority support",
+        },
+    },
+    {
+        # A second price of the same product: the pricing page offers monthly or yearly.
+        "product": "prod_sim_pro",
+        "price": "price_sim_pro_yearly",
+        "name": "Pro",
+        "description": "For teams that run services every day.",
+        "unit_amount": 45000,
+        "interval": "year",
+        "credits": "24000",
+        "order": 3,
+        "product_metadata": {
+            "highlight": "true",
+            "features": "Every service;API keys for your apps;Auto top-up;Priority support",
+        },
     },
 ]
 
@@ -54,11 +73,18 @@ def seed_demo_catalog() -> int:
         if SimulatedObject.objects.filter(object_id=entry["price"], kind="price").exists():
             continue
         metadata = {"credit_amount": entry["credits"], "display_order": str(entry["order"])}
-        store.save(
-            entry["product"],
-            "product",
-            shapes.product(entry["product"], name=entry["name"], description=entry["description"]),
-        )
+        # Two prices may share a product: the second one leaves it as it is.
+        if not SimulatedObject.objects.filter(object_id=entry["product"], kind="product").exists():
+            store.save(
+                entry["product"],
+                "product",
+                shapes.product(
+                    entry["product"],
+                    name=entry["name"],
+                    description=entry["description"],
+                    metadata=entry.get("product_metadata"),
+                ),
+            )
         store.save(
             entry["price"],
             "price",

@@ -27,6 +27,8 @@ from stripe_manager.gateway import (
     UpgradePreview,
     metadata_credit_amount,
     metadata_display_order,
+    metadata_features,
+    metadata_highlight,
     metadata_trial_credits,
     metadata_trial_days,
 )
@@ -330,6 +332,8 @@ class SimulatorGateway(Gateway):
                     display_order=metadata_display_order(*metadatas),
                     trial_days=metadata_trial_days(*metadatas, where=where),
                     trial_credit_amount=metadata_trial_credits(*metadatas, where=where),
+                    highlight=metadata_highlight(*metadatas, where=where),
+                    features=metadata_features(*metadatas, where=where),
                 )
             )
         return result

@@ -15,7 +15,7 @@ from django import template
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from stripe_manager import pricing_cache, selectors
+from stripe_manager import pricing_cache, pricing_page, selectors
 from stripe_manager.gateway import payments_enabled
 
 register = template.Library()
@@ -30,7 +30,7 @@ def pricing_section() -> SafeString:
         html = render_to_string(
             "stripe_manager/includes/pricing_section.html",
             {
-                "plans": list(selectors.plans()),
+                "plans": pricing_page.landing_plans(selectors.plans()),
                 "packs": list(selectors.credit_packs()),
                 "payments_enabled": enabled,
             },

@@ -6,6 +6,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from common.testing.html import elements, texts
+
 pytestmark = pytest.mark.django_db
 
 
@@ -23,7 +25,8 @@ def _pricing(client) -> str:
 
 
 def _boxes(section: str) -> list[str]:
-    return [_text(box) for box in re.findall(r'<div class="box">(.*?)</div>', section, re.S)]
+    """The text of each plan and pack box, in page order."""
+    return [text for key, text in texts(section).items() if key.startswith("landing-")]
 
 
 def _buy_link(section: str) -> str | None:
@@ -132,3 +135,34 @@ def test_this_process_serves_the_section_without_a_query_until_its_copy_expires(
 
     now += 0.5  # LOCAL_SECONDS after the copy was taken
     assert "Pro Plus $45.00" in _text(_pricing(client))
+
+
+def test_the_landing_page_centres_the_tiers_and_stands_out_the_highlighted_plan(client, catalog):
+    catalog["pro"].highlighted = True
+    catalog["pro"].save()
+    section = _pricing(client)
+
+    boxes = elements(section)
+    assert "is-highlighted" in str(boxes["landing-plan-price_pro"]["class"])
+    assert "is-highlighted" not in str(boxes["landing-plan-price_basic"]["class"])
+    assert texts(section)["landing-plan-price_pro"].startswith("Most popular Pro $45.00")
+    assert re.search(r'class="columns is-multiline is-centered"', section)
+
+
+def test_a_plan_sold_monthly_and_yearly_is_one_box_with_both_prices(client, catalog):
+    from stripe_manager.models import StripeProduct
+
+    StripeProduct.objects.create(
+        stripe_product_id="prod_pro",
+        stripe_price_id="price_pro_yearly",
+        name="Pro",
+        price=Decimal("450.00"),
+        interval="year",
+        credit_amount=24000,
+    )
+    section = _pricing(client)
+
+    assert "landing-plan-price_pro_yearly" not in elements(section)
+    assert texts(section)["landing-plan-price_pro"] == (
+        "Pro $45.00 / month 2,000 credits every month or $450.00 / year for 24,000 credits"
+    )

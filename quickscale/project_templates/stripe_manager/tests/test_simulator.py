@@ -41,10 +41,11 @@ def pay(client, price_id, capture, quantity=1) -> Any:
     assert "/credits/success/" in paid["Location"]
 
 
-def test_the_demo_catalog_is_a_credit_pack_and_two_monthly_plans_seeded_once(demo):
+def test_the_demo_catalog_is_a_credit_pack_and_two_plans_one_also_yearly_seeded_once(demo):
     call_command("seed_demo_catalog", stdout=None)
-    assert StripeProduct.objects.count() == 3
-    assert sorted(p.interval for p in StripeProduct.objects.all()) == ["month", "month", "none"]
+    assert StripeProduct.objects.count() == 4
+    intervals = sorted(p.interval for p in StripeProduct.objects.all())
+    assert intervals == ["month", "month", "none", "year"]
 
 
 def test_the_demo_catalog_is_not_seeded_without_the_simulator(db, settings):

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from common.testing.html import texts
 from credits.models import CreditLot
 from stripe_manager.models import Payment, SimulatedObject, StripeCustomer, UserSubscription
 from stripe_manager.tests.factories import (
@@ -196,7 +197,11 @@ def test_the_pricing_page_writes_money_and_credits_one_way(client, catalog, sett
     settings.MAX_CREDIT_PURCHASE = 1000
     html = client.get("/pricing/").content.decode()
     assert "$45.00" in html
-    assert "2,000 credits per period ($0.0225 per credit)" in html
-    assert "500 credits per period ($0.03 per credit)" in html
-    assert "One purchase: 10 to 1,000 credits." in html
+    found = texts(html)
+    assert found["plan-credits-price_pro"] == "2,000 credits every month ($0.0225 per credit)"
+    assert found["plan-credits-price_basic"] == "500 credits every month ($0.03 per credit)"
+    # The only pack holds 100 credits: 1 to 10 packs, not "10 to 1,000 credits".
+    assert found["purchase-range"] == (
+        "Pay-as-you-go credits never expire. One purchase buys 100 to 1,000 credits."
+    )
     assert " USD" not in html
