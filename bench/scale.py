@@ -6,24 +6,25 @@ One run, on this machine, so the figures compare with each other:
   at 1 credit: Bearer key, rate-limit hit, ``ledger.consume``, usage rows)
   through 1 and through 3 uvicorn processes, each a server of its own on its
   own port, ``--clients`` keep-alive clients spread round-robin over them,
-  for ``--seconds`` each. The ratio is bounded by the machine's cores (the
-  clients run here too), not by the project: the processes share nothing but
-  PostgreSQL (and Redis, when set);
+  for ``--seconds`` each, in ``--rounds`` alternating rounds (medians). The
+  ratio is bounded by the machine's cores (the clients run here too), not by
+  the project: the processes share nothing but PostgreSQL (and Redis, when set);
 - job throughput with 1 and 2 ``manage.py worker`` processes: ``--jobs``
   charged jobs (``services.jobs.enqueue_job``: a hold each, settled by the
   worker) queued at once on the database backend, jobs per second from the
   first start to the last finish as the jobs record them;
 - p50 / p95 latency of one charged call (one client, one process) with the
   rate limiter (and the cache) on PostgreSQL beside the same on Redis
-  (``REDIS_URL``, database ``--redis-db`` of the local server; only this
-  run's keys are deleted, before and after).
+  (``REDIS_URL``: ``--redis-url``, database 12 of the local server by
+  default; only this run's keys are deleted, before and after), the two
+  alternating over ``--rounds``, a fresh server each.
 
 Runs against a scratch database on ``DATABASE_URL``'s server (dropped
 afterwards), or on a throwaway embedded PostgreSQL when it is unset. Reported,
 no targets. Not part of CI.
 
-    .venv/bin/python bench/scale.py [--clients 12] [--seconds 5] [--jobs 400]
-        [--latency-calls 400] [--redis-url redis://127.0.0.1:6379/12]
+    .venv/bin/python bench/scale.py [--clients 12] [--seconds 5] [--rounds 3] [--jobs 400]
+        [--latency-calls 200] [--redis-url redis://127.0.0.1:6379/12]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -192,8 +194,8 @@ def calls_per_second(ports: list[int], keys: list[str], seconds: float) -> float
     return sum(done) / (time.monotonic() - began)
 
 
-def latencies(port: int, key: str, calls: int) -> tuple[float, float]:
-    """p50 and p95 seconds of ``calls`` charged calls made one after another."""
+def latencies(port: int, key: str, calls: int) -> list[float]:
+    """Seconds of each of ``calls`` charged calls made one after another."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     for _ in range(20):
         _call(conn, key)
@@ -203,8 +205,13 @@ def latencies(port: int, key: str, calls: int) -> tuple[float, float]:
         _call(conn, key)
         samples.append(time.perf_counter() - started)
     conn.close()
-    samples.sort()
-    return samples[len(samples) // 2], samples[min(len(samples) - 1, int(0.95 * len(samples)))]
+    return samples
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """p50 and p95 of ``samples``."""
+    ordered = sorted(samples)
+    return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
 def clear_redis(url: str) -> int:
@@ -296,7 +303,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=12, help="concurrent HTTP clients")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of a throughput run")
     parser.add_argument("--jobs", type=int, default=400, help="jobs of a throughput run")
-    parser.add_argument("--latency-calls", type=int, default=400, help="calls of a latency run")
+    parser.add_argument(
+        "--latency-calls", type=int, default=200, help="calls of a latency run (per round)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds of the web and latency runs"
+    )
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("BENCH_SCALE_REDIS_URL", "redis://127.0.0.1:6379/12"),
@@ -314,14 +326,19 @@ def main() -> int:
         env = {**os.environ, **common_env(url), "DB_POOL_SIZE": str(args.clients + 4),
                "SERVICE_MAX_CONCURRENT_PER_PROCESS": str(args.clients + 2)}  # fmt: skip
 
-        rates = {}
-        for count in (1, 3):
-            with web_servers(count, env, log) as ports:
-                rates[count] = calls_per_second(ports, keys, args.seconds)
+        # Alternating rounds, medians compared: a machine that gets busier or quieter
+        # during the run shifts both alike.
+        runs: dict[int, list[float]] = {1: [], 3: []}
+        for _ in range(args.rounds):
+            for count in runs:
+                with web_servers(count, env, log) as ports:
+                    runs[count].append(calls_per_second(ports, keys, args.seconds))
+        rates = {count: statistics.median(series) for count, series in runs.items()}
         lines.append(
-            f"charged calls/s, {args.clients} clients: 1 web process {rates[1]:,.0f}, "
-            f"3 web processes {rates[3]:,.0f} -> {rates[3] / rates[1]:.2f}x "
-            f"(bounded by {os.cpu_count()} cores shared with the clients)"
+            f"charged calls/s, {args.clients} clients (median of {args.rounds}): "
+            f"1 web process {rates[1]:,.0f}, 3 web processes {rates[3]:,.0f} -> "
+            f"{rates[3] / rates[1]:.2f}x (bounded by {os.cpu_count()} cores shared with the "
+            f"clients; runs: 1 {[round(r) for r in runs[1]]}, 3 {[round(r) for r in runs[3]]})"
         )
 
         job_rates = {count: jobs_per_second(user, count, args.jobs, env, log) for count in (1, 2)}
@@ -330,17 +347,19 @@ def main() -> int:
             f"2 workers {job_rates[2]:,.1f} -> {job_rates[2] / job_rates[1]:.2f}x"
         )
 
-        timings = {}
+        samples: dict[str, list[float]] = {"PostgreSQL": [], "Redis": []}
         clear_redis(args.redis_url)
         try:
-            for engine, redis_url in (("PostgreSQL", ""), ("Redis", args.redis_url)):
-                with web_servers(1, {**env, "REDIS_URL": redis_url}, log) as ports:
-                    timings[engine] = latencies(ports[0], keys[0], args.latency_calls)
+            for _ in range(args.rounds):
+                for engine, redis_url in (("PostgreSQL", ""), ("Redis", args.redis_url)):
+                    with web_servers(1, {**env, "REDIS_URL": redis_url}, log) as ports:
+                        samples[engine] += latencies(ports[0], keys[0], args.latency_calls)
         finally:
             redis_keys = clear_redis(args.redis_url)
+        timings = {engine: percentiles(series) for engine, series in samples.items()}
         for engine, (p50, p95) in timings.items():
             lines.append(
-                f"charged call, limiter and cache on {engine}: "
+                f"charged call, limiter and cache on {engine} ({len(samples[engine])} calls): "
                 f"p50 {p50 * 1e3:.2f} ms, p95 {p95 * 1e3:.2f} ms"
             )
         from services.models import Job
