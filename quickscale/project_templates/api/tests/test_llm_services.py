@@ -170,7 +170,11 @@ def test_the_service_page_runs_the_call_and_shows_its_price(client, funded, extr
     assert b"1 credits per 1,000 input tokens, 2 per 1,000 output tokens" in page.content
     response = client.post(f"/services/{EXTRACTION}/", {"text": TEXT})
     assert response.status_code == 200
-    assert b"people Ada Lovelace" in response.content  # the JSON written out, not a repr
+    html = response.content.decode()
+    # The structured output as a definition list (its raw JSON one click away), not a repr.
+    assert "<dt>People</dt>" in html.replace("\n", "").replace("  ", "")
+    assert "Ada Lovelace" in html
+    assert "{'people'" not in html
     assert ledger.balance(funded).available == Decimal("99.00")
 
 
