@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,6 +48,22 @@ def delete_keys(client: redis.Redis, pattern: str) -> None:
     keys = list(client.scan_iter(pattern))
     if keys:
         client.delete(*keys)
+
+
+def prefixed_cache_env(folder: Path, prefix: str) -> dict[str, str]:
+    """Environment for a server process whose Redis cache keys all start with ``prefix:``.
+
+    Settings have no variable for the cache's ``KEY_PREFIX`` (a project has its own
+    Redis database), so the process runs a settings module written to ``folder``
+    that adds one to ``core.settings``. Cached sessions (REDIS_SESSIONS) and
+    allauth's counters are then under the test's prefix, to delete afterwards.
+    """
+    module = "prefixed_cache_settings"
+    (folder / f"{module}.py").write_text(
+        "from core.settings import *  # noqa: F403\n\n"
+        f"CACHES['default']['KEY_PREFIX'] = {prefix!r}  # noqa: F405\n"
+    )
+    return {"PYTHONPATH": str(folder), "DJANGO_SETTINGS_MODULE": module}
 
 
 @pytest.fixture

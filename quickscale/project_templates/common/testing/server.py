@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -10,7 +11,30 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from common.testing.database import session_database_url
 from common.testing.process import PROJECT_ROOT
+
+# Engines a test chooses for its servers itself: a developer's own (in this
+# process's environment) must not leak into them.
+_CHOSEN_BY_THE_TEST = ("REDIS_URL", "REDIS_SESSIONS", "TASK_BACKEND", "S3_")
+
+
+def server_env(**settings: str) -> dict[str, str]:
+    """The environment of a server or worker process on this test session's database.
+
+    This process's own, without its DB_* and DJANGO_* variables (DATABASE_URL names
+    the test database) or the engines a test chooses; PostgreSQL does it all (cache,
+    sessions, the task queue) unless ``settings`` say otherwise, and the logs hold
+    warnings only.
+    """
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DB_", "DJANGO_", *_CHOSEN_BY_THE_TEST))
+    }
+    env.update(DATABASE_URL=session_database_url(), TASK_BACKEND="database", LOG_LEVEL="WARNING")
+    env.update(settings)
+    return env
 
 
 def free_port() -> int:
