@@ -22,7 +22,11 @@ def lockout_response(request: HttpRequest, status: lockout.LockoutStatus) -> Tem
     response = TemplateResponse(
         request,
         "account/lockout.html",
-        {"until": status.until, "minutes": settings.ACCOUNT_LOCKOUT_MINUTES},
+        {
+            "until": status.until,
+            "minutes": settings.ACCOUNT_LOCKOUT_MINUTES,
+            "attempts": settings.ACCOUNT_LOCKOUT_ATTEMPTS,
+        },
         status=429,
     )
     response.render()

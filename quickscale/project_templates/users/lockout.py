@@ -22,12 +22,28 @@ from users.models import LoginLockout
 Scope = LoginLockout.Scope
 
 
+# A failed sign-in leaves its LockoutStatus on the request under this name: the sign-in
+# and code pages re-rendered after it warn when few attempts are left
+# (templates/account/_attempts_left.html).
+REQUEST_ATTRIBUTE = "sign_in_lockout"
+
+
 @dataclass(frozen=True)
 class LockoutStatus:
-    """Whether sign-in is refused, and until when."""
+    """Whether sign-in is refused, and until when.
+
+    ``attempts_left``: after a failure that did not lock, how many more failures
+    lock the account or the IP (the fewer of the two); None when not counted.
+    """
 
     locked: bool
     until: datetime | None = None
+    attempts_left: int | None = None
+
+    @property
+    def lock_minutes(self) -> int:
+        """How long a lock lasts."""
+        return int(settings.ACCOUNT_LOCKOUT_MINUTES)
 
 
 def _window() -> timedelta:
@@ -64,10 +80,15 @@ def status(request: HttpRequest, email: str) -> LockoutStatus:
 
 
 def register_failure(request: HttpRequest, email: str) -> LockoutStatus:
-    """Count one failed sign-in for the email and the IP; lock what reached the limit."""
+    """Count one failed sign-in for the email and the IP; lock what reached the limit.
+
+    Also leaves the status on ``request.sign_in_lockout`` (REQUEST_ATTRIBUTE) when
+    nothing was locked, for the page that shows the failure.
+    """
     now = timezone.now()
     attempts = settings.ACCOUNT_LOCKOUT_ATTEMPTS
     locked_until: datetime | None = None
+    attempts_left = attempts
     with transaction.atomic():
         for scope, key in _keys(request, email):
             row, _ = LoginLockout.objects.select_for_update().get_or_create(
@@ -83,8 +104,13 @@ def register_failure(request: HttpRequest, email: str) -> LockoutStatus:
             if row.failures >= attempts:
                 row.locked_until = now + _window()
                 locked_until = max(locked_until or row.locked_until, row.locked_until)
+            attempts_left = min(attempts_left, attempts - row.failures)
             row.save()
-    return LockoutStatus(locked=locked_until is not None, until=locked_until)
+    if locked_until is not None:
+        return LockoutStatus(locked=True, until=locked_until)
+    result = LockoutStatus(locked=False, attempts_left=attempts_left)
+    setattr(request, REQUEST_ATTRIBUTE, result)
+    return result
 
 
 def clear_account(email: str) -> None:
