@@ -5,13 +5,14 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
 from api.endpoints import api
-from common.views import health, live, nul_byte_not_found
+from common.views import favicon, health, live, nul_byte_not_found
 from core.metrics import metrics
 from users.views import avatar
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("health/", health, name="health"),
     path("health/live/", live, name="health_live"),
+    path("favicon.ico", favicon, name="favicon"),
     # Prometheus' scrape target, for a bearer of METRICS_TOKEN only (404 when it is unset).
     path("metrics", metrics, name="metrics"),
     # The API answers every address under /api/ itself, in its JSON envelope.
