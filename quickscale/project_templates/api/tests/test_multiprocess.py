@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -30,10 +29,9 @@ import redis
 
 from api.models import APIKey
 from api.services import api_key_create
-from common.testing.database import session_database_url
 from common.testing.process import PROJECT_ROOT
 from common.testing.redis import TEST_REDIS_URL, delete_keys
-from common.testing.server import uvicorn
+from common.testing.server import server_env, uvicorn
 from credits import ledger
 from credits.models import LedgerEntry
 from credits.tests.factories import assert_invariants
@@ -62,19 +60,14 @@ def cluster(
         name=SERVICE, defaults={"credit_cost": Decimal("1.00"), "is_active": True}
     )
     Service.objects.create(name=slow_job_service.NAME, credit_cost=slow_job_service.UNIT_COST)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DJANGO_"))}
-    env.update(
-        DATABASE_URL=session_database_url(),
+    env = server_env(
         REDIS_URL=TEST_REDIS_URL,
-        TASK_BACKEND="database",
         API_RATE_LIMIT_PER_MINUTE=str(RATE_LIMIT),
         SERVICE_MAX_CONCURRENT_PER_KEY="50",
         SERVICE_MAX_CONCURRENT_PER_PROCESS="20",
         LOW_CREDIT_THRESHOLD="0",
         JOB_LEASE_SECONDS=str(LEASE_SECONDS),
-        LOG_LEVEL="WARNING",
     )
-    env.pop("REDIS_SESSIONS", None)
     workers: list[subprocess.Popen[bytes]] = []
     with ExitStack() as stack:
         ports = []

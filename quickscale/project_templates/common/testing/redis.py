@@ -50,18 +50,19 @@ def delete_keys(client: redis.Redis, pattern: str) -> None:
         client.delete(*keys)
 
 
-def prefixed_cache_env(folder: Path, prefix: str) -> dict[str, str]:
+def prefixed_cache_env(folder: Path, prefix: str, more_settings: str = "") -> dict[str, str]:
     """Environment for a server process whose Redis cache keys all start with ``prefix:``.
 
     Settings have no variable for the cache's ``KEY_PREFIX`` (a project has its own
     Redis database), so the process runs a settings module written to ``folder``
-    that adds one to ``core.settings``. Cached sessions (REDIS_SESSIONS) and
-    allauth's counters are then under the test's prefix, to delete afterwards.
+    that adds one to ``core.settings``, then ``more_settings`` (Python). Cached
+    sessions (REDIS_SESSIONS) and allauth's counters are then under the test's
+    prefix, to delete afterwards.
     """
     module = "prefixed_cache_settings"
     (folder / f"{module}.py").write_text(
         "from core.settings import *  # noqa: F403\n\n"
-        f"CACHES['default']['KEY_PREFIX'] = {prefix!r}  # noqa: F405\n"
+        f"CACHES['default']['KEY_PREFIX'] = {prefix!r}  # noqa: F405\n{more_settings}"
     )
     return {"PYTHONPATH": str(folder), "DJANGO_SETTINGS_MODULE": module}
 
