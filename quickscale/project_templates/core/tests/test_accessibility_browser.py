@@ -1,0 +1,46 @@
+"""axe-core on every page, for each role, in the light and the dark colour scheme (Chromium).
+
+The pages are core/testing/pages.py's inventory. Each is loaded once per role and
+checked by axe (common/testing/axe.py) in light, then again after switching the
+emulated scheme to dark (no reload). No page may have a serious or critical
+violation, nor a form field without a label. One test per role reports every
+failing page at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from common.testing.axe import assert_accessible
+from core.testing.pages import Role, pages_for, prepare_site, signed_in_page, site_settings
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCHEMES = ("light", "dark")
+# A scheme switch starts CSS colour transitions; axe must read the colours they end on.
+TRANSITIONS_DONE = "() => Promise.all(document.getAnimations().map((a) => a.finished))"
+
+
+@pytest.mark.parametrize("role", ["anonymous", "user", "staff"])
+def test_every_page_has_no_serious_axe_violation_and_labels_every_field(
+    role: Role, browser: Any, live_server: Any, settings: Any
+) -> None:
+    site_settings(settings)
+    site = prepare_site()
+    failures: list[str] = []
+    with signed_in_page(browser, live_server.url, role, site) as page:
+        for spec in pages_for(role):
+            page.emulate_media(color_scheme=SCHEMES[0])
+            page.goto(spec.url(site))
+            page.locator(spec.ready).first.wait_for(state="attached")
+            for scheme in SCHEMES:
+                page.emulate_media(color_scheme=scheme)
+                page.evaluate(TRANSITIONS_DONE)
+                try:
+                    assert_accessible(page, f"{spec.name} as {role} ({scheme}), {spec.url(site)}")
+                except AssertionError as failure:
+                    failures.append(str(failure))
+        page.console.assert_clean(errors=False)
+    assert not failures, "\n\n".join(failures)
