@@ -1,6 +1,7 @@
 """Response headers every page gets, and the 503 page while the database is down."""
 
 import logging
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -15,11 +16,37 @@ from common.outage import database_unavailable, unavailable_page
 logger = logging.getLogger(__name__)
 
 
+# Django's technical 404 and 500 pages (DEBUG only) carry this tag near their top,
+# and so do none of ours.
+_TECHNICAL_PAGE_MARK = b'<meta name="robots" content="NONE,NOARCHIVE">'
+
+
+def is_debug_technical_page(response: HttpResponse) -> bool:
+    """Whether this is Django's technical 404 or 500 page, shown while DEBUG is on."""
+    return (
+        settings.DEBUG
+        and response.status_code in (404, 500)
+        and not response.streaming
+        and response.get("Content-Type", "").startswith("text/html")
+        and _TECHNICAL_PAGE_MARK in response.content[:1024]
+    )
+
+
+def with_inline_styles_and_scripts(policy: str) -> str:
+    """The policy with 'unsafe-inline' added to its style-src and script-src."""
+    return re.sub(r"\b((?:style|script)-src [^;]*)", r"\1 'unsafe-inline'", policy)
+
+
 class ContentSecurityPolicyMiddleware:
     """Set ``Content-Security-Policy`` from settings.CONTENT_SECURITY_POLICY.
 
     Django 5.2 has no CSP support of its own (it arrives in 6.0). A view that needs
     another policy sets the header itself; this middleware leaves it alone then.
+
+    Django's technical 404 and 500 pages, shown only while DEBUG is on, style
+    themselves with a <style> block and toggle a traceback's frames with inline
+    handlers: under the strict policy a developer would get them unstyled and
+    inert. Those responses alone get the policy with inline styles and scripts.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -29,6 +56,8 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         policy = getattr(settings, "CONTENT_SECURITY_POLICY", "")
         if policy and "Content-Security-Policy" not in response:
+            if is_debug_technical_page(response):
+                policy = with_inline_styles_and_scripts(policy)
             response["Content-Security-Policy"] = policy
         return response
 
