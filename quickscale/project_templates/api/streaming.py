@@ -60,6 +60,9 @@ async def _chunks(events: StreamEvents, *, service: str, model: str) -> AsyncIte
         return _data(_base(chunk_id, created, model) | {"choices": [choice]})
 
     started = False
+    # The last events (the finish, the usage or an error, then [DONE]) go out in one
+    # write, as soon as the stream's outcome (its settle) is known.
+    ending = b""
     async for event in events:
         if isinstance(event, TextDelta):
             if started:
@@ -68,22 +71,21 @@ async def _chunks(events: StreamEvents, *, service: str, model: str) -> AsyncIte
                 yield chunk({"role": "assistant", "content": event.text}, None)
                 started = True
         elif isinstance(event, StreamRefused):
-            yield _error(event.code, event.message, event.status)
+            ending = _error(event.code, event.message, event.status)
         elif event.ending == "failed":
-            yield _error(
+            ending = _error(
                 "provider_error",
                 f"{event.error} Nothing was charged.",
                 PROVIDER_FAILED_STATUS,
                 provider_status=event.provider_status,
             )
         else:
-            yield chunk({}, event.finish_reason or "stop")
             usage = {
                 "prompt_tokens": event.usage.input_tokens,
                 "completion_tokens": event.usage.output_tokens,
                 "total_tokens": event.usage.input_tokens + event.usage.output_tokens,
             }
-            yield _data(
+            ending = chunk({}, event.finish_reason or "stop") + _data(
                 _base(chunk_id, created, model)
                 | {
                     "choices": [],
@@ -94,7 +96,7 @@ async def _chunks(events: StreamEvents, *, service: str, model: str) -> AsyncIte
                     "details": event.details,
                 }
             )
-    yield DONE
+    yield ending + DONE
 
 
 class _PieceChunks:

@@ -212,6 +212,7 @@ def open_reply(
                 summary=f"message: {len(history[-1].content) if history else 0} chars",
                 charge=False,
                 on_created=on_usage_created,
+                savepoint=False,  # any error rolls this whole transaction back
             )
     except ReplyTaken:
         raise
@@ -254,7 +255,10 @@ def open_message(
         if new:
             # Titled from the message at once: one UPDATE fewer in this transaction.
             conversation = services.conversation_create(user, title=text)
-        _, reply = services.message_send(conversation, text=text, new=new, streaming=True)
+        # No savepoints inside: any error rolls this whole transaction back.
+        _, reply = services.message_send(
+            conversation, text=text, new=new, streaming=True, savepoint=False
+        )
         history = (
             [ChatMessage(role="user", content=text)]
             if new
@@ -269,6 +273,7 @@ def open_message(
             summary=f"message: {len(text)} chars",
             charge=False,
             on_created=on_usage_created,
+            savepoint=False,
         )
     return StreamCall(
         provider=provider,

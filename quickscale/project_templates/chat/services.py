@@ -88,9 +88,13 @@ def _streaming_replies(conversation_id: int) -> QuerySet[Message]:
     )
 
 
-@transaction.atomic
 def message_send(
-    conversation: Conversation, *, text: str, new: bool = False, streaming: bool = False
+    conversation: Conversation,
+    *,
+    text: str,
+    new: bool = False,
+    streaming: bool = False,
+    savepoint: bool = True,
 ) -> tuple[Message, Message]:
     """Add the user's ``text`` and a pending reply to ``conversation`` (locked meanwhile).
 
@@ -99,7 +103,16 @@ def message_send(
     ``new``: the conversation was created in this transaction (it has no turns).
     ``streaming``: the caller streams the reply at once (in this transaction it holds
     its credits), so it starts *streaming*, already claimed, not *pending*.
+    ``savepoint=False``: the caller's own transaction, rolled back whole on any error
+    here, needs no savepoint (two statements fewer).
     """
+    with transaction.atomic(savepoint=savepoint):
+        return _message_send(conversation, text=text, new=new, streaming=streaming)
+
+
+def _message_send(
+    conversation: Conversation, *, text: str, new: bool, streaming: bool
+) -> tuple[Message, Message]:
     state = Message.State.STREAMING if streaming else Message.State.PENDING
     if new:
         question, reply = _turns(conversation, text, state)

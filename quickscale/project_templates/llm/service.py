@@ -137,6 +137,22 @@ class LLMService(BaseService):
 
     # --------------------------------------------------------------- configuration
 
+    def configuration(self) -> Service:
+        """The active ``Service`` row (``BaseService.configuration``), read in the same
+        query as this service's ``LLMServiceConfig`` when both are still to be read: a
+        streamed call waits for each query before its first token."""
+        if self._configuration is None and self._llm_config is None:
+            config = (
+                LLMServiceConfig.objects.select_related("service")
+                .filter(service__name=self.name, service__is_active=True)
+                .first()
+            )
+            if config is not None:
+                self._configuration = config.service
+                self._llm_config = config
+        # No row yet (its first call creates it) or an inactive service: read as usual.
+        return super().configuration()
+
     def llm_config(self) -> LLMServiceConfig:
         """This service's ``LLMServiceConfig``, created from ``llm_defaults`` on first use."""
         if self._llm_config is None:

@@ -321,22 +321,28 @@ def _settle_and_record_sync(call: StreamCall, outcome: StreamOutcome) -> StreamO
 
 def _close_call(call: StreamCall, outcome: StreamOutcome) -> StreamOutcome:
     # One transaction (one commit): the hold closed, the usage row ended, the record.
+    error = outcome.error
+    if outcome.ending != "failed":
+        try:
+            with transaction.atomic():
+                charged = _settle(call, outcome)
+                return _recorded(call, replace(outcome, credits_charged=charged))
+        except (HoldReleased, _Reconciled) as late:
+            # Too late to charge (the sweep freed the hold, or the reconciler failed the
+            # call): it costs nothing, as every call whose end was not recorded. The
+            # transaction above rolled back whole (no savepoint: two statements fewer
+            # on every settle); the call is failed in one of its own.
+            error = f"{type(late).__name__}: {late}"
     with transaction.atomic():
-        if outcome.ending == "failed":
-            _fail(call, outcome.error, outcome.duration_ms)
-        else:
-            try:
-                with transaction.atomic():
-                    charged = _settle(call, outcome)
-            except (HoldReleased, _Reconciled) as error:
-                # Too late to charge (the sweep freed the hold, or the reconciler failed
-                # the call): it costs nothing, as every call whose end was not recorded.
-                _fail(call, f"{type(error).__name__}: {error}", outcome.duration_ms)
-                charged = ZERO
-            outcome = replace(outcome, credits_charged=charged)
-        if call.record is not None:
-            outcome = replace(outcome, details=call.record(outcome) or {})
-    return outcome
+        _fail(call, error, outcome.duration_ms)
+        return _recorded(call, replace(outcome, credits_charged=ZERO))
+
+
+def _recorded(call: StreamCall, outcome: StreamOutcome) -> StreamOutcome:
+    """``outcome`` with what ``call.record`` returned (in the caller's transaction)."""
+    if call.record is None:
+        return outcome
+    return replace(outcome, details=call.record(outcome) or {})
 
 
 def _settle(call: StreamCall, outcome: StreamOutcome) -> Decimal:

@@ -55,14 +55,17 @@ def usage_start(
     summary: str,
     charge: bool,
     on_created: UsageHook | None = None,
+    savepoint: bool = True,
 ) -> tuple[ServiceUsage, str]:
     """Charge the call (when ``charge``) and write its pending usage, in one transaction.
 
     Returns the usage and the charge's ledger reference ("" for an uncharged
     call). ``InsufficientCredits`` propagates and nothing is written.
+    ``savepoint=False``: a caller inside its own transaction, which any error
+    here rolls back whole, saves the savepoint's two statements (``atomic``'s).
     """
     reference = f"service:{service.name}:{uuid.uuid4().hex}" if charge else ""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         entry = (
             ledger.consume(user, service.credit_cost, reference=reference, description=service.name)
             if charge

@@ -1,0 +1,119 @@
+"""A chat reply's money path: two transactions without savepoints, and late closes uncharged.
+
+The reply is opened (message, reply, hold, pending usage) in one transaction and
+settled (charge, usage ended, reply recorded) in another. A hold the sweep freed
+or a usage the reconciler failed while the model wrote makes the settle's
+transaction roll back whole; the call is then failed in one of its own, charged
+nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from chat.models import Message
+from chat.tests.factories import configure_chat, funded_user
+from common.testing.fake_llm import Script
+from credits import ledger
+from credits.models import CreditHold, LedgerEntry
+from services.base import ServiceResult
+from services.models import ServiceUsage
+from services.registry import create_service_instance
+from services.usage import STALE_ERROR, usage_reconcile_stale
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REPLY = "Hello there, friend."
+
+
+def test_a_reply_is_opened_and_settled_without_savepoints(fake_llm):
+    configure_chat()
+    user = funded_user()
+    fake_llm.queue(Script(text=REPLY, input_tokens=20, output_tokens=10))
+    with CaptureQueriesContext(connection) as queries:
+        result = create_service_instance("chat").run(user, message="Hi")
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert not [sql for sql in statements if "SAVEPOINT" in sql.upper()]
+    # 20 tokens read at 1 credit per 1,000 and 10 written at 2.
+    assert result.result["credits_charged"] == "0.04"
+    assert ledger.balance(user).available == Decimal("99.96")
+    assert ServiceUsage.objects.get(user=user).status == ServiceUsage.Status.SUCCEEDED
+
+
+Outcomes = list[ServiceResult | Exception]
+
+
+def _reply_in_flight(fake_llm, user, gate: threading.Event) -> tuple[threading.Thread, Outcomes]:
+    """Start a chat call in its own thread; return once it waits at the provider."""
+    fake_llm.queue(Script(text=REPLY, input_tokens=1000, output_tokens=1000, gate=gate))
+    outcomes: Outcomes = []
+
+    def call() -> None:
+        try:
+            outcomes.append(create_service_instance("chat").run(user, message="Hi"))
+        except Exception as error:
+            outcomes.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not fake_llm.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake_llm.requests, "the call never reached the provider"
+    return thread, outcomes
+
+
+def _assert_recorded_uncharged(user, outcomes: Outcomes) -> ServiceUsage:
+    (outcome,) = outcomes
+    assert isinstance(outcome, ServiceResult), outcome
+    assert outcome.result["reply"] == REPLY
+    assert outcome.result["credits_charged"] == "0.00"
+    assert ledger.balance(user).available == Decimal(100)
+    assert not CreditHold.objects.filter(state=CreditHold.State.OPEN).exists()
+    assert not LedgerEntry.objects.filter(user=user, kind=LedgerEntry.Kind.CONSUME).exists()
+    reply = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert reply.content == REPLY and reply.credits_charged == 0
+    usage = ServiceUsage.objects.get(user=user)
+    assert usage.status == ServiceUsage.Status.FAILED and usage.credits_charged == 0
+    return usage
+
+
+def test_a_reply_whose_hold_was_swept_meanwhile_is_recorded_uncharged(fake_llm):
+    configure_chat()
+    user = funded_user()
+    gate = threading.Event()
+    thread, outcomes = _reply_in_flight(fake_llm, user, gate)
+    try:
+        assert ledger.release_expired_holds(now=timezone.now() + timedelta(days=1)) == 1
+    finally:
+        gate.set()
+        thread.join(30)
+    usage = _assert_recorded_uncharged(user, outcomes)
+    assert usage.error.startswith("HoldReleased")
+
+
+def test_a_reply_reconciled_as_failed_meanwhile_has_its_charge_rolled_back(fake_llm):
+    configure_chat()
+    user = funded_user()
+    gate = threading.Event()
+    thread, outcomes = _reply_in_flight(fake_llm, user, gate)
+    try:
+        assert usage_reconcile_stale(now=timezone.now() + timedelta(days=1)) == 1
+    finally:
+        gate.set()
+        thread.join(30)
+    # The settle charged the hold before it found the usage no longer pending: that
+    # charge rolled back with its transaction, and the hold was released.
+    usage = _assert_recorded_uncharged(user, outcomes)
+    assert usage.error == STALE_ERROR
+    assert CreditHold.objects.get().state == CreditHold.State.RELEASED
