@@ -9,6 +9,11 @@ from common.views import favicon, health, live, nul_byte_not_found
 from core.metrics import metrics
 from users.views import avatar
 
+# The admin wears the project's name (templates/admin/base_site.html adds the colours).
+admin.site.site_header = f"{settings.PROJECT_NAME} admin"
+admin.site.site_title = f"{settings.PROJECT_NAME} admin"
+admin.site.index_title = f"Manage {settings.PROJECT_NAME}"
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("health/", health, name="health"),
     path("health/live/", live, name="health_live"),
