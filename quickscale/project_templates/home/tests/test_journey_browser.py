@@ -5,6 +5,7 @@ sign out and back in with a code, buy a credit pack, subscribe then upgrade
 with its preview, run a service, copy its curl snippet, and see today's bar
 of the home's chart grow. Only the process edges are stand-ins: the offline
 Stripe simulator and the test mail outbox (the worker's queue is run here).
+axe checks the pages only this flow shows (common/testing/axe.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from common.formatting import format_money
+from common.testing.axe import assert_accessible
 from common.testing.browser import log_in
 from services.configuration import ensure_service_rows
 from stripe_manager.models import Payment, UserSubscription
@@ -59,7 +61,9 @@ def test_a_new_customer_signs_up_secures_pays_upgrades_and_uses_a_service(page, 
     page.locator("#id_password2").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("heading", name="Verify your email address")).to_be_visible()
+    assert_accessible(page)  # pages of this flow only, which the page inventory leaves out
     page.goto(link_in_last_mail("/accounts/confirm-email/"))
+    assert_accessible(page)
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_text(f"You have confirmed {EMAIL}.")).to_be_visible()
     log_in(page, EMAIL, PASSWORD)
@@ -78,12 +82,14 @@ def test_a_new_customer_signs_up_secures_pays_upgrades_and_uses_a_service(page, 
     page.get_by_label("Authenticator code").fill(a_fresh_code(secret))
     page.get_by_role("button", name="Turn on").click()
     expect(page.get_by_role("heading", name="Recovery codes")).to_be_visible()
+    assert_accessible(page)
     assert Authenticator.objects.filter(user__email=EMAIL, type=Authenticator.Type.TOTP).exists()
 
     # Sign out; signing back in takes the password and then a code.
     log_out(page, EMAIL)
     log_in(page, EMAIL, PASSWORD)
     expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
+    assert_accessible(page)
     page.get_by_label("Code").fill(a_fresh_code(secret))
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/home/")
