@@ -59,7 +59,7 @@ def test_the_page_shows_each_keys_call_count(signed_in, user, default_services):
         )
     html = signed_in.get(reverse("api_keys:list")).content.decode()
     row = html[html.index("counted") :]
-    assert '<td class="has-text-right">3</td>' in row[: row.index("</tr>")]
+    assert '<td data-label="Calls" class="has-text-right">3</td>' in row[: row.index("</tr>")]
 
 
 def test_a_keys_call_count_includes_the_jobs_it_queued(signed_in, user, default_services):
@@ -77,4 +77,4 @@ def test_a_keys_call_count_includes_the_jobs_it_queued(signed_in, user, default_
         )
     html = signed_in.get(reverse("api_keys:list")).content.decode()
     row = html[html.index("batches") :]
-    assert '<td class="has-text-right">3</td>' in row[: row.index("</tr>")]
+    assert '<td data-label="Calls" class="has-text-right">3</td>' in row[: row.index("</tr>")]

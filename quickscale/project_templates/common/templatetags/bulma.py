@@ -1,6 +1,7 @@
 """Render Django form fields with Bulma's classes without forking form classes."""
 
 from django import forms, template
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 register = template.Library()
@@ -34,7 +35,17 @@ def bulma_widget(field: forms.BoundField) -> SafeString:
     if described_by:
         attrs["aria-describedby"] = " ".join(described_by)
     attrs["class"] = " ".join(c for c in classes if c)
-    return field.as_widget(attrs=attrs)
+    widget = field.as_widget(attrs=attrs)
+    if isinstance(field.field.widget, forms.Select):
+        # Bulma draws a select (its arrow, border, dark scheme) through its wrapper;
+        # a bare <select> is the browser's native control.
+        wrapper = ["select", "is-fullwidth"]
+        if field.field.widget.allow_multiple_selected:
+            wrapper.append("is-multiple")
+        if field.errors:
+            wrapper.append("is-danger")
+        return format_html('<div class="{}">{}</div>', " ".join(wrapper), widget)
+    return widget
 
 
 @register.filter

@@ -112,7 +112,14 @@ PAGES: list[PageSpec] = [
     PageSpec("password-reset-done", "/accounts/password/reset/done/", SIGNED_OUT),
     PageSpec("unsubscribe", "/accounts/unsubscribe/{unsubscribe_token}/", PUBLIC),
     PageSpec("not-found", "/no-such-page/", PUBLIC),
-    # Signed in: the app.
+    # Signed in. First, while the password confirmed at sign-in is fresh: allauth asks
+    # for it again before two-factor changes (signed_in_page confirms it).
+    PageSpec("totp-activate", "/accounts/2fa/totp/activate/", USER, ready="figure img"),
+    PageSpec("passkey-add", "/accounts/2fa/webauthn/add/", USER, ready="form"),
+    PageSpec("two-factor", "/accounts/2fa/", USER),
+    PageSpec("passkeys", "/accounts/2fa/webauthn/", USER),
+    PageSpec("reauthenticate", "/accounts/reauthenticate/", USER, ready="form"),
+    # The app.
     PageSpec("home", "/home/", USER),
     PageSpec("services", "/services/", USER),
     PageSpec("service-sentiment", "/services/text_sentiment_analysis/", USER, ready="form"),
@@ -141,13 +148,6 @@ PAGES: list[PageSpec] = [
     PageSpec("emails", "/accounts/email/", USER),
     PageSpec("password-change", "/accounts/password/change/", USER, ready="form"),
     PageSpec("delete-account", "/accounts/delete/", USER),
-    PageSpec("two-factor", "/accounts/2fa/", USER),
-    # allauth asks for the password again before two-factor changes: signed_in_page
-    # confirms it right after signing in, so these show their forms for a while.
-    PageSpec("totp-activate", "/accounts/2fa/totp/activate/", USER, ready="form img"),
-    PageSpec("passkeys", "/accounts/2fa/webauthn/", USER),
-    PageSpec("passkey-add", "/accounts/2fa/webauthn/add/", USER, ready="form"),
-    PageSpec("reauthenticate", "/accounts/reauthenticate/", USER, ready="form"),
     PageSpec("logout", "/accounts/logout/", USER, ready="form"),
     # Staff: the dashboard.
     PageSpec("dashboard", "/dashboard/", STAFF),
