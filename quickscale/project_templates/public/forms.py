@@ -5,7 +5,9 @@ from django.conf import settings
 class ContactForm(forms.Form):
     """The contact form; ``website`` is a honeypot people never see or fill."""
 
-    name = forms.CharField(label="Your name", max_length=100)
+    NAME_MAX_LENGTH = 100
+
+    name = forms.CharField(label="Your name", max_length=NAME_MAX_LENGTH)
     email = forms.EmailField(label="Your email")
     subject = forms.CharField(label="Subject", max_length=150)
     message = forms.CharField(

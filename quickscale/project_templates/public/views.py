@@ -1,7 +1,10 @@
 """Public pages: landing, about and contact."""
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -24,10 +27,32 @@ def about(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "public/about.html")
 
 
+def _signed_in_initial(user: Any) -> dict[str, str]:
+    """A signed-in user's name (their profile's, else the account's) and email.
+
+    Read through the user's relation: public does not import users (import contracts),
+    and an account whose profile was never opened has none yet (nothing is created here).
+    """
+    if not user.is_authenticated:
+        return {}
+    try:
+        name = user.profile.full_name
+    except ObjectDoesNotExist:
+        name = ""
+    return {
+        "name": (name or user.get_full_name())[: ContactForm.NAME_MAX_LENGTH],
+        "email": user.email,
+    }
+
+
 @require_http_methods(["GET", "POST"])
 def contact(request: HttpRequest) -> HttpResponse:
-    """Contact form: stored, emailed to staff, rate-limited per client IP."""
-    form = ContactForm(request.POST or None)
+    """Contact form: stored, emailed to staff, rate-limited per client IP.
+
+    A signed-in user finds their name and email filled in.
+    """
+    initial = _signed_in_initial(request.user)
+    form = ContactForm(request.POST or None, initial=initial)
     sent = False
     status = 200
     if request.method == "POST":
@@ -55,7 +80,7 @@ def contact(request: HttpRequest) -> HttpResponse:
                 messages.success(request, "Thank you, your message was sent. We will reply soon.")
                 return redirect("public:contact")
             sent = True
-            form = ContactForm()
+            form = ContactForm(initial=initial)
     return render(
         request,
         "public/contact.html",

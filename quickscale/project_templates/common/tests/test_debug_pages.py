@@ -19,7 +19,7 @@ INLINE_SCRIPTS = "script-src 'self' 'unsafe-inline'"
 @pytest.fixture
 def debug(settings: Any) -> Any:
     settings.DEBUG = True
-    settings.ROOT_URLCONF = "common.tests.debug_urls"
+    settings.ROOT_URLCONF = "core.tests.debug_urls"
     return settings
 
 
@@ -52,7 +52,7 @@ def test_other_pages_keep_the_strict_policy_with_debug_on(client, debug):
 
 
 def test_without_debug_the_404_and_500_are_ours_and_strict(settings):
-    settings.ROOT_URLCONF = "common.tests.debug_urls"
+    settings.ROOT_URLCONF = "core.tests.debug_urls"
     client = Client(raise_request_exception=False)
     for path, status in (("/no-such-page/", 404), ("/broken/", 500)):
         response = client.get(path)

@@ -7,7 +7,7 @@ from django.test import Client
 
 from common.testing.browser import log_in
 from common.testing.html import texts
-from public.tests.test_browser_theme import contrast, hue, luminance
+from core.tests.test_browser_theme import contrast, hue, luminance
 from users.tests.factories import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""A URLconf for test_debug_pages: the project's pages plus a view with a bug."""
+"""A URLconf for common.tests.test_debug_pages: the project's pages plus a view with a bug."""
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, path
