@@ -175,6 +175,7 @@ def test_a_killed_rq_workers_job_ends_once_and_no_credit_is_lost_or_doubled(
     # A worker runs one task at a time: two jobs under way are one on each worker.
     wait_for(lambda: len(running()) == 2, what="both workers running a job", logs=tmp_path)
     horses = children(workers[0].pid)
+    assert horses, "the worker runs no work horse"
     # Its machine is gone: the worker first (it cannot react), then its horse.
     workers[0].send_signal(signal.SIGKILL)
     for pid in horses:
@@ -189,10 +190,16 @@ def test_a_killed_rq_workers_job_ends_once_and_no_credit_is_lost_or_doubled(
     states = sorted((job.state, job.attempts) for job in finished)
     if max_attempts > 1:
         # The killed worker's job ran again after its lease lapsed; every other ran once.
-        assert states == [("succeeded", 1)] * (JOBS - 1) + [("succeeded", 2)], logs(tmp_path)
+        assert states == [("succeeded", 1)] * (JOBS - 1) + [("succeeded", 2)], (
+            horses,
+            logs(tmp_path),
+        )
     else:
         # Its last attempt: failed by the sweep, uncharged.
-        assert states == [("failed", 1)] + [("succeeded", 1)] * (JOBS - 1), logs(tmp_path)
+        assert states == [("failed", 1)] + [("succeeded", 1)] * (JOBS - 1), (
+            horses,
+            logs(tmp_path),
+        )
     charged = Decimal(0)
     for job in finished:
         entries = [entry.amount for entry in LedgerEntry.objects.filter(key=job.hold_key)]
