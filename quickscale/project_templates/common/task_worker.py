@@ -10,7 +10,11 @@ background work:
   ``TASK_BACKEND=rq``, RQ's worker (django-rq's, with the job class
   django-tasks-rq needs and RQ's own scheduler for delayed tasks);
 - the **periodic scheduler** (``common.scheduler``) in a thread, which
-  enqueues PERIODIC_TASKS for whichever worker takes them.
+  enqueues PERIODIC_TASKS for whichever worker takes them;
+- for the database backend, **work sources** (``WORKER_SOURCES``): tables whose
+  rows are their own work items (Stripe events stored by the webhook), each a
+  function that applies one due item and says whether there was one. The
+  worker takes them after its ready tasks, woken by the same notice.
 
 Before any of that, ``check_ready`` proves the database answers and is
 migrated, every periodic task imports, and (for rq) Redis answers; a failure
@@ -29,6 +33,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from django.conf import settings
@@ -42,6 +47,7 @@ from django.db import (
     transaction,
 )
 from django.db.migrations.executor import MigrationExecutor
+from django.utils.module_loading import import_string
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
@@ -74,6 +80,12 @@ def check_ready() -> None:
         check_periodic_tasks()
     except ImproperlyConfigured as error:
         raise WorkerStartError(f"{error} Fix PERIODIC_TASKS in core/settings.py.") from None
+    try:
+        work_sources()
+    except ImportError as error:
+        raise WorkerStartError(
+            f"A WORKER_SOURCES entry does not import ({error}). Fix it in core/settings.py."
+        ) from None
     if settings.TASK_BACKEND == "rq":
         _check_redis()
 
@@ -113,6 +125,11 @@ def _check_redis() -> None:
         ) from None
 
 
+def work_sources() -> list[Callable[[], bool]]:
+    """``WORKER_SOURCES``' functions: each applies one due item of its table, True if it did."""
+    return [import_string(path) for path in getattr(settings, "WORKER_SOURCES", [])]
+
+
 class DatabaseWorker:
     """Claim and run tasks of the database backend until ``stopping`` is set.
 
@@ -137,6 +154,8 @@ class DatabaseWorker:
         )
         self.poll_seconds = poll_seconds
         self.listener = Listener() if listen else None
+        self.sources = work_sources()
+        self.sources_first = False
         self.stopping = False
 
     def run(self) -> None:
@@ -165,16 +184,37 @@ class DatabaseWorker:
             logger.info("task worker stopped", extra={"worker_id": self.worker.worker_id})
 
     def run_next(self) -> bool:
-        """Claim the next ready task (skipping those others hold) and run it; False if none."""
+        """Claim the next ready task (skipping those others hold) and run it, or else one due
+        item of a work source; False if there was nothing to do."""
         close_old_connections()
+        # Sources first every other time: a steady stream of tasks never starves them.
+        self.sources_first = not self.sources_first
+        if self.sources_first and self.run_source():
+            return True
         with transaction.atomic():
             task_result = DBTaskResult.objects.ready().filter(backend_name="default").get_locked()
-            if task_result is None:
-                return False
-            task_result.claim(self.worker.worker_id)
-        self.worker.run_task(task_result)
-        close_old_connections()
-        return True
+            if task_result is not None:
+                task_result.claim(self.worker.worker_id)
+        if task_result is not None:
+            self.worker.run_task(task_result)
+            close_old_connections()
+            return True
+        return not self.sources_first and self.run_source()
+
+    def run_source(self) -> bool:
+        """Apply one due item of the first work source that has one; False if none had."""
+        for source in self.sources:
+            try:
+                if source():
+                    close_old_connections()
+                    return True
+            except DatabaseError:
+                raise  # the loop's outage handling
+            except Exception:
+                # A source records its items' failures itself; this is a bug in the source.
+                # Logged, and the worker goes on with its other work.
+                logger.exception("work source failed", extra={"source": _path(source)})
+        return False
 
     def _wait(self, seconds: float) -> None:
         """Wait for a notice, ``seconds`` at most, in slices: a signal does not cut a wait short."""
@@ -184,6 +224,10 @@ class DatabaseWorker:
                 time.sleep(min(remaining, STOP_CHECK_SECONDS))
             elif self.listener.wait(min(remaining, STOP_CHECK_SECONDS)):
                 return
+
+
+def _path(function: Callable[[], bool]) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
 
 
 def _keep_connections() -> None:

@@ -20,6 +20,7 @@ from stripe_manager.models import (
     AutoTopUpCharge,
     Payment,
     ProcessedStripeEvent,
+    ReceivedStripeEvent,
     Refund,
     StripeCustomer,
     StripeProduct,
@@ -133,6 +134,15 @@ class StripeCustomerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["stripe_customer_id", "user"]
     search_fields = ["stripe_customer_id", "user__email"]
     list_select_related = ["user"]
+
+
+@admin.register(ReceivedStripeEvent)
+class ReceivedStripeEventAdmin(ReadOnlyAdmin):
+    """Events as received: pending (being applied or waiting for a retry), processed, given up."""
+
+    list_display = ["event_id", "event_type", "state", "attempts", "received_at", "next_attempt_at"]
+    list_filter = ["state", "event_type"]
+    search_fields = ["event_id", "event_type"]
 
 
 @admin.register(ProcessedStripeEvent)

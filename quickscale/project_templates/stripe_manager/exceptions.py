@@ -20,13 +20,13 @@ class RefundError(BillingError):
 
 
 class MissingPrerequisite(Exception):
-    """A webhook needs data that has not arrived yet; raising makes Stripe retry later."""
+    """A webhook event needs data that has not arrived yet; the worker retries it later."""
 
 
 class NotOurs(Exception):
     """A webhook about a Stripe customer this project never created (another app on the
-    account, a customer made in the dashboard): answered 200 and logged, since no retry
-    would ever find it."""
+    account, a customer made in the dashboard): logged and stored as processed, since no
+    retry would ever find it."""
 
 
 class InvalidAutoTopUp(BillingError):

@@ -21,6 +21,9 @@ current by signed webhooks (``stripe_manager/webhooks.py``).
 ``UserSubscription``
     A Stripe subscription as last seen, with its period read from the
     subscription item.
+``ReceivedStripeEvent``
+    A verified event as Stripe sent it, stored once by its id when the webhook
+    answers, and the work item a worker applies (``stripe_manager.webhook_queue``).
 ``ProcessedStripeEvent`` / ``WebhookFailure``
     The first is written in the same transaction as an event's effect, so an
     event has an effect at most once. The second is written in its own
@@ -267,6 +270,43 @@ class UserSubscription(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE
+
+
+class ReceivedStripeEvent(models.Model):
+    """A verified webhook event, stored by the webhook before it answers 200: the work item.
+
+    The worker applies it once due (``stripe_manager.webhook_queue``), and while
+    what it needs has not arrived sets it due again later (``next_attempt_at``,
+    also the lease of a worker applying it), until it gives it up (``failed``).
+    ``payload`` is the body as Stripe signed it, dropped once it is processed.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed (given up)"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    event_type = models.CharField(max_length=100)
+    payload = models.TextField()
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The worker's claim: the oldest pending event that is due.
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                name="stripe_event_pending_due",
+                condition=models.Q(state="pending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} ({self.state})"
 
 
 class ProcessedStripeEvent(models.Model):

@@ -31,10 +31,10 @@ from stripe_manager import (
     selectors,
     services,
     signing,
+    webhook_queue,
 )
 from stripe_manager.exceptions import BillingError
 from stripe_manager.gateway import GatewayError, payments_enabled, uses_simulator
-from stripe_manager.webhooks import process_event, record_failure
 from users.models import CustomUser
 
 logger = logging.getLogger(__name__)
@@ -372,11 +372,13 @@ def checkout_cancel(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def webhook(request: HttpRequest) -> HttpResponse:
-    """Stripe events: verify the signature on the raw body, then process once.
+    """Stripe events: verify the signature on the raw body, store the event once, answer 200.
 
+    A worker applies it afterwards (``stripe_manager.webhook_queue``, which
+    retries what cannot be applied yet), so Stripe waits only for the store.
     400 and nothing stored for a bad signature or a body that is not an event
-    (JSON nested too deep or holding unusable numbers included); 500 (and a
-    ``WebhookFailure`` row) when processing fails, so Stripe retries.
+    (JSON nested too deep or holding unusable numbers included); a database
+    failure while storing is a 500, and Stripe delivers the event again.
     """
     payload = request.body
     try:
@@ -397,10 +399,6 @@ def webhook(request: HttpRequest) -> HttpResponse:
     except (ValueError, KeyError, TypeError):
         logger.warning("webhook body is not a Stripe event")
         return HttpResponse("Not a Stripe event.", status=400)
-    try:
-        process_event(event)
-    except Exception as error:
-        logger.exception("webhook processing failed", extra={"event_id": event_id})
-        record_failure(event_id, event_type, error)
-        return HttpResponse("Processing failed; retry later.", status=500)
+    # Stored as text: loads_bounded read it as UTF-8 already.
+    webhook_queue.receive(event_id, event_type, payload.decode("utf-8-sig"))
     return HttpResponse("ok")

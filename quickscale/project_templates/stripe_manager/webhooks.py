@@ -3,11 +3,14 @@
 Rules:
 - An event's effect and its ``ProcessedStripeEvent`` row commit together, so
   a redelivered event finds the row and changes nothing.
+- The webhook view only verifies and stores an event; a worker applies it
+  here (``stripe_manager.webhook_queue``), after the 200 went to Stripe.
 - Events about things we do not know: a customer that is not ours raises
-  ``NotOurs``; the event is rolled back, logged, stored as processed and
-  answered 200 (nothing to do, ever). A customer of ours whose payment is not
-  recorded yet (a refund before its payment, an invoice before its price)
-  raises ``MissingPrerequisite``: the view answers 500 and Stripe retries later.
+  ``NotOurs``; the event is rolled back, logged and stored as processed
+  (nothing to do, ever). A customer of ours whose payment is not recorded yet
+  (a refund before its payment, an invoice before its price) raises
+  ``MissingPrerequisite``: the attempt rolls back and the worker retries it
+  later with backoff, as Stripe retried a 500 when events were applied inline.
 - Payloads carry only what Stripe sends: never an includable list such as
   ``invoice.payments`` or ``charge.refunds``. Refunds come from
   ``refund.created``/``refund.updated``, a plan payment's intent from
@@ -41,6 +44,7 @@ from stripe_manager.exceptions import MissingPrerequisite, NotOurs
 from stripe_manager.models import (
     Payment,
     ProcessedStripeEvent,
+    ReceivedStripeEvent,
     StripeCustomer,
     StripeProduct,
     UserSubscription,
@@ -112,7 +116,9 @@ def _apply(event: Obj) -> bool:
 
 
 def _claim(event_id: str, event_type: str, customer_id: str = "") -> bool:
-    """Store the ``ProcessedStripeEvent`` row and resolve the event's ``WebhookFailure``.
+    """Store the ``ProcessedStripeEvent`` row, resolve the event's ``WebhookFailure`` and
+    mark its ``ReceivedStripeEvent`` processed (``webhook_queue``), whoever wins the claim;
+    its payload (customer details among it) is dropped then, being of no further use.
 
     SQL on purpose: one statement where the ORM needs four (a savepoint, an
     insert that may fail, the savepoint's release, the update), since only that
@@ -131,6 +137,7 @@ def _claim(event_id: str, event_type: str, customer_id: str = "") -> bool:
     """
     events = connection.ops.quote_name(ProcessedStripeEvent._meta.db_table)
     failures = connection.ops.quote_name(WebhookFailure._meta.db_table)
+    received = connection.ops.quote_name(ReceivedStripeEvent._meta.db_table)
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -142,12 +149,21 @@ def _claim(event_id: str, event_type: str, customer_id: str = "") -> bool:
             ), resolved AS (
                 UPDATE {failures} SET resolved_at = %s
                 WHERE event_id = %s AND resolved_at IS NULL AND EXISTS (SELECT 1 FROM claimed)
+            ), done AS (
+                UPDATE {received} SET state = %s, processed_at = %s, payload = ''
+                WHERE event_id = %s AND state = %s
             )
             SELECT count(*) FROM claimed,
                 LATERAL (SELECT CASE WHEN %s = '' THEN NULL
                                      ELSE pg_advisory_xact_lock(%s, hashtext(%s)) END) AS serial
             """,
-            [event_id, event_type, now, now, event_id, customer_id, CUSTOMER_LOCK, customer_id],
+            [
+                *(event_id, event_type, now),
+                *(now, event_id),
+                *(ReceivedStripeEvent.State.PROCESSED, now, event_id),
+                ReceivedStripeEvent.State.PENDING,
+                *(customer_id, CUSTOMER_LOCK, customer_id),
+            ],
         )
         row = cursor.fetchone()
     return bool(row and row[0])

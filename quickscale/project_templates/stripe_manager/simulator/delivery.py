@@ -3,7 +3,11 @@
 Events go through Django's URL resolver to the real webhook view, in process,
 once the simulator's transaction commits (the view must see what the
 simulator wrote). An event the view does not accept stays queued and is sent
-again before the next delivery, as Stripe retries.
+again before the next delivery, as Stripe retries. An accepted event is then
+applied at once, in process, by the function the worker's task runs
+(``webhook_queue.apply_received_event``), so the simulated payment is in by the
+time its page loads; the worker's own task for it then finds it applied, and
+an attempt that failed is retried by the worker, as with real Stripe.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from django.db import transaction
 from django.test import RequestFactory
 from django.urls import resolve, reverse
 
-from stripe_manager import signing
+from stripe_manager import signing, webhook_queue
 from stripe_manager.models import SimulatedObject
 from stripe_manager.simulator.store import Obj
 
@@ -54,6 +58,7 @@ def deliver_now(events: list[Obj]) -> list[int]:
         statuses.append(status)
         if 200 <= status < 300:
             SimulatedObject.objects.filter(object_id=event["id"], kind="event").delete()
+            webhook_queue.apply_received_event(str(event["id"]))
         else:
             logger.warning(
                 "simulated event not accepted",

@@ -9,10 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.test import Client
+from django.utils import timezone
 
 from credits import ledger
-from stripe_manager import shapes, signing
-from stripe_manager.models import StripeCustomer, StripeProduct
+from stripe_manager import shapes, signing, webhook_queue
+from stripe_manager.models import ReceivedStripeEvent, StripeCustomer, StripeProduct
 from users.models import CustomUser
 
 SECRET = "whsec_test_secret"
@@ -57,13 +58,44 @@ def price_obj(product: StripeProduct) -> dict[str, Any]:
 
 
 def deliver(client: Client, event: dict[str, Any], *, secret: str = SECRET, **kw: Any) -> int:
-    """POST ``event`` signed as Stripe signs it; return the status code."""
+    """POST ``event`` signed as Stripe signs it, then apply it as the worker would; return the
+    POST's status code.
+
+    The view stores the event; the worker's own source function
+    (``webhook_queue.apply_next_due_event``) then applies every due event. An
+    event that failed is due again later: ``webhook_retries_due`` runs those.
+    """
     body = json.dumps(event).encode()
     header = signing.sign(body, secret, timestamp=kw.pop("timestamp", None))
     response = client.post(
         "/stripe/webhook/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
     )
+    apply_received_events()
     return response.status_code
+
+
+def apply_received_events() -> int:
+    """Apply the events due now, as the database worker does; return how many."""
+    applied = 0
+    while webhook_queue.apply_next_due_event():
+        applied += 1
+    return applied
+
+
+def webhook_retries_due() -> int:
+    """Let the pending events' next attempt come, and make it; return how many were tried.
+
+    Events that fail again are due later still, and wait for the next call.
+    """
+    waiting = ReceivedStripeEvent.objects.filter(state=ReceivedStripeEvent.State.PENDING)
+    count = waiting.update(next_attempt_at=timezone.now())
+    return sum(webhook_queue.apply_next_due_event() for _ in range(count))
+
+
+def event_state(event: dict[str, Any]) -> tuple[str, int]:
+    """The received event's state and how many attempts failed."""
+    row = ReceivedStripeEvent.objects.get(event_id=event["id"])
+    return row.state, row.attempts
 
 
 def balance(user: CustomUser) -> tuple[Any, ...]:

@@ -22,9 +22,10 @@ from credits import ledger
 from stripe_manager import auto_top_up, shapes
 from stripe_manager.gateway import OffSessionPayment
 from stripe_manager.models import AutoTopUp, AutoTopUpCharge, Payment, SimulatedObject
+from stripe_manager.selectors import open_webhook_failure_count
 from stripe_manager.simulator import cards
 from stripe_manager.simulator.gateway import SimulatorGateway
-from stripe_manager.tests.factories import deliver
+from stripe_manager.tests.factories import deliver, event_state
 from users.models import CustomUser
 from users.services import user_delete
 
@@ -228,7 +229,9 @@ def test_a_paid_top_up_whose_charge_is_unknown_is_retried_not_dropped(
     )
     event = shapes.event("payment_intent.succeeded", intent)
 
-    assert deliver(client, event) == 500  # Stripe retries it; staff see the failure
+    assert deliver(client, event) == 200  # stored; the attempt failed
+    assert event_state(event) == ("pending", 1)  # retried later
+    assert open_webhook_failure_count() == 1  # staff see the failure
     assert total(user) == Decimal(120)
     assert not Payment.objects.exists()
 

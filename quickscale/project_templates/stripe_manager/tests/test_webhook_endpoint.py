@@ -1,4 +1,5 @@
-"""The endpoint: signature on the raw body, dedupe, 500 + WebhookFailure on failure."""
+"""The endpoint: signature on the raw body, dedupe; a failed attempt is a WebhookFailure and a
+retry (``webhook_queue``)."""
 
 import json
 import secrets
@@ -7,11 +8,24 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from django_tasks_db.models import DBTaskResult
 
 from credits.models import CreditLot
 from stripe_manager import signing
-from stripe_manager.models import Payment, ProcessedStripeEvent, WebhookFailure
-from stripe_manager.tests.factories import SECRET, balance, deliver, purchase_completed
+from stripe_manager.models import (
+    Payment,
+    ProcessedStripeEvent,
+    ReceivedStripeEvent,
+    WebhookFailure,
+)
+from stripe_manager.tests.factories import (
+    SECRET,
+    balance,
+    deliver,
+    event_state,
+    purchase_completed,
+    webhook_retries_due,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +36,8 @@ def nothing_stored() -> bool:
         and Payment.objects.count() == 0
         and CreditLot.objects.count() == 0
         and WebhookFailure.objects.count() == 0
+        and ReceivedStripeEvent.objects.count() == 0
+        and DBTaskResult.objects.count() == 0
     )
 
 
@@ -178,14 +194,18 @@ def test_the_same_event_delivered_twice_has_one_effect(client, customer, catalog
     assert Payment.objects.count() == 1
 
 
-def test_a_handler_exception_is_500_with_no_effect_and_one_failure_row(client, customer, catalog):
+def test_a_handler_exception_is_retried_with_no_effect_and_one_failure_row(
+    client, customer, catalog
+):
     event = purchase_completed(customer, catalog["pack"])
     with (
         mock.patch("stripe_manager.webhooks.emails.queue_receipt", side_effect=AssertionError),
         mock.patch("credits.ledger.grant", side_effect=RuntimeError("boom")),
     ):
-        assert deliver(client, event) == 500
-        assert deliver(client, event) == 500
+        assert deliver(client, event) == 200  # stored; the attempt after it failed
+        assert event_state(event) == ("pending", 1)
+        assert webhook_retries_due() == 1  # the retry it scheduled, failing again
+        assert event_state(event) == ("pending", 2)
     assert Payment.objects.count() == 0
     assert CreditLot.objects.count() == 0
     assert ProcessedStripeEvent.objects.count() == 0
@@ -193,9 +213,10 @@ def test_a_handler_exception_is_500_with_no_effect_and_one_failure_row(client, c
     assert failure.event_id == event["id"]
     assert failure.attempts == 2
     assert "boom" in failure.error
-    # Stripe retries later and the retry settles it.
-    assert deliver(client, event) == 200
+    # The next retry settles it.
+    assert webhook_retries_due() == 1
     assert balance(customer.user)[2] == 100
+    assert event_state(event)[0] == "processed"
     failure.refresh_from_db()
     assert failure.resolved_at is not None
 

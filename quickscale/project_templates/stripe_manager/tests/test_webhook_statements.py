@@ -1,9 +1,10 @@
-"""What a paid event costs the database: the two events every paying customer sends stay at 8
-statements (``bench/webhooks.py`` measures the rates), and the paths that skip lookups still
-find what another event recorded first."""
+"""What a paid event costs the database: the request that stores it and the worker's processing
+of it, each counted (``bench/webhooks.py`` measures the rates), and the paths that skip lookups
+still find what another event recorded first."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,12 +12,14 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from common.testing.tasks import queued_task_names
 from credits.models import CreditLot, LedgerEntry
-from stripe_manager import shapes
+from stripe_manager import shapes, signing, webhook_queue
 from stripe_manager.models import Payment, StripeCustomer, StripeProduct
 from stripe_manager.tests.factories import (
     DAY,
     NOW,
+    SECRET,
     balance,
     deliver,
     invoice_paid,
@@ -25,29 +28,59 @@ from stripe_manager.tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-# BEGIN (here a savepoint, inside the test's transaction), the claim, the lookup of the
-# customer and product (and plan history), the payment, the grant, the receipt's
-# outbox row and its task, COMMIT.
-STATEMENTS = 8
+# The request: one statement (autocommit) stores the event, or finds it stored.
+REQUEST = 1
+DUPLICATE_REQUEST = 1
+# The worker's processing: the event claimed (its row leased, the attempt counted), then
+# what the request did when it applied events itself: BEGIN, the claim, the lookup of the
+# customer and product (and plan history), the payment, the grant, the receipt's outbox
+# row and its task, COMMIT.
+PROCESSING = 9
 
 
-def _statements(client: Client, event: dict[str, Any]) -> list[str]:
+def _request(client: Client, event: dict[str, Any]) -> list[str]:
+    """The statements of the POST alone (nothing applied yet)."""
+    body = json.dumps(event).encode()
     with CaptureQueriesContext(connection) as queries:
-        assert deliver(client, event) == 200
+        response = client.post(
+            "/stripe/webhook/",
+            data=body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=signing.sign(body, SECRET),
+        )
+    assert response.status_code == 200
     return [query["sql"] for query in queries.captured_queries]
 
 
-def test_a_credit_purchase_takes_eight_statements_and_a_duplicate_three(
+def _processing(event: dict[str, Any], outcome: str = "applied") -> list[str]:
+    """The statements of the function the worker's task runs, for ``event``."""
+    with CaptureQueriesContext(connection) as queries:
+        assert webhook_queue.apply_received_event(event["id"]) == outcome
+    return [query["sql"] for query in queries.captured_queries]
+
+
+def _statements(client: Client, event: dict[str, Any]) -> list[str]:
+    """A delivery's statements: the request's, then the processing's."""
+    return _request(client, event) + _processing(event)
+
+
+def test_a_credit_purchase_is_stored_in_one_statement_and_applied_in_nine(
     client: Client, customer: StripeCustomer, catalog: dict[str, StripeProduct]
 ) -> None:
     event = purchase_completed(customer, catalog["pack"], quantity=2)
 
-    assert len(_statements(client, event)) == STATEMENTS
-    assert len(_statements(client, event)) == 3  # begin, the claim that finds it, commit
+    assert len(_request(client, event)) == REQUEST
+    assert queued_task_names() == []  # the stored row is the work item
+    assert balance(customer.user) == (0, 0, 0)  # stored, not applied yet
+    assert len(_processing(event)) == PROCESSING
+    assert balance(customer.user) == (0, 200, 200)
+    # The same delivery again: found stored, nothing to apply.
+    assert len(_request(client, event)) == DUPLICATE_REQUEST
+    assert len(_processing(event, "absent")) == 1  # the claim that finds nothing due
     assert balance(customer.user) == (0, 200, 200)
 
 
-def test_a_plan_renewal_takes_eight_statements(
+def test_a_plan_renewal_is_stored_in_one_statement_and_applied_in_nine(
     client: Client, customer: StripeCustomer, catalog: dict[str, StripeProduct]
 ) -> None:
     basic = catalog["basic"]
@@ -55,7 +88,8 @@ def test_a_plan_renewal_takes_eight_statements(
     assert deliver(client, first) == 200
     renewal = invoice_paid(customer, basic, invoice_id="in_2", start=NOW + 30 * DAY)
 
-    assert len(_statements(client, renewal)) == STATEMENTS
+    assert len(_request(client, renewal)) == REQUEST
+    assert len(_processing(renewal)) == PROCESSING
     assert set(Payment.objects.values_list("stripe_invoice_id", flat=True)) == {"in_1", "in_2"}
     assert LedgerEntry.objects.filter(kind="grant").count() == 2
 
@@ -116,4 +150,5 @@ def test_a_new_subscription_converts_another_plans_live_credits_without_the_hist
         ("subscription", pro.stripe_price_id),
         ("transfer", ""),
     }
-    assert not any("ORDER BY" in sql and "stripe_manager_payment" in sql for sql in statements[3:])
+    processing = statements[REQUEST:]
+    assert not any("ORDER BY" in sql and "stripe_manager_payment" in sql for sql in processing[4:])

@@ -1,0 +1,199 @@
+"""Events stored by the endpoint and applied by the worker: once, retried with backoff while
+what they need has not come, given up after the last attempt, taken again when a worker died."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from common.task_worker import DatabaseWorker
+from common.testing.tasks import queued_task_names
+from stripe_manager import signing, webhook_queue
+from stripe_manager.models import Payment, ProcessedStripeEvent, ReceivedStripeEvent, WebhookFailure
+from stripe_manager.selectors import open_webhook_failure_count
+from stripe_manager.tests.factories import (
+    SECRET,
+    apply_received_events,
+    balance,
+    deliver,
+    event_state,
+    purchase_completed,
+    refund_event,
+    webhook_retries_due,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client, event) -> int:
+    """The POST alone, as Stripe sends it: nothing applied after it."""
+    body = json.dumps(event).encode()
+    response = client.post(
+        "/stripe/webhook/",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signing.sign(body, SECRET),
+    )
+    return int(response.status_code)
+
+
+def due_in(event) -> timedelta:
+    row = ReceivedStripeEvent.objects.get(event_id=event["id"])
+    return row.next_attempt_at - timezone.now()
+
+
+@pytest.mark.django_db(transaction=True)  # the worker's loop closes a connection in a transaction
+def test_the_endpoint_answers_once_the_event_is_stored_and_the_worker_applies_it(
+    client, customer, catalog
+):
+    event = purchase_completed(customer, catalog["pack"])
+
+    assert post(client, event) == 200
+    row = ReceivedStripeEvent.objects.get()
+    assert (row.event_id, row.state, json.loads(row.payload)) == (event["id"], "pending", event)
+    assert not Payment.objects.exists()  # nothing applied by the request itself
+
+    # The database worker's own loop: no task is ready, so it takes the due event.
+    worker = DatabaseWorker(worker_id="test-worker", listen=False)
+    assert worker.run_next() is True
+    assert balance(customer.user)[2] == 100
+    row.refresh_from_db()
+    assert (row.state, row.attempts, row.payload) == ("processed", 1, "")  # details not kept
+    assert row.processed_at is not None
+    assert queued_task_names() == ["common.mail_tasks.send_queued_email"]  # the receipt
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_takes_events_between_tasks_so_a_stream_of_tasks_does_not_starve_them(
+    client, customer, catalog
+):
+    from common.mail_tasks import sweep_queued_emails
+
+    for _ in range(3):
+        sweep_queued_emails.enqueue()
+    event = purchase_completed(customer, catalog["pack"])
+    assert post(client, event) == 200
+
+    worker = DatabaseWorker(worker_id="test-worker", listen=False)
+    assert worker.run_next() and worker.run_next()  # one of the two is the event
+    assert event_state(event)[0] == "processed"
+
+
+def test_a_duplicate_delivery_stores_nothing_whatever_its_state(client, customer, catalog):
+    event = purchase_completed(customer, catalog["pack"])
+    assert post(client, event) == 200
+    assert post(client, event) == 200  # pending
+    assert apply_received_events() == 1
+    assert post(client, event) == 200  # processed
+    assert apply_received_events() == 0
+    assert ReceivedStripeEvent.objects.count() == 1
+    assert balance(customer.user)[2] == 100
+
+
+def test_an_event_applied_twice_has_one_effect(client, customer, catalog):
+    event = purchase_completed(customer, catalog["pack"])
+    assert post(client, event) == 200
+    assert webhook_queue.apply_received_event(event["id"]) == "applied"
+    assert webhook_queue.apply_received_event(event["id"]) == "absent"
+    # A worker whose lease lapsed while it was applying it: the claim stops the second.
+    ReceivedStripeEvent.objects.update(
+        state="pending", payload=json.dumps(event), next_attempt_at=timezone.now()
+    )
+    assert webhook_queue.apply_received_event(event["id"]) == "duplicate"
+    assert balance(customer.user)[2] == 100
+    assert Payment.objects.count() == 1
+    assert event_state(event)[0] == "processed"
+
+
+def test_an_event_that_waits_for_another_is_retried_with_growing_delays_then_given_up(
+    client, customer, catalog, caplog
+):
+    caplog.set_level(logging.INFO, logger="stripe_manager.webhook_queue")
+    refund = refund_event(customer, "pi_never_paid", "re_x", 1000)
+
+    assert deliver(client, refund) == 200
+    for attempt, delay in enumerate(webhook_queue.RETRY_DELAYS, start=1):
+        assert event_state(refund) == ("pending", attempt)
+        assert delay - timedelta(seconds=5) < due_in(refund) <= delay
+        assert apply_received_events() == 0  # not due yet
+        assert webhook_retries_due() == 1
+
+    assert event_state(refund) == ("failed", webhook_queue.MAX_ATTEMPTS)
+    assert webhook_retries_due() == 0  # given up: never tried again by itself
+    failure = WebhookFailure.objects.get()
+    assert (failure.attempts, failure.resolved_at) == (webhook_queue.MAX_ATTEMPTS, None)
+    assert "MissingPrerequisite" in failure.error
+    assert open_webhook_failure_count() == 1  # the staff dashboard's and /metrics' figure
+    given_up = [r for r in caplog.records if r.getMessage() == "stripe event given up"]
+    assert [(r.levelname, r.event_id) for r in given_up] == [("ERROR", refund["id"])]
+    assert not ProcessedStripeEvent.objects.exists()
+
+
+def test_stripes_resend_of_a_given_up_event_applies_it_once_what_it_needs_is_in(
+    client, customer, catalog
+):
+    refund = refund_event(customer, "pi_cs_late", "re_late", 1000)
+    assert deliver(client, refund) == 200
+    while webhook_retries_due():
+        pass
+    assert event_state(refund)[0] == "failed"
+    payment = purchase_completed(customer, catalog["pack"], session_id="cs_late")
+    assert deliver(client, payment) == 200
+    assert balance(customer.user)[2] == 100
+
+    assert deliver(client, refund) == 200  # "Resend" in Stripe's dashboard
+
+    assert event_state(refund) == ("processed", 1)
+    assert balance(customer.user)[2] == 0
+    assert WebhookFailure.objects.get().resolved_at is not None
+    assert open_webhook_failure_count() == 0
+
+
+def test_an_event_whose_worker_died_is_taken_again_once_its_lease_lapses(client, customer, catalog):
+    event = purchase_completed(customer, catalog["pack"])
+    assert post(client, event) == 200
+    # A worker claimed it and died before applying it.
+    leased = timezone.now() + webhook_queue.LEASE
+    ReceivedStripeEvent.objects.update(next_attempt_at=leased, attempts=1)
+    assert apply_received_events() == 0  # left to that worker while its lease runs
+
+    ReceivedStripeEvent.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert apply_received_events() == 1
+    assert event_state(event) == ("processed", 2)
+    assert balance(customer.user)[2] == 100
+
+
+def test_the_periodic_run_applies_every_due_event(client, customer, catalog):
+    events = [purchase_completed(customer, catalog["pack"]) for _ in range(3)]
+    for event in events:
+        assert post(client, event) == 200
+
+    assert webhook_queue.apply_due_stripe_events.call() == 3
+    assert webhook_queue.apply_due_stripe_events.call() == 0
+    assert balance(customer.user)[2] == 300
+
+
+def test_on_another_task_backend_each_stored_event_sends_a_job_to_apply_it(
+    client, customer, catalog, settings, django_capture_on_commit_callbacks
+):
+    """RQ's workers do not read the table: the request sends them a job once it committed."""
+    from django_tasks.backends.dummy import DummyBackend
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    backend = webhook_queue.apply_due_stripe_events.get_backend()
+    assert isinstance(backend, DummyBackend)
+    event = purchase_completed(customer, catalog["pack"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, event) == 200
+        assert post(client, event) == 200  # a duplicate: no job
+
+    assert [result.task.module_path for result in backend.results] == [
+        webhook_queue.apply_due_stripe_events.module_path
+    ]
+    assert webhook_queue.apply_due_stripe_events.call() == 1  # what that job runs
+    assert balance(customer.user)[2] == 100

@@ -1,0 +1,91 @@
+"""`manage.py worker` itself applies what the webhook stored, woken by the stored row.
+
+Marked ``transaction=True``: the worker is another connection and must see what
+the test commits, and the test must see what it commits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from common.testing.database import session_database_url
+from common.testing.process import PROJECT_ROOT
+from stripe_manager import signing
+from stripe_manager.models import ReceivedStripeEvent
+from stripe_manager.tests.factories import SECRET, balance, purchase_completed
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Far longer than the test waits: an event applied sooner was woken by its notice.
+POLL_SECONDS = "60"
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[Path]:
+    """A running `manage.py worker` (no scheduler); yields its log file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DJANGO_"))}
+    env["DATABASE_URL"] = session_database_url()
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "worker",
+                "--no-scheduler",
+                "--poll-seconds",
+                POLL_SECONDS,
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: b"task worker started" in log_path.read_bytes(), "its start", log_path)
+        # Its first look found nothing; it now waits on its notice (or the long poll).
+        time.sleep(0.5)
+        yield log_path
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def wait_for(condition: Callable[[], bool], what: str, log: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; worker output:\n{log.read_text()}")
+        time.sleep(0.05)
+
+
+def test_the_worker_applies_a_stored_event_as_soon_as_it_is_stored(
+    client, customer, catalog, worker
+):
+    event = purchase_completed(customer, catalog["pack"])
+    body = json.dumps(event).encode()
+    response = client.post(
+        "/stripe/webhook/",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signing.sign(body, SECRET),
+    )
+    assert response.status_code == 200
+
+    def applied() -> bool:
+        return ReceivedStripeEvent.objects.filter(event_id=event["id"], state="processed").exists()
+
+    wait_for(applied, "the event applied", worker)
+    assert balance(customer.user)[2] == 100

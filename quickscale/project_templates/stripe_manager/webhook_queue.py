@@ -1,0 +1,199 @@
+"""Webhook events stored when they arrive, applied by the worker (as Stripe recommends).
+
+Why: applying an event (claim, grant, payment, receipt) inside the request made
+every delivery cost a dozen round trips and a synchronous commit while Stripe
+waited, about a tenth of what the endpoint could answer (``bench/webhooks.py``).
+
+- **Receiving** (:func:`receive`, the webhook view): the verified event is
+  stored once by its Stripe id, in one statement (``ReceivedStripeEvent``; a
+  duplicate changes nothing), and Stripe gets its 200. The row is the work
+  item: it holds the body as Stripe signed it and when to try it next. A
+  trigger (migration ``stripe_manager.0007``) wakes idle database workers as an
+  enqueued task does (``common.task_wakeup``).
+- **Applying** (:func:`apply_next_due_event`): the database worker takes the
+  oldest due event after its tasks (``WORKER_SOURCES``): one statement claims
+  it (``SKIP LOCKED``, counting the attempt, leased for :data:`LEASE`), then
+  today's processing, unchanged (``webhooks.process_event``: the
+  ``ProcessedStripeEvent`` claim, the per-customer advisory lock, the
+  first-attempt insert), which marks the row processed in the event's own
+  transaction. On the RQ backend the request enqueues
+  :func:`apply_due_stripe_events` after its commit; the periodic run of it
+  catches retries and anything missed on either backend.
+- **Retrying**: Stripe retried a 500 for us before; now a failed attempt
+  (above all ``MissingPrerequisite``: a refund before its payment, an invoice
+  before its price) is counted in ``WebhookFailure`` (staff dashboard,
+  ``/metrics``) and the event is due again after :data:`RETRY_DELAYS`, about
+  three days in all as Stripe's own schedule; after the last it is given up
+  (``failed``), logged as an error and its failure left unresolved. Stripe's
+  "Resend" of a given-up event arms it again.
+- **A worker that dies** mid-event leaves the event leased; once the lease
+  lapses, it is due again (the attempt counted). Applying it twice is
+  harmless: the ``ProcessedStripeEvent`` claim is the dedupe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django_tasks import task
+
+from common.task_queue import enqueue_with_transaction, queue_is_database
+from stripe_manager.exceptions import MissingPrerequisite
+from stripe_manager.models import ReceivedStripeEvent
+from stripe_manager.webhooks import process_event, record_failure
+
+logger = logging.getLogger(__name__)
+
+# Wait after the n-th failed attempt: from seconds, for an event that overtook
+# the one it needs, to a day; about three days in all, as long as Stripe
+# retries an endpoint. The attempt after the last delay is the last.
+RETRY_DELAYS: tuple[timedelta, ...] = (
+    timedelta(seconds=10),
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=6),
+    timedelta(hours=12),
+    timedelta(hours=24),
+    timedelta(hours=24),
+)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+# How long a claimed event is left to its worker: far longer than applying one
+# takes, so only a worker that died lets it lapse.
+LEASE = timedelta(minutes=5)
+# Events one run of apply_due_stripe_events applies at most; the next run takes the rest.
+DRAIN_BATCH = 1000
+
+PENDING = ReceivedStripeEvent.State.PENDING
+FAILED = ReceivedStripeEvent.State.FAILED
+
+
+# --------------------------------------------------------------------------- receiving
+
+
+def receive(event_id: str, event_type: str, body: str) -> bool:
+    """Store a verified event once, to be applied by the worker; False for one stored before.
+
+    One statement, in autocommit (SQL on purpose: the ORM needs a savepoint
+    around an insert that may clash). An event given up before is armed again
+    (Stripe's "Resend"); a pending or processed one is left as it is.
+    """
+    table = connection.ops.quote_name(ReceivedStripeEvent._meta.db_table)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} AS e (event_id, event_type, payload, state, attempts,
+                                      received_at, next_attempt_at)
+            VALUES (%s, %s, %s, %s, 0, %s, %s)
+            ON CONFLICT (event_id) DO UPDATE SET state = EXCLUDED.state, attempts = 0,
+                payload = EXCLUDED.payload, next_attempt_at = EXCLUDED.next_attempt_at
+            WHERE e.state = %s
+            RETURNING id
+            """,
+            [event_id, event_type, body, PENDING, now, now, FAILED],
+        )
+        stored = cursor.fetchone() is not None
+    if stored and not queue_is_database(apply_due_stripe_events):
+        # Database workers take it from the table (woken by its trigger); RQ's need a job.
+        enqueue_with_transaction(apply_due_stripe_events)
+    return stored
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def apply_next_due_event() -> bool:
+    """Apply the oldest due event, if any (the database worker's source); False when none."""
+    claimed = _claim_due()
+    if claimed is None:
+        return False
+    _apply(*claimed)
+    return True
+
+
+def apply_received_event(event_id: str) -> str:
+    """Apply the event ``event_id`` now if it is due; what happened: applied, duplicate,
+    retrying, failed, or absent (not due: applied, given up, leased or waiting)."""
+    claimed = _claim_due(event_id)
+    return "absent" if claimed is None else _apply(*claimed)
+
+
+@task()
+def apply_due_stripe_events() -> int:
+    """Apply every due event (RQ's job per delivery, and a periodic catch-up); how many."""
+    applied = 0
+    while applied < DRAIN_BATCH and apply_next_due_event():
+        applied += 1
+    return applied
+
+
+def _claim_due(event_id: str = "") -> tuple[str, str, str, int] | None:
+    """Lease the oldest due event (or ``event_id``, when due), counting the attempt."""
+    table = connection.ops.quote_name(ReceivedStripeEvent._meta.db_table)
+    now = timezone.now()
+    only = "AND event_id = %s" if event_id else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} SET next_attempt_at = %s, attempts = attempts + 1
+            WHERE id = (
+                SELECT id FROM {table}
+                WHERE state = %s AND next_attempt_at <= %s {only}
+                ORDER BY next_attempt_at, id LIMIT 1
+                FOR UPDATE SKIP LOCKED
+            )
+            RETURNING event_id, event_type, payload, attempts
+            """,
+            [now + LEASE, PENDING, now, *([event_id] if event_id else [])],
+        )
+        row = cursor.fetchone()
+    return None if row is None else (str(row[0]), str(row[1]), str(row[2]), int(row[3]))
+
+
+def _apply(event_id: str, event_type: str, payload: str, attempt: int) -> str:
+    try:
+        event = json.loads(payload)  # verified and bounded when it was received
+        applied = process_event(event)
+    except Exception as error:
+        return _attempt_failed(event_id, event_type, attempt, error)
+    return "applied" if applied else "duplicate"
+
+
+def _attempt_failed(event_id: str, event_type: str, attempt: int, error: Exception) -> str:
+    """Count the failure (``WebhookFailure``) and set the next attempt, or give the event up."""
+    extra: dict[str, Any] = {"event_id": event_id, "event_type": event_type, "attempt": attempt}
+    row = ReceivedStripeEvent.objects.filter(event_id=event_id, state=PENDING)
+    with transaction.atomic():
+        record_failure(event_id, event_type, error)
+        if attempt >= MAX_ATTEMPTS:
+            row.update(state=FAILED)
+            logger.error(
+                "stripe event given up",
+                extra={**extra, "error": f"{type(error).__name__}: {error}"[:2000]},
+            )
+            return "failed"
+        delay = RETRY_DELAYS[attempt - 1]
+        row.update(next_attempt_at=timezone.now() + delay)
+    extra["retry_in_seconds"] = int(delay.total_seconds())
+    if isinstance(error, MissingPrerequisite):
+        extra["reason"] = str(error)
+        logger.info("stripe event waits for another; retrying", extra=extra)
+    else:
+        logger.error("stripe event processing failed; retrying", exc_info=error, extra=extra)
+    return "retrying"
+
+
+def next_attempt(event_id: str) -> datetime | None:
+    """When the pending event ``event_id`` is due next (None when it is not pending)."""
+    return (
+        ReceivedStripeEvent.objects.filter(event_id=event_id, state=PENDING)
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
