@@ -60,6 +60,9 @@ def setup_project(database_url: str) -> None:
     from core.testing.pages import site_settings
 
     site_settings(settings)
+    # As the browser tests run and as visitors see it: the project's own error pages,
+    # not Django's technical ones.
+    settings.DEBUG = False
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.RATE_LIMIT_BACKEND = "database"
     call_command("migrate", verbosity=0)

@@ -40,6 +40,7 @@ Both accounts sign in with ``users.tests.factories.PASSWORD``. Pages that only a
 from __future__ import annotations
 
 import dataclasses
+import io
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -199,7 +200,7 @@ def prepare_site() -> Site:
 
     # The database cache is no model: a transactional test does not empty it.
     cache.clear()
-    call_command("seed_demo_catalog", stdout=None)
+    call_command("seed_demo_catalog", stdout=io.StringIO())
     ensure_service_rows()
     user = make_user(USER_EMAIL)
     staff = make_user(STAFF_EMAIL, is_staff=True)
