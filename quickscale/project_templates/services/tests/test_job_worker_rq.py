@@ -68,6 +68,21 @@ jobs = [
 print(json.dumps([str(job.pk) for job in jobs]))
 """
 
+# RQ's own recovery of a task whose worker died, run now (its workers run it every 10
+# minutes, once the dead worker's heartbeat lapsed): the job ids RQ then counts failed.
+RQ_CLEAN_UP = """
+import json, os, time, django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+django.setup()
+import django_rq
+from django_tasks_rq.backend import Job
+from rq.registry import FailedJobRegistry, StartedJobRegistry
+queue = django_rq.get_queue("default", job_class=Job)
+StartedJobRegistry(queue=queue).cleanup(time.time() + 3600)
+failed = FailedJobRegistry(queue=queue).get_job_ids(cleanup=False)
+print(json.dumps([Job.fetch(id, connection=queue.connection).args for id in failed]))
+"""
+
 
 @pytest.fixture
 def rq_env(tmp_path: Path, redis_server: redis.Redis) -> Iterator[tuple[dict[str, str], str]]:
@@ -214,6 +229,18 @@ def test_a_killed_rq_workers_job_ends_once_and_no_credit_is_lost_or_doubled(
     balance = ledger.balance(user)
     assert (balance.total, balance.reserved) == (granted - charged, Decimal("0.00"))
     assert_invariants(user)
+
+    # RQ's own clean-up of the dead worker's task counts it failed and runs nothing again.
+    workers[1].send_signal(signal.SIGTERM)
+    assert workers[1].wait(timeout=30) == 0, logs(tmp_path)
+    done = run_python(["-c", RQ_CLEAN_UP], env)
+    assert done.returncode == 0, done.stderr
+    lost = [job for job in finished if job.attempts == 2 or job.state == "failed"]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [[str(lost[0].pk)]]
+    assert [(job.state, job.attempts) for job in jobs_of(jobs)] == [
+        (job.state, job.attempts) for job in finished
+    ]
+    assert ledger.balance(user) == balance
     # RQ was told to let tasks run (the jobs' own limits apply), not to stop them at 3 minutes.
     keys = redis_server.scan_iter(f"{prefix}:job:*")
     tasks = [key for key in keys if redis_server.type(key) == b"hash"]
