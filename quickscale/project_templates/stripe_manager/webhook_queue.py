@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -188,12 +188,3 @@ def _attempt_failed(event_id: str, event_type: str, attempt: int, error: Excepti
     else:
         logger.error("stripe event processing failed; retrying", exc_info=error, extra=extra)
     return "retrying"
-
-
-def next_attempt(event_id: str) -> datetime | None:
-    """When the pending event ``event_id`` is due next (None when it is not pending)."""
-    return (
-        ReceivedStripeEvent.objects.filter(event_id=event_id, state=PENDING)
-        .values_list("next_attempt_at", flat=True)
-        .first()
-    )
