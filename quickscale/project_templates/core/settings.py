@@ -287,7 +287,7 @@ elif TASK_BACKEND == "rq":
     # No RQ timeout (-1): RQ's default would stop every task after 3 minutes, shorter
     # than a job may run (a service's max_run_seconds, an LLM call's retries). Jobs keep
     # the limits they have on either backend: their deadline, lease and hold.
-    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": -1}}
+    RQ_QUEUES: dict[str, dict[str, Any]] = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": -1}}
 else:
     raise ImproperlyConfigured(f"TASK_BACKEND must be 'database' or 'rq', not {TASK_BACKEND!r}.")
 
