@@ -272,9 +272,11 @@ def run_worker() -> int:
     ``SKIP LOCKED``, then applied), in a loop without its waits. The receipts'
     email tasks the events queue are left queued.
     """
-    from common.task_worker import DatabaseWorker
+    from common import task_worker
 
-    worker = DatabaseWorker(worker_id="bench-worker", listen=False)
+    # As `manage.py worker` does: it keeps its connection between items (CONN_MAX_AGE).
+    task_worker._keep_connections()
+    worker = task_worker.DatabaseWorker(worker_id="bench-worker", listen=False)
     applied = 0
     while worker.run_source():
         applied += 1
