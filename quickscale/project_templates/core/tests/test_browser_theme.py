@@ -115,3 +115,15 @@ def test_links_take_the_brand_colour_and_stay_readable(page, scheme):
     text, background = colours(page, "footer a")
     assert abs(hue(text) - BRAND_HUE) < 3, text
     assert contrast(text, background) >= 4.5, (text, background)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_bulmas_link_coloured_components_take_the_brand_colour_too(page, scheme):
+    page.emulate_media(color_scheme=scheme)
+    page.goto("/accounts/login/")
+
+    passkey = page.get_by_role("button", name="Sign in with a passkey")
+    border = passkey.evaluate("e => getComputedStyle(e).borderColor")
+    assert abs(hue(border) - BRAND_HUE) < 3, border
+    text, background = colours(page, "button.is-link")
+    assert contrast(text, background) >= 4.5, (text, background)
