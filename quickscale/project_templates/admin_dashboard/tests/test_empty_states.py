@@ -9,7 +9,7 @@ from common.testing.html import texts
 
 pytestmark = pytest.mark.django_db
 
-EMPTY_PHRASES = ("Nothing recorded", "No results", "No account matches", "No payment matches")
+EMPTY_PHRASES = ("Nothing recorded", "No results", "No account matches", "No payment")
 
 
 def said(html: str) -> int:
@@ -52,3 +52,10 @@ def test_the_users_and_payments_searches_say_nothing_matched_once(staff_client, 
     html = staff_client.get(reverse(name), query).content.decode()
 
     assert said(html) == 1
+
+
+def test_no_payments_at_all_is_not_called_a_filter_result(staff_client):
+    html = staff_client.get(reverse("admin_dashboard:payments")).content.decode()
+
+    assert said(html) == 1
+    assert texts(html)["payments-empty"].startswith("No payments yet:")
