@@ -55,7 +55,7 @@ from common import ratelimit
 from common.concurrency import CallSlotsBusy, call_slot
 from common.json_input import MAX_DEPTH, MAX_INT_DIGITS, JsonInputError, loads_bounded
 from credits import ledger
-from llm.streaming import StreamingService
+from llm.streaming import StreamingService, release_connection
 from services import jobs
 from services import selectors as service_selectors
 from services.base import BaseService, reserved_input_names
@@ -400,8 +400,10 @@ def _stream(request: HttpRequest, service: BaseService, inputs: dict[str, Any]) 
     start = service.start_stream(
         key.user, origin="api", inputs=inputs, on_usage_created=partial(api_key_usage_record, key)
     )
-    # The connection stays with this request's thread: the stream's first step (the
-    # hold, in the same thread) uses it, then hands it back for the model's reply.
+    # Handed back now, not kept for the stream's first step: that saves a pool check,
+    # but holds the connection idle until the response starts, and many streams
+    # starting at once then wait longer for the pool.
+    release_connection()
     return event_stream_response(start.events, service=service.name, model=start.model)
 
 
