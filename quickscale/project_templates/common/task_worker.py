@@ -11,17 +11,20 @@ background work:
   django-tasks-rq needs and RQ's own scheduler for delayed tasks);
 - the **periodic scheduler** (``common.scheduler``) in a thread, which
   enqueues PERIODIC_TASKS for whichever worker takes them;
-- for the database backend, **work sources** (``WORKER_SOURCES``): tables whose
-  rows are their own work items (Stripe events stored by the webhook), each a
-  function that applies one due item and says whether there was one. The
-  worker takes them after its ready tasks, woken by the same notice.
+- **work sources** (``WORKER_SOURCES``), on either backend, in a thread of their
+  own (``SourceRunner``): tables whose rows are their own work items (Stripe
+  events stored by the webhook), each a function that applies one due item and
+  says whether there was one. The thread applies every due item, then waits
+  for the tasks' notice (the tables' triggers send it too) or its poll
+  interval. A thread rather than turns between tasks: a task runs to its end,
+  so a ten-minute job would hold every customer's purchase back that long.
 
 Before any of that, ``check_ready`` proves the database answers and is
 migrated, every periodic task imports, and (for rq) Redis answers; a failure
 is a ``WorkerStartError`` whose message is the one line the command prints.
 
-Shutdown: SIGTERM or SIGINT lets the running task finish, then the worker and
-the scheduler stop (the scheduler gives its lease up, so another worker
+Shutdown: SIGTERM or SIGINT lets the running task finish, then the worker, the
+work sources' thread and the scheduler stop (the scheduler gives its lease up, so another worker
 takes over at once). A repeated SIGTERM changes nothing (a supervisor may
 send one to the process group and one to the worker); a second SIGINT
 (Ctrl-C twice) abandons the running task, which is then recorded as failed.
@@ -64,6 +67,8 @@ STOP_CHECK_SECONDS = 0.5
 RETRY_SECONDS = 2.0
 # The longest the command waits for the scheduler thread once the worker stopped.
 SCHEDULER_JOIN_SECONDS = 10.0
+# The longest the command waits for the work sources' thread (an item it is applying).
+SOURCES_JOIN_SECONDS = 30.0
 # Seconds a worker keeps its database connection between tasks and polls (one
 # process, no pool; health-checked before reuse). DB_CONN_MAX_AGE, when set, wins.
 WORKER_CONN_MAX_AGE = 300
@@ -154,8 +159,6 @@ class DatabaseWorker:
         )
         self.poll_seconds = poll_seconds
         self.listener = Listener() if listen else None
-        self.sources = work_sources()
-        self.sources_first = False
         self.stopping = False
 
     def run(self) -> None:
@@ -184,37 +187,17 @@ class DatabaseWorker:
             logger.info("task worker stopped", extra={"worker_id": self.worker.worker_id})
 
     def run_next(self) -> bool:
-        """Claim the next ready task (skipping those others hold) and run it, or else one due
-        item of a work source; False if there was nothing to do."""
+        """Claim the next ready task (skipping those others hold) and run it; False if none."""
         close_old_connections()
-        # Sources first every other time: a steady stream of tasks never starves them.
-        self.sources_first = not self.sources_first
-        if self.sources_first and self.run_source():
-            return True
         with transaction.atomic():
             task_result = DBTaskResult.objects.ready().filter(backend_name="default").get_locked()
             if task_result is not None:
                 task_result.claim(self.worker.worker_id)
-        if task_result is not None:
-            self.worker.run_task(task_result)
-            close_old_connections()
-            return True
-        return not self.sources_first and self.run_source()
-
-    def run_source(self) -> bool:
-        """Apply one due item of the first work source that has one; False if none had."""
-        for source in self.sources:
-            try:
-                if source():
-                    close_old_connections()
-                    return True
-            except DatabaseError:
-                raise  # the loop's outage handling
-            except Exception:
-                # A source records its items' failures itself; this is a bug in the source.
-                # Logged, and the worker goes on with its other work.
-                logger.exception("work source failed", extra={"source": _path(source)})
-        return False
+        if task_result is None:
+            return False
+        self.worker.run_task(task_result)
+        close_old_connections()
+        return True
 
     def _wait(self, seconds: float) -> None:
         """Wait for a notice, ``seconds`` at most, in slices: a signal does not cut a wait short."""
@@ -223,6 +206,66 @@ class DatabaseWorker:
             if self.listener is None:
                 time.sleep(min(remaining, STOP_CHECK_SECONDS))
             elif self.listener.wait(min(remaining, STOP_CHECK_SECONDS)):
+                return
+
+
+class SourceRunner:
+    """Apply the due items of ``WORKER_SOURCES`` in a thread beside the task worker.
+
+    Its own database connection (Django's are per thread) and its own
+    listener: it applies items until none is due, then waits for a notice or
+    ``poll_seconds``. Items are short (a Stripe event is a few statements), so
+    they never wait behind a long task, and one process applies one at a time.
+    """
+
+    def __init__(self, *, poll_seconds: float = POLL_SECONDS, listen: bool = True) -> None:
+        self.sources = work_sources()
+        self.poll_seconds = poll_seconds
+        self.listen = listen
+
+    def run(self, stop: threading.Event) -> None:
+        listener = Listener() if self.listen else None
+        try:
+            while not stop.is_set():
+                try:
+                    while not stop.is_set() and self.run_source():
+                        pass
+                except DatabaseError as error:
+                    logger.warning(
+                        "work sources lost the database; retrying",
+                        extra={"error": _first_line(error), "retry_seconds": RETRY_SECONDS},
+                    )
+                    connection.close()
+                    stop.wait(RETRY_SECONDS)
+                    continue
+                self._wait(stop, listener)
+        finally:
+            if listener is not None:
+                listener.close()
+            connection.close()
+
+    def run_source(self) -> bool:
+        """Apply one due item of the first work source that has one; False if none had."""
+        close_old_connections()
+        for source in self.sources:
+            try:
+                if source():
+                    return True
+            except DatabaseError:
+                raise  # the loop's outage handling
+            except Exception:
+                # A source records its items' failures itself; this is a bug in the source.
+                # Logged, and the thread goes on with the other sources.
+                logger.exception("work source failed", extra={"source": _path(source)})
+        return False
+
+    def _wait(self, stop: threading.Event, listener: Listener | None) -> None:
+        """Wait for a notice, ``poll_seconds`` at most, in slices that notice ``stop``."""
+        deadline = time.monotonic() + self.poll_seconds
+        while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
+            if listener is None:
+                stop.wait(min(remaining, STOP_CHECK_SECONDS))
+            elif listener.wait(min(remaining, STOP_CHECK_SECONDS)):
                 return
 
 
@@ -279,29 +322,41 @@ def serve(
     poll_seconds: float = POLL_SECONDS,
     listen: bool = True,
 ) -> None:
-    """Run the task worker (main thread) and the scheduler (a thread) until told to stop."""
+    """Run the task worker (main thread), the scheduler and the work sources (threads) until
+    told to stop."""
     _keep_connections()
-    stop_scheduler = threading.Event()
-    thread = None
+    stop_threads = threading.Event()
+    threads = []
     if scheduler:
-        thread = threading.Thread(
-            target=Scheduler(holder=worker_id).run,
-            args=(stop_scheduler,),
-            name="scheduler",
-            daemon=True,  # never keeps a process that must end alive
+        threads.append(
+            threading.Thread(
+                target=Scheduler(holder=worker_id).run,
+                args=(stop_threads,),
+                name="scheduler",
+                daemon=True,  # never keeps a process that must end alive
+            )
+        )
+    runner = SourceRunner(poll_seconds=poll_seconds, listen=listen)
+    if runner.sources:
+        threads.append(
+            threading.Thread(
+                target=runner.run, args=(stop_threads,), name="work-sources", daemon=True
+            )
         )
     try:
         if settings.TASK_BACKEND == "rq":
-            if thread is not None:
+            for thread in threads:
                 thread.start()
             _run_rq_worker(worker_id)
         else:
             worker = DatabaseWorker(worker_id=worker_id, poll_seconds=poll_seconds, listen=listen)
             _install_stop_handlers(worker)
-            if thread is not None:
+            for thread in threads:
                 thread.start()
             worker.run()
     finally:
-        stop_scheduler.set()
-        if thread is not None and thread.is_alive():
-            thread.join(SCHEDULER_JOIN_SECONDS)
+        stop_threads.set()
+        for thread in threads:
+            if thread.is_alive():
+                scheduler_thread = thread.name == "scheduler"
+                thread.join(SCHEDULER_JOIN_SECONDS if scheduler_thread else SOURCES_JOIN_SECONDS)

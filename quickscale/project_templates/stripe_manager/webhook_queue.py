@@ -10,8 +10,10 @@ waited, about a tenth of what the endpoint could answer (``bench/webhooks.py``).
   item: it holds the body as Stripe signed it and when to try it next. A
   trigger (migration ``stripe_manager.0007``) wakes idle database workers as an
   enqueued task does (``common.task_wakeup``).
-- **Applying** (:func:`apply_next_due_event`): the database worker takes the
-  oldest due event after its tasks (``WORKER_SOURCES``): one statement claims
+- **Applying** (:func:`apply_next_due_event`): every ``manage.py worker``, on
+  either backend, takes the oldest due event in a thread of its own
+  (``WORKER_SOURCES``, ``common.task_worker.SourceRunner``), so events never
+  wait behind a long task: one statement claims
   it (``SKIP LOCKED``, counting the attempt, leased for :data:`LEASE`), then
   today's processing, unchanged (``webhooks.process_event``: the
   ``ProcessedStripeEvent`` claim, the per-customer advisory lock, the
@@ -25,10 +27,14 @@ waited, about a tenth of what the endpoint could answer (``bench/webhooks.py``).
   ``/metrics``) and the event is due again after :data:`RETRY_DELAYS`, about
   three days in all as Stripe's own schedule; after the last it is given up
   (``failed``), logged as an error and its failure left unresolved. Stripe's
-  "Resend" of a given-up event arms it again.
+  "Resend" of a given-up event arms it again, and of one waiting for its next
+  attempt makes it due at once (so does the admin's "Apply now").
 - **A worker that dies** mid-event leaves the event leased; once the lease
   lapses, it is due again (the attempt counted). Applying it twice is
-  harmless: the ``ProcessedStripeEvent`` claim is the dedupe.
+  harmless: the ``ProcessedStripeEvent`` claim is the dedupe. An event whose
+  workers keep dying is given up after :data:`MAX_ATTEMPTS` as any other. A
+  worker that fails after its lease lapsed changes nothing: the attempt is
+  another worker's now (the row's ``attempts`` moved on), or the event is done.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ LEASE = timedelta(minutes=5)
 DRAIN_BATCH = 1000
 
 PENDING = ReceivedStripeEvent.State.PENDING
+PROCESSED = ReceivedStripeEvent.State.PROCESSED
 FAILED = ReceivedStripeEvent.State.FAILED
 
 
@@ -78,28 +85,41 @@ FAILED = ReceivedStripeEvent.State.FAILED
 
 
 def receive(event_id: str, event_type: str, body: str) -> bool:
-    """Store a verified event once, to be applied by the worker; False for one stored before.
+    """Store a verified event once, to be applied by the worker; False for one stored before
+    (unless it was given up and is armed again).
 
     One statement, in autocommit (SQL on purpose: the ORM needs a savepoint
     around an insert that may clash). An event given up before is armed again
-    (Stripe's "Resend"); a pending or processed one is left as it is.
+    (Stripe's "Resend"); a pending one waiting for its next attempt is due now
+    (a leased one too: a second worker may take it beside the first, which the
+    ``ProcessedStripeEvent`` claim makes harmless); a processed one is left as it is.
     """
     table = connection.ops.quote_name(ReceivedStripeEvent._meta.db_table)
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
+            WITH before AS (SELECT state FROM {table} WHERE event_id = %s)
             INSERT INTO {table} AS e (event_id, event_type, payload, state, attempts,
                                       received_at, next_attempt_at)
             VALUES (%s, %s, %s, %s, 0, %s, %s)
-            ON CONFLICT (event_id) DO UPDATE SET state = EXCLUDED.state, attempts = 0,
-                payload = EXCLUDED.payload, next_attempt_at = EXCLUDED.next_attempt_at
-            WHERE e.state = %s
-            RETURNING id
+            ON CONFLICT (event_id) DO UPDATE SET
+                state = EXCLUDED.state,
+                attempts = CASE WHEN e.state = %s THEN 0 ELSE e.attempts END,
+                payload = EXCLUDED.payload,
+                next_attempt_at = CASE WHEN e.state = %s THEN EXCLUDED.next_attempt_at
+                    ELSE LEAST(e.next_attempt_at, EXCLUDED.next_attempt_at) END
+            WHERE e.state <> %s
+            RETURNING NOT EXISTS (SELECT 1 FROM before WHERE state = %s)
             """,
-            [event_id, event_type, body, PENDING, now, now, FAILED],
+            [
+                *(event_id, event_id, event_type, body, PENDING, now, now),
+                *(FAILED, FAILED, PROCESSED, PENDING),
+            ],
         )
-        stored = cursor.fetchone() is not None
+        row = cursor.fetchone()
+        # A pending event pulled forward is not new: a job (RQ) was sent for it already.
+        stored = row is not None and bool(row[0])
     if stored and not queue_is_database(apply_due_stripe_events):
         # Database workers take it from the table (woken by its trigger); RQ's need a job.
         enqueue_with_transaction(apply_due_stripe_events)
@@ -120,7 +140,8 @@ def apply_next_due_event() -> bool:
 
 def apply_received_event(event_id: str) -> str:
     """Apply the event ``event_id`` now if it is due; what happened: applied, duplicate,
-    retrying, failed, or absent (not due: applied, given up, leased or waiting)."""
+    retrying, failed, stale (failed after its lease lapsed), or absent (not due: applied,
+    given up, leased or waiting)."""
     claimed = _claim_due(event_id)
     return "absent" if claimed is None else _apply(*claimed)
 
@@ -158,6 +179,11 @@ def _claim_due(event_id: str = "") -> tuple[str, str, str, int] | None:
 
 
 def _apply(event_id: str, event_type: str, payload: str, attempt: int) -> str:
+    if attempt > MAX_ATTEMPTS:
+        # Only a lapsed lease counts an attempt without an outcome: its workers keep dying
+        # on it (killed for memory, say). Given up as a failing one, and counted.
+        lost = RuntimeError(f"worker lost this event {attempt - 1} times")
+        return _attempt_failed(event_id, event_type, attempt, lost)
     try:
         event = json.loads(payload)  # verified and bounded when it was received
         applied = process_event(event)
@@ -167,20 +193,29 @@ def _apply(event_id: str, event_type: str, payload: str, attempt: int) -> str:
 
 
 def _attempt_failed(event_id: str, event_type: str, attempt: int, error: Exception) -> str:
-    """Count the failure (``WebhookFailure``) and set the next attempt, or give the event up."""
+    """Count the failure (``WebhookFailure``) and set the next attempt, or give the event up.
+
+    Only while the attempt is still this worker's (pending, its ``attempts``
+    unchanged): after a lapsed lease another worker may have applied the event,
+    or be trying it, and a late failure must neither record an open failure
+    for it nor give it up.
+    """
     extra: dict[str, Any] = {"event_id": event_id, "event_type": event_type, "attempt": attempt}
-    row = ReceivedStripeEvent.objects.filter(event_id=event_id, state=PENDING)
+    row = ReceivedStripeEvent.objects.filter(event_id=event_id, state=PENDING, attempts=attempt)
     with transaction.atomic():
-        record_failure(event_id, event_type, error)
         if attempt >= MAX_ATTEMPTS:
-            row.update(state=FAILED)
+            if not row.update(state=FAILED):
+                return _stale(extra, error)
+            record_failure(event_id, event_type, error)
             logger.error(
                 "stripe event given up",
                 extra={**extra, "error": f"{type(error).__name__}: {error}"[:2000]},
             )
             return "failed"
         delay = RETRY_DELAYS[attempt - 1]
-        row.update(next_attempt_at=timezone.now() + delay)
+        if not row.update(next_attempt_at=timezone.now() + delay):
+            return _stale(extra, error)
+        record_failure(event_id, event_type, error)
     extra["retry_in_seconds"] = int(delay.total_seconds())
     if isinstance(error, MissingPrerequisite):
         extra["reason"] = str(error)
@@ -188,3 +223,11 @@ def _attempt_failed(event_id: str, event_type: str, attempt: int, error: Excepti
     else:
         logger.error("stripe event processing failed; retrying", exc_info=error, extra=extra)
     return "retrying"
+
+
+def _stale(extra: dict[str, Any], error: Exception) -> str:
+    logger.warning(
+        "stripe event attempt failed after its lease lapsed; left to the next",
+        extra={**extra, "error": f"{type(error).__name__}: {error}"[:2000]},
+    )
+    return "stale"

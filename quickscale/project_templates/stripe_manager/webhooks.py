@@ -151,7 +151,7 @@ def _claim(event_id: str, event_type: str, customer_id: str = "") -> bool:
                 WHERE event_id = %s AND resolved_at IS NULL AND EXISTS (SELECT 1 FROM claimed)
             ), done AS (
                 UPDATE {received} SET state = %s, processed_at = %s, payload = ''
-                WHERE event_id = %s AND state = %s
+                WHERE event_id = %s AND state <> %s
             )
             SELECT count(*) FROM claimed,
                 LATERAL (SELECT CASE WHEN %s = '' THEN NULL
@@ -161,7 +161,7 @@ def _claim(event_id: str, event_type: str, customer_id: str = "") -> bool:
                 *(event_id, event_type, now),
                 *(now, event_id),
                 *(ReceivedStripeEvent.State.PROCESSED, now, event_id),
-                ReceivedStripeEvent.State.PENDING,
+                ReceivedStripeEvent.State.PROCESSED,
                 *(customer_id, CUSTOMER_LOCK, customer_id),
             ],
         )

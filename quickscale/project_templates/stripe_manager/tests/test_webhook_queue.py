@@ -10,9 +10,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from common.task_worker import DatabaseWorker
+from common.task_worker import SourceRunner
 from common.testing.tasks import queued_task_names
 from stripe_manager import signing, webhook_queue
+from stripe_manager.exceptions import MissingPrerequisite
 from stripe_manager.models import Payment, ProcessedStripeEvent, ReceivedStripeEvent, WebhookFailure
 from stripe_manager.selectors import open_webhook_failure_count
 from stripe_manager.tests.factories import (
@@ -25,6 +26,7 @@ from stripe_manager.tests.factories import (
     refund_event,
     webhook_retries_due,
 )
+from stripe_manager.webhooks import process_event
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +48,7 @@ def due_in(event) -> timedelta:
     return row.next_attempt_at - timezone.now()
 
 
-@pytest.mark.django_db(transaction=True)  # the worker's loop closes a connection in a transaction
+@pytest.mark.django_db(transaction=True)  # the runner closes old connections
 def test_the_endpoint_answers_once_the_event_is_stored_and_the_worker_applies_it(
     client, customer, catalog
 ):
@@ -57,30 +59,15 @@ def test_the_endpoint_answers_once_the_event_is_stored_and_the_worker_applies_it
     assert (row.event_id, row.state, json.loads(row.payload)) == (event["id"], "pending", event)
     assert not Payment.objects.exists()  # nothing applied by the request itself
 
-    # The database worker's own loop: no task is ready, so it takes the due event.
-    worker = DatabaseWorker(worker_id="test-worker", listen=False)
-    assert worker.run_next() is True
+    # The worker's thread for stored events (common.task_worker.SourceRunner) takes it.
+    runner = SourceRunner(listen=False)
+    assert runner.run_source() is True
+    assert runner.run_source() is False
     assert balance(customer.user)[2] == 100
     row.refresh_from_db()
     assert (row.state, row.attempts, row.payload) == ("processed", 1, "")  # details not kept
     assert row.processed_at is not None
     assert queued_task_names() == ["common.mail_tasks.send_queued_email"]  # the receipt
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_worker_takes_events_between_tasks_so_a_stream_of_tasks_does_not_starve_them(
-    client, customer, catalog
-):
-    from common.mail_tasks import sweep_queued_emails
-
-    for _ in range(3):
-        sweep_queued_emails.enqueue()
-    event = purchase_completed(customer, catalog["pack"])
-    assert post(client, event) == 200
-
-    worker = DatabaseWorker(worker_id="test-worker", listen=False)
-    assert worker.run_next() and worker.run_next()  # one of the two is the event
-    assert event_state(event)[0] == "processed"
 
 
 def test_a_duplicate_delivery_stores_nothing_whatever_its_state(client, customer, catalog):
@@ -196,4 +183,94 @@ def test_on_another_task_backend_each_stored_event_sends_a_job_to_apply_it(
         webhook_queue.apply_due_stripe_events.module_path
     ]
     assert webhook_queue.apply_due_stripe_events.call() == 1  # what that job runs
+    assert balance(customer.user)[2] == 100
+
+
+def test_stripes_resend_of_an_event_waiting_for_its_retry_makes_it_due_at_once(
+    client, customer, catalog
+):
+    refund = refund_event(customer, "pi_cs_soon", "re_soon", 1000)
+    assert deliver(client, refund) == 200
+    assert event_state(refund) == ("pending", 1)
+    assert due_in(refund) > timedelta(seconds=5)  # waits for its retry
+    assert deliver(client, purchase_completed(customer, catalog["pack"], session_id="cs_soon"))
+
+    assert post(client, refund) == 200  # "Resend" in Stripe's dashboard
+
+    assert due_in(refund) <= timedelta(0)
+    assert apply_received_events() == 1
+    assert event_state(refund) == ("processed", 2)
+    assert balance(customer.user)[2] == 0
+    assert open_webhook_failure_count() == 0
+
+
+def test_an_event_whose_workers_keep_dying_is_given_up_and_counted(client, customer, catalog):
+    event = purchase_completed(customer, catalog["pack"])
+    assert post(client, event) == 200
+    # Every attempt so far was claimed by a worker that died before an outcome.
+    past = timezone.now() - timedelta(seconds=1)
+    ReceivedStripeEvent.objects.update(attempts=webhook_queue.MAX_ATTEMPTS, next_attempt_at=past)
+
+    assert webhook_queue.apply_received_event(event["id"]) == "failed"
+
+    assert event_state(event) == ("failed", webhook_queue.MAX_ATTEMPTS + 1)
+    assert balance(customer.user)[2] == 0  # not applied on the lost attempt's behalf
+    failure = WebhookFailure.objects.get()
+    assert "worker lost this event" in failure.error and failure.resolved_at is None
+    assert open_webhook_failure_count() == 1
+
+
+def test_a_failure_after_the_lease_lapsed_leaves_an_event_another_worker_applied(
+    client, customer, catalog
+):
+    refund = refund_event(customer, "pi_cs_race", "re_race", 1000)
+    assert post(client, refund) == 200
+    slow = webhook_queue._claim_due(refund["id"])  # a worker takes it, then stalls
+    assert slow is not None
+    assert deliver(client, purchase_completed(customer, catalog["pack"], session_id="cs_race"))
+    # Its lease lapses; another worker takes the event and applies it.
+    ReceivedStripeEvent.objects.filter(event_id=refund["id"]).update(next_attempt_at=timezone.now())
+    assert webhook_queue.apply_received_event(refund["id"]) == "applied"
+
+    # The stalled worker's attempt ends in a failure (it read before the payment came in).
+    error = MissingPrerequisite("no payment")
+    assert webhook_queue._attempt_failed(refund["id"], refund["type"], slow[3], error) == "stale"
+
+    assert event_state(refund)[0] == "processed"
+    assert not WebhookFailure.objects.exists()
+    assert open_webhook_failure_count() == 0
+
+
+def test_a_last_attempt_failing_late_does_not_give_up_an_event_another_worker_applied(
+    client, customer, catalog
+):
+    event = purchase_completed(customer, catalog["pack"])
+    assert post(client, event) == 200
+    past = timezone.now() - timedelta(seconds=1)
+    last = webhook_queue.MAX_ATTEMPTS - 1
+    ReceivedStripeEvent.objects.update(attempts=last, next_attempt_at=past)
+    slow = webhook_queue._claim_due(event["id"])  # the last attempt, which stalls
+    assert slow is not None and slow[3] == webhook_queue.MAX_ATTEMPTS
+    ReceivedStripeEvent.objects.update(attempts=last, next_attempt_at=past)  # its lease lapsed
+    assert webhook_queue.apply_received_event(event["id"]) == "applied"
+
+    error = RuntimeError("connection reset")
+    assert webhook_queue._attempt_failed(event["id"], event["type"], slow[3], error) == "stale"
+
+    assert event_state(event)[0] == "processed"
+    assert not WebhookFailure.objects.exists()
+    assert balance(customer.user)[2] == 100
+
+
+def test_an_event_given_up_then_applied_by_a_late_worker_ends_processed(
+    client, customer, catalog
+):
+    event = purchase_completed(customer, catalog["pack"])
+    assert post(client, event) == 200
+    ReceivedStripeEvent.objects.update(state="failed", attempts=webhook_queue.MAX_ATTEMPTS)
+
+    # The worker that had it all along finishes: its claim wins, the row follows.
+    assert process_event(event) is True
+
+    assert event_state(event)[0] == "processed"
     assert balance(customer.user)[2] == 100

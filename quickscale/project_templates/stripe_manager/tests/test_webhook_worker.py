@@ -1,4 +1,5 @@
-"""`manage.py worker` itself applies what the webhook stored, woken by the stored row.
+"""`manage.py worker` itself applies what the webhook stored, woken by the stored row, in a
+thread of its own beside the task it runs.
 
 Marked ``transaction=True``: the worker is another connection and must see what
 the test commits, and the test must see what it commits.
@@ -89,3 +90,37 @@ def test_the_worker_applies_a_stored_event_as_soon_as_it_is_stored(
 
     wait_for(applied, "the event applied", worker)
     assert balance(customer.user)[2] == 100
+
+
+def test_a_stored_event_is_applied_while_the_only_worker_runs_a_long_task(
+    client, customer, catalog, worker
+):
+    """Events have a thread of their own: a ten-minute job must not hold a purchase back."""
+    from django_tasks_db.models import DBTaskResult
+
+    from common.tests.worker_tasks import slow_echo
+
+    long_task = slow_echo.enqueue(15, "done")
+    wait_for(
+        lambda: DBTaskResult.objects.get(id=long_task.id).status == "RUNNING",
+        "the long task running",
+        worker,
+    )
+    event = purchase_completed(customer, catalog["pack"])
+    body = json.dumps(event).encode()
+    response = client.post(
+        "/stripe/webhook/",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signing.sign(body, SECRET),
+    )
+    assert response.status_code == 200
+    stored = time.monotonic()
+
+    def applied() -> bool:
+        return ReceivedStripeEvent.objects.filter(event_id=event["id"], state="processed").exists()
+
+    wait_for(applied, "the event applied beside the long task", worker, timeout=10)
+    assert time.monotonic() - stored < 3
+    assert balance(customer.user)[2] == 100
+    assert DBTaskResult.objects.get(id=long_task.id).status == "RUNNING"  # still at it
