@@ -12,6 +12,7 @@ from django.urls import URLPattern, path, reverse
 
 from common.admin import ReadOnlyAdmin
 from common.formatting import format_credit_count, format_money
+from stripe_manager import webhook_queue
 from stripe_manager.catalog import catalog_sync
 from stripe_manager.exceptions import RefundError
 from stripe_manager.gateway import GatewayError
@@ -143,6 +144,12 @@ class ReceivedStripeEventAdmin(ReadOnlyAdmin):
     list_display = ["event_id", "event_type", "state", "attempts", "received_at", "next_attempt_at"]
     list_filter = ["state", "event_type"]
     search_fields = ["event_id", "event_type"]
+    actions = ["apply_now"]
+
+    @admin.action(description="Apply the selected pending or given-up events now")
+    def apply_now(self, request: HttpRequest, queryset: QuerySet[ReceivedStripeEvent]) -> None:
+        count = webhook_queue.apply_now(list(queryset.values_list("pk", flat=True)))
+        messages.info(request, f"{count} event{'s' if count != 1 else ''} due now.")
 
 
 @admin.register(ProcessedStripeEvent)

@@ -126,6 +126,25 @@ def receive(event_id: str, event_type: str, body: str) -> bool:
     return stored
 
 
+def apply_now(ids: list[int]) -> int:
+    """Make the events ``ids`` due at once (the admin's "Apply now"); how many.
+
+    A pending one keeps its attempt count (a worker holding it can still tell
+    its attempt is stale); a given-up one starts over, as Stripe's "Resend"
+    arms it. Processed events, and given-up ones whose details were erased,
+    are left alone.
+    """
+    now = timezone.now()
+    rows = ReceivedStripeEvent.objects.filter(id__in=ids)
+    with transaction.atomic():
+        pulled = rows.filter(state=PENDING).update(next_attempt_at=now)
+        armed = rows.filter(state=FAILED).exclude(payload="")
+        armed_count = armed.update(state=PENDING, attempts=0, next_attempt_at=now)
+    if armed_count and not queue_is_database(apply_due_stripe_events):
+        enqueue_with_transaction(apply_due_stripe_events)
+    return pulled + armed_count
+
+
 # --------------------------------------------------------------------------- applying
 
 

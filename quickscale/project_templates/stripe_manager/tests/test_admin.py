@@ -242,3 +242,43 @@ def test_staff_who_may_only_view_payments_cannot_refund(client, paid, user, fake
     assert fake_gateway.refunds == []
     assert not Refund.objects.exists()
     assert balance(user)[2] == Decimal("200")
+
+
+# --------------------------------------------------------------------------- stored events
+
+EVENTS = "/admin/stripe_manager/receivedstripeevent/"
+
+
+def test_apply_now_makes_waiting_and_given_up_events_due_at_once(admin_client, customer, catalog):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from stripe_manager import webhook_queue
+    from stripe_manager.models import ReceivedStripeEvent
+    from stripe_manager.tests.factories import apply_received_events, event_state, refund_event
+
+    waiting = refund_event(customer, "pi_cs_admin", "re_admin_wait", 400)
+    given_up = refund_event(customer, "pi_cs_admin", "re_admin_gone", 600)
+    assert deliver(admin_client, waiting) == 200
+    assert deliver(admin_client, given_up) == 200
+    ReceivedStripeEvent.objects.filter(event_id=given_up["id"]).update(
+        state="failed", attempts=webhook_queue.MAX_ATTEMPTS
+    )
+    later = timezone.now() + timedelta(minutes=30)
+    ReceivedStripeEvent.objects.filter(event_id=waiting["id"]).update(next_attempt_at=later)
+    assert deliver(
+        admin_client, purchase_completed(customer, catalog["pack"], session_id="cs_admin")
+    )
+    assert apply_received_events() == 0  # neither is due
+
+    rows = ReceivedStripeEvent.objects.filter(event_id__in=[waiting["id"], given_up["id"]])
+    response = _run_action(
+        admin_client, EVENTS, "apply_now", list(rows.values_list("pk", flat=True))
+    )
+
+    assert "2 events due now." in _messages(response)
+    assert apply_received_events() == 2
+    assert event_state(waiting) == ("processed", 2)
+    assert event_state(given_up) == ("processed", 1)  # started over
+    assert balance(customer.user)[2] == 0  # both refunds took their credits back
