@@ -21,7 +21,7 @@ Measured in one run, one process, one server, so the ratios mean something:
   to each in turn, so a machine whose load moves weighs on both alike);
   then the worker's throughput
   applying what the stream stored, with the worker's own step
-  (``DatabaseWorker.run_source``), so the work the request no longer does is
+  (``SourceRunner.run_source``), so the work the request no longer does is
   measured too (grants through the ledger, the payment, the receipt queued).
 
 Targets (the webhooks issue): at most 8 statements for a first delivery of
@@ -265,9 +265,9 @@ def processed(event: Event) -> tuple[str, list[str]]:
 
 
 def run_worker() -> int:
-    """Apply every due event as the database worker does; how many.
+    """Apply every due event as the worker does; how many.
 
-    ``common.task_worker.DatabaseWorker.run_source``, the worker's own step for
+    ``common.task_worker.SourceRunner.run_source``, the worker's own step for
     its work sources (``WORKER_SOURCES``: the oldest due event claimed with
     ``SKIP LOCKED``, then applied), in a loop without its waits. The receipts'
     email tasks the events queue are left queued.
@@ -276,9 +276,9 @@ def run_worker() -> int:
 
     # As `manage.py worker` does: it keeps its connection between items (CONN_MAX_AGE).
     task_worker._keep_connections()
-    worker = task_worker.DatabaseWorker(worker_id="bench-worker", listen=False)
+    runner = task_worker.SourceRunner(listen=False)
     applied = 0
-    while worker.run_source():
+    while runner.run_source():
         applied += 1
     return applied
 
