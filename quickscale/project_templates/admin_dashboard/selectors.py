@@ -31,6 +31,8 @@ class Headline:
     staff: int
     active_subscriptions: int
     webhook_failures: int
+    stripe_events_due: int
+    stripe_event_oldest_due_seconds: int
     credits_sold: Decimal
     credits_consumed: Decimal
     period_days: int
@@ -46,11 +48,14 @@ def headline(*, days: int = 30, now: datetime | None = None) -> Headline:
     sold = sum((t.granted for s, t in totals.items() if s in SOLD_SOURCES), ZERO)
     consumed = sum((t.consumed for t in totals.values()), ZERO)
     accounts = user_selectors.account_counts()
+    backlog = billing_selectors.stripe_event_backlog()
     return Headline(
         users=accounts.users,
         staff=accounts.staff,
         active_subscriptions=billing_selectors.live_subscription_count(),
         webhook_failures=billing_selectors.open_webhook_failure_count(),
+        stripe_events_due=backlog.due,
+        stripe_event_oldest_due_seconds=int(backlog.oldest_due_seconds),
         credits_sold=sold,
         credits_consumed=consumed,
         period_days=days,

@@ -3,10 +3,10 @@
 Two kinds of series, from two places:
 
 * Business and queue series (service calls and credits, queue depth, job
-  states, unresolved webhook failures) are read from PostgreSQL when scraped,
-  a few aggregate queries. Every web and worker process writes to the same
-  database, so any process answers for all of them, and nothing is counted
-  twice or lost when a process restarts.
+  states, unresolved webhook failures, Stripe events waiting for a worker) are
+  read from PostgreSQL when scraped, a few aggregate queries. Every web and
+  worker process writes to the same database, so any process answers for all
+  of them, and nothing is counted twice or lost when a process restarts.
 * Request latency is measured in the process that served the request and kept
   in its memory. A process holds only its own requests, so uvicorn's worker
   processes (WEB_CONCURRENCY) share theirs through prometheus_client's
@@ -40,7 +40,7 @@ from prometheus_client.registry import Collector
 from rq import Queue
 
 from services.models import Job, ServiceUsage
-from stripe_manager.selectors import open_webhook_failure_count
+from stripe_manager.selectors import open_webhook_failure_count, stripe_event_backlog
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +181,18 @@ def _webhook_failures() -> Iterator[Metric]:
         "quickscale_webhook_failures_unresolved",
         "Stripe webhook events whose processing failed and is not resolved yet.",
         value=unresolved,
+    )
+    # Stored events no worker has applied yet: purchases waiting for their credits.
+    backlog = stripe_event_backlog()
+    yield GaugeMetricFamily(
+        "quickscale_stripe_events_due",
+        "Stored Stripe events due to be applied (pending, next attempt reached).",
+        value=backlog.due,
+    )
+    yield GaugeMetricFamily(
+        "quickscale_stripe_event_oldest_due_seconds",
+        "Seconds the oldest due Stripe event has waited for a worker (0 when none).",
+        value=backlog.oldest_due_seconds,
     )
 
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from common.dates import day_end, day_start
@@ -22,6 +22,7 @@ from credits.ledger import Balance
 from credits.models import CreditLot
 from stripe_manager.models import (
     Payment,
+    ReceivedStripeEvent,
     Refund,
     StripeCustomer,
     StripeProduct,
@@ -263,6 +264,27 @@ def payment_refunds(payment: Payment) -> list[Refund]:
 def open_webhook_failure_count() -> int:
     """Webhook events that failed and are not resolved yet."""
     return WebhookFailure.objects.filter(resolved_at__isnull=True).count()
+
+
+@dataclass(frozen=True)
+class EventBacklog:
+    """Stored Stripe events due now and not applied yet, and how long the oldest has waited."""
+
+    due: int
+    oldest_due_seconds: float
+
+
+def stripe_event_backlog() -> EventBacklog:
+    """Pending events whose next attempt has come (a leased one is not due until its lease
+    lapses): a figure that grows while no worker applies them."""
+    now = timezone.now()
+    due = ReceivedStripeEvent.objects.filter(
+        state=ReceivedStripeEvent.State.PENDING, next_attempt_at__lte=now
+    )
+    figures = due.aggregate(count=Count("id"), oldest=Min("next_attempt_at"))
+    oldest = figures["oldest"]
+    waited = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return EventBacklog(due=int(figures["count"]), oldest_due_seconds=max(waited, 0.0))
 
 
 @dataclass(frozen=True)

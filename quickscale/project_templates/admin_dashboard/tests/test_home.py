@@ -57,3 +57,35 @@ def test_the_home_page_counts_live_subscriptions_and_unresolved_webhook_failures
     figures = staff_client.get(reverse("admin_dashboard:dashboard")).context["headline"]
 
     assert (figures.active_subscriptions, figures.webhook_failures) == (1, 1)
+
+
+def test_the_home_page_shows_stripe_events_waiting_for_a_worker(staff_client):
+    from stripe_manager.models import ReceivedStripeEvent
+
+    now = timezone.now()
+    for number, waited in enumerate((90, 10)):
+        ReceivedStripeEvent.objects.create(
+            event_id=f"evt_due_{number}",
+            event_type="checkout.session.completed",
+            payload="{}",
+            next_attempt_at=now - timedelta(seconds=waited),
+        )
+    ReceivedStripeEvent.objects.create(  # waiting for its retry: not due
+        event_id="evt_later",
+        event_type="invoice.paid",
+        payload="{}",
+        next_attempt_at=now + timedelta(minutes=5),
+    )
+    ReceivedStripeEvent.objects.create(
+        event_id="evt_done",
+        event_type="invoice.paid",
+        state="processed",
+        next_attempt_at=now - timedelta(hours=1),
+    )
+
+    page = staff_client.get(reverse("admin_dashboard:dashboard"))
+
+    figures = page.context["headline"]
+    assert figures.stripe_events_due == 2
+    assert 90 <= figures.stripe_event_oldest_due_seconds < 120
+    assert "2 events waiting for a worker, oldest 9" in page.content.decode()

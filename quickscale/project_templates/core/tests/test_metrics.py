@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,12 +26,15 @@ from services.exceptions import ServiceFailed
 from services.models import Job, Service
 from services.registry import register_service
 from services.tasks import sweep_job_leases
-from stripe_manager.models import StripeProduct
+from stripe_manager import signing
+from stripe_manager.models import ReceivedStripeEvent, StripeProduct
 from stripe_manager.tests.factories import (
+    apply_received_events,
     deliver,
     invoice_paid,
     make_catalog,
     make_customer,
+    purchase_completed,
     webhook_retries_due,
 )
 
@@ -208,6 +212,38 @@ def test_a_failed_webhook_counts_until_resolved(client: Client, settings: Any, u
     )
     assert webhook_retries_due() == 1
     assert value(scrape(client), "quickscale_webhook_failures_unresolved") == 0
+
+
+def test_stored_stripe_events_no_worker_applied_yet_show_as_a_backlog(
+    client: Client, settings: Any, user: Any
+) -> None:
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    catalog = make_catalog()
+    customer = make_customer(user)
+    assert value(scrape(client), "quickscale_stripe_events_due") == 0
+    assert value(scrape(client), "quickscale_stripe_event_oldest_due_seconds") == 0
+
+    for _ in range(2):  # stored by the endpoint; no worker runs
+        event = purchase_completed(customer, catalog["pack"])
+        body = json.dumps(event).encode()
+        signature = signing.sign(body, WEBHOOK_SECRET)
+        response = client.post(
+            "/stripe/webhook/",
+            data=body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=signature,
+        )
+        assert response.status_code == 200
+    waited = timezone.now() - timedelta(minutes=3)
+    ReceivedStripeEvent.objects.filter(event_id=event["id"]).update(next_attempt_at=waited)
+    samples = scrape(client)
+    assert value(samples, "quickscale_stripe_events_due") == 2
+    assert 180 <= value(samples, "quickscale_stripe_event_oldest_due_seconds") < 240
+
+    assert apply_received_events() == 2
+    samples = scrape(client)
+    assert value(samples, "quickscale_stripe_events_due") == 0
+    assert value(samples, "quickscale_stripe_event_oldest_due_seconds") == 0
 
 
 # --------------------------------------------------------------------------- processes
