@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from admin_dashboard import selectors, services
 from admin_dashboard.access import acting_staff, staff_required
+from admin_dashboard.audit_display import AuditRow, audit_rows
 from admin_dashboard.forms import (
     AuditFilterForm,
     CreditAdjustmentForm,
@@ -62,6 +63,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     """The audit log, newest first, filtered by action, staff, customer and dates."""
     form = AuditFilterForm(request.GET or None)
     page = None
+    rows_shown: list[AuditRow] = []
     if form.is_bound and not form.is_valid():
         status = 400
     else:
@@ -75,10 +77,11 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             end=data.get("date_to"),
         )
         page = capped_page(rows, page=page_number(request.GET.get("page")), per_page=50)
+        rows_shown = audit_rows(page.rows)
     return TemplateResponse(
         request,
         "admin_dashboard/audit.html",
-        {"form": form, "page": page, "query": _query_without_page(request)},
+        {"form": form, "page": page, "rows": rows_shown, "query": _query_without_page(request)},
         status=status,
     )
 

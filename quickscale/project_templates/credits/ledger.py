@@ -1039,7 +1039,7 @@ def _return_to_lots(
         reverses=original,
         actor=actor,
         reason=reason,
-        description=f"Refund: {original.label}",
+        description=f"Refund: {original.stored_label}",
     )
     left = amount
     rows = []
@@ -1078,7 +1078,7 @@ def _take_back_grant(
         reverses=original,
         actor=actor,
         reason=reason,
-        description=f"Reversal: {original.label}",
+        description=f"Reversal: {original.stored_label}",
     )
     if part > 0:
         lot.remaining -= part

@@ -73,6 +73,8 @@ from django.db.models import F, Func, Q
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
+from credits.labels import display_label
+
 AMOUNT_MAX_DIGITS = 14
 AMOUNT_DECIMAL_PLACES = 2
 ZERO = Decimal("0.00")
@@ -266,9 +268,14 @@ class LedgerEntry(models.Model):
         return f"{self.get_kind_display()} {self.amount} ({self.key})"
 
     @property
-    def label(self) -> str:
-        """Return the text a user sees for this entry in their history."""
+    def stored_label(self) -> str:
+        """The entry's description as written (identifiers kept), or its kind."""
         return self.description or self.get_kind_display()
+
+    @property
+    def label(self) -> str:
+        """Return the text a user sees for this entry in their history (``credits.labels``)."""
+        return display_label(self.stored_label)
 
     @property
     def credits_moved(self) -> Decimal:

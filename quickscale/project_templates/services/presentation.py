@@ -26,6 +26,16 @@ def title_of(name: str) -> str:
     return cls.title() if cls is not None else service_title(name)
 
 
+def ledger_label(description: str) -> str | None:
+    """A credit history's words for an entry described by a service's name (its title).
+
+    Registered with ``credits.labels``: a call's ledger entry stores the name, an
+    identifier; the history shows the title. None for any other description.
+    """
+    cls = registered_services().get(description)
+    return cls.title() if cls is not None else None
+
+
 def icon_of(name: str) -> str:
     """The icon pages show for the service registered as ``name``."""
     cls = registered_services().get(name)

@@ -93,6 +93,15 @@ def _pricing(service: Service) -> str:
     return instance.pricing()
 
 
+def _said_with_title(error: Exception, name: str, title: str) -> str:
+    """``error``'s message with the service's title where it quotes the service's name.
+
+    The message is also the API's, where the registered name is the identifier a
+    caller sends; on the page a person knows the service by its title.
+    """
+    return str(error).replace(f"The service {name!r}", title).replace(repr(name), title)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def service_detail(request: HttpRequest, name: str) -> HttpResponse:
@@ -155,7 +164,7 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
             ServiceFailed,
             JobNotSupported,
         ) as error:
-            context["error"] = str(error)
+            context["error"] = _said_with_title(error, name, context["title"])
         else:
             context["result"] = outcome.result
             context["usage"] = outcome.usage

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -78,3 +80,15 @@ def test_a_keys_call_count_includes_the_jobs_it_queued(signed_in, user, default_
     html = signed_in.get(reverse("api_keys:list")).content.decode()
     row = html[html.index("batches") :]
     assert '<td data-label="Calls" class="has-text-right">3</td>' in row[: row.index("</tr>")]
+
+
+def test_every_column_of_the_key_table_has_a_header_screen_readers_read(signed_in, user):
+    api_key_create(user, name="ci")
+
+    html = signed_in.get(reverse("api_keys:list")).content.decode()
+
+    head = html[html.index('id="key-table"') :]
+    head = head[head.index("<thead>") : head.index("</thead>")]
+    headers = re.findall(r"<th[^>]*>(.*?)</th>", head, re.S)
+    assert headers[-1] == '<span class="is-sr-only">Actions</span>'
+    assert all(re.sub(r"<[^>]+>", "", header).strip() for header in headers)

@@ -1,5 +1,6 @@
 """The signed-in home: what it shows, where sign-in lands, and a bounded number of queries."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,7 +14,9 @@ from django.utils import timezone
 from api.services import api_key_create
 from credits import ledger
 from credits.models import LedgerEntry
+from services.configuration import ensure_service_rows
 from services.models import Service, ServiceUsage
+from services.registry import create_service_instance
 from stripe_manager.models import UserSubscription
 from stripe_manager.tests.factories import make_catalog
 from users.models import CustomUser
@@ -118,7 +121,8 @@ def test_recent_calls_and_service_cards_are_listed(client, user, fund, service):
     client.force_login(user)
     html = client.get(HOME).content.decode()
     calls = html[html.index('id="recent-calls"') :]
-    assert "text_word_counter" in calls
+    # A service whose class is gone is still titled from its name.
+    assert ">Text word counter</a>" in calls
     assert '<td class="has-text-right">1.5</td>' in calls
     cards = html[html.index('id="service-cards"') :]
     assert "Counts words." in cards
@@ -195,3 +199,25 @@ def test_navbar_home_goes_to_the_app_home_when_signed_in(client, user):
     client.force_login(user)
     signed_in = client.get("/about/").content.decode()
     assert f'<a class="navbar-item" href="{HOME}">Home</a>' in signed_in
+
+
+def _link_texts(html: str, section_id: str, cell_class: str, end: str) -> list[str]:
+    """The link texts (icons left out) of ``cell_class`` elements from ``section_id`` to ``end``."""
+    section = html[html.index(f'id="{section_id}"') :]
+    section = section[: section.index(end)]
+    found = re.findall(rf'class="[^"]*{cell_class}[^"]*">\s*<a [^>]*>(.*?)</a>', section, re.S)
+    return [re.sub(r"<svg.*?</svg>", "", text, flags=re.S).strip() for text in found]
+
+
+def test_recent_calls_and_cards_name_services_by_title(client, user, fund):
+    ensure_service_rows(("text_sentiment_analysis",))
+    fund(user, "10")
+    create_service_instance("text_sentiment_analysis").run(user, text="I love it")
+    client.force_login(user)
+
+    html = client.get(HOME).content.decode()
+
+    assert _link_texts(html, "recent-calls", "service", "</table>") == ["Sentiment analysis"]
+    cards = _link_texts(html, "service-cards", "title", "</section>")
+    assert cards == ["Sentiment analysis"]
+    assert ">text_sentiment_analysis<" not in html

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from common.testing.html import elements
+from common.testing.html import elements, texts
 from credits import ledger
 from services.models import Service, ServiceUsage
 from services.tests.factories import png_bytes
@@ -103,3 +103,12 @@ def test_a_run_from_the_page_reads_the_service_row_once(client, member):
     assert ServiceUsage.objects.get().status == ServiceUsage.Status.SUCCEEDED
     sql = [query["sql"] for query in queries.captured_queries]
     assert sum('FROM "services_service"' in statement for statement in sql) == 1
+
+
+def test_a_failed_call_is_explained_under_the_service_title(client, user, blocking_service):
+    client.force_login(user)
+
+    response = client.post(detail("test_blocking_service"), {"text": "fail"})
+
+    error = texts(response.content.decode())["service-error"]
+    assert error == "Test blocking service failed and no credits were charged. Try again later."
