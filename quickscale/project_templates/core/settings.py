@@ -301,15 +301,16 @@ PERIODIC_TASKS: dict[str, int] = {
     "services.tasks.sweep_job_leases": 30,
     "services.tasks.reconcile_service_usage": 5 * 60,
     "common.mail_tasks.sweep_queued_emails": 5 * 60,
-    # Retries of Stripe events that could not apply yet (the RQ backend's only way to
-    # them; database workers take due events as they go, WORKER_SOURCES).
+    # A catch-up for Stripe events (every worker applies due events in its own
+    # thread as they come, WORKER_SOURCES; this covers a worker run without them).
     "stripe_manager.webhook_queue.apply_due_stripe_events": 60,
     "stripe_manager.auto_top_up_tasks.sweep_auto_top_ups": 5 * 60,
     "stripe_manager.customer_sync.sweep_customer_erasures": 5 * 60,
 }
 
-# Work the database worker takes besides tasks: tables whose rows are their own
-# work items (common.task_worker), each a function that applies one due item.
+# Work every worker takes besides tasks, in a thread of its own: tables whose rows are
+# their own work items (common.task_worker.SourceRunner), each a function that applies
+# one due item.
 WORKER_SOURCES: list[str] = ["stripe_manager.webhook_queue.apply_next_due_event"]
 
 # =============================================================================

@@ -19,6 +19,7 @@ import pytest
 
 from common.testing.database import session_database_url
 from common.testing.process import PROJECT_ROOT
+from common.tests.test_worker import rq_redis  # noqa: F401  (a fixture)
 from stripe_manager import signing
 from stripe_manager.models import ReceivedStripeEvent
 from stripe_manager.tests.factories import SECRET, balance, purchase_completed
@@ -124,3 +125,52 @@ def test_a_stored_event_is_applied_while_the_only_worker_runs_a_long_task(
     assert time.monotonic() - stored < 3
     assert balance(customer.user)[2] == 100
     assert DBTaskResult.objects.get(id=long_task.id).status == "RUNNING"  # still at it
+
+
+def test_on_rq_a_stored_event_is_applied_while_the_only_worker_runs_a_long_job(
+    client,
+    customer,
+    catalog,
+    tmp_path,
+    rq_redis,  # noqa: F811  (the fixture imported above)
+):
+    """RQ's worker runs one job at a time too: its process applies events in its own thread."""
+    import redis
+    from rq import Queue
+
+    from common.testing.process import run_python
+    from common.tests.test_worker import worker as rq_worker
+    from common.tests.test_worker import worker_env
+
+    log = tmp_path / "rq-worker.log"
+    env = worker_env(tmp_path, periodic={}, TASK_BACKEND="rq", REDIS_URL=rq_redis)
+    migrated = run_python(["manage.py", "migrate", "--verbosity", "0"], env)
+    assert migrated.returncode == 0, migrated.stderr
+    connection = redis.Redis.from_url(rq_redis)
+    with rq_worker(env, log, "--poll-seconds", POLL_SECONDS):
+        wait_for(lambda: b"task worker started" in log.read_bytes(), "its start", log)
+        enqueue = "from common.tests.worker_tasks import slow_echo; slow_echo.enqueue(15, 'x')"
+        assert run_python(["manage.py", "shell", "-c", enqueue], env).returncode == 0
+        started = Queue("default", connection=connection).started_job_registry
+        wait_for(lambda: started.count == 1, "the long job running", log)
+
+        # Stored by the endpoint (this test's settings queue in PostgreSQL: no RQ job for it).
+        event = purchase_completed(customer, catalog["pack"])
+        body = json.dumps(event).encode()
+        response = client.post(
+            "/stripe/webhook/",
+            data=body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=signing.sign(body, SECRET),
+        )
+        assert response.status_code == 200
+        stored = time.monotonic()
+
+        def applied() -> bool:
+            processed = ReceivedStripeEvent.objects.filter(event_id=event["id"], state="processed")
+            return processed.exists()
+
+        wait_for(applied, "the event applied beside the long job", log, timeout=10)
+        assert time.monotonic() - stored < 3
+        assert started.count == 1  # the job is still running
+    assert balance(customer.user)[2] == 100
