@@ -306,6 +306,7 @@ PERIODIC_TASKS: dict[str, int] = {
     "stripe_manager.webhook_queue.apply_due_stripe_events": 60,
     "stripe_manager.auto_top_up_tasks.sweep_auto_top_ups": 5 * 60,
     "stripe_manager.customer_sync.sweep_customer_erasures": 5 * 60,
+    "stripe_manager.webhook_queue.prune_stripe_events": 24 * 60 * 60,
 }
 
 # Work every worker takes besides tasks, in a thread of its own: tables whose rows are
@@ -516,6 +517,9 @@ STRIPE_SECRET_KEY = _security.stripe_secret_key
 STRIPE_WEBHOOK_SECRET = _security.stripe_webhook_secret
 STRIPE_SUCCESS_URL = env_str("STRIPE_SUCCESS_URL", "/credits/success/")
 STRIPE_CANCEL_URL = env_str("STRIPE_CANCEL_URL", "/credits/cancel/")
+# Days a processed webhook event's row is kept (its payload is dropped as it is applied;
+# the ProcessedStripeEvent claim that dedupes redeliveries stays). Pruned daily.
+STRIPE_EVENT_RETENTION_DAYS = env_int("STRIPE_EVENT_RETENTION_DAYS", 30)
 # Which payment gateway stripe_manager uses: real Stripe when STRIPE_ENABLED, else the
 # offline simulator in development and none in production (stripe_manager refuses
 # to start a production server with the simulator). Tests may set a dotted path.

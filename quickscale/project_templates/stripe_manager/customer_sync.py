@@ -53,6 +53,7 @@ from stripe_manager.gateway import (
     payments_enabled,
 )
 from stripe_manager.models import StripeCustomer
+from stripe_manager.webhook_queue import forget_given_up_events
 from users.models import CustomUser, Profile
 from users.services import deleted_email
 from users.signals import account_deleted
@@ -94,9 +95,13 @@ def customer_erasure_queue(user_id: int) -> bool:
 
     Call inside the account deletion's transaction: the mark commits with it and
     stays until the erasure is done, so the sweep finds an erasure whose task was lost.
+    The customer's given-up webhook events lose their stored details with it.
     """
     if not StripeCustomer.objects.filter(user_id=user_id).update(erasure_due_at=timezone.now()):
         return False
+    customers = StripeCustomer.objects.filter(user_id=user_id)
+    for customer_id in customers.values_list("stripe_customer_id", flat=True):
+        forget_given_up_events(customer_id)
     return customer_sync_queue(user_id)
 
 

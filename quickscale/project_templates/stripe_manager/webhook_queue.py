@@ -35,6 +35,12 @@ waited, about a tenth of what the endpoint could answer (``bench/webhooks.py``).
   workers keep dying is given up after :data:`MAX_ATTEMPTS` as any other. A
   worker that fails after its lease lapsed changes nothing: the attempt is
   another worker's now (the row's ``attempts`` moved on), or the event is done.
+- **Keeping** customer details no longer than needed: a processed event's
+  payload is dropped as it is applied, and its row deleted after
+  ``STRIPE_EVENT_RETENTION_DAYS`` (:func:`prune_stripe_events`, periodic); a
+  given-up event's payload is dropped when its customer's account is deleted
+  (:func:`forget_given_up_events`; a pending one still applies, as financial
+  history is kept).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django_tasks import task
@@ -75,6 +82,8 @@ MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 LEASE = timedelta(minutes=5)
 # Events one run of apply_due_stripe_events applies at most; the next run takes the rest.
 DRAIN_BATCH = 1000
+# Rows one run of prune_stripe_events deletes at most; the next run takes the rest.
+PRUNE_BATCH = 5000
 
 PENDING = ReceivedStripeEvent.State.PENDING
 PROCESSED = ReceivedStripeEvent.State.PROCESSED
@@ -250,3 +259,35 @@ def _stale(extra: dict[str, Any], error: Exception) -> str:
         extra={**extra, "error": f"{type(error).__name__}: {error}"[:2000]},
     )
     return "stale"
+
+
+# --------------------------------------------------------------------------- keeping
+
+
+def forget_given_up_events(customer_id: str) -> int:
+    """Drop the payloads of the given-up events about ``customer_id`` (its account is being
+    deleted); how many. Stripe's "Resend" still brings such an event back whole."""
+    if not customer_id:
+        return 0
+    # The id quoted as a JSON string: "cus_1" must not match "cus_12".
+    mentioned = ReceivedStripeEvent.objects.filter(
+        state=FAILED, payload__contains=json.dumps(customer_id)
+    )
+    return mentioned.update(payload="")
+
+
+@task()
+def prune_stripe_events() -> int:
+    """Delete processed events older than ``STRIPE_EVENT_RETENTION_DAYS`` (periodic); how many.
+
+    The ``ProcessedStripeEvent`` claim, which dedupes a late redelivery, stays.
+    """
+    days = int(getattr(settings, "STRIPE_EVENT_RETENTION_DAYS", 30))
+    cutoff = timezone.now() - timedelta(days=days)
+    old = ReceivedStripeEvent.objects.filter(
+        state=ReceivedStripeEvent.State.PROCESSED, processed_at__lt=cutoff
+    ).values_list("id", flat=True)[:PRUNE_BATCH]
+    deleted, _ = ReceivedStripeEvent.objects.filter(id__in=list(old)).delete()
+    if deleted:
+        logger.info("processed stripe events pruned", extra={"count": deleted, "days": days})
+    return deleted

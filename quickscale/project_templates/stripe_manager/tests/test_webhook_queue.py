@@ -262,9 +262,7 @@ def test_a_last_attempt_failing_late_does_not_give_up_an_event_another_worker_ap
     assert balance(customer.user)[2] == 100
 
 
-def test_an_event_given_up_then_applied_by_a_late_worker_ends_processed(
-    client, customer, catalog
-):
+def test_an_event_given_up_then_applied_by_a_late_worker_ends_processed(client, customer, catalog):
     event = purchase_completed(customer, catalog["pack"])
     assert post(client, event) == 200
     ReceivedStripeEvent.objects.update(state="failed", attempts=webhook_queue.MAX_ATTEMPTS)
@@ -274,3 +272,53 @@ def test_an_event_given_up_then_applied_by_a_late_worker_ends_processed(
 
     assert event_state(event)[0] == "processed"
     assert balance(customer.user)[2] == 100
+
+
+def test_processed_events_older_than_the_retention_are_pruned_and_stay_deduped(
+    client, customer, catalog, settings
+):
+    settings.STRIPE_EVENT_RETENTION_DAYS = 30
+    old, recent = (purchase_completed(customer, catalog["pack"]) for _ in range(2))
+    assert deliver(client, old) == 200 and deliver(client, recent) == 200
+    refund = refund_event(customer, "pi_never", "re_kept", 100)
+    assert deliver(client, refund) == 200  # pending: waits for its retry
+    long_ago = timezone.now() - timedelta(days=31)
+    ReceivedStripeEvent.objects.filter(event_id=old["id"]).update(processed_at=long_ago)
+    ReceivedStripeEvent.objects.filter(event_id=refund["id"]).update(received_at=long_ago)
+
+    assert webhook_queue.prune_stripe_events.call() == 1
+
+    kept = set(ReceivedStripeEvent.objects.values_list("event_id", flat=True))
+    assert kept == {recent["id"], refund["id"]}
+    assert post(client, old) == 200  # a late redelivery of the pruned one
+    assert apply_received_events() == 1  # stored again, and found a duplicate
+    assert balance(customer.user)[2] == 200
+
+
+def test_the_prune_runs_periodically():
+    from django.conf import settings
+
+    assert "stripe_manager.webhook_queue.prune_stripe_events" in settings.PERIODIC_TASKS
+
+
+def test_a_deleted_accounts_given_up_events_lose_their_details(client, customer, catalog):
+    from stripe_manager.customer_sync import customer_erasure_queue
+    from stripe_manager.tests.factories import make_customer
+    from users.tests.factories import make_user
+
+    mine = refund_event(customer, "pi_gone", "re_gone", 100)
+    waiting = refund_event(customer, "pi_wait", "re_wait", 100)
+    other = make_customer(make_user(), "cus_other_1")
+    theirs = refund_event(other, "pi_theirs", "re_theirs", 100)
+    for event in (mine, waiting, theirs):
+        assert post(client, event) == 200
+    ReceivedStripeEvent.objects.exclude(event_id=waiting["id"]).update(state="failed")
+
+    assert customer_erasure_queue(customer.user.pk) is True
+
+    payloads = dict(ReceivedStripeEvent.objects.values_list("event_id", "payload"))
+    assert payloads[mine["id"]] == ""
+    assert json.loads(payloads[waiting["id"]]) == waiting  # still to apply: financial history
+    assert json.loads(payloads[theirs["id"]]) == theirs
+    assert webhook_queue.apply_now(list(ReceivedStripeEvent.objects.values_list("pk", flat=True)))
+    assert event_state(mine)[0] == "failed"  # nothing left to apply it from
