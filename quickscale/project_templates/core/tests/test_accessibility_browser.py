@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from common.testing.axe import assert_accessible
+from common.testing.axe import assert_accessible, run_axe
 from core.testing.pages import (
     PageSpec,
     Role,
@@ -74,3 +74,26 @@ def test_every_page_has_no_serious_axe_violation_and_labels_every_field(
                     failures.append(str(failure))
         page.console.assert_clean(errors=False)
     assert not failures, "\n\n".join(failures)
+
+
+# Tables whose last column holds only buttons: its header is named for screen readers.
+ACTION_COLUMN_PAGES: dict[Role, list[str]] = {
+    "user": ["/api-keys/"],
+    "staff": ["/dashboard/services/"],
+}
+
+
+@pytest.mark.parametrize("role", ["user", "staff"])
+def test_action_columns_have_a_header_screen_readers_read(
+    role: Role, browser: Any, live_server: Any, settings: Any
+) -> None:
+    site_settings(settings)
+    site = prepare_site()
+    with signed_in_page(browser, live_server.url, role, site) as page:
+        for url in ACTION_COLUMN_PAGES[role]:
+            page.goto(url)
+            page.locator("table").first.wait_for(state="attached")
+            found = [v for v in run_axe(page) if v.rule == "empty-table-header"]
+            assert not found, f"{url}: " + "; ".join(str(v) for v in found)
+            header = page.get_by_role("columnheader", name="Actions", exact=True)
+            assert header.count() == 1, url
