@@ -90,7 +90,7 @@ def shoot(out: Path, roles: list[Role], names: set[str], widths: tuple[int, ...]
     """Take the pictures; return the lines of the report."""
     from playwright.sync_api import sync_playwright
 
-    from common.testing.browser import CHROMIUM_ARGS, chromium_path
+    from common.testing.browser import CHROMIUM_ARGS, chromium_path, switch_scheme
     from core.testing.pages import pages_for, prepare_site, signed_in_page
 
     site = prepare_site()
@@ -115,9 +115,10 @@ def shoot(out: Path, roles: list[Role], names: set[str], widths: tuple[int, ...]
                     page.goto(spec.url(site))
                     page.wait_for_load_state("networkidle")
                     for scheme in SCHEMES:
-                        page.emulate_media(color_scheme=scheme)
+                        switch_scheme(page, scheme)
                         for width in widths:
                             page.set_viewport_size({"width": width, "height": HEIGHT})
+                            switch_scheme(page, scheme)  # a resize may start transitions too
                             wide = page.evaluate("document.documentElement.scrollWidth")
                             tall = page.evaluate("document.documentElement.scrollHeight")
                             path = out / role / f"{spec.name}-{width}-{scheme}.png"

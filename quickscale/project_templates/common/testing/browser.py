@@ -94,6 +94,20 @@ class ConsoleWatch:
             assert self.errors == [], f"console errors: {self.errors}"
 
 
+# A scheme switch starts CSS colour transitions; whatever reads colours (axe, a
+# screenshot) must wait for the colours they end on. Transitions only: an animation
+# may run for ever (a spinner), so it is not awaited.
+_TRANSITIONS_DONE = """() => Promise.all(
+  document.getAnimations().filter((a) => a instanceof CSSTransition).map((a) => a.finished)
+)"""
+
+
+def switch_scheme(page: Any, scheme: str) -> None:
+    """Emulate the ``light`` or ``dark`` system setting and wait until the page has settled."""
+    page.emulate_media(color_scheme=scheme)
+    page.evaluate(_TRANSITIONS_DONE)
+
+
 def log_in(page: Any, email: str, password: str) -> None:
     """Sign in through the login form, as a person would."""
     page.goto("/accounts/login/")

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from common.testing.axe import assert_accessible, run_axe
+from common.testing.browser import switch_scheme
 from core.testing.pages import (
     PageSpec,
     Role,
@@ -42,11 +43,6 @@ MORE_PAGES: dict[Role, list[PageSpec]] = {
         PageSpec("django-admin", "/admin/", ("staff",), ready="#content"),
     ],
 }
-# A scheme switch starts CSS colour transitions; axe must read the colours they end
-# on. Transitions only: an animation may run for ever (a spinner), so it is not awaited.
-TRANSITIONS_DONE = """() => Promise.all(
-  document.getAnimations().filter((a) => a instanceof CSSTransition).map((a) => a.finished)
-)"""
 
 
 @pytest.mark.parametrize("role", ["anonymous", "user", "staff"])
@@ -66,8 +62,7 @@ def test_every_page_has_no_serious_axe_violation_and_labels_every_field(
                 failures.append(f"{spec.name} as {role}: no {spec.ready!r} at {page.url}")
                 continue
             for scheme in SCHEMES:
-                page.emulate_media(color_scheme=scheme)
-                page.evaluate(TRANSITIONS_DONE)
+                switch_scheme(page, scheme)
                 try:
                     assert_accessible(page, f"{spec.name} as {role} ({scheme}), {spec.url(site)}")
                 except AssertionError as failure:
