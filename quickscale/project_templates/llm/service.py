@@ -388,7 +388,7 @@ class LLMService(BaseService):
             usage,
             reference="",
             error=f"{type(error).__name__}: {error}",
-            reason=f"Service {self.name} failed",
+            reason=f"{self.title()} failed",  # read by people: the title, not the name
             duration_ms=round((time.perf_counter() - started) * 1000),
         ):
             usage.refresh_from_db()

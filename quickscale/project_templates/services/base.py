@@ -259,7 +259,7 @@ class BaseService:
                 usage,
                 reference=reference,
                 error=f"{type(error).__name__}: {error}",
-                reason=f"Service {service.name} failed",
+                reason=f"{self.title()} failed",  # read by people: the title, not the name
                 duration_ms=_elapsed_ms(started),
             ):
                 usage.refresh_from_db()  # the reconciler failed and refunded it already

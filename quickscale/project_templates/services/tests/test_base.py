@@ -4,6 +4,7 @@ import pytest
 
 from credits import ledger
 from credits.exceptions import InsufficientCredits
+from credits.models import LedgerEntry
 from credits.tests.factories import ledger_state
 from services.base import BaseService
 from services.exceptions import ServiceFailed, ServiceInputError, ServiceUnavailable
@@ -118,6 +119,15 @@ def test_a_service_that_raises_gives_the_credits_back_and_records_a_failed_usage
     assert "model crashed" in usage.error
     assert isinstance(error.value.__cause__, RuntimeError)
     assert ServiceUsage.objects.get() == usage
+
+
+def test_a_failed_calls_refund_gives_the_service_title_as_its_reason(user, fund, exploding):
+    fund(user, 10)
+    with pytest.raises(ServiceFailed):
+        exploding.run(user, anything="x")
+
+    (refund,) = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REVERSAL)
+    assert refund.reason == "Test exploding service failed"
 
 
 def test_a_service_without_execute_service_fails_and_refunds(user, fund, isolated_registry):
