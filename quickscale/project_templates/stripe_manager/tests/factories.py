@@ -65,13 +65,29 @@ def deliver(client: Client, event: dict[str, Any], *, secret: str = SECRET, **kw
     (``webhook_queue.apply_next_due_event``) then applies every due event. An
     event that failed is due again later: ``webhook_retries_due`` runs those.
     """
-    body = json.dumps(event).encode()
-    header = signing.sign(body, secret, timestamp=kw.pop("timestamp", None))
-    response = client.post(
-        "/stripe/webhook/", data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
-    )
+    status = post_signed(client, event, secret=secret, timestamp=kw.pop("timestamp", None))
     apply_received_events()
-    return response.status_code
+    return status
+
+
+def post_signed(
+    client: Client, event: dict[str, Any], *, secret: str = SECRET, timestamp: int | None = None
+) -> int:
+    """POST ``event`` to the webhook signed as Stripe signs it, and nothing more (the stored
+    event is not applied); return the status code."""
+    body = json.dumps(event).encode()
+    response = client.post(
+        "/stripe/webhook/",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signing.sign(body, secret, timestamp=timestamp),
+    )
+    return int(response.status_code)
+
+
+def event_processed(event: dict[str, Any]) -> bool:
+    """Whether the received ``event`` has been applied."""
+    return ReceivedStripeEvent.objects.filter(event_id=event["id"], state="processed").exists()
 
 
 def apply_received_events() -> int:

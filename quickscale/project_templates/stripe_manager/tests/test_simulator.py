@@ -198,25 +198,17 @@ def test_the_simulated_checkout_writes_its_amount_as_money(signed_in, demo):
 
 def test_the_simulator_applies_an_event_a_running_worker_leased_first(client, customer, catalog):
     """A worker took the stored row before the simulator applied it: the page still sees it."""
-    import json
     from datetime import timedelta
 
     from django.utils import timezone
 
-    from stripe_manager import signing, webhook_queue
+    from stripe_manager import webhook_queue
     from stripe_manager.models import ReceivedStripeEvent
     from stripe_manager.simulator import delivery
-    from stripe_manager.tests.factories import SECRET, event_state, purchase_completed
+    from stripe_manager.tests.factories import event_state, post_signed, purchase_completed
 
     event = purchase_completed(customer, catalog["pack"])
-    body = json.dumps(event).encode()
-    response = client.post(
-        "/stripe/webhook/",
-        data=body,
-        content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=signing.sign(body, SECRET),
-    )
-    assert response.status_code == 200
+    assert post_signed(client, event) == 200
     assert webhook_queue._claim_due(event["id"]) is not None  # the worker's lease, then a stall
     ReceivedStripeEvent.objects.update(next_attempt_at=timezone.now() + timedelta(minutes=5))
 

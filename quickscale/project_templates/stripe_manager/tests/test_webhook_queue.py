@@ -12,16 +12,16 @@ from django.utils import timezone
 
 from common.task_worker import SourceRunner
 from common.testing.tasks import queued_task_names
-from stripe_manager import signing, webhook_queue
+from stripe_manager import webhook_queue
 from stripe_manager.exceptions import MissingPrerequisite
 from stripe_manager.models import Payment, ProcessedStripeEvent, ReceivedStripeEvent, WebhookFailure
 from stripe_manager.selectors import open_webhook_failure_count
 from stripe_manager.tests.factories import (
-    SECRET,
     apply_received_events,
     balance,
     deliver,
     event_state,
+    post_signed,
     purchase_completed,
     refund_event,
     webhook_retries_due,
@@ -29,18 +29,6 @@ from stripe_manager.tests.factories import (
 from stripe_manager.webhooks import process_event
 
 pytestmark = pytest.mark.django_db
-
-
-def post(client, event) -> int:
-    """The POST alone, as Stripe sends it: nothing applied after it."""
-    body = json.dumps(event).encode()
-    response = client.post(
-        "/stripe/webhook/",
-        data=body,
-        content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=signing.sign(body, SECRET),
-    )
-    return int(response.status_code)
 
 
 def due_in(event) -> timedelta:
@@ -54,7 +42,7 @@ def test_the_endpoint_answers_once_the_event_is_stored_and_the_worker_applies_it
 ):
     event = purchase_completed(customer, catalog["pack"])
 
-    assert post(client, event) == 200
+    assert post_signed(client, event) == 200
     row = ReceivedStripeEvent.objects.get()
     assert (row.event_id, row.state, json.loads(row.payload)) == (event["id"], "pending", event)
     assert not Payment.objects.exists()  # nothing applied by the request itself
@@ -72,10 +60,10 @@ def test_the_endpoint_answers_once_the_event_is_stored_and_the_worker_applies_it
 
 def test_a_duplicate_delivery_stores_nothing_whatever_its_state(client, customer, catalog):
     event = purchase_completed(customer, catalog["pack"])
-    assert post(client, event) == 200
-    assert post(client, event) == 200  # pending
+    assert post_signed(client, event) == 200
+    assert post_signed(client, event) == 200  # pending
     assert apply_received_events() == 1
-    assert post(client, event) == 200  # processed
+    assert post_signed(client, event) == 200  # processed
     assert apply_received_events() == 0
     assert ReceivedStripeEvent.objects.count() == 1
     assert balance(customer.user)[2] == 100
@@ -83,7 +71,7 @@ def test_a_duplicate_delivery_stores_nothing_whatever_its_state(client, customer
 
 def test_an_event_applied_twice_has_one_effect(client, customer, catalog):
     event = purchase_completed(customer, catalog["pack"])
-    assert post(client, event) == 200
+    assert post_signed(client, event) == 200
     assert webhook_queue.apply_received_event(event["id"]) == "applied"
     assert webhook_queue.apply_received_event(event["id"]) == "absent"
     # A worker whose lease lapsed while it was applying it: the claim stops the second.
@@ -142,7 +130,7 @@ def test_stripes_resend_of_a_given_up_event_applies_it_once_what_it_needs_is_in(
 
 def test_an_event_whose_worker_died_is_taken_again_once_its_lease_lapses(client, customer, catalog):
     event = purchase_completed(customer, catalog["pack"])
-    assert post(client, event) == 200
+    assert post_signed(client, event) == 200
     # A worker claimed it and died before applying it.
     leased = timezone.now() + webhook_queue.LEASE
     ReceivedStripeEvent.objects.update(next_attempt_at=leased, attempts=1)
@@ -157,7 +145,7 @@ def test_an_event_whose_worker_died_is_taken_again_once_its_lease_lapses(client,
 def test_the_periodic_run_applies_every_due_event(client, customer, catalog):
     events = [purchase_completed(customer, catalog["pack"]) for _ in range(3)]
     for event in events:
-        assert post(client, event) == 200
+        assert post_signed(client, event) == 200
 
     assert webhook_queue.apply_due_stripe_events.call() == 3
     assert webhook_queue.apply_due_stripe_events.call() == 0
@@ -176,8 +164,8 @@ def test_on_another_task_backend_each_stored_event_sends_a_job_to_apply_it(
     event = purchase_completed(customer, catalog["pack"])
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert post(client, event) == 200
-        assert post(client, event) == 200  # a duplicate: no job
+        assert post_signed(client, event) == 200
+        assert post_signed(client, event) == 200  # a duplicate: no job
 
     assert [result.task.module_path for result in backend.results] == [
         webhook_queue.apply_due_stripe_events.module_path
@@ -195,7 +183,7 @@ def test_stripes_resend_of_an_event_waiting_for_its_retry_makes_it_due_at_once(
     assert due_in(refund) > timedelta(seconds=5)  # waits for its retry
     assert deliver(client, purchase_completed(customer, catalog["pack"], session_id="cs_soon"))
 
-    assert post(client, refund) == 200  # "Resend" in Stripe's dashboard
+    assert post_signed(client, refund) == 200  # "Resend" in Stripe's dashboard
 
     assert due_in(refund) <= timedelta(0)
     assert apply_received_events() == 1
@@ -206,7 +194,7 @@ def test_stripes_resend_of_an_event_waiting_for_its_retry_makes_it_due_at_once(
 
 def test_an_event_whose_workers_keep_dying_is_given_up_and_counted(client, customer, catalog):
     event = purchase_completed(customer, catalog["pack"])
-    assert post(client, event) == 200
+    assert post_signed(client, event) == 200
     # Every attempt so far was claimed by a worker that died before an outcome.
     past = timezone.now() - timedelta(seconds=1)
     ReceivedStripeEvent.objects.update(attempts=webhook_queue.MAX_ATTEMPTS, next_attempt_at=past)
@@ -224,7 +212,7 @@ def test_a_failure_after_the_lease_lapsed_leaves_an_event_another_worker_applied
     client, customer, catalog
 ):
     refund = refund_event(customer, "pi_cs_race", "re_race", 1000)
-    assert post(client, refund) == 200
+    assert post_signed(client, refund) == 200
     slow = webhook_queue._claim_due(refund["id"])  # a worker takes it, then stalls
     assert slow is not None
     assert deliver(client, purchase_completed(customer, catalog["pack"], session_id="cs_race"))
@@ -245,7 +233,7 @@ def test_a_last_attempt_failing_late_does_not_give_up_an_event_another_worker_ap
     client, customer, catalog
 ):
     event = purchase_completed(customer, catalog["pack"])
-    assert post(client, event) == 200
+    assert post_signed(client, event) == 200
     past = timezone.now() - timedelta(seconds=1)
     last = webhook_queue.MAX_ATTEMPTS - 1
     ReceivedStripeEvent.objects.update(attempts=last, next_attempt_at=past)
@@ -264,7 +252,7 @@ def test_a_last_attempt_failing_late_does_not_give_up_an_event_another_worker_ap
 
 def test_an_event_given_up_then_applied_by_a_late_worker_ends_processed(client, customer, catalog):
     event = purchase_completed(customer, catalog["pack"])
-    assert post(client, event) == 200
+    assert post_signed(client, event) == 200
     ReceivedStripeEvent.objects.update(state="failed", attempts=webhook_queue.MAX_ATTEMPTS)
 
     # The worker that had it all along finishes: its claim wins, the row follows.
@@ -290,7 +278,7 @@ def test_processed_events_older_than_the_retention_are_pruned_and_stay_deduped(
 
     kept = set(ReceivedStripeEvent.objects.values_list("event_id", flat=True))
     assert kept == {recent["id"], refund["id"]}
-    assert post(client, old) == 200  # a late redelivery of the pruned one
+    assert post_signed(client, old) == 200  # a late redelivery of the pruned one
     assert apply_received_events() == 1  # stored again, and found a duplicate
     assert balance(customer.user)[2] == 200
 
@@ -311,7 +299,7 @@ def test_a_deleted_accounts_given_up_events_lose_their_details(client, customer,
     other = make_customer(make_user(), "cus_other_1")
     theirs = refund_event(other, "pi_theirs", "re_theirs", 100)
     for event in (mine, waiting, theirs):
-        assert post(client, event) == 200
+        assert post_signed(client, event) == 200
     ReceivedStripeEvent.objects.exclude(event_id=waiting["id"]).update(state="failed")
 
     assert customer_erasure_queue(customer.user.pk) is True

@@ -4,7 +4,6 @@ still find what another event recorded first."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -14,15 +13,15 @@ from django.test.utils import CaptureQueriesContext
 
 from common.testing.tasks import queued_task_names
 from credits.models import CreditLot, LedgerEntry
-from stripe_manager import shapes, signing, webhook_queue
+from stripe_manager import shapes, webhook_queue
 from stripe_manager.models import Payment, StripeCustomer, StripeProduct
 from stripe_manager.tests.factories import (
     DAY,
     NOW,
-    SECRET,
     balance,
     deliver,
     invoice_paid,
+    post_signed,
     purchase_completed,
 )
 
@@ -40,15 +39,9 @@ PROCESSING = 9
 
 def _request(client: Client, event: dict[str, Any]) -> list[str]:
     """The statements of the POST alone (nothing applied yet)."""
-    body = json.dumps(event).encode()
     with CaptureQueriesContext(connection) as queries:
-        response = client.post(
-            "/stripe/webhook/",
-            data=body,
-            content_type="application/json",
-            HTTP_STRIPE_SIGNATURE=signing.sign(body, SECRET),
-        )
-    assert response.status_code == 200
+        status = post_signed(client, event)
+    assert status == 200
     return [query["sql"] for query in queries.captured_queries]
 
 

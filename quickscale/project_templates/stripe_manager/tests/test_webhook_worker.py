@@ -7,7 +7,6 @@ the test commits, and the test must see what it commits.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,9 +19,7 @@ import pytest
 from common.testing.database import session_database_url
 from common.testing.process import PROJECT_ROOT
 from common.tests.test_worker import rq_redis  # noqa: F401  (a fixture)
-from stripe_manager import signing
-from stripe_manager.models import ReceivedStripeEvent
-from stripe_manager.tests.factories import SECRET, balance, purchase_completed
+from stripe_manager.tests.factories import balance, event_processed, post_signed, purchase_completed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,7 +49,7 @@ def worker(tmp_path: Path) -> Iterator[Path]:
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for(lambda: b"task worker started" in log_path.read_bytes(), "its start", log_path)
+        wait_for_start(log_path)
         # Its first look found nothing; it now waits on its notice (or the long poll).
         time.sleep(0.5)
         yield log_path
@@ -73,23 +70,17 @@ def wait_for(condition: Callable[[], bool], what: str, log: Path, timeout: float
         time.sleep(0.05)
 
 
+def wait_for_start(log: Path) -> None:
+    wait_for(lambda: b"task worker started" in log.read_bytes(), "its start", log)
+
+
 def test_the_worker_applies_a_stored_event_as_soon_as_it_is_stored(
     client, customer, catalog, worker
 ):
     event = purchase_completed(customer, catalog["pack"])
-    body = json.dumps(event).encode()
-    response = client.post(
-        "/stripe/webhook/",
-        data=body,
-        content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=signing.sign(body, SECRET),
-    )
-    assert response.status_code == 200
+    assert post_signed(client, event) == 200
 
-    def applied() -> bool:
-        return ReceivedStripeEvent.objects.filter(event_id=event["id"], state="processed").exists()
-
-    wait_for(applied, "the event applied", worker)
+    wait_for(lambda: event_processed(event), "the event applied", worker)
     assert balance(customer.user)[2] == 100
 
 
@@ -108,20 +99,12 @@ def test_a_stored_event_is_applied_while_the_only_worker_runs_a_long_task(
         worker,
     )
     event = purchase_completed(customer, catalog["pack"])
-    body = json.dumps(event).encode()
-    response = client.post(
-        "/stripe/webhook/",
-        data=body,
-        content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=signing.sign(body, SECRET),
-    )
-    assert response.status_code == 200
+    assert post_signed(client, event) == 200
     stored = time.monotonic()
 
-    def applied() -> bool:
-        return ReceivedStripeEvent.objects.filter(event_id=event["id"], state="processed").exists()
-
-    wait_for(applied, "the event applied beside the long task", worker, timeout=10)
+    wait_for(
+        lambda: event_processed(event), "the event applied beside the long task", worker, timeout=10
+    )
     assert time.monotonic() - stored < 3
     assert balance(customer.user)[2] == 100
     assert DBTaskResult.objects.get(id=long_task.id).status == "RUNNING"  # still at it
@@ -148,7 +131,7 @@ def test_on_rq_a_stored_event_is_applied_while_the_only_worker_runs_a_long_job(
     assert migrated.returncode == 0, migrated.stderr
     connection = redis.Redis.from_url(rq_redis)
     with rq_worker(env, log, "--poll-seconds", POLL_SECONDS):
-        wait_for(lambda: b"task worker started" in log.read_bytes(), "its start", log)
+        wait_for_start(log)
         enqueue = "from common.tests.worker_tasks import slow_echo; slow_echo.enqueue(15, 'x')"
         assert run_python(["manage.py", "shell", "-c", enqueue], env).returncode == 0
         started = Queue("default", connection=connection).started_job_registry
@@ -156,21 +139,12 @@ def test_on_rq_a_stored_event_is_applied_while_the_only_worker_runs_a_long_job(
 
         # Stored by the endpoint (this test's settings queue in PostgreSQL: no RQ job for it).
         event = purchase_completed(customer, catalog["pack"])
-        body = json.dumps(event).encode()
-        response = client.post(
-            "/stripe/webhook/",
-            data=body,
-            content_type="application/json",
-            HTTP_STRIPE_SIGNATURE=signing.sign(body, SECRET),
-        )
-        assert response.status_code == 200
+        assert post_signed(client, event) == 200
         stored = time.monotonic()
 
-        def applied() -> bool:
-            processed = ReceivedStripeEvent.objects.filter(event_id=event["id"], state="processed")
-            return processed.exists()
-
-        wait_for(applied, "the event applied beside the long job", log, timeout=10)
+        wait_for(
+            lambda: event_processed(event), "the event applied beside the long job", log, timeout=10
+        )
         assert time.monotonic() - stored < 3
         assert started.count == 1  # the job is still running
     assert balance(customer.user)[2] == 100
