@@ -10,7 +10,6 @@ nothing.
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -21,7 +20,7 @@ from django.utils import timezone
 
 from chat.models import Message
 from chat.tests.factories import configure_chat, funded_user
-from common.testing.fake_llm import Script
+from common.testing.fake_llm import Script, call_in_flight
 from credits import ledger
 from credits.models import CreditHold, LedgerEntry
 from services.base import ServiceResult
@@ -54,23 +53,7 @@ Outcomes = list[ServiceResult | Exception]
 def _reply_in_flight(fake_llm, user, gate: threading.Event) -> tuple[threading.Thread, Outcomes]:
     """Start a chat call in its own thread; return once it waits at the provider."""
     fake_llm.queue(Script(text=REPLY, input_tokens=1000, output_tokens=1000, gate=gate))
-    outcomes: Outcomes = []
-
-    def call() -> None:
-        try:
-            outcomes.append(create_service_instance("chat").run(user, message="Hi"))
-        except Exception as error:
-            outcomes.append(error)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=call)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not fake_llm.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert fake_llm.requests, "the call never reached the provider"
-    return thread, outcomes
+    return call_in_flight(fake_llm, lambda: create_service_instance("chat").run(user, message="Hi"))
 
 
 def _assert_recorded_uncharged(user, outcomes: Outcomes) -> ServiceUsage:

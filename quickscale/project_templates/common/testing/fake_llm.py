@@ -32,12 +32,13 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from django.db import connection
 
 OPENAI_MODEL = "fake-gpt"
 ANTHROPIC_MODEL = "fake-claude"
@@ -485,6 +486,38 @@ class _AnthropicWire(_Wire):
             )
             + self._event("message_stop", {"type": "message_stop"})
         )
+
+
+T = TypeVar("T")
+
+
+def call_in_flight(
+    fake: FakeLLM, call: Callable[[], T]
+) -> tuple[threading.Thread, list[T | Exception]]:
+    """Run ``call`` in its own thread (and database connection, closed when it ends), as a
+    concurrent request would; return once it reached the provider, with the list that will
+    hold its outcome (its result or the exception it raised).
+
+    The script it takes should have a ``gate``, so the call waits at the provider until the
+    test sets it; join the thread after.
+    """
+    outcomes: list[T | Exception] = []
+
+    def run() -> None:
+        try:
+            outcomes.append(call())
+        except Exception as error:
+            outcomes.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not fake.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake.requests, "the call never reached the provider"
+    return thread, outcomes
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from common.testing.fake_llm import Script
+from common.testing.fake_llm import Script, call_in_flight
 from common.testing.tasks import run_queued_tasks
 from credits import ledger
 from credits.exceptions import InsufficientCredits
@@ -41,24 +40,8 @@ def test_a_call_while_another_holds_the_credits_is_refused_and_one_is_charged(fa
     assert grant < 2 * most
     ledger.grant(user, grant, source="admin", reference="one-hold")
     gate = threading.Event()
-    fake_llm.queue(Script(text=GOOD_REPLY, input_tokens=1000, output_tokens=1000, gate=gate))
-    outcomes: list[ServiceResult | Exception] = []
-
-    def first_call() -> None:
-        try:
-            outcomes.append(create_service_instance(EXTRACTION).run(user, text=TEXT))
-        except Exception as error:
-            outcomes.append(error)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=first_call)
-    thread.start()
+    thread, outcomes = _in_flight(fake_llm, user, gate)
     try:
-        deadline = time.monotonic() + 10
-        while not fake_llm.requests and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert fake_llm.requests, "the first call never reached the provider"
         with pytest.raises(InsufficientCredits):
             create_service_instance(EXTRACTION).run(user, text=TEXT)
     finally:
@@ -76,23 +59,9 @@ def _in_flight(
 ) -> tuple[threading.Thread, list[ServiceResult | Exception]]:
     """Start a call in its own thread; return once it waits at the provider."""
     fake_llm.queue(Script(text=GOOD_REPLY, input_tokens=1000, output_tokens=1000, gate=gate))
-    outcomes: list[ServiceResult | Exception] = []
-
-    def call() -> None:
-        try:
-            outcomes.append(create_service_instance(EXTRACTION).run(user, text=TEXT))
-        except Exception as error:
-            outcomes.append(error)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=call)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not fake_llm.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert fake_llm.requests, "the call never reached the provider"
-    return thread, outcomes
+    return call_in_flight(
+        fake_llm, lambda: create_service_instance(EXTRACTION).run(user, text=TEXT)
+    )
 
 
 @pytest.mark.django_db(transaction=True)
