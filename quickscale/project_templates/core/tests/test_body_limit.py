@@ -67,12 +67,6 @@ def _default_limits(settings: Any) -> None:
         setattr(settings, name, limit)
 
 
-@pytest.fixture
-def application() -> BodyLimitMiddleware:
-    """The application core.asgi serves, built with the settings of the test."""
-    return BodyLimitMiddleware(SyncChainASGIHandler())
-
-
 def test_the_default_limits_are_the_documented_ones():
     # Settings loaded in a fresh process with the variables empty, which counts as
     # unset and keeps the project's .env from setting them.

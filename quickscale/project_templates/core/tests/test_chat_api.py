@@ -14,23 +14,12 @@ from django.urls import reverse
 
 from api.services import api_key_create
 from chat.models import Conversation, Message
-from chat.tests.factories import configure_chat, funded_user
 from credits import ledger
 from users.tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
 RUN = "/api/services/chat/run"
-
-
-@pytest.fixture
-def chat(db, fake_llm):
-    return configure_chat()
-
-
-@pytest.fixture
-def member(db):
-    return funded_user()
 
 
 @pytest.fixture

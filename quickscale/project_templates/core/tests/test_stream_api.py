@@ -19,13 +19,10 @@ import pytest
 from api.models import APIKeyUsage
 from api.services import api_key_create
 from chat.models import Conversation, Message
-from chat.tests.factories import configure_chat, funded_user
 from common.testing.database import session_database_url
 from common.testing.fake_llm import ANTHROPIC_MODEL, Script
 from common.testing.server import uvicorn
 from common.testing.streams import StreamRead, read_stream_blocking, sse_data
-from core.body_limit import BodyLimitMiddleware
-from core.handlers import SyncChainASGIHandler
 from credits import ledger
 from credits.models import CreditHold, LedgerEntry
 from llm import metering
@@ -37,21 +34,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 RUN = "/api/services/chat/run"
 PIECES = [f"word{n} " for n in range(12)]
-
-
-@pytest.fixture
-def application():
-    return BodyLimitMiddleware(SyncChainASGIHandler())
-
-
-@pytest.fixture
-def chat(db, fake_llm):
-    return configure_chat()
-
-
-@pytest.fixture
-def member(db):
-    return funded_user()
 
 
 @pytest.fixture

@@ -11,31 +11,13 @@ from django.urls import reverse
 
 from chat import services
 from chat.models import Message
-from chat.tests.factories import configure_chat, funded_user
 from common.testing.streams import StreamRead, read_stream_blocking, sse_events
-from core.body_limit import BodyLimitMiddleware
-from core.handlers import SyncChainASGIHandler
 from credits import ledger
 from credits.models import CreditHold
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the view runs in another thread
 
 PIECES = ["Fish ", "& ", "chips", "\n", "<b>not bold</b>"]
-
-
-@pytest.fixture
-def application():
-    return BodyLimitMiddleware(SyncChainASGIHandler())
-
-
-@pytest.fixture
-def chat(db, fake_llm):
-    return configure_chat()
-
-
-@pytest.fixture
-def member(db):
-    return funded_user()
 
 
 @pytest.fixture
