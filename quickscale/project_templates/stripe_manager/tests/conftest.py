@@ -1,5 +1,9 @@
+from decimal import Decimal
+
 import pytest
 
+from stripe_manager.models import AutoTopUp
+from stripe_manager.simulator import cards
 from stripe_manager.tests.factories import SECRET, make_catalog, make_customer
 
 
@@ -24,3 +28,16 @@ def customer(user):
 @pytest.fixture
 def other_customer(other_user):
     return make_customer(other_user)
+
+
+@pytest.fixture
+def opted_in(user, catalog, customer, fund):
+    """Auto top-up on: 120 credits; below 50, buy the 100-credit pack with a card that pays."""
+    fund(user, 120)
+    return AutoTopUp.objects.create(
+        user=user,
+        enabled=True,
+        product=catalog["pack"],
+        threshold=Decimal(50),
+        payment_method_id=cards.VISA,
+    )

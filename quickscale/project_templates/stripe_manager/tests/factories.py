@@ -114,6 +114,13 @@ def event_state(event: dict[str, Any]) -> tuple[str, int]:
     return row.state, row.attempts
 
 
+def spend(user: CustomUser, amount: Decimal | int, reference: str, capture: Any) -> None:
+    """A spend whose after-commit work (the auto top-up trigger) runs, as in production;
+    ``capture`` is pytest-django's ``django_capture_on_commit_callbacks``."""
+    with capture(execute=True):
+        ledger.consume(user, amount, reference=reference)
+
+
 def balance(user: CustomUser) -> tuple[Any, ...]:
     b = ledger.balance(user)
     return (b.subscription, b.pay_as_you_go, b.total)

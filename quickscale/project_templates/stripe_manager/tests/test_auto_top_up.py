@@ -28,7 +28,7 @@ from stripe_manager.models import AutoTopUp, AutoTopUpCharge, Payment, Simulated
 from stripe_manager.refunds import refund_payment
 from stripe_manager.simulator import cards
 from stripe_manager.simulator.gateway import SimulatorGateway
-from stripe_manager.tests.factories import deliver
+from stripe_manager.tests.factories import deliver, spend
 from users.models import CustomUser
 from users.tests.factories import PASSWORD
 
@@ -39,29 +39,10 @@ TASK = "stripe_manager.auto_top_up_tasks.charge_auto_top_up"
 
 
 @pytest.fixture
-def opted_in(user, catalog, customer, fund):
-    """120 credits; below 50, buy the 100-credit pack with a card that pays."""
-    fund(user, 120)
-    return AutoTopUp.objects.create(
-        user=user,
-        enabled=True,
-        product=catalog["pack"],
-        threshold=Decimal(50),
-        payment_method_id=cards.VISA,
-    )
-
-
-@pytest.fixture
 def signed_in(user) -> Client:
     client = Client()
     assert client.login(email=user.email, password=PASSWORD)
     return client
-
-
-def spend(user, amount, reference, capture) -> None:
-    """A spend whose after-commit work (the trigger) runs, as in production."""
-    with capture(execute=True):
-        ledger.consume(user, amount, reference=reference)
 
 
 def run_tasks(capture) -> None:

@@ -25,7 +25,7 @@ from stripe_manager.models import AutoTopUp, AutoTopUpCharge, Payment, Simulated
 from stripe_manager.selectors import open_webhook_failure_count
 from stripe_manager.simulator import cards
 from stripe_manager.simulator.gateway import SimulatorGateway
-from stripe_manager.tests.factories import deliver, event_state
+from stripe_manager.tests.factories import deliver, event_state, spend
 from users.models import CustomUser
 from users.services import user_delete
 
@@ -33,24 +33,6 @@ pytestmark = pytest.mark.django_db
 
 Status = AutoTopUpCharge.Status
 TASK = "stripe_manager.auto_top_up_tasks.charge_auto_top_up"
-
-
-@pytest.fixture
-def opted_in(user, catalog, customer, fund):
-    """120 credits; below 50, buy the 100-credit pack with a card that pays."""
-    fund(user, 120)
-    return AutoTopUp.objects.create(
-        user=user,
-        enabled=True,
-        product=catalog["pack"],
-        threshold=Decimal(50),
-        payment_method_id=cards.VISA,
-    )
-
-
-def spend(user, amount, reference, capture) -> None:
-    with capture(execute=True):
-        ledger.consume(user, amount, reference=reference)
 
 
 def total(user) -> Decimal:
