@@ -13,8 +13,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.test import Client
 
 from common.testing.database import session_database_url
 from common.testing.process import PROJECT_ROOT
@@ -74,6 +76,15 @@ def wait_for_start(log: Path) -> None:
     wait_for(lambda: b"task worker started" in log.read_bytes(), "its start", log)
 
 
+def post_and_see_it_applied_at_once(client: Client, event: dict[str, Any], log: Path) -> None:
+    """POST ``event``; the running worker applies it within three seconds, whatever else it is
+    busy with (``log`` is its output, shown if it does not)."""
+    assert post_signed(client, event) == 200
+    stored = time.monotonic()
+    wait_for(lambda: event_processed(event), "the event applied", log, timeout=10)
+    assert time.monotonic() - stored < 3
+
+
 def test_the_worker_applies_a_stored_event_as_soon_as_it_is_stored(
     client, customer, catalog, worker
 ):
@@ -98,14 +109,7 @@ def test_a_stored_event_is_applied_while_the_only_worker_runs_a_long_task(
         "the long task running",
         worker,
     )
-    event = purchase_completed(customer, catalog["pack"])
-    assert post_signed(client, event) == 200
-    stored = time.monotonic()
-
-    wait_for(
-        lambda: event_processed(event), "the event applied beside the long task", worker, timeout=10
-    )
-    assert time.monotonic() - stored < 3
+    post_and_see_it_applied_at_once(client, purchase_completed(customer, catalog["pack"]), worker)
     assert balance(customer.user)[2] == 100
     assert DBTaskResult.objects.get(id=long_task.id).status == "RUNNING"  # still at it
 
@@ -138,13 +142,6 @@ def test_on_rq_a_stored_event_is_applied_while_the_only_worker_runs_a_long_job(
         wait_for(lambda: started.count == 1, "the long job running", log)
 
         # Stored by the endpoint (this test's settings queue in PostgreSQL: no RQ job for it).
-        event = purchase_completed(customer, catalog["pack"])
-        assert post_signed(client, event) == 200
-        stored = time.monotonic()
-
-        wait_for(
-            lambda: event_processed(event), "the event applied beside the long job", log, timeout=10
-        )
-        assert time.monotonic() - stored < 3
+        post_and_see_it_applied_at_once(client, purchase_completed(customer, catalog["pack"]), log)
         assert started.count == 1  # the job is still running
     assert balance(customer.user)[2] == 100
