@@ -9,7 +9,7 @@ nothing.
 
 from __future__ import annotations
 
-import threading
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from decimal import Decimal
 
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from chat.models import Message
 from chat.tests.factories import configure_chat, funded_user
-from common.testing.fake_llm import Script, call_in_flight
+from common.testing.fake_llm import Script, call_held_at_provider
 from credits import ledger
 from credits.models import CreditHold, LedgerEntry
 from services.base import ServiceResult
@@ -50,10 +50,12 @@ def test_a_reply_is_opened_and_settled_without_savepoints(fake_llm):
 Outcomes = list[ServiceResult | Exception]
 
 
-def _reply_in_flight(fake_llm, user, gate: threading.Event) -> tuple[threading.Thread, Outcomes]:
-    """Start a chat call in its own thread; return once it waits at the provider."""
-    fake_llm.queue(Script(text=REPLY, input_tokens=1000, output_tokens=1000, gate=gate))
-    return call_in_flight(fake_llm, lambda: create_service_instance("chat").run(user, message="Hi"))
+def _reply_in_flight(fake_llm, user) -> AbstractContextManager[Outcomes]:
+    """A chat call in its own thread, waiting at the provider while the block runs."""
+    script = Script(text=REPLY, input_tokens=1000, output_tokens=1000)
+    return call_held_at_provider(
+        fake_llm, script, lambda: create_service_instance("chat").run(user, message="Hi")
+    )
 
 
 def _assert_recorded_uncharged(user, outcomes: Outcomes) -> ServiceUsage:
@@ -74,13 +76,8 @@ def _assert_recorded_uncharged(user, outcomes: Outcomes) -> ServiceUsage:
 def test_a_reply_whose_hold_was_swept_meanwhile_is_recorded_uncharged(fake_llm):
     configure_chat()
     user = funded_user()
-    gate = threading.Event()
-    thread, outcomes = _reply_in_flight(fake_llm, user, gate)
-    try:
+    with _reply_in_flight(fake_llm, user) as outcomes:
         assert ledger.release_expired_holds(now=timezone.now() + timedelta(days=1)) == 1
-    finally:
-        gate.set()
-        thread.join(30)
     usage = _assert_recorded_uncharged(user, outcomes)
     assert usage.error.startswith("HoldReleased")
 
@@ -88,13 +85,8 @@ def test_a_reply_whose_hold_was_swept_meanwhile_is_recorded_uncharged(fake_llm):
 def test_a_reply_reconciled_as_failed_meanwhile_has_its_charge_rolled_back(fake_llm):
     configure_chat()
     user = funded_user()
-    gate = threading.Event()
-    thread, outcomes = _reply_in_flight(fake_llm, user, gate)
-    try:
+    with _reply_in_flight(fake_llm, user) as outcomes:
         assert usage_reconcile_stale(now=timezone.now() + timedelta(days=1)) == 1
-    finally:
-        gate.set()
-        thread.join(30)
     # The settle charged the hold before it found the usage no longer pending: that
     # charge rolled back with its transaction, and the hold was released.
     usage = _assert_recorded_uncharged(user, outcomes)

@@ -33,7 +33,8 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
@@ -491,16 +492,20 @@ class _AnthropicWire(_Wire):
 T = TypeVar("T")
 
 
-def call_in_flight(
-    fake: FakeLLM, call: Callable[[], T]
-) -> tuple[threading.Thread, list[T | Exception]]:
+@contextmanager
+def call_held_at_provider(
+    fake: FakeLLM, script: Script, call: Callable[[], T]
+) -> Iterator[list[T | Exception]]:
     """Run ``call`` in its own thread (and database connection, closed when it ends), as a
-    concurrent request would; return once it reached the provider, with the list that will
-    hold its outcome (its result or the exception it raised).
+    concurrent request would, and hold it at the provider, which answers with ``script``
+    once the block ends; yield the list that then holds its outcome (its result or the
+    exception it raised).
 
-    The script it takes should have a ``gate``, so the call waits at the provider until the
-    test sets it; join the thread after.
+    The block runs while the call waits at the provider; on leaving it the answer is let
+    go and the thread joined.
     """
+    gate = threading.Event()
+    fake.queue(replace(script, gate=gate))
     outcomes: list[T | Exception] = []
 
     def run() -> None:
@@ -513,11 +518,15 @@ def call_in_flight(
 
     thread = threading.Thread(target=run)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not fake.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert fake.requests, "the call never reached the provider"
-    return thread, outcomes
+    try:
+        deadline = time.monotonic() + 10
+        while not fake.requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert fake.requests, "the call never reached the provider"
+        yield outcomes
+    finally:
+        gate.set()
+        thread.join(30)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from common.testing.fake_llm import Script, call_in_flight
+from common.testing.fake_llm import Script, call_held_at_provider
 from common.testing.tasks import run_queued_tasks
 from credits import ledger
 from credits.exceptions import InsufficientCredits
@@ -39,14 +40,8 @@ def test_a_call_while_another_holds_the_credits_is_refused_and_one_is_charged(fa
     grant = most + Decimal("3.01")
     assert grant < 2 * most
     ledger.grant(user, grant, source="admin", reference="one-hold")
-    gate = threading.Event()
-    thread, outcomes = _in_flight(fake_llm, user, gate)
-    try:
-        with pytest.raises(InsufficientCredits):
-            create_service_instance(EXTRACTION).run(user, text=TEXT)
-    finally:
-        gate.set()
-        thread.join(30)
+    with _in_flight(fake_llm, user) as outcomes, pytest.raises(InsufficientCredits):
+        create_service_instance(EXTRACTION).run(user, text=TEXT)
     assert [type(outcome) for outcome in outcomes] == [ServiceResult]
     assert len(fake_llm.requests) == 1
     # 1,000 input tokens at 1 credit per 1,000 and 1,000 output tokens at 2.
@@ -54,13 +49,11 @@ def test_a_call_while_another_holds_the_credits_is_refused_and_one_is_charged(fa
     assert not CreditHold.objects.filter(state=CreditHold.State.OPEN).exists()
 
 
-def _in_flight(
-    fake_llm, user, gate: threading.Event
-) -> tuple[threading.Thread, list[ServiceResult | Exception]]:
-    """Start a call in its own thread; return once it waits at the provider."""
-    fake_llm.queue(Script(text=GOOD_REPLY, input_tokens=1000, output_tokens=1000, gate=gate))
-    return call_in_flight(
-        fake_llm, lambda: create_service_instance(EXTRACTION).run(user, text=TEXT)
+def _in_flight(fake_llm, user) -> AbstractContextManager[list[ServiceResult | Exception]]:
+    """A call in its own thread, waiting at the provider while the block runs."""
+    script = Script(text=GOOD_REPLY, input_tokens=1000, output_tokens=1000)
+    return call_held_at_provider(
+        fake_llm, script, lambda: create_service_instance(EXTRACTION).run(user, text=TEXT)
     )
 
 
@@ -69,14 +62,9 @@ def test_a_hold_swept_during_the_call_fails_it_uncharged(fake_llm):
     configure_extraction()
     user = make_user()
     ledger.grant(user, Decimal(100), source="admin", reference="sweep-grant")
-    gate = threading.Event()
-    thread, outcomes = _in_flight(fake_llm, user, gate)
-    try:
+    with _in_flight(fake_llm, user) as outcomes:
         later = timezone.now() + timedelta(days=1)
         assert ledger.release_expired_holds(now=later) == 1
-    finally:
-        gate.set()
-        thread.join(30)
     assert isinstance(outcomes[0], ServiceFailed)
     assert ledger.balance(user).available == Decimal(100)
     usage = ServiceUsage.objects.get(user=user)
@@ -88,14 +76,9 @@ def test_a_call_reconciled_as_failed_meanwhile_is_not_charged(fake_llm):
     configure_extraction()
     user = make_user()
     ledger.grant(user, Decimal(100), source="admin", reference="reconcile-grant")
-    gate = threading.Event()
-    thread, outcomes = _in_flight(fake_llm, user, gate)
-    try:
+    with _in_flight(fake_llm, user) as outcomes:
         later = timezone.now() + timedelta(days=1)
         assert usage_reconcile_stale(now=later) == 1
-    finally:
-        gate.set()
-        thread.join(30)
     assert isinstance(outcomes[0], ServiceFailed)
     assert ledger.balance(user).available == Decimal(100)
     assert not CreditHold.objects.filter(state=CreditHold.State.OPEN).exists()
