@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -26,7 +25,6 @@ from services.exceptions import ServiceFailed
 from services.models import Job, Service
 from services.registry import register_service
 from services.tasks import sweep_job_leases
-from stripe_manager import signing
 from stripe_manager.models import ReceivedStripeEvent, StripeProduct
 from stripe_manager.tests.factories import (
     apply_received_events,
@@ -34,6 +32,7 @@ from stripe_manager.tests.factories import (
     invoice_paid,
     make_catalog,
     make_customer,
+    post_signed,
     purchase_completed,
     webhook_retries_due,
 )
@@ -225,15 +224,7 @@ def test_stored_stripe_events_no_worker_applied_yet_show_as_a_backlog(
 
     for _ in range(2):  # stored by the endpoint; no worker runs
         event = purchase_completed(customer, catalog["pack"])
-        body = json.dumps(event).encode()
-        signature = signing.sign(body, WEBHOOK_SECRET)
-        response = client.post(
-            "/stripe/webhook/",
-            data=body,
-            content_type="application/json",
-            HTTP_STRIPE_SIGNATURE=signature,
-        )
-        assert response.status_code == 200
+        assert post_signed(client, event, secret=WEBHOOK_SECRET) == 200
     waited = timezone.now() - timedelta(minutes=3)
     ReceivedStripeEvent.objects.filter(event_id=event["id"]).update(next_attempt_at=waited)
     samples = scrape(client)
