@@ -9,9 +9,12 @@ nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 import pytest
 from django.db import connection
@@ -31,15 +34,16 @@ from services.usage import STALE_ERROR, usage_reconcile_stale
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REPLY = "Hello there, friend."
+T = TypeVar("T")
 
 
 def test_a_reply_is_opened_and_settled_without_savepoints(fake_llm):
     configure_chat()
     user = funded_user()
     fake_llm.queue(Script(text=REPLY, input_tokens=20, output_tokens=10))
-    with CaptureQueriesContext(connection) as queries:
-        result = create_service_instance("chat").run(user, message="Hi")
-    statements = [query["sql"] for query in queries.captured_queries]
+    result, statements = _in_own_thread(
+        lambda: _with_statements(lambda: create_service_instance("chat").run(user, message="Hi"))
+    )
     assert not [sql for sql in statements if "SAVEPOINT" in sql.upper()]
     # 20 tokens read at 1 credit per 1,000 and 10 written at 2.
     assert result.result["credits_charged"] == "0.04"
@@ -48,6 +52,24 @@ def test_a_reply_is_opened_and_settled_without_savepoints(fake_llm):
 
 
 Outcomes = list[ServiceResult | Exception]
+
+
+def _with_statements(call: Callable[[], T]) -> tuple[T, list[str]]:
+    """``call()`` and the SQL it sent on this thread's connection."""
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            result = call()
+        return result, [query["sql"] for query in queries.captured_queries]
+    finally:
+        connection.close()
+
+
+def _in_own_thread(call: Callable[[], T]) -> T:
+    # The chat service bridges into asyncio (async_to_sync), which refuses a thread
+    # where an event loop runs, as Playwright leaves one in the main thread after a
+    # browser test earlier in the session.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
 
 
 def _reply_in_flight(fake_llm, user) -> AbstractContextManager[Outcomes]:
