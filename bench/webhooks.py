@@ -8,9 +8,9 @@ Measured in one run, one process, one server, so the ratios mean something:
   customer (subscribe, pay, buy a pack, get a refund, renew, fail, cancel),
   counted in two parts: the request (every SQL statement the POST sends,
   transaction control included) and the processing (every statement the
-  worker sends for it, ``webhook_queue.apply_received_event``: the claim of
-  the stored event, then BEGIN, the ``ProcessedStripeEvent`` claim, the
-  effect, the receipt's outbox row and its task, COMMIT), and the request of
+  worker sends for it, ``webhook_queue.apply_received_event``: BEGIN, the
+  statement that takes the stored event and makes the ``ProcessedStripeEvent``
+  claim, the effect, the receipt's outbox row, COMMIT), and the request of
   the same delivery again (a duplicate: nothing to apply).
 - **Rates**: for the two types every paying customer sends, a stream of
   ``checkout.session.completed`` (credit purchases) and one of ``invoice.paid``
@@ -25,8 +25,8 @@ Measured in one run, one process, one server, so the ratios mean something:
   measured too (grants through the ledger, the payment, the receipt queued).
 
 Targets (the webhooks issue): at most 8 statements for a first delivery of
-either type (the request's; the worker's are shown beside them), and at
-least 0.2x the verify-only rate.
+either type, the request's and the worker's together, and at least 0.2x the
+verify-only rate.
 
 Runs against a scratch database on ``DATABASE_URL``'s server (dropped
 afterwards), or on a throwaway embedded PostgreSQL when it is unset.
@@ -269,14 +269,15 @@ def run_worker() -> int:
 
     ``common.task_worker.SourceRunner.run_source``, the worker's own step for
     its work sources (``WORKER_SOURCES``: the oldest due event claimed with
-    ``SKIP LOCKED``, then applied), in a loop without its waits. The receipts'
-    email tasks the events queue are left queued.
+    ``SKIP LOCKED``, then applied), in a loop without its waits. The receipts
+    the events queue are left in the outbox (the worker's email thread sends them).
     """
     from common import task_worker
+    from stripe_manager.webhook_queue import apply_next_due_event
 
     # As `manage.py worker` does: it keeps its connection between items (CONN_MAX_AGE).
     task_worker._keep_connections()
-    runner = task_worker.SourceRunner(listen=False)
+    runner = task_worker.SourceRunner(sources=[apply_next_due_event], listen=False)
     applied = 0
     while runner.run_source():
         applied += 1
@@ -496,7 +497,8 @@ def main() -> int:
         print(
             "\n(statements: request = every statement the POST sends, transaction control "
             "included; processing = every statement the worker sends to apply it "
-            "(apply_received_event: its claim of the stored event, then BEGIN ... COMMIT); "
+            "(apply_received_event: BEGIN, one statement that takes the stored event and "
+            "claims it, the effect, COMMIT); "
             "duplicate = the same POST again, which leaves nothing to apply)\n"
         )
         ok = True
@@ -507,7 +509,7 @@ def main() -> int:
         print(f"{header}  status codes (verify-only; webhook); events applied")
         for r in rates:
             ratio = (r.deliveries / r.hook_s) / (r.deliveries / r.base_s)
-            met = r.request <= TARGET_STATEMENTS and ratio >= TARGET_RATIO
+            met = r.request + r.processing <= TARGET_STATEMENTS and ratio >= TARGET_RATIO
             ok = ok and met and set(r.hook_codes) == {200} and r.applied == unique
             statements = f"{r.request}+{r.processing}={r.request + r.processing}"
             print(
@@ -526,7 +528,8 @@ def main() -> int:
             f"\nwebhook/s: the POST (verify, store once) against the verify-only view, in "
             f"alternating rounds of the same bodies; "
             f"applied/s: the worker applying the stream's unique events (its run_source step).\n"
-            f"targets: <= {TARGET_STATEMENTS} statements in the request and >= {TARGET_RATIO}x "
+            f"targets: <= {TARGET_STATEMENTS} statements (request and processing) and >= "
+            f"{TARGET_RATIO}x "
             f"for each stream: {'met' if ok else 'MISSED'}. "
             f"{ReceivedStripeEvent.objects.count()} events stored once, {pending} not applied, "
             f"{ProcessedStripeEvent.objects.count()} applied once, "

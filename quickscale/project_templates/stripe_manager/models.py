@@ -275,10 +275,11 @@ class UserSubscription(models.Model):
 class ReceivedStripeEvent(models.Model):
     """A verified webhook event, stored by the webhook before it answers 200: the work item.
 
-    The worker applies it once due (``stripe_manager.webhook_queue``), and while
-    what it needs has not arrived sets it due again later (``next_attempt_at``,
-    also the lease of a worker applying it), until it gives it up (``failed``).
-    ``payload`` is the body as Stripe signed it, dropped once it is processed.
+    The worker applies it once due (``stripe_manager.webhook_queue``), holding
+    its row locked while it does, and while what it needs has not arrived sets
+    it due again later (``next_attempt_at``), until it gives it up (``failed``).
+    ``payload`` is the body as Stripe signed it, dropped once it is processed;
+    ``customer_id`` the Stripe customer it is about, whose events apply one at a time.
     """
 
     class State(models.TextChoices):
@@ -288,8 +289,10 @@ class ReceivedStripeEvent(models.Model):
 
     event_id = models.CharField(max_length=255, unique=True)
     event_type = models.CharField(max_length=100)
+    customer_id = models.CharField(max_length=255, blank=True, default="")
     payload = models.TextField()
     state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    # Attempts that ended, applied or failed (one cut short by a dying worker is not counted).
     attempts = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(default=timezone.now)
     next_attempt_at = models.DateTimeField(default=timezone.now)

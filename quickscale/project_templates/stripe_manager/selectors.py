@@ -275,8 +275,8 @@ class EventBacklog:
 
 
 def stripe_event_backlog() -> EventBacklog:
-    """Pending events whose next attempt has come (a leased one is not due until its lease
-    lapses): a figure that grows while no worker applies them."""
+    """Pending events whose next attempt has come (one a worker is applying right now
+    included): a figure that grows while no worker applies them."""
     now = timezone.now()
     due = ReceivedStripeEvent.objects.filter(
         state=ReceivedStripeEvent.State.PENDING, next_attempt_at__lte=now

@@ -32,6 +32,7 @@ from stripe_manager import (
     services,
     signing,
     webhook_queue,
+    webhooks,
 )
 from stripe_manager.exceptions import BillingError
 from stripe_manager.gateway import GatewayError, payments_enabled, uses_simulator
@@ -389,7 +390,10 @@ def webhook(request: HttpRequest) -> HttpResponse:
         )
         event = loads_bounded(payload)
         event_id, event_type = str(event["id"]), str(event["type"])
-        event["data"]["object"]
+        obj = event["data"]["object"]
+        if not isinstance(obj, dict) or len(event_id) > 255 or len(event_type) > 100:
+            raise TypeError("not an event object, or ids longer than Stripe's")
+        customer_id = webhooks.customer_of(obj)
     except signing.SignatureError as error:
         logger.warning("webhook signature rejected", extra={"reason": str(error)})
         return HttpResponse("Invalid signature.", status=400)
@@ -400,5 +404,5 @@ def webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("webhook body is not a Stripe event")
         return HttpResponse("Not a Stripe event.", status=400)
     # Stored as text: loads_bounded read it as UTF-8 already.
-    webhook_queue.receive(event_id, event_type, payload.decode("utf-8-sig"))
+    webhook_queue.receive(event_id, event_type, payload.decode("utf-8-sig"), customer_id)
     return HttpResponse("ok")

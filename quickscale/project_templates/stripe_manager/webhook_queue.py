@@ -5,36 +5,37 @@ every delivery cost a dozen round trips and a synchronous commit while Stripe
 waited, about a tenth of what the endpoint could answer (``bench/webhooks.py``).
 
 - **Receiving** (:func:`receive`, the webhook view): the verified event is
-  stored once by its Stripe id, in one statement (``ReceivedStripeEvent``; a
-  duplicate changes nothing), and Stripe gets its 200. The row is the work
-  item: it holds the body as Stripe signed it and when to try it next. A
-  trigger (migration ``stripe_manager.0007``) wakes idle database workers as an
-  enqueued task does (``common.task_wakeup``).
+  stored once by its Stripe id, with the customer it is about, in one
+  statement (``ReceivedStripeEvent``; a duplicate changes nothing), and Stripe
+  gets its 200. The row is the work item: it holds the body as Stripe signed
+  it and when to try it next. A trigger (migration ``stripe_manager.0007``)
+  wakes idle workers as an enqueued task does (``common.task_wakeup``).
 - **Applying** (:func:`apply_next_due_event`): every ``manage.py worker``, on
   either backend, takes the oldest due event in a thread of its own
   (``WORKER_SOURCES``, ``common.task_worker.SourceRunner``), so events never
-  wait behind a long task: one statement claims
-  it (``SKIP LOCKED``, counting the attempt, leased for :data:`LEASE`), then
-  today's processing, unchanged (``webhooks.process_event``: the
-  ``ProcessedStripeEvent`` claim, the per-customer advisory lock, the
-  first-attempt insert), which marks the row processed in the event's own
-  transaction. On the RQ backend the request enqueues
-  :func:`apply_due_stripe_events` after its commit; the periodic run of it
-  catches retries and anything missed on either backend.
+  wait behind a long task. One statement, the first of the event's own
+  transaction, takes the row (``SKIP LOCKED``) and makes the
+  ``ProcessedStripeEvent`` claim, takes the customer's advisory lock and marks
+  the row processed (``webhooks.apply_due``); the handler follows, and all of
+  it commits together. The periodic :func:`apply_due_stripe_events` is a
+  catch-up for a project whose workers run no sources.
 - **Retrying**: Stripe retried a 500 for us before; now a failed attempt
   (above all ``MissingPrerequisite``: a refund before its payment, an invoice
-  before its price) is counted in ``WebhookFailure`` (staff dashboard,
-  ``/metrics``) and the event is due again after :data:`RETRY_DELAYS`, about
-  three days in all as Stripe's own schedule; after the last it is given up
-  (``failed``), logged as an error and its failure left unresolved. Stripe's
-  "Resend" of a given-up event arms it again, and of one waiting for its next
-  attempt makes it due at once (so does the admin's "Apply now").
-- **A worker that dies** mid-event leaves the event leased; once the lease
-  lapses, it is due again (the attempt counted). Applying it twice is
-  harmless: the ``ProcessedStripeEvent`` claim is the dedupe. An event whose
-  workers keep dying is given up after :data:`MAX_ATTEMPTS` as any other. A
-  worker that fails after its lease lapsed changes nothing: the attempt is
-  another worker's now (the row's ``attempts`` moved on), or the event is done.
+  before its price) is rolled back, then counted in the row and in
+  ``WebhookFailure`` (staff dashboard, ``/metrics``), and the event is due
+  again after :data:`RETRY_DELAYS`, about three days in all as Stripe's own
+  schedule; after the last it is given up (``failed``), logged as an error and
+  its failure left unresolved. Stripe's "Resend" of a given-up event arms it
+  again, and of one waiting for its next attempt makes it due at once (so
+  does the admin's "Apply now").
+- **A worker that dies** mid-event lets the row go with its connection (the
+  server rolls its transaction back): the event is due at once for the next
+  worker, and the dead attempt is not counted. One that hangs is cut off
+  after :data:`LEASE` idle in its transaction. A worker that fails after
+  another took the event and moved it on changes nothing (the row's
+  ``attempts`` or state moved on). The trade: an event that kills every
+  worker that applies it (none is known; payloads are bounded) is retried
+  until someone looks, rather than given up after ten deaths.
 - **Keeping** customer details no longer than needed: a processed event's
   payload is dropped as it is applied, and its row deleted after
   ``STRIPE_EVENT_RETENTION_DAYS`` (:func:`prune_stripe_events`, periodic); a
@@ -55,10 +56,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_tasks import task
 
-from common.task_queue import enqueue_with_transaction, queue_is_database
 from stripe_manager.exceptions import MissingPrerequisite
 from stripe_manager.models import ReceivedStripeEvent
-from stripe_manager.webhooks import process_event, record_failure
+from stripe_manager.webhooks import AttemptFailed, DueEvent, apply_due, record_failure
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +77,9 @@ RETRY_DELAYS: tuple[timedelta, ...] = (
     timedelta(hours=24),
 )
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
-# How long a claimed event is left to its worker: far longer than applying one
-# takes, so only a worker that died lets it lapse.
+# How long a worker may sit idle in the transaction that holds an event before the
+# server cuts it off and lets the event go: far longer than applying one takes
+# (a gateway call included), so only a hung worker reaches it.
 LEASE = timedelta(minutes=5)
 # Events one run of apply_due_stripe_events applies at most; the next run takes the rest.
 DRAIN_BATCH = 1000
@@ -93,15 +94,16 @@ FAILED = ReceivedStripeEvent.State.FAILED
 # --------------------------------------------------------------------------- receiving
 
 
-def receive(event_id: str, event_type: str, body: str) -> bool:
+def receive(event_id: str, event_type: str, body: str, customer_id: str = "") -> bool:
     """Store a verified event once, to be applied by the worker; False for one stored before
     (unless it was given up and is armed again).
 
     One statement, in autocommit (SQL on purpose: the ORM needs a savepoint
     around an insert that may clash). An event given up before is armed again
-    (Stripe's "Resend"); a pending one waiting for its next attempt is due now
-    (a leased one too: a second worker may take it beside the first, which the
-    ``ProcessedStripeEvent`` claim makes harmless); a processed one is left as it is.
+    (Stripe's "Resend"); a pending one waiting for its next attempt is due now;
+    a processed one is left as it is. A repeat of an event a worker is applying
+    at that moment waits for that worker's commit (its row is locked), then
+    finds it processed.
     """
     table = connection.ops.quote_name(ReceivedStripeEvent._meta.db_table)
     now = timezone.now()
@@ -109,9 +111,9 @@ def receive(event_id: str, event_type: str, body: str) -> bool:
         cursor.execute(
             f"""
             WITH before AS (SELECT state FROM {table} WHERE event_id = %s)
-            INSERT INTO {table} AS e (event_id, event_type, payload, state, attempts,
-                                      received_at, next_attempt_at)
-            VALUES (%s, %s, %s, %s, 0, %s, %s)
+            INSERT INTO {table} AS e (event_id, event_type, customer_id, payload, state,
+                                      attempts, received_at, next_attempt_at)
+            VALUES (%s, %s, %s, %s, %s, 0, %s, %s)
             ON CONFLICT (event_id) DO UPDATE SET
                 state = EXCLUDED.state,
                 attempts = CASE WHEN e.state = %s THEN 0 ELSE e.attempts END,
@@ -122,17 +124,14 @@ def receive(event_id: str, event_type: str, body: str) -> bool:
             RETURNING NOT EXISTS (SELECT 1 FROM before WHERE state = %s)
             """,
             [
-                *(event_id, event_id, event_type, body, PENDING, now, now),
+                # A customer id is a few dozen characters; a longer one is not ours anyway.
+                *(event_id, event_id, event_type, customer_id[:255], body, PENDING, now, now),
                 *(FAILED, FAILED, PROCESSED, PENDING),
             ],
         )
         row = cursor.fetchone()
-        # A pending event pulled forward is not new: a job (RQ) was sent for it already.
-        stored = row is not None and bool(row[0])
-    if stored and not queue_is_database(apply_due_stripe_events):
-        # Database workers take it from the table (woken by its trigger); RQ's need a job.
-        enqueue_with_transaction(apply_due_stripe_events)
-    return stored
+    # A pending event pulled forward is not new.
+    return row is not None and bool(row[0])
 
 
 def apply_now(ids: list[int]) -> int:
@@ -149,8 +148,6 @@ def apply_now(ids: list[int]) -> int:
         pulled = rows.filter(state=PENDING).update(next_attempt_at=now)
         armed = rows.filter(state=FAILED).exclude(payload="")
         armed_count = armed.update(state=PENDING, attempts=0, next_attempt_at=now)
-    if armed_count and not queue_is_database(apply_due_stripe_events):
-        enqueue_with_transaction(apply_due_stripe_events)
     return pulled + armed_count
 
 
@@ -158,81 +155,52 @@ def apply_now(ids: list[int]) -> int:
 
 
 def apply_next_due_event() -> bool:
-    """Apply the oldest due event, if any (the database worker's source); False when none."""
-    claimed = _claim_due()
-    if claimed is None:
-        return False
-    _apply(*claimed)
-    return True
+    """Apply the oldest due event, if any (the worker's source); False when none was due."""
+    return _attempt() != "absent"
 
 
 def apply_received_event(event_id: str) -> str:
     """Apply the event ``event_id`` now if it is due; what happened: applied, duplicate,
-    retrying, failed, stale (failed after its lease lapsed), or absent (not due: applied,
-    given up, leased or waiting)."""
-    claimed = _claim_due(event_id)
-    return "absent" if claimed is None else _apply(*claimed)
+    retrying, failed, stale (failed after another worker moved it on), or absent (not due:
+    applied, given up, waiting, or being applied by another worker)."""
+    return _attempt(event_id)
 
 
 @task()
 def apply_due_stripe_events() -> int:
-    """Apply every due event (RQ's job per delivery, and a periodic catch-up); how many."""
+    """Apply every due event (a periodic catch-up beside the workers' threads); how many."""
     applied = 0
     while applied < DRAIN_BATCH and apply_next_due_event():
         applied += 1
     return applied
 
 
-def _claim_due(event_id: str = "") -> tuple[str, str, str, int] | None:
-    """Lease the oldest due event (or ``event_id``, when due), counting the attempt."""
-    table = connection.ops.quote_name(ReceivedStripeEvent._meta.db_table)
-    now = timezone.now()
-    only = "AND event_id = %s" if event_id else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE {table} SET next_attempt_at = %s, attempts = attempts + 1
-            WHERE id = (
-                SELECT id FROM {table}
-                WHERE state = %s AND next_attempt_at <= %s {only}
-                ORDER BY next_attempt_at, id LIMIT 1
-                FOR UPDATE SKIP LOCKED
-            )
-            RETURNING event_id, event_type, payload, attempts
-            """,
-            [now + LEASE, PENDING, now, *([event_id] if event_id else [])],
-        )
-        row = cursor.fetchone()
-    return None if row is None else (str(row[0]), str(row[1]), str(row[2]), int(row[3]))
-
-
-def _apply(event_id: str, event_type: str, payload: str, attempt: int) -> str:
-    if attempt > MAX_ATTEMPTS:
-        # Only a lapsed lease counts an attempt without an outcome: its workers keep dying
-        # on it (killed for memory, say). Given up as a failing one, and counted.
-        lost = RuntimeError(f"worker lost this event {attempt - 1} times")
-        return _attempt_failed(event_id, event_type, attempt, lost)
+def _attempt(event_id: str = "") -> str:
     try:
-        event = json.loads(payload)  # verified and bounded when it was received
-        applied = process_event(event)
-    except Exception as error:
-        return _attempt_failed(event_id, event_type, attempt, error)
-    return "applied" if applied else "duplicate"
+        outcome = apply_due(event_id, hold_limit=LEASE)
+    except AttemptFailed as failed:
+        return _attempt_failed(failed.due, failed.error)
+    return outcome or "absent"
 
 
-def _attempt_failed(event_id: str, event_type: str, attempt: int, error: Exception) -> str:
-    """Count the failure (``WebhookFailure``) and set the next attempt, or give the event up.
+def _attempt_failed(due: DueEvent, error: Exception) -> str:
+    """Count the failure (the row's ``attempts``, ``WebhookFailure``) and set the next
+    attempt, or give the event up after the last.
 
-    Only while the attempt is still this worker's (pending, its ``attempts``
-    unchanged): after a lapsed lease another worker may have applied the event,
-    or be trying it, and a late failure must neither record an open failure
-    for it nor give it up.
+    Only while the event is as this attempt found it (pending, its ``attempts``
+    unchanged): its row was let go when the attempt rolled back, so another
+    worker may have applied it since, or failed it too, and a late failure
+    must neither record an open failure for it nor count twice.
     """
+    attempt = due.failures + 1
+    event_id, event_type = due.event_id, due.event_type
     extra: dict[str, Any] = {"event_id": event_id, "event_type": event_type, "attempt": attempt}
-    row = ReceivedStripeEvent.objects.filter(event_id=event_id, state=PENDING, attempts=attempt)
+    row = ReceivedStripeEvent.objects.filter(
+        event_id=event_id, state=PENDING, attempts=due.failures
+    )
     with transaction.atomic():
         if attempt >= MAX_ATTEMPTS:
-            if not row.update(state=FAILED):
+            if not row.update(state=FAILED, attempts=attempt):
                 return _stale(extra, error)
             record_failure(event_id, event_type, error)
             logger.error(
@@ -241,7 +209,7 @@ def _attempt_failed(event_id: str, event_type: str, attempt: int, error: Excepti
             )
             return "failed"
         delay = RETRY_DELAYS[attempt - 1]
-        if not row.update(next_attempt_at=timezone.now() + delay):
+        if not row.update(attempts=attempt, next_attempt_at=timezone.now() + delay):
             return _stale(extra, error)
         record_failure(event_id, event_type, error)
     extra["retry_in_seconds"] = int(delay.total_seconds())
@@ -255,7 +223,7 @@ def _attempt_failed(event_id: str, event_type: str, attempt: int, error: Excepti
 
 def _stale(extra: dict[str, Any], error: Exception) -> str:
     logger.warning(
-        "stripe event attempt failed after its lease lapsed; left to the next",
+        "stripe event attempt failed after another worker moved it on; left to that one",
         extra={**extra, "error": f"{type(error).__name__}: {error}"[:2000]},
     )
     return "stale"

@@ -26,10 +26,12 @@ Rules:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -66,9 +68,11 @@ Handler = Callable[[Obj, Obj], None]
 
 
 def process_event(event: Obj) -> bool:
-    """Apply one verified event once. Returns False for an event already processed.
+    """Apply one verified event once, by its id. Returns False for an event already processed.
 
     Raises whatever the handler raised; nothing of the event is stored then.
+    For the simulator, which applies what it just delivered in process; the
+    worker applies stored events through :func:`apply_due`.
 
     The first attempt records a payment by inserting it without looking for it
     (``_first_attempt``): one statement where a lookup and a savepoint took four.
@@ -81,10 +85,7 @@ def process_event(event: Obj) -> bool:
     try:
         return _apply(event)
     except IntegrityError:
-        logger.info(
-            "event applied again: its payment was recorded by another event",
-            extra={"event_id": event.get("id"), "event_type": event.get("type")},
-        )
+        _log_applied_again(event["id"], event["type"])
         _first_attempt.set(False)
         return _apply(event)
     finally:
@@ -95,39 +96,173 @@ def _apply(event: Obj) -> bool:
     event_id, event_type = str(event["id"]), str(event["type"])
     try:
         with transaction.atomic():
-            if not _claim(event_id, event_type, _customer_of(event["data"]["object"])):
+            if not _claim(event_id, event_type, customer_of(event["data"]["object"])):
                 logger.info("duplicate event ignored", extra={"event_id": event_id})
                 return False
-            handler = handler_for(event_type)
-            if handler is None:
-                logger.info("event type not handled", extra={"event_type": event_type})
-            else:
-                handler(event["data"]["object"], event)
+            _dispatch(event)
     except NotOurs as error:
         # Rolled back whole, so nothing of it is kept; stored as processed, so a
         # redelivery is a duplicate rather than a second log line.
-        logger.info(
-            "event for a customer not ours ignored",
-            extra={"event_id": event_id, "event_type": event_type, "reason": str(error)},
-        )
+        _log_not_ours(event_id, event_type, error)
         with transaction.atomic():
             return _claim(event_id, event_type)
     return True
 
 
+@dataclass(frozen=True)
+class DueEvent:
+    """A stored event (``ReceivedStripeEvent``) taken by the applying transaction."""
+
+    event_id: str
+    event_type: str
+    payload: str
+    # Attempts that ended in a failure before this one.
+    failures: int
+
+
+class AttemptFailed(Exception):
+    """Applying ``due`` raised ``error``; everything of the attempt was rolled back."""
+
+    def __init__(self, due: DueEvent, error: Exception) -> None:
+        super().__init__(f"{due.event_type} {due.event_id}: {type(error).__name__}: {error}")
+        self.due = due
+        self.error = error
+
+
+def apply_due(event_id: str = "", *, hold_limit: timedelta) -> str | None:
+    """Take the oldest due stored event (or ``event_id``, when due) and apply it in one
+    transaction: "applied", "duplicate" (processed before), or None when none is due.
+
+    Raises :class:`AttemptFailed` when applying it failed (rolled back whole;
+    the caller counts the failure and sets the next attempt).
+
+    The event's row is taken by the claim itself (:func:`_claim_due`, ``FOR
+    UPDATE SKIP LOCKED``) and stays locked until the transaction ends: other
+    workers pass it by, and a worker that dies lets it go with its connection,
+    due at once for the next. A worker that hangs instead is cut off by the
+    server after ``hold_limit`` idle in its transaction
+    (``idle_in_transaction_session_timeout``, set for this transaction only).
+    """
+    token = _first_attempt.set(True)
+    try:
+        try:
+            return _apply_due(event_id, hold_limit)
+        except AttemptFailed as failed:
+            if isinstance(failed.error, IntegrityError):
+                _log_applied_again(failed.due.event_id, failed.due.event_type)
+                _first_attempt.set(False)
+            elif isinstance(failed.error, NotOurs):
+                _log_not_ours(failed.due.event_id, failed.due.event_type, failed.error)
+            else:
+                raise
+            # Taken again by its id: None when another worker took it meanwhile (its to apply).
+            outcome = _apply_due(
+                failed.due.event_id, hold_limit, handle=not isinstance(failed.error, NotOurs)
+            )
+            return outcome or "duplicate"
+    finally:
+        _first_attempt.reset(token)
+
+
+def _apply_due(event_id: str, hold_limit: timedelta, *, handle: bool = True) -> str | None:
+    due: DueEvent | None = None
+    try:
+        with transaction.atomic():
+            taken = _claim_due(event_id, hold_limit)
+            if taken is None:
+                return None
+            due, claimed = taken
+            if not claimed:
+                logger.info("duplicate event ignored", extra={"event_id": due.event_id})
+                return "duplicate"
+            if handle:
+                _dispatch(json.loads(due.payload))  # verified and bounded when received
+    except Exception as error:
+        if due is None:
+            raise  # the claim itself failed (the database): nothing was taken
+        raise AttemptFailed(due, error) from error
+    return "applied"
+
+
+def _dispatch(event: Obj) -> None:
+    handler = handler_for(str(event["type"]))
+    if handler is None:
+        logger.info("event type not handled", extra={"event_type": event["type"]})
+    else:
+        handler(event["data"]["object"], event)
+
+
+def _log_applied_again(event_id: str, event_type: str) -> None:
+    logger.info(
+        "event applied again: its payment was recorded by another event",
+        extra={"event_id": event_id, "event_type": event_type},
+    )
+
+
+def _log_not_ours(event_id: str, event_type: str, error: NotOurs) -> None:
+    logger.info(
+        "event for a customer not ours ignored",
+        extra={"event_id": event_id, "event_type": event_type, "reason": str(error)},
+    )
+
+
+# The claim, over the event named by the statement's first CTE, ``ev`` (event_id,
+# event_type, customer_id): its ``ProcessedStripeEvent`` row inserted unless one exists
+# (``claimed``), its open ``WebhookFailure`` resolved and its ``ReceivedStripeEvent`` marked
+# processed, payload dropped (``done``), whoever wins. The outer query takes the customer's
+# advisory lock only once the claim is won.
+_CLAIM_CTES = """
+    claimed AS (
+        INSERT INTO {events} (event_id, event_type, processed_at)
+        SELECT event_id, event_type, %(now)s FROM ev
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING id
+    ), resolved AS (
+        UPDATE {failures} SET resolved_at = %(now)s
+        WHERE event_id = (SELECT event_id FROM ev) AND resolved_at IS NULL
+          AND EXISTS (SELECT 1 FROM claimed)
+    ), done AS (
+        UPDATE {received} SET state = %(processed)s, processed_at = %(now)s, payload = '',
+                              attempts = attempts + %(counted)s
+        WHERE event_id = (SELECT event_id FROM ev) AND state <> %(processed)s
+    )
+"""
+_CLAIM_WON = """
+    (SELECT count(*) FROM claimed, LATERAL (
+        SELECT CASE WHEN ev.customer_id = '' THEN NULL
+                    ELSE pg_advisory_xact_lock(%(lock)s, hashtext(ev.customer_id)) END
+    ) AS serial)
+"""
+
+
+def _claim_sql(first_cte: str, columns: str) -> str:
+    return (
+        "WITH " + first_cte + "," + _CLAIM_CTES + f"SELECT {columns}, {_CLAIM_WON} AS won FROM ev"
+    ).format(
+        events=connection.ops.quote_name(ProcessedStripeEvent._meta.db_table),
+        failures=connection.ops.quote_name(WebhookFailure._meta.db_table),
+        received=connection.ops.quote_name(ReceivedStripeEvent._meta.db_table),
+    )
+
+
+def _claim_params(**params: Any) -> dict[str, Any]:
+    return {
+        "now": timezone.now(),
+        "processed": ReceivedStripeEvent.State.PROCESSED,
+        "lock": CUSTOMER_LOCK,
+        **params,
+    }
+
+
 def _claim(event_id: str, event_type: str, customer_id: str = "") -> bool:
-    """Store the ``ProcessedStripeEvent`` row, resolve the event's ``WebhookFailure`` and
-    mark its ``ReceivedStripeEvent`` processed (``webhook_queue``), whoever wins the claim;
-    its payload (customer details among it) is dropped then, being of no further use.
+    """Claim the event ``event_id`` in the caller's transaction; False when it was claimed
+    before (processed, or being processed by a concurrent delivery, whose commit this waits
+    for).
 
     SQL on purpose: one statement where the ORM needs four (a savepoint, an
     insert that may fail, the savepoint's release, the update), since only that
-    failure tells it whether this delivery won the claim. A purchase or a plan
-    renewal takes 8 statements in all (``bench/webhooks.py``), so three more
-    would be a third more work on every delivery of a bursty stream. False when
-    the row exists: the event was processed before, or is being processed by a
-    concurrent delivery, whose commit this waits for. Both writes belong to the
-    caller's transaction, so they commit only together with the event's effect.
+    failure tells it whether this delivery won the claim. Every write belongs to
+    the caller's transaction, so it commits only together with the event's effect.
 
     A claimed event about a customer also takes a transaction-level advisory
     lock on that customer (``CUSTOMER_LOCK``), so one customer's events apply
@@ -135,38 +270,54 @@ def _claim(event_id: str, event_type: str, customer_id: str = "") -> bool:
     of one subscription arriving together still agree on which plan is newest).
     Events of different customers never wait for each other.
     """
-    events = connection.ops.quote_name(ProcessedStripeEvent._meta.db_table)
-    failures = connection.ops.quote_name(WebhookFailure._meta.db_table)
-    received = connection.ops.quote_name(ReceivedStripeEvent._meta.db_table)
-    now = timezone.now()
+    sql = _claim_sql(
+        "ev AS MATERIALIZED (SELECT %(event_id)s::text AS event_id, "
+        "%(event_type)s::text AS event_type, %(customer_id)s::text AS customer_id)",
+        "ev.event_id",
+    )
+    params = _claim_params(
+        event_id=event_id, event_type=event_type, customer_id=customer_id, counted=0
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH claimed AS (
-                INSERT INTO {events} (event_id, event_type, processed_at) VALUES (%s, %s, %s)
-                ON CONFLICT (event_id) DO NOTHING
-                RETURNING id
-            ), resolved AS (
-                UPDATE {failures} SET resolved_at = %s
-                WHERE event_id = %s AND resolved_at IS NULL AND EXISTS (SELECT 1 FROM claimed)
-            ), done AS (
-                UPDATE {received} SET state = %s, processed_at = %s, payload = ''
-                WHERE event_id = %s AND state <> %s
-            )
-            SELECT count(*) FROM claimed,
-                LATERAL (SELECT CASE WHEN %s = '' THEN NULL
-                                     ELSE pg_advisory_xact_lock(%s, hashtext(%s)) END) AS serial
-            """,
-            [
-                *(event_id, event_type, now),
-                *(now, event_id),
-                *(ReceivedStripeEvent.State.PROCESSED, now, event_id),
-                ReceivedStripeEvent.State.PROCESSED,
-                *(customer_id, CUSTOMER_LOCK, customer_id),
-            ],
-        )
+        cursor.execute(sql, params)
         row = cursor.fetchone()
-    return bool(row and row[0])
+    return bool(row and row[1])
+
+
+def _claim_due(event_id: str, hold_limit: timedelta) -> tuple[DueEvent, bool] | None:
+    """Take the oldest due stored event (or ``event_id``, when due) and claim it, in one
+    statement in the caller's transaction; the event and whether the claim was won.
+
+    As :func:`_claim`, with the event taken from its ``ReceivedStripeEvent`` row
+    (pending and due, locked ``SKIP LOCKED``), whose attempt is counted as it is
+    marked processed. A purchase or a plan renewal takes 8 statements in all,
+    the request's included (``bench/webhooks.py``).
+    """
+    received = connection.ops.quote_name(ReceivedStripeEvent._meta.db_table)
+    only = "AND event_id = %(event_id)s" if event_id else ""
+    sql = _claim_sql(
+        f"""ev AS MATERIALIZED (
+            SELECT event_id, event_type, customer_id, payload, attempts FROM {received}
+            WHERE state = %(pending)s AND next_attempt_at <= %(now)s {only}
+            ORDER BY next_attempt_at, id LIMIT 1
+            FOR UPDATE SKIP LOCKED
+        )""",
+        "ev.event_id, ev.event_type, ev.payload, ev.attempts, "
+        "set_config('idle_in_transaction_session_timeout', %(hold_ms)s, true)",
+    )
+    params = _claim_params(
+        event_id=event_id,
+        pending=ReceivedStripeEvent.State.PENDING,
+        hold_ms=str(int(hold_limit.total_seconds() * 1000)),
+        counted=1,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    due = DueEvent(str(row[0]), str(row[1]), str(row[2]), failures=int(row[3]))
+    return due, bool(row[5])
 
 
 def record_failure(event_id: str, event_type: str, error: BaseException) -> None:
@@ -192,7 +343,7 @@ def handler_for(event_type: str) -> Handler | None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _customer_of(obj: Obj) -> str:
+def customer_of(obj: Obj) -> str:
     """The Stripe customer an event's object belongs to ("" when it names none)."""
     if obj.get("object") == "customer":
         return str(obj.get("id") or "")

@@ -196,24 +196,56 @@ def test_the_simulated_checkout_writes_its_amount_as_money(signed_in, demo):
     assert " USD" not in html
 
 
-def test_the_simulator_applies_an_event_a_running_worker_leased_first(client, customer, catalog):
-    """A worker took the stored row before the simulator applied it: the page still sees it."""
+@pytest.mark.django_db(transaction=True)  # a worker's connection and the simulator's
+def test_the_simulator_waits_for_a_running_worker_that_took_the_event_first(
+    client, customer, catalog
+):
+    """A worker took the stored row and is applying it when the simulator applies it in
+    process: the simulator waits for the worker's commit and finds it done (one effect, no
+    deadlock), so the page it returns to sees the payment."""
+    import json
+    import threading
     from datetime import timedelta
 
-    from django.utils import timezone
+    from django.db import connection, transaction
 
-    from stripe_manager import webhook_queue
-    from stripe_manager.models import ReceivedStripeEvent
+    from stripe_manager import webhooks
     from stripe_manager.simulator import delivery
     from stripe_manager.tests.factories import event_state, post_signed, purchase_completed
 
     event = purchase_completed(customer, catalog["pack"])
     assert post_signed(client, event) == 200
-    assert webhook_queue._claim_due(event["id"]) is not None  # the worker's lease, then a stall
-    ReceivedStripeEvent.objects.update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+    applied, finish = threading.Event(), threading.Event()
 
-    delivery._apply_in_process(event)
+    def worker() -> None:
+        try:
+            with transaction.atomic():
+                taken = webhooks._claim_due(event["id"], timedelta(minutes=5))
+                assert taken is not None
+                webhooks._dispatch(json.loads(taken[0].payload))
+                applied.set()
+                finish.wait(10)
+        finally:
+            connection.close()
 
+    def simulator() -> None:
+        try:
+            delivery._apply_in_process(event)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=worker)
+    holder.start()
+    assert applied.wait(10)
+    waiting = threading.Thread(target=simulator)
+    waiting.start()
+    waiting.join(1)
+    waited = waiting.is_alive()
+    finish.set()
+    holder.join(10)
+    waiting.join(10)
+
+    assert waited and not waiting.is_alive()
     assert balance(customer.user)[2] == 100
-    assert event_state(event)[0] == "processed"
-    assert webhook_queue.apply_received_event(event["id"]) == "absent"  # nothing left to do
+    assert Payment.objects.count() == 1
+    assert event_state(event) == ("processed", 1)

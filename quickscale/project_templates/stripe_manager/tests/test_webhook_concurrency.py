@@ -1,19 +1,41 @@
-"""One customer's events apply one at a time, so concurrent ones read what the other committed."""
+"""One customer's events apply one at a time, so concurrent ones read what the other committed,
+whether the worker applies them from their stored rows (the customer taken from the column
+the webhook filled) or the simulator applies them in process."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.test import Client
 
 from credits.models import CreditLot
+from stripe_manager import webhook_queue
 from stripe_manager.models import StripeCustomer, StripeProduct
-from stripe_manager.tests.factories import DAY, NOW, invoice_paid
+from stripe_manager.tests.factories import DAY, NOW, invoice_paid, post_signed
 from stripe_manager.webhooks import process_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+Event = dict[str, Any]
+Apply = Callable[[Event], bool]
+
+
+@pytest.fixture(params=["worker", "in process"])
+def arrive(request: pytest.FixtureRequest, client: Client) -> Callable[[Event], Apply]:
+    """``arrive(event)`` readies ``event`` and returns what applies it: for "worker", the
+    webhook stores it now and the applier is the worker's; "in process" is the simulator's."""
+
+    def stored(event: Event) -> Apply:
+        assert post_signed(client, event) == 200
+        return lambda e: webhook_queue.apply_received_event(e["id"]) == "applied"
+
+    if request.param == "worker":
+        return stored
+    return lambda event: process_event
 
 
 def _in_thread(target: Any) -> threading.Thread:
@@ -29,7 +51,7 @@ def _in_thread(target: Any) -> threading.Thread:
 
 
 def test_two_plan_invoices_arriving_together_agree_on_the_newest_plan(
-    customer: StripeCustomer, catalog: dict[str, StripeProduct]
+    customer: StripeCustomer, catalog: dict[str, StripeProduct], arrive: Callable[[Event], Apply]
 ) -> None:
     """A Basic renewal still being applied and a Pro upgrade of the same subscription: the
     upgrade must see the renewal's credits and turn them into pay-as-you-go, as it would
@@ -38,18 +60,19 @@ def test_two_plan_invoices_arriving_together_agree_on_the_newest_plan(
     basic, pro = catalog["basic"], catalog["pro"]
     renewal = invoice_paid(customer, basic, invoice_id="in_1", start=NOW)
     upgrade = invoice_paid(customer, pro, invoice_id="in_2", start=NOW + DAY, previous=basic)
+    apply_renewal_event, apply_upgrade = arrive(renewal), arrive(upgrade)
 
     renewal_applied, finish_renewal = threading.Event(), threading.Event()
 
     def apply_renewal() -> None:
         with transaction.atomic():  # keeps the renewal uncommitted while the upgrade comes
-            assert process_event(renewal)
+            assert apply_renewal_event(renewal)
             renewal_applied.set()
             finish_renewal.wait(10)
 
     first = _in_thread(apply_renewal)
     assert renewal_applied.wait(10)
-    second = _in_thread(lambda: process_event(upgrade))
+    second = _in_thread(lambda: apply_upgrade(upgrade))
     second.join(1)
     waited = second.is_alive()  # the upgrade waits for the renewal's commit
     finish_renewal.set()
@@ -65,22 +88,26 @@ def test_two_plan_invoices_arriving_together_agree_on_the_newest_plan(
 
 
 def test_events_of_different_customers_do_not_wait_for_each_other(
-    customer: StripeCustomer, catalog: dict[str, StripeProduct], other_customer: StripeCustomer
+    customer: StripeCustomer,
+    catalog: dict[str, StripeProduct],
+    other_customer: StripeCustomer,
+    arrive: Callable[[Event], Apply],
 ) -> None:
     basic = catalog["basic"]
+    mine = invoice_paid(customer, basic, invoice_id="in_a")
+    theirs = invoice_paid(other_customer, basic, invoice_id="in_b")
+    apply_mine, apply_theirs = arrive(mine), arrive(theirs)
     applied, finish = threading.Event(), threading.Event()
 
     def hold_one_open() -> None:
         with transaction.atomic():
-            assert process_event(invoice_paid(customer, basic, invoice_id="in_a"))
+            assert apply_mine(mine)
             applied.set()
             finish.wait(10)
 
     first = _in_thread(hold_one_open)
     assert applied.wait(10)
-    second = _in_thread(
-        lambda: process_event(invoice_paid(other_customer, basic, invoice_id="in_b"))
-    )
+    second = _in_thread(lambda: apply_theirs(theirs))
     second.join(5)
     done_meanwhile = not second.is_alive()
     finish.set()

@@ -1,18 +1,23 @@
 """Events stored by the endpoint and applied by the worker: once, retried with backoff while
-what they need has not come, given up after the last attempt, taken again when a worker died."""
+what they need has not come, given up after the last attempt, taken at once when a worker died
+and cut off when one hangs."""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from datetime import timedelta
 
 import pytest
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from common.models import QueuedEmail
 from common.task_worker import SourceRunner
 from common.testing.tasks import queued_task_names
-from stripe_manager import webhook_queue
+from stripe_manager import webhook_queue, webhooks
 from stripe_manager.exceptions import MissingPrerequisite
 from stripe_manager.models import Payment, ProcessedStripeEvent, ReceivedStripeEvent, WebhookFailure
 from stripe_manager.selectors import open_webhook_failure_count
@@ -26,7 +31,7 @@ from stripe_manager.tests.factories import (
     refund_event,
     webhook_retries_due,
 )
-from stripe_manager.webhooks import process_event
+from stripe_manager.webhooks import DueEvent, process_event
 
 pytestmark = pytest.mark.django_db
 
@@ -48,14 +53,16 @@ def test_the_endpoint_answers_once_the_event_is_stored_and_the_worker_applies_it
     assert not Payment.objects.exists()  # nothing applied by the request itself
 
     # The worker's thread for stored events (common.task_worker.SourceRunner) takes it.
-    runner = SourceRunner(listen=False)
+    runner = SourceRunner(sources=[webhook_queue.apply_next_due_event], listen=False)
     assert runner.run_source() is True
     assert runner.run_source() is False
     assert balance(customer.user)[2] == 100
     row.refresh_from_db()
     assert (row.state, row.attempts, row.payload) == ("processed", 1, "")  # details not kept
     assert row.processed_at is not None
-    assert queued_task_names() == ["common.mail_tasks.send_queued_email"]  # the receipt
+    # The receipt waits in the outbox for the worker's email thread: no task row.
+    assert QueuedEmail.objects.filter(key__startswith="receipt:", state="pending").count() == 1
+    assert queued_task_names() == []
 
 
 def test_a_duplicate_delivery_stores_nothing_whatever_its_state(client, customer, catalog):
@@ -74,7 +81,7 @@ def test_an_event_applied_twice_has_one_effect(client, customer, catalog):
     assert post_signed(client, event) == 200
     assert webhook_queue.apply_received_event(event["id"]) == "applied"
     assert webhook_queue.apply_received_event(event["id"]) == "absent"
-    # A worker whose lease lapsed while it was applying it: the claim stops the second.
+    # However its row came to be pending again, the claim stops a second effect.
     ReceivedStripeEvent.objects.update(
         state="pending", payload=json.dumps(event), next_attempt_at=timezone.now()
     )
@@ -128,17 +135,81 @@ def test_stripes_resend_of_a_given_up_event_applies_it_once_what_it_needs_is_in(
     assert open_webhook_failure_count() == 0
 
 
-def test_an_event_whose_worker_died_is_taken_again_once_its_lease_lapses(client, customer, catalog):
+class WorkerDied(Exception):
+    pass
+
+
+def _hold_in_another_worker(event_id: str, hold_limit: timedelta = webhook_queue.LEASE):
+    """A second worker's connection takes ``event_id`` (as ``apply_due`` does) and keeps it until
+    told what to do: "die" rolls its transaction back as the server does for a dead worker,
+    "hang" sits idle in it. The thread's error, if any, is in ``outcome``."""
+    taken, go = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+    command: dict[str, str] = {}
+
+    def worker() -> None:
+        try:
+            with transaction.atomic():
+                outcome["taken"] = webhooks._claim_due(event_id, hold_limit)
+                taken.set()
+                go.wait(30)
+                if command.get("do") == "die":
+                    raise WorkerDied
+                time.sleep(float(command.get("hang", "0")))
+        except WorkerDied:
+            pass
+        except Exception as error:
+            outcome["error"] = error
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert taken.wait(10) and outcome["taken"] is not None
+
+    def tell(**do: str) -> threading.Thread:
+        command.update(do)
+        go.set()
+        return thread
+
+    return tell, outcome
+
+
+@pytest.mark.django_db(transaction=True)  # two connections see each other's commits
+def test_an_event_a_worker_holds_is_passed_by_and_taken_at_once_when_that_worker_dies(
+    client, customer, catalog
+):
     event = purchase_completed(customer, catalog["pack"])
     assert post_signed(client, event) == 200
-    # A worker claimed it and died before applying it.
-    leased = timezone.now() + webhook_queue.LEASE
-    ReceivedStripeEvent.objects.update(next_attempt_at=leased, attempts=1)
-    assert apply_received_events() == 0  # left to that worker while its lease runs
+    tell, _ = _hold_in_another_worker(event["id"])
 
-    ReceivedStripeEvent.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-    assert apply_received_events() == 1
-    assert event_state(event) == ("processed", 2)
+    assert webhook_queue.apply_received_event(event["id"]) == "absent"  # held: passed by
+    assert apply_received_events() == 0
+
+    tell(do="die").join(10)
+    assert apply_received_events() == 1  # due at once: no lease to wait out
+    assert event_state(event) == ("processed", 1)  # the dead attempt is not counted
+    assert balance(customer.user)[2] == 100
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hung_worker_is_cut_off_and_its_event_applied_by_another(client, customer, catalog):
+    event = purchase_completed(customer, catalog["pack"])
+    assert post_signed(client, event) == 200
+    tell, outcome = _hold_in_another_worker(event["id"], hold_limit=timedelta(seconds=1))
+    hung = tell(hang="5")  # idle in its transaction, past its hold limit
+
+    started = time.monotonic()
+    while (result := webhook_queue.apply_received_event(event["id"])) == "absent":
+        assert time.monotonic() - started < 10, "the hung worker kept the event"
+        time.sleep(0.1)
+    waited = time.monotonic() - started
+    hung.join(10)
+
+    assert result == "applied"
+    assert waited < 4.5  # cut off by the server, not let go when it woke up
+    assert isinstance(outcome.get("error"), DatabaseError)  # its session was ended
+    assert event_state(event) == ("processed", 1)
     assert balance(customer.user)[2] == 100
 
 
@@ -152,10 +223,11 @@ def test_the_periodic_run_applies_every_due_event(client, customer, catalog):
     assert balance(customer.user)[2] == 300
 
 
-def test_on_another_task_backend_each_stored_event_sends_a_job_to_apply_it(
+def test_on_another_task_backend_a_stored_event_needs_no_job(
     client, customer, catalog, settings, django_capture_on_commit_callbacks
 ):
-    """RQ's workers do not read the table: the request sends them a job once it committed."""
+    """Every worker reads the table in its own thread whatever the task backend (RQ's too), so
+    the request sends no job: one statement is all a delivery costs."""
     from django_tasks.backends.dummy import DummyBackend
 
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
@@ -165,12 +237,9 @@ def test_on_another_task_backend_each_stored_event_sends_a_job_to_apply_it(
 
     with django_capture_on_commit_callbacks(execute=True):
         assert post_signed(client, event) == 200
-        assert post_signed(client, event) == 200  # a duplicate: no job
 
-    assert [result.task.module_path for result in backend.results] == [
-        webhook_queue.apply_due_stripe_events.module_path
-    ]
-    assert webhook_queue.apply_due_stripe_events.call() == 1  # what that job runs
+    assert backend.results == []
+    assert webhook_queue.apply_next_due_event() is True  # what the worker's thread runs
     assert balance(customer.user)[2] == 100
 
 
@@ -192,39 +261,24 @@ def test_stripes_resend_of_an_event_waiting_for_its_retry_makes_it_due_at_once(
     assert open_webhook_failure_count() == 0
 
 
-def test_an_event_whose_workers_keep_dying_is_given_up_and_counted(client, customer, catalog):
-    event = purchase_completed(customer, catalog["pack"])
-    assert post_signed(client, event) == 200
-    # Every attempt so far was claimed by a worker that died before an outcome.
-    past = timezone.now() - timedelta(seconds=1)
-    ReceivedStripeEvent.objects.update(attempts=webhook_queue.MAX_ATTEMPTS, next_attempt_at=past)
-
-    assert webhook_queue.apply_received_event(event["id"]) == "failed"
-
-    assert event_state(event) == ("failed", webhook_queue.MAX_ATTEMPTS + 1)
-    assert balance(customer.user)[2] == 0  # not applied on the lost attempt's behalf
-    failure = WebhookFailure.objects.get()
-    assert "worker lost this event" in failure.error and failure.resolved_at is None
-    assert open_webhook_failure_count() == 1
-
-
-def test_a_failure_after_the_lease_lapsed_leaves_an_event_another_worker_applied(
+def test_a_failure_recorded_after_another_worker_applied_the_event_changes_nothing(
     client, customer, catalog
 ):
     refund = refund_event(customer, "pi_cs_race", "re_race", 1000)
     assert post_signed(client, refund) == 200
-    slow = webhook_queue._claim_due(refund["id"])  # a worker takes it, then stalls
-    assert slow is not None
-    assert deliver(client, purchase_completed(customer, catalog["pack"], session_id="cs_race"))
-    # Its lease lapses; another worker takes the event and applies it.
-    ReceivedStripeEvent.objects.filter(event_id=refund["id"]).update(next_attempt_at=timezone.now())
+    # A worker's attempt read before the payment came in, and rolled back; before it
+    # records its failure, the payment arrives and another worker applies the refund.
+    slow = DueEvent(refund["id"], refund["type"], json.dumps(refund), failures=0)
+    payment = purchase_completed(customer, catalog["pack"], session_id="cs_race")
+    assert post_signed(client, payment) == 200
+    assert webhook_queue.apply_received_event(payment["id"]) == "applied"
     assert webhook_queue.apply_received_event(refund["id"]) == "applied"
+    assert event_state(refund) == ("processed", 1)
 
-    # The stalled worker's attempt ends in a failure (it read before the payment came in).
     error = MissingPrerequisite("no payment")
-    assert webhook_queue._attempt_failed(refund["id"], refund["type"], slow[3], error) == "stale"
+    assert webhook_queue._attempt_failed(slow, error) == "stale"
 
-    assert event_state(refund)[0] == "processed"
+    assert event_state(refund) == ("processed", 1)
     assert not WebhookFailure.objects.exists()
     assert open_webhook_failure_count() == 0
 
@@ -234,20 +288,30 @@ def test_a_last_attempt_failing_late_does_not_give_up_an_event_another_worker_ap
 ):
     event = purchase_completed(customer, catalog["pack"])
     assert post_signed(client, event) == 200
-    past = timezone.now() - timedelta(seconds=1)
     last = webhook_queue.MAX_ATTEMPTS - 1
-    ReceivedStripeEvent.objects.update(attempts=last, next_attempt_at=past)
-    slow = webhook_queue._claim_due(event["id"])  # the last attempt, which stalls
-    assert slow is not None and slow[3] == webhook_queue.MAX_ATTEMPTS
-    ReceivedStripeEvent.objects.update(attempts=last, next_attempt_at=past)  # its lease lapsed
-    assert webhook_queue.apply_received_event(event["id"]) == "applied"
+    ReceivedStripeEvent.objects.update(attempts=last)
+    slow = DueEvent(event["id"], event["type"], json.dumps(event), failures=last)
+    assert webhook_queue.apply_received_event(event["id"]) == "applied"  # another worker
 
     error = RuntimeError("connection reset")
-    assert webhook_queue._attempt_failed(event["id"], event["type"], slow[3], error) == "stale"
+    assert webhook_queue._attempt_failed(slow, error) == "stale"
 
     assert event_state(event)[0] == "processed"
     assert not WebhookFailure.objects.exists()
     assert balance(customer.user)[2] == 100
+
+
+def test_two_workers_failing_the_same_attempt_count_it_once(client, customer, catalog):
+    refund = refund_event(customer, "pi_twice", "re_twice", 1000)
+    assert post_signed(client, refund) == 200
+    first = DueEvent(refund["id"], refund["type"], json.dumps(refund), failures=0)
+    second = DueEvent(refund["id"], refund["type"], json.dumps(refund), failures=0)
+
+    assert webhook_queue._attempt_failed(first, MissingPrerequisite("no payment")) == "retrying"
+    assert webhook_queue._attempt_failed(second, MissingPrerequisite("no payment")) == "stale"
+
+    assert event_state(refund) == ("pending", 1)
+    assert WebhookFailure.objects.get().attempts == 1
 
 
 def test_an_event_given_up_then_applied_by_a_late_worker_ends_processed(client, customer, catalog):
