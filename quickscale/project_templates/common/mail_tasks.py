@@ -1,35 +1,41 @@
-"""Emails through the task queue: recorded with what caused them, sent by a worker, retried.
+"""Emails through an outbox: recorded with what caused them, sent by the worker, retried.
 
-Design (a transactional outbox):
+Design (a transactional outbox whose rows are the worker's work items):
 
 - :func:`email_queue` writes a :class:`~common.models.QueuedEmail` row in the
-  caller's transaction: the email exists exactly when what caused it (a payment,
-  a sign-up) committed, and a rolled-back request leaves nothing to send. It
-  enqueues :func:`send_queued_email` with the row's id (the task carries
-  nothing else) in that transaction on the database backend, once it commits
-  on Redis (``common.task_queue``).
+  caller's transaction, in one statement and nothing else: the email exists
+  exactly when what caused it (a payment, a sign-up) committed, and a
+  rolled-back request leaves nothing to send. No task is enqueued (no task row
+  on the database backend, no Redis job on RQ): the row is the work item, as a
+  stored Stripe event is (``stripe_manager.webhook_queue``). A trigger on the
+  table (migration ``common.0005``) sends the notice an enqueued task sends
+  (``common.task_wakeup``), so an idle worker starts on it at once.
 - The row names a *builder*, a module-level function of the app that owns the
   email, and its plain JSON parameters (ids and strings). The worker calls it at
   send time, so the email reads the database as it is then (a deleted account
   gets nothing) and no object is ever pickled into the queue. ``common`` knows the
   builders only by their dotted paths, so it imports no app above it.
-- The worker claims the row for a while (``claimed_until``) before it sends and
-  marks it sent after the mail server accepted it, so a second task for the same
-  email (a retry, a sweep) sends nothing. The same ``key`` queued twice is one
+- :func:`send_next_due_email` is a work source of ``manage.py worker``
+  (``WORKER_SOURCES``, run by ``common.task_worker.SourceRunner`` in a thread of
+  its own, on either task backend): one statement claims the oldest due email
+  (``SKIP LOCKED``, so two workers never take the same one; counting the
+  attempt, held until ``claimed_until``), then it is built, sent and marked
+  sent once the mail server accepted it. The same ``key`` queued twice is one
   email (``receipt:12`` is sent once however many events ask for it).
-- Django's task framework has no retry: a failure (refused, timed out after
-  ``EMAIL_TIMEOUT``, a 4xx answer) re-enqueues the task with ``run_after`` after
-  ``EMAIL_RETRY_SECONDS``, doubling each time (at most an hour), until
-  ``EMAIL_MAX_ATTEMPTS``; then the email is given up and logged as an error with
-  what was lost. A 5xx refusal of the recipient or the message is final at once.
-- :func:`sweep_queued_emails` (periodic, from the scheduler) re-enqueues pending
-  rows whose task was lost: the enqueue after commit failed (Redis down), or the
-  worker died holding the claim. It is safe to run any time: a duplicate task
-  finds the row claimed or sent and does nothing.
+- A failure (refused, timed out after ``EMAIL_TIMEOUT``, a 4xx answer) makes the
+  row due again after ``EMAIL_RETRY_SECONDS``, doubling each time (at most an
+  hour), until ``EMAIL_MAX_ATTEMPTS``; then the email is given up and logged as
+  an error with what was lost. A 5xx refusal of the recipient or the message is
+  final at once. Staff's "send again" (:func:`email_retry`) makes a given-up
+  row due again; the worker finds it at its next poll.
+- A worker that dies mid-send leaves its claim; once the claim lapses the email
+  is simply due again (the attempt counted), and after ``EMAIL_MAX_ATTEMPTS``
+  such attempts it is given up like a failing one. Nothing needs a sweep: no
+  task can be lost, since there is none.
 
 A mail server can accept a message and the worker die before it marks the row
-sent; the sweep then sends it again. That window (one UPDATE) is the price of
-never losing one; every other path sends at most once.
+sent; the lapsed claim then sends it again. That window (one UPDATE) is the
+price of never losing one; every other path sends at most once.
 """
 
 from __future__ import annotations
@@ -39,20 +45,16 @@ import logging
 import smtplib
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
-from django_tasks import task
 
 from common.email import RenderedEmail, SendError, deliver
 from common.models import QueuedEmail
-from common.task_queue import enqueue_with_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +62,8 @@ Builder = Callable[..., RenderedEmail | None]
 
 # Longest wait between two attempts, however many failed before.
 MAX_RETRY_DELAY = timedelta(hours=1)
-# A pending email this far past its time has lost its task; the sweep enqueues it again.
-STALL = timedelta(minutes=10)
-# Rows the sweep re-enqueues per run; the next run takes the rest.
-SWEEP_BATCH = 500
+# The shortest claim: a claim that lapses means its worker died (see _claim_due).
+LEASE = timedelta(minutes=10)
 
 
 class EmailParameterError(TypeError):
@@ -76,7 +76,8 @@ class EmailParameterError(TypeError):
 def email_queue(
     builder: Builder, *, key: str = "", secret: bool = False, **params: Any
 ) -> QueuedEmail:
-    """Record an email to send once the current transaction commits; return its row.
+    """Record an email for the worker to send once the current transaction commits; return
+    its row.
 
     ``builder`` is a module-level function returning the :class:`RenderedEmail`
     (or None: nothing to send any more), called by the worker with ``params``,
@@ -95,16 +96,15 @@ def email_queue(
         raise EmailParameterError(f"{path} cannot take {sorted(params)}: {error}.") from None
     key = key or f"{builder.__name__}:{uuid.uuid4().hex}"
     email = QueuedEmail(key=key, builder=path, params=params, secret=secret)
-    # One statement, no savepoint: INSERT ... ON CONFLICT (key) DO UPDATE SET key =
-    # key RETURNING id gives the id of the new row or of the row already queued
-    # under this key (waiting for a concurrent queuer's commit), and leaves that
-    # row as it is. Emails are queued inside webhooks and sign-ups, where every
-    # statement counts.
+    # One statement, no savepoint, and all it costs: INSERT ... ON CONFLICT (key)
+    # DO UPDATE SET key = key RETURNING id gives the id of the new row or of the
+    # row already queued under this key (waiting for a concurrent queuer's
+    # commit), and leaves that row as it is. The table's trigger wakes the
+    # workers at commit. Emails are queued inside webhooks and sign-ups, where
+    # every statement counts.
     QueuedEmail.objects.bulk_create(
         [email], update_conflicts=True, unique_fields=["key"], update_fields=["key"]
     )
-    # A second task for the same email (the key was queued before) sends nothing.
-    enqueue_with_transaction(send_queued_email, email.pk)
     logger.info("email queued", extra={"email_id": email.pk, "key": key, "builder": path})
     return email
 
@@ -143,28 +143,59 @@ def _check_plain(value: Any, *, where: str) -> None:
     )
 
 
-def _enqueue(email_id: int, *, run_after: datetime | None = None) -> None:
-    """Enqueue the sending task; a failure only delays the email (the sweep finds it)."""
-    sender = send_queued_email
-    if run_after is not None:
-        sender = sender.using(run_after=run_after)
-    try:
-        sender.enqueue(email_id)
-    except Exception:
-        logger.exception(
-            "email task not enqueued; the sweep will enqueue it", extra={"email_id": email_id}
-        )
-
-
 # --------------------------------------------------------------------------- sending
 
 
-@task()
-def send_queued_email(email_id: int) -> None:
-    """Send one queued email, unless it was sent, given up or is being sent elsewhere."""
-    email = _claim(email_id)
+def send_next_due_email() -> bool:
+    """Send the oldest due email, if any (the worker's source); False when none was due.
+
+    Due: pending, its next attempt come, and claimed by no live worker. A
+    failure is recorded on the row (retried later or given up), never raised.
+    """
+    email = _claim_due()
     if email is None:
-        return
+        return False
+    max_attempts = int(settings.EMAIL_MAX_ATTEMPTS)
+    if email.attempts > max_attempts:
+        # Only a lapsed claim counts an attempt without an outcome: its workers keep
+        # dying on it (killed for memory while building it, say). Given up as a failing one.
+        _failed(email, RuntimeError(f"worker lost this email {email.attempts - 1} times"))
+        return True
+    _send(email)
+    return True
+
+
+def _claim_due() -> QueuedEmail | None:
+    """Claim the oldest due email for this worker, counting the attempt; None if none is due.
+
+    One statement: the row is picked and claimed together, ``SKIP LOCKED`` so a
+    second worker passes over it to the next one instead of waiting.
+    """
+    table = connection.ops.quote_name(QueuedEmail._meta.db_table)
+    now = timezone.now()
+    timeout = int(settings.EMAIL_TIMEOUT or 60)
+    # Far longer than one send can take (each SMTP step gives up after EMAIL_TIMEOUT):
+    # a claim that lapses means its worker died, and the email is due again.
+    until = now + max(LEASE, timedelta(seconds=10 * timeout))
+    # raw() maps the returned row onto the model, JSON parameters decoded.
+    claimed = QueuedEmail.objects.raw(
+        f"""
+        UPDATE {table} SET claimed_until = %s, attempts = attempts + 1
+        WHERE id = (
+            SELECT id FROM {table}
+            WHERE state = %s AND next_attempt_at <= %s
+                AND (claimed_until IS NULL OR claimed_until < %s)
+            ORDER BY next_attempt_at, id LIMIT 1
+            FOR UPDATE SKIP LOCKED
+        )
+        RETURNING *
+        """,
+        [until, QueuedEmail.State.PENDING, now, now],
+    )
+    return next(iter(claimed), None)
+
+
+def _send(email: QueuedEmail) -> None:
     try:
         rendered = import_string(email.builder)(**email.params)
         if rendered is None:
@@ -190,23 +221,6 @@ def send_queued_email(email_id: int) -> None:
         "email sent",
         extra={"key": email.key, "to": email.recipients, "attempts": email.attempts},
     )
-
-
-def _claim(email_id: int) -> QueuedEmail | None:
-    """Take the pending row for this worker (counting the attempt), or None."""
-    now = timezone.now()
-    timeout = int(settings.EMAIL_TIMEOUT or 60)
-    # Far longer than one send can take (each SMTP step gives up after EMAIL_TIMEOUT):
-    # a claim that lapses means its worker died, and the sweep may take the email.
-    until = now + max(STALL, timedelta(seconds=10 * timeout))
-    claimed = (
-        QueuedEmail.objects.filter(pk=email_id, state=QueuedEmail.State.PENDING)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=until, attempts=F("attempts") + 1)
-    )
-    if not claimed:
-        return None
-    return QueuedEmail.objects.get(pk=email_id)
 
 
 def _finish(email: QueuedEmail, state: str, *, error: str = "") -> None:
@@ -252,7 +266,6 @@ def _failed(email: QueuedEmail, error: Exception) -> None:
             "error": message,
         },
     )
-    _enqueue(email.pk, run_after=next_attempt_at)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -273,8 +286,9 @@ def _permanent(error: Exception) -> bool:
 def email_retry(email_ids: list[int]) -> int:
     """Give emails that were given up a new round of attempts; return how many.
 
-    For staff, once the cause is fixed (the mail server's address, a template).
-    Emails whose secret parameters were erased cannot be built again and are left.
+    For staff, once the cause is fixed (the mail server's address, a template):
+    the rows are due again, and a worker sends them at its next poll. Emails
+    whose secret parameters were erased cannot be built again and are left.
     """
     with transaction.atomic():
         ids = list(
@@ -288,29 +302,5 @@ def email_retry(email_ids: list[int]) -> int:
             next_attempt_at=timezone.now(),
             claimed_until=None,
         )
-        for email_id in ids:
-            transaction.on_commit(partial(_enqueue, email_id))
     logger.info("emails retried", extra={"email_ids": ids})
     return len(ids)
-
-
-# --------------------------------------------------------------------------- sweep
-
-
-@task()
-def sweep_queued_emails() -> int:
-    """Enqueue again the pending emails whose task was lost; return how many."""
-    now = timezone.now()
-    stalled = list(
-        QueuedEmail.objects.filter(state=QueuedEmail.State.PENDING, next_attempt_at__lt=now - STALL)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:SWEEP_BATCH]
-    )
-    if stalled:
-        # Moved forward so the next sweep leaves them to this run's tasks for a while.
-        QueuedEmail.objects.filter(pk__in=stalled).update(next_attempt_at=now)
-        for email_id in stalled:
-            _enqueue(email_id)
-        logger.warning("stalled emails enqueued again", extra={"count": len(stalled)})
-    return len(stalled)

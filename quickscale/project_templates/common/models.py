@@ -97,8 +97,8 @@ class QueuedEmail(models.Model):
 
     The transactional outbox of ``common.mail_tasks``: the row is written in the
     transaction of what caused the email, so it exists exactly when that committed;
-    the task that sends it carries only the row's id; the row says whether it was
-    sent, so a second task for the same email (a retry, a sweep) sends nothing.
+    it is the worker's work item itself (no task carries it), claimed by one
+    worker at a time, and it says whether it was sent, so it is sent once.
     """
 
     class State(models.TextChoices):
@@ -131,7 +131,7 @@ class QueuedEmail(models.Model):
 
     class Meta:
         indexes = [
-            # The sweep reads only the few pending rows, however many were sent.
+            # The worker's claim reads only the few pending rows, however many were sent.
             models.Index(
                 fields=["next_attempt_at"],
                 name="common_queuedemail_pending",

@@ -7,7 +7,10 @@ on the task table does it in the enqueue's own transaction (migration
 ``common.0004``; delivered when it commits, never for a task rolled back, and
 at no extra round trip), and an idle worker waits on ``LISTEN`` with the poll
 interval as its timeout. Every listener wakes and they race for the task under
-``SKIP LOCKED``; the loser finds nothing and waits again.
+``SKIP LOCKED``; the loser finds nothing and waits again. Tables whose rows are
+work items of their own (``WORKER_SOURCES``: stored Stripe events, queued
+emails) have the same trigger on the same channel (``stripe_manager.0007``,
+``common.0005``), and their threads in the worker listen too.
 
 Polling stays the rule, the notice a shortcut: where notices never arrive
 (PgBouncer in transaction mode, a listener connection that broke), tasks
@@ -25,7 +28,7 @@ from django.db import connections
 
 logger = logging.getLogger(__name__)
 
-# The channel the trigger of migration common.0004 notifies.
+# The channel the triggers of migration common.0004 (and of the work sources' tables) notify.
 CHANNEL = "quickscale_tasks"
 
 

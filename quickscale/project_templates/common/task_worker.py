@@ -1,6 +1,6 @@
 """What ``manage.py worker`` runs: start-up checks, then the task worker beside the scheduler.
 
-One worker process per project (more only for throughput) runs both halves of
+One worker process per project (more only for throughput) runs all of the
 background work:
 
 - the **task worker** of the configured backend in the main thread: for
@@ -11,23 +11,26 @@ background work:
   django-tasks-rq needs and RQ's own scheduler for delayed tasks);
 - the **periodic scheduler** (``common.scheduler``) in a thread, which
   enqueues PERIODIC_TASKS for whichever worker takes them;
-- **work sources** (``WORKER_SOURCES``), on either backend, in a thread of their
-  own (``SourceRunner``): tables whose rows are their own work items (Stripe
-  events stored by the webhook), each a function that applies one due item and
-  says whether there was one. The thread applies every due item, then waits
-  for the tasks' notice (the tables' triggers send it too) or its poll
-  interval. A thread rather than turns between tasks: a task runs to its end,
-  so a ten-minute job would hold every customer's purchase back that long.
+- **work sources** (``WORKER_SOURCES``), on either backend, each in a thread
+  of its own (a ``SourceRunner`` per source): tables whose rows are their own
+  work items (Stripe events stored by the webhook, queued emails), each a
+  function that applies one due item and says whether there was one. A thread
+  applies every due item of its source, then waits for the tasks' notice (the
+  tables' triggers send it too) or its poll interval. Threads rather than
+  turns between tasks: a task runs to its end, so a ten-minute job would hold
+  every customer's purchase back that long; and one thread per source, so a
+  mail server that hangs for ``EMAIL_TIMEOUT`` never delays a payment.
 
 Before any of that, ``check_ready`` proves the database answers and is
 migrated, every periodic task imports, and (for rq) Redis answers; a failure
 is a ``WorkerStartError`` whose message is the one line the command prints.
 
 Shutdown: SIGTERM or SIGINT lets the running task finish, then the worker, the
-work sources' thread and the scheduler stop (the scheduler gives its lease up, so another worker
-takes over at once). A repeated SIGTERM changes nothing (a supervisor may
-send one to the process group and one to the worker); a second SIGINT
-(Ctrl-C twice) abandons the running task, which is then recorded as failed.
+work sources' threads (each after the item it is applying) and the scheduler
+stop (the scheduler gives its lease up, so another worker takes over at once).
+A repeated SIGTERM changes nothing (a supervisor may send one to the process
+group and one to the worker); a second SIGINT (Ctrl-C twice) abandons the
+running task, which is then recorded as failed.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from django.conf import settings
@@ -67,7 +70,8 @@ STOP_CHECK_SECONDS = 0.5
 RETRY_SECONDS = 2.0
 # The longest the command waits for the scheduler thread once the worker stopped.
 SCHEDULER_JOIN_SECONDS = 10.0
-# The longest the command waits for the work sources' thread (an item it is applying).
+# The longest the command waits for the work sources' threads, all together (the items
+# they are applying: an email's send gives up after EMAIL_TIMEOUT per SMTP step).
 SOURCES_JOIN_SECONDS = 30.0
 # Seconds a worker keeps its database connection between tasks and polls (one
 # process, no pool; health-checked before reuse). DB_CONN_MAX_AGE, when set, wins.
@@ -210,16 +214,23 @@ class DatabaseWorker:
 
 
 class SourceRunner:
-    """Apply the due items of ``WORKER_SOURCES`` in a thread beside the task worker.
+    """Apply the due items of work sources in a thread beside the task worker.
 
-    Its own database connection (Django's are per thread) and its own
-    listener: it applies items until none is due, then waits for a notice or
-    ``poll_seconds``. Items are short (a Stripe event is a few statements), so
-    they never wait behind a long task, and one process applies one at a time.
+    ``sources`` defaults to all of ``WORKER_SOURCES``; the worker gives each
+    runner one, so each source has a thread (and never waits for another's
+    item: a hung mail server holds back emails only). Its own database
+    connection (Django's are per thread) and its own listener: it applies
+    items until none is due, then waits for a notice or ``poll_seconds``.
     """
 
-    def __init__(self, *, poll_seconds: float = POLL_SECONDS, listen: bool = True) -> None:
-        self.sources = work_sources()
+    def __init__(
+        self,
+        *,
+        sources: Sequence[Callable[[], bool]] | None = None,
+        poll_seconds: float = POLL_SECONDS,
+        listen: bool = True,
+    ) -> None:
+        self.sources = list(work_sources() if sources is None else sources)
         self.poll_seconds = poll_seconds
         self.listen = listen
 
@@ -233,7 +244,11 @@ class SourceRunner:
                 except DatabaseError as error:
                     logger.warning(
                         "work sources lost the database; retrying",
-                        extra={"error": _first_line(error), "retry_seconds": RETRY_SECONDS},
+                        extra={
+                            "sources": [_path(source) for source in self.sources],
+                            "error": _first_line(error),
+                            "retry_seconds": RETRY_SECONDS,
+                        },
                     )
                     connection.close()
                     stop.wait(RETRY_SECONDS)
@@ -322,7 +337,7 @@ def serve(
     poll_seconds: float = POLL_SECONDS,
     listen: bool = True,
 ) -> None:
-    """Run the task worker (main thread), the scheduler and the work sources (threads) until
+    """Run the task worker (main thread), the scheduler and each work source (threads) until
     told to stop."""
     _keep_connections()
     stop_threads = threading.Event()
@@ -336,11 +351,14 @@ def serve(
                 daemon=True,  # never keeps a process that must end alive
             )
         )
-    runner = SourceRunner(poll_seconds=poll_seconds, listen=listen)
-    if runner.sources:
+    for source in work_sources():
+        runner = SourceRunner(sources=[source], poll_seconds=poll_seconds, listen=listen)
         threads.append(
             threading.Thread(
-                target=runner.run, args=(stop_threads,), name="work-sources", daemon=True
+                target=runner.run,
+                args=(stop_threads,),
+                name=f"work-source:{_path(source)}",
+                daemon=True,
             )
         )
     try:
@@ -356,7 +374,14 @@ def serve(
             worker.run()
     finally:
         stop_threads.set()
-        for thread in threads:
-            if thread.is_alive():
-                scheduler_thread = thread.name == "scheduler"
-                thread.join(SCHEDULER_JOIN_SECONDS if scheduler_thread else SOURCES_JOIN_SECONDS)
+        _join(threads)
+
+
+def _join(threads: list[threading.Thread]) -> None:
+    """Wait for the threads told to stop: the scheduler up to its own limit, the work
+    sources' threads together up to theirs (they stop at once, each after its item)."""
+    start = time.monotonic()
+    for thread in threads:
+        limit = SCHEDULER_JOIN_SECONDS if thread.name == "scheduler" else SOURCES_JOIN_SECONDS
+        if thread.is_alive():
+            thread.join(max(start + limit - time.monotonic(), 0))

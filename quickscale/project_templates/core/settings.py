@@ -300,7 +300,6 @@ PERIODIC_TASKS: dict[str, int] = {
     "credits.tasks.release_expired_holds": 60,
     "services.tasks.sweep_job_leases": 30,
     "services.tasks.reconcile_service_usage": 5 * 60,
-    "common.mail_tasks.sweep_queued_emails": 5 * 60,
     # A catch-up for Stripe events (every worker applies due events in its own
     # thread as they come, WORKER_SOURCES; this covers a worker run without them).
     "stripe_manager.webhook_queue.apply_due_stripe_events": 60,
@@ -309,10 +308,14 @@ PERIODIC_TASKS: dict[str, int] = {
     "stripe_manager.webhook_queue.prune_stripe_events": 24 * 60 * 60,
 }
 
-# Work every worker takes besides tasks, in a thread of its own: tables whose rows are
-# their own work items (common.task_worker.SourceRunner), each a function that applies
-# one due item.
-WORKER_SOURCES: list[str] = ["stripe_manager.webhook_queue.apply_next_due_event"]
+# Work every worker takes besides tasks, each source in a thread of its own: tables whose
+# rows are their own work items (common.task_worker.SourceRunner), each a function that
+# applies one due item. Stripe events, and the email outbox: a mail server that hangs for
+# EMAIL_TIMEOUT never holds a payment back.
+WORKER_SOURCES: list[str] = [
+    "stripe_manager.webhook_queue.apply_next_due_event",
+    "common.mail_tasks.send_next_due_email",
+]
 
 # =============================================================================
 # AUTHENTICATION (django-allauth, email only)
@@ -431,7 +434,7 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
-# Emails are sent by the task worker (common.mail_tasks); a refused or timed-out
+# Emails are sent by the worker from the outbox (common.mail_tasks); a refused or timed-out
 # send is tried again EMAIL_RETRY_SECONDS later, twice as long after each next
 # failure (at most an hour), EMAIL_MAX_ATTEMPTS times in all, then given up and logged.
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)

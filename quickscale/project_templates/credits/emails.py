@@ -6,7 +6,7 @@ does not get it, and each carries a one-click unsubscribe link and header.
 Each email has a plain-text and an HTML body rendered from
 ``credits/emails/<name>.txt`` / ``.html`` and names the project. The
 low-balance email is decided after the consume commits and goes through the
-task queue (``common.mail_tasks``): the request that spent the credits never
+outbox (``common.mail_tasks``): the request that spent the credits never
 waits for the mail server, and a refused send is retried. The expiry reminder
 is sent by the reminder run itself, already outside any request; a failed send
 there is reported so the next run tries again.

@@ -71,7 +71,7 @@ class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
         return f"[{settings.PROJECT_NAME}] {subject}"
 
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
-        """Render now, send from the task queue: a slow mail server never slows sign-up.
+        """Render now, send from the outbox: a slow mail server never slows sign-up.
 
         allauth's context holds objects (the request, the user), so the email is
         rendered here, as allauth renders it, and queued as plain strings; its

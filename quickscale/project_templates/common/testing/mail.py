@@ -1,4 +1,10 @@
-"""Tests of sending email: a mail server on a local socket, and time for retries.
+"""Tests of sending email: the worker's email thread played in the test, a mail server on a
+local socket, and time for retries.
+
+``send_queued_emails`` sends what the outbox holds as ``manage.py worker``
+does, with its own source function (``common.mail_tasks.send_next_due_email``),
+in the test's connection; ``send_queued_emails_later`` lets the retries' time
+come first. Emails are not tasks: ``run_queued_tasks`` sends none of them.
 
 ``FakeSMTPServer`` refuses, hangs or accepts.
 
@@ -28,9 +34,9 @@ from email.message import Message
 from typing import Any, Literal
 
 from django.utils import timezone
-from django_tasks_db.models import DBTaskResult, get_date_max
 
-from common.testing.tasks import run_queued_tasks
+from common.mail_tasks import send_next_due_email
+from common.models import QueuedEmail
 
 Behaviour = Literal["accept", "busy", "reject", "hang"]
 
@@ -153,8 +159,29 @@ def send_through(settings: Any, server: FakeSMTPServer, *, timeout: int = 1) -> 
     settings.EMAIL_TIMEOUT = timeout
 
 
-def run_queued_tasks_later() -> int:
-    """Run the queued tasks as if the time they wait for (``run_after``) had come."""
-    waiting = DBTaskResult.objects.filter(status="READY", run_after__gt=timezone.now())
-    waiting.exclude(run_after=get_date_max()).update(run_after=timezone.now())
-    return run_queued_tasks()
+def send_queued_emails(*, limit: int = 1_000) -> int:
+    """Send the emails due now, as the worker's email thread does; return how many it tried
+    (sent, skipped, failed: a failure is due again later, not now)."""
+    for tried in range(limit + 1):
+        if not send_next_due_email():
+            return tried
+    raise RuntimeError(f"More than {limit} emails were due: one keeps coming back.")
+
+
+def send_queued_emails_later() -> int:
+    """Send the pending emails as if their next attempt had come (claimed ones excepted: a
+    worker holds them); return how many it tried."""
+    waiting = QueuedEmail.objects.filter(
+        state=QueuedEmail.State.PENDING, next_attempt_at__gt=timezone.now()
+    )
+    waiting.update(next_attempt_at=timezone.now())
+    return send_queued_emails()
+
+
+def pending_email_builders() -> list[str]:
+    """The builders (dotted paths) of the emails waiting in the outbox, oldest first."""
+    return list(
+        QueuedEmail.objects.filter(state=QueuedEmail.State.PENDING)
+        .order_by("created_at", "id")
+        .values_list("builder", flat=True)
+    )

@@ -1,13 +1,16 @@
-"""Queued emails: recorded with their cause, sent by the worker, retried, sent once.
+"""Queued emails: recorded with their cause, sent by the worker's source, retried, sent once.
 
 SMTP is the process edge: Django's own SMTP backend talks to a fake server on a
 local socket that refuses (421), refuses the recipient (550), hangs or accepts.
+``send_queued_emails`` plays the worker's email thread with its own source
+function; the worker process itself is in ``test_mail_worker``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,34 +18,34 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
-from django.db import transaction
+from django.db import connection, transaction
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
+from django_tasks import task_backends
+from django_tasks.backends.dummy import DummyBackend
 
 from common.mail_tasks import (
-    STALL,
     EmailParameterError,
     email_queue,
     email_retry,
     retry_delay,
-    send_queued_email,
-    sweep_queued_emails,
+    send_next_due_email,
 )
 from common.models import QueuedEmail
 from common.testing.mail import (
     FakeSMTPServer,
     body_of,
     fake_smtp_server,
-    run_queued_tasks_later,
+    send_queued_emails,
+    send_queued_emails_later,
     send_through,
 )
-from common.testing.tasks import queued_task_names, run_queued_tasks
+from common.testing.tasks import queued_task_names
 from common.tests import sample_emails
 
 pytestmark = pytest.mark.django_db
-
-SEND = "common.mail_tasks.send_queued_email"
 
 
 @pytest.fixture
@@ -52,31 +55,49 @@ def smtp(settings: Any) -> Iterator[FakeSMTPServer]:
         yield server
 
 
-def _queue_and_commit(capture: Any, **params: Any) -> QueuedEmail:
-    with capture(execute=True):
-        return email_queue(sample_emails.notice, **params)
+def _queue(**params: Any) -> QueuedEmail:
+    return email_queue(sample_emails.notice, **params)
 
 
-def test_a_queued_email_is_sent_by_the_worker_not_by_the_request() -> None:
-    email = email_queue(sample_emails.notice, key="notice:1", address="eve@example.com")
+def test_a_queued_email_is_one_row_and_sent_by_the_worker_not_by_the_request() -> None:
+    with CaptureQueriesContext(connection) as queries:
+        email = email_queue(sample_emails.notice, key="notice:1", address="eve@example.com")
 
-    # On the database backend the task is written in the caller's transaction
-    # (it commits or rolls back with it: see the rollback test below).
-    assert queued_task_names() == [SEND]
-    assert mail.outbox == []  # queued only: the request sent nothing
+    # One statement (the row is the work item): no task row, nothing sent.
+    assert len(queries.captured_queries) == 1
+    assert queries.captured_queries[0]["sql"].startswith('INSERT INTO "common_queuedemail"')
+    assert queued_task_names() == []
+    assert mail.outbox == []
+    assert QueuedEmail.objects.get().state == "pending"
 
-    assert run_queued_tasks() == 1
+    assert send_queued_emails() == 1
     [message] = mail.outbox
     assert (message.to, message.subject) == (["eve@example.com"], "Hello Eve")
     assert message.body == "Hi Eve."
     email.refresh_from_db()
     assert (email.state, email.attempts, email.recipients) == ("sent", 1, "eve@example.com")
     assert email.sent_at is not None
+    assert send_queued_emails() == 0  # sent once
+
+
+@override_settings(TASKS={"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}})
+def test_on_another_task_backend_queueing_an_email_sends_no_job() -> None:
+    """On RQ an email used to be a Redis job after the commit; now it is the row alone."""
+    backend = task_backends["default"]
+    assert isinstance(backend, DummyBackend)
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        _queue(address="eve@example.com")
+
+    assert backend.results == []
+    inserts = [q for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1
+    assert send_queued_emails() == 1
+    assert [m.to for m in mail.outbox] == [["eve@example.com"]]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_transaction_sends_nothing() -> None:
-    """A real commit decides (transaction=True): on_commit never fires on a rollback."""
+    """A real commit decides (transaction=True): the row goes with the rollback."""
 
     class Refused(Exception):
         pass
@@ -86,80 +107,72 @@ def test_a_rolled_back_transaction_sends_nothing() -> None:
         raise Refused
 
     assert QueuedEmail.objects.count() == 0
-    assert queued_task_names() == []
-    assert run_queued_tasks() == 0
+    assert send_queued_emails() == 0
     assert mail.outbox == []
 
 
-def test_a_refused_send_is_retried_later_and_delivered_once(
-    smtp: FakeSMTPServer, django_capture_on_commit_callbacks: Any
+def test_a_refused_send_waits_for_its_next_attempt_and_is_delivered_once(
+    smtp: FakeSMTPServer,
 ) -> None:
     smtp.script = ["busy"]
-    email = _queue_and_commit(django_capture_on_commit_callbacks, address="eve@example.com")
+    email = _queue(address="eve@example.com")
 
     before = timezone.now()
-    assert run_queued_tasks() == 1
+    assert send_queued_emails() == 1
     after = timezone.now()
     assert (smtp.connections, smtp.messages) == (1, [])
     email.refresh_from_db()
-    assert (email.state, email.attempts) == ("pending", 1)
+    assert (email.state, email.attempts, email.claimed_until) == ("pending", 1, None)
     assert "421" in email.last_error
-    # The task put itself back in the queue, to run after EMAIL_RETRY_SECONDS.
-    retry = DBTaskResult.objects.get(status="READY")
-    assert retry.task_path == SEND and retry.args_kwargs["args"] == [email.pk]
-    assert before + retry_delay(1) <= retry.run_after <= after + retry_delay(1)
-    assert run_queued_tasks() == 0  # not due yet
+    # Due again after EMAIL_RETRY_SECONDS: the row says when, and no task carries it.
+    assert before + retry_delay(1) <= email.next_attempt_at <= after + retry_delay(1)
+    assert queued_task_names() == []
+    assert send_queued_emails() == 0  # not due yet
+    assert smtp.connections == 1
 
-    assert run_queued_tasks_later() == 1
+    assert send_queued_emails_later() == 1
     [message] = smtp.messages
     assert message["To"] == "eve@example.com" and body_of(message).strip() == "Hi Eve."
     email.refresh_from_db()
     assert (email.state, email.attempts, email.last_error) == ("sent", 2, "")
 
-    # Whatever runs later (a duplicate task, the sweep), it is not sent again.
-    send_queued_email.enqueue(email.pk)
-    assert sweep_queued_emails.call() == 0
-    run_queued_tasks_later()
+    assert send_queued_emails_later() == 0  # nothing is due again once it is sent
     assert len(smtp.messages) == 1
 
 
-def test_a_hung_mail_server_times_out_and_the_email_is_retried(
-    smtp: FakeSMTPServer, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_a_hung_mail_server_times_out_and_the_email_is_retried(smtp: FakeSMTPServer) -> None:
     """EMAIL_TIMEOUT (1 s here) bounds a silent server: the worker moves on."""
     smtp.script = ["hang"]
-    email = _queue_and_commit(django_capture_on_commit_callbacks, address="eve@example.com")
+    email = _queue(address="eve@example.com")
 
-    assert run_queued_tasks() == 1
+    assert send_queued_emails() == 1
     email.refresh_from_db()
     assert email.state == "pending" and "timed out" in email.last_error
 
-    assert run_queued_tasks_later() == 1
+    assert send_queued_emails_later() == 1
     assert len(smtp.messages) == 1
     email.refresh_from_db()
     assert email.state == "sent"
 
 
 def test_after_the_last_attempt_the_email_is_given_up_and_logged(
-    smtp: FakeSMTPServer, settings: Any, caplog: Any, django_capture_on_commit_callbacks: Any
+    smtp: FakeSMTPServer, settings: Any, caplog: Any
 ) -> None:
     settings.EMAIL_MAX_ATTEMPTS = 3
     smtp.script = ["busy", "busy", "busy", "busy"]
-    email = _queue_and_commit(
-        django_capture_on_commit_callbacks, key="notice:lost", address="eve@example.com"
-    )
+    email = _queue(key="notice:lost", address="eve@example.com")
     caplog.set_level(logging.ERROR, logger="common.mail_tasks")
     caplog.clear()
 
-    run_queued_tasks()
-    run_queued_tasks_later()
+    send_queued_emails()
+    send_queued_emails_later()
     assert caplog.records == []
-    run_queued_tasks_later()
+    send_queued_emails_later()
 
     assert smtp.connections == 3
     email.refresh_from_db()
     assert (email.state, email.attempts) == ("failed", 3)
-    assert queued_task_names() == []  # nothing more is tried
+    assert send_queued_emails_later() == 0  # nothing more is tried
     [record] = caplog.records
     assert record.getMessage() == "email given up"
     assert record.key == "notice:lost"
@@ -170,30 +183,27 @@ def test_after_the_last_attempt_the_email_is_given_up_and_logged(
 
 
 def test_a_recipient_the_server_refuses_for_good_is_given_up_at_once(
-    smtp: FakeSMTPServer, django_capture_on_commit_callbacks: Any
+    smtp: FakeSMTPServer,
 ) -> None:
     smtp.script = ["reject"]
-    email = _queue_and_commit(django_capture_on_commit_callbacks, address="nobody@example.com")
+    email = _queue(address="nobody@example.com")
 
-    run_queued_tasks()
+    send_queued_emails()
 
     email.refresh_from_db()
     assert (email.state, email.attempts) == ("failed", 1)
     assert "550" in email.last_error
-    assert queued_task_names() == []
+    assert send_queued_emails_later() == 0
 
 
-def test_a_builder_that_fails_is_retried_then_given_up(
-    settings: Any, caplog: Any, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_a_builder_that_fails_is_retried_then_given_up(settings: Any, caplog: Any) -> None:
     settings.EMAIL_MAX_ATTEMPTS = 2
-    with django_capture_on_commit_callbacks(execute=True):
-        email = email_queue(sample_emails.broken, address="eve@example.com")
+    email = email_queue(sample_emails.broken, address="eve@example.com")
 
-    run_queued_tasks()
+    send_queued_emails()
     email.refresh_from_db()
     assert email.state == "pending" and "LookupError" in email.last_error
-    run_queued_tasks_later()
+    send_queued_emails_later()
 
     email.refresh_from_db()
     assert email.state == "failed"
@@ -201,13 +211,11 @@ def test_a_builder_that_fails_is_retried_then_given_up(
     assert any(r.getMessage() == "email given up" for r in caplog.records)
 
 
-def test_an_email_with_nothing_left_to_send_is_skipped(
-    django_capture_on_commit_callbacks: Any,
-) -> None:
+def test_an_email_with_nothing_left_to_send_is_skipped() -> None:
     """The builder reads the database at send time: a recipient gone means no email."""
-    email = _queue_and_commit(django_capture_on_commit_callbacks, address="")
+    email = _queue(address="")
 
-    run_queued_tasks()
+    send_queued_emails()
 
     email.refresh_from_db()
     assert email.state == "skipped"
@@ -220,66 +228,72 @@ def test_the_same_key_queued_twice_is_one_email() -> None:
 
     assert first.pk == second.pk
     assert QueuedEmail.objects.get(pk=first.pk).params == {"address": "eve@example.com"}
-    # Each call enqueues a task (one statement cannot tell a new row from a found one);
-    # the second finds the email sent and does nothing.
-    assert run_queued_tasks() == 2
+    assert send_queued_emails() == 1
     assert [m.to for m in mail.outbox] == [["eve@example.com"]]
 
 
-def test_two_tasks_for_one_email_send_it_once(django_capture_on_commit_callbacks: Any) -> None:
-    email = _queue_and_commit(django_capture_on_commit_callbacks, address="eve@example.com")
-    send_queued_email.enqueue(email.pk)
+def test_emails_are_sent_oldest_due_first() -> None:
+    later = _queue(address="later@example.com")
+    sooner = _queue(address="sooner@example.com")
+    QueuedEmail.objects.filter(pk=later.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    QueuedEmail.objects.filter(pk=sooner.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=2)
+    )
 
-    assert run_queued_tasks() == 2
-    assert len(mail.outbox) == 1
+    assert send_queued_emails() == 2
+    assert [m.to[0] for m in mail.outbox] == ["sooner@example.com", "later@example.com"]
 
 
-def test_an_email_claimed_by_another_worker_is_left_to_it(
-    django_capture_on_commit_callbacks: Any,
-) -> None:
-    email = _queue_and_commit(django_capture_on_commit_callbacks, address="eve@example.com")
+def test_an_email_claimed_by_another_worker_is_left_to_it() -> None:
+    email = _queue(address="eve@example.com")
     QueuedEmail.objects.filter(pk=email.pk).update(
         claimed_until=timezone.now() + timedelta(minutes=5)
     )
 
-    run_queued_tasks()
+    assert send_queued_emails() == 0
 
     assert mail.outbox == []
     email.refresh_from_db()
     assert (email.state, email.attempts) == ("pending", 0)
 
 
-def test_the_sweep_enqueues_an_email_whose_task_was_lost() -> None:
-    """The enqueue after commit failed (Redis down), or the worker died holding the claim."""
-    lost = email_queue(sample_emails.notice, address="lost@example.com")
-    died = email_queue(sample_emails.notice, address="died@example.com")
-    recent = email_queue(sample_emails.notice, address="recent@example.com")
-    DBTaskResult.objects.all().delete()  # every task lost
-    long_ago = timezone.now() - STALL - timedelta(seconds=1)
-    QueuedEmail.objects.filter(pk=lost.pk).update(next_attempt_at=long_ago)
-    QueuedEmail.objects.filter(pk=died.pk).update(
-        next_attempt_at=long_ago, attempts=1, claimed_until=timezone.now() - timedelta(seconds=1)
+def test_an_email_whose_worker_died_is_taken_again_once_its_claim_lapses() -> None:
+    """No sweep: the claim's end makes it due again, counting the lost attempt."""
+    email = _queue(address="eve@example.com")
+    QueuedEmail.objects.filter(pk=email.pk).update(
+        attempts=1, claimed_until=timezone.now() - timedelta(seconds=1)
     )
 
-    assert sweep_queued_emails.call() == 2
-    assert sweep_queued_emails.call() == 0  # left to the tasks just enqueued
-    run_queued_tasks()
+    assert send_queued_emails() == 1
 
-    assert sorted(m.to[0] for m in mail.outbox) == ["died@example.com", "lost@example.com"]
-    recent.refresh_from_db()
-    assert recent.state == "pending"  # its own task may still come: not the sweep's business
+    assert [m.to for m in mail.outbox] == [["eve@example.com"]]
+    email.refresh_from_db()
+    assert (email.state, email.attempts, email.claimed_until) == ("sent", 2, None)
 
 
-def test_secret_parameters_are_erased_once_the_email_is_sent(
-    django_capture_on_commit_callbacks: Any,
-) -> None:
-    with django_capture_on_commit_callbacks(execute=True):
-        email = email_queue(
-            sample_emails.notice, secret=True, address="eve@example.com", name="reset-link"
-        )
+def test_an_email_whose_workers_keep_dying_is_given_up(settings: Any, caplog: Any) -> None:
+    settings.EMAIL_MAX_ATTEMPTS = 3
+    email = _queue(address="dying@example.com")
+    QueuedEmail.objects.filter(pk=email.pk).update(
+        attempts=3, claimed_until=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert send_queued_emails() == 1
+
+    assert mail.outbox == []
+    assert "dying@example.com" not in sample_emails.builds  # not built a fourth time
+    email.refresh_from_db()
+    assert email.state == "failed" and "worker lost this email 3 times" in email.last_error
+    assert any(r.getMessage() == "email given up" for r in caplog.records)
+
+
+def test_secret_parameters_are_erased_once_the_email_is_sent() -> None:
+    email = _queue(secret=True, address="eve@example.com", name="reset-link")
     assert email.params == {"address": "eve@example.com", "name": "reset-link"}
 
-    run_queued_tasks()
+    send_queued_emails()
 
     email.refresh_from_db()
     assert (email.state, email.params) == ("sent", {})
@@ -296,16 +310,12 @@ def test_secret_parameters_are_erased_once_the_email_is_sent(
     ],
 )
 def test_parameters_the_worker_could_not_use_are_refused_and_nothing_is_queued(
-    params: dict[str, Any], message: str, django_capture_on_commit_callbacks: Any
+    params: dict[str, Any], message: str
 ) -> None:
-    with (
-        django_capture_on_commit_callbacks(execute=True),
-        pytest.raises(EmailParameterError, match=message),
-    ):
+    with pytest.raises(EmailParameterError, match=message):
         email_queue(sample_emails.notice, **params)
 
     assert QueuedEmail.objects.count() == 0
-    assert queued_task_names() == []
 
 
 def test_a_builder_the_worker_cannot_import_is_refused() -> None:
@@ -331,20 +341,20 @@ def test_retries_wait_twice_as_long_each_time_up_to_an_hour(settings: Any) -> No
     ]
 
 
-def _given_up(capture: Any, settings: Any, smtp: FakeSMTPServer, **params: Any) -> QueuedEmail:
+def _given_up(settings: Any, smtp: FakeSMTPServer, **params: Any) -> QueuedEmail:
     settings.EMAIL_MAX_ATTEMPTS = 1
     smtp.script = ["busy"]
-    email = _queue_and_commit(capture, **params)
-    run_queued_tasks()
+    email = _queue(**params)
+    send_queued_emails()
     email.refresh_from_db()
     assert email.state == "failed"
     return email
 
 
 def test_staff_can_send_a_given_up_email_again_from_the_admin(
-    client: Any, smtp: FakeSMTPServer, settings: Any, django_capture_on_commit_callbacks: Any
+    client: Any, smtp: FakeSMTPServer, settings: Any
 ) -> None:
-    email = _given_up(django_capture_on_commit_callbacks, settings, smtp, address="eve@example.com")
+    email = _given_up(settings, smtp, address="eve@example.com")
     boss = get_user_model()._default_manager.create_superuser(
         email="boss@example.com", password="Boss-pass-4242"
     )
@@ -352,29 +362,95 @@ def test_staff_can_send_a_given_up_email_again_from_the_admin(
     url = reverse("admin:common_queuedemail_changelist")
     assert email.key in client.get(url).content.decode()  # listed, with its key
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            url,
-            {"action": "send_again", "_selected_action": [str(email.pk)], "index": "0"},
-            follow=True,
-        )
+    response = client.post(
+        url,
+        {"action": "send_again", "_selected_action": [str(email.pk)], "index": "0"},
+        follow=True,
+    )
 
     assert "1 email queued again." in response.content.decode()
-    run_queued_tasks()
+    email.refresh_from_db()
+    assert (email.state, email.attempts) == ("pending", 0)  # due now, for the worker
+    assert queued_task_names() == []
+    assert send_queued_emails() == 1
     assert len(smtp.messages) == 1
     email.refresh_from_db()
     assert (email.state, email.attempts) == ("sent", 1)
 
 
 def test_a_given_up_email_whose_secret_was_erased_cannot_be_sent_again(
-    smtp: FakeSMTPServer, settings: Any, django_capture_on_commit_callbacks: Any
+    smtp: FakeSMTPServer, settings: Any
 ) -> None:
-    email = _given_up(
-        django_capture_on_commit_callbacks, settings, smtp, secret=True, address="eve@example.com"
-    )
+    email = _given_up(settings, smtp, secret=True, address="eve@example.com")
     assert email.params == {}
 
     assert email_retry([email.pk]) == 0
     email.refresh_from_db()
     assert email.state == "failed"
-    assert queued_task_names() == []
+    assert send_queued_emails_later() == 0
+
+
+# Two workers at once: each takes a different email, and never waits for the other.
+
+
+def _in_thread(work: Callable[[], Any], timeout: float = 10) -> Any:
+    """Run ``work`` in a thread of its own (its own database connection); its result."""
+    results: list[Any] = []
+
+    def run() -> None:
+        try:
+            results.append(work())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), "the second worker waited for the first's lock"
+    assert results, "the second worker failed"
+    return results[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_worker_skips_the_email_the_first_is_claiming() -> None:
+    first = _queue(address="first@example.com")
+    second = _queue(address="second@example.com")
+
+    with transaction.atomic():
+        # A worker in the middle of claiming the oldest email holds its row's lock.
+        QueuedEmail.objects.select_for_update().get(pk=first.pk)
+        # Another worker, meanwhile, takes the next one at once (SKIP LOCKED)...
+        assert _in_thread(send_next_due_email) is True
+        # ...and finds nothing more it may take, without waiting either.
+        assert _in_thread(send_next_due_email) is False
+
+    assert [m.to for m in mail.outbox] == [["second@example.com"]]
+    assert QueuedEmail.objects.get(pk=second.pk).state == "sent"
+    assert QueuedEmail.objects.get(pk=first.pk).attempts == 0
+    assert send_queued_emails() == 1  # the first, once its lock was let go
+    assert sorted(m.to[0] for m in mail.outbox) == ["first@example.com", "second@example.com"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_racing_for_the_outbox_send_each_email_once() -> None:
+    addresses = [f"user{n}@example.com" for n in range(30)]
+    for address in addresses:
+        _queue(address=address)
+    start = threading.Barrier(4)
+
+    def worker() -> None:
+        start.wait()
+        try:
+            while send_next_due_email():
+                pass
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(addresses)
+    assert set(QueuedEmail.objects.values_list("state", "attempts")) == {("sent", 1)}

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from common.testing.tasks import run_queued_tasks
+from common.testing.mail import send_queued_emails
 from credits import ledger
 from credits.emails import send_low_balance_email
 from users.models import Profile
@@ -30,7 +30,7 @@ def low_balance_mail(user: Any, capture: Any) -> Any:
     mail.outbox.clear()
     with capture(execute=True):
         send_low_balance_email(user.pk, Decimal(3))
-    run_queued_tasks()
+    send_queued_emails()
     return mail.outbox[-1] if mail.outbox else None
 
 

@@ -1,4 +1,4 @@
-"""Credit emails: the low-balance email goes through the task queue, the reminder is sent inline."""
+"""Credit emails: the low-balance email goes through the outbox, the reminder is sent inline."""
 
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,10 +14,11 @@ from common.models import QueuedEmail
 from common.testing.mail import (
     FakeSMTPServer,
     fake_smtp_server,
-    run_queued_tasks_later,
+    pending_email_builders,
+    send_queued_emails,
+    send_queued_emails_later,
     send_through,
 )
-from common.testing.tasks import queued_task_names, run_queued_tasks
 from credits import ledger
 from credits.emails import send_expiry_reminder_email, send_low_balance_email
 from credits.exceptions import InsufficientCredits
@@ -25,6 +26,8 @@ from credits.models import CreditLot
 from users.models import CustomUser
 
 pytestmark = pytest.mark.django_db
+
+LOW_BALANCE = "credits.emails.low_balance_email"
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +58,7 @@ def test_a_consume_that_crosses_the_threshold_sends_one_low_balance_email(
     assert mail.outbox == []
     _consume(user, 6, "use-2", django_capture_on_commit_callbacks)
     _consume(user, 1, "use-3", django_capture_on_commit_callbacks)
-    run_queued_tasks()
+    send_queued_emails()
 
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
@@ -75,7 +78,7 @@ def test_the_low_balance_email_comes_again_after_a_top_up_and_a_new_crossing(
     ledger.grant(user, 10, source="purchase", reference="cs_2")
 
     _consume(user, 10, "use-2", django_capture_on_commit_callbacks)
-    run_queued_tasks()
+    send_queued_emails()
 
     assert len(mail.outbox) == 2
 
@@ -87,10 +90,10 @@ def test_the_low_balance_email_waits_for_the_commit(user, django_capture_on_comm
         ledger.consume(user, 15, reference="use-1")
 
     assert mail.outbox == []
-    assert queued_task_names() == []
+    assert pending_email_builders() == []
     for callback in callbacks:  # the commit
         callback()
-    assert queued_task_names() == ["common.mail_tasks.send_queued_email"]
+    assert pending_email_builders() == [LOW_BALANCE]
 
 
 def test_the_consume_only_queues_the_email_even_when_the_mail_server_hangs(
@@ -103,12 +106,12 @@ def test_the_consume_only_queues_the_email_even_when_the_mail_server_hangs(
     _consume(user, 15, "use-1", django_capture_on_commit_callbacks)
 
     assert smtp.connections == 0
-    assert queued_task_names() == ["common.mail_tasks.send_queued_email"]
+    assert pending_email_builders() == [LOW_BALANCE]
     assert QueuedEmail.objects.get().params == {"user_id": user.pk, "balance": "5.00"}
     # The worker meets the hung server, gives up after EMAIL_TIMEOUT, and sends it later.
-    run_queued_tasks()
+    send_queued_emails()
     assert smtp.messages == []
-    run_queued_tasks_later()
+    send_queued_emails_later()
     [message] = smtp.messages
     assert message["To"] == user.email
     assert "low" in str(message["Subject"])
@@ -131,7 +134,7 @@ def test_a_threshold_of_zero_switches_the_email_off(
 
     _consume(user, 20, "use-1", django_capture_on_commit_callbacks)
 
-    assert queued_task_names() == []
+    assert pending_email_builders() == []
     assert mail.outbox == []
 
 
@@ -162,7 +165,7 @@ def test_credit_emails_link_to_the_credits_page_with_the_sites_address(
         expires_at=timezone.now() + timedelta(days=2),
     )
     _consume(user, 16, "use-1", django_capture_on_commit_callbacks)
-    run_queued_tasks()
+    send_queued_emails()
     send_expiry_reminder_email(user, list(CreditLot.objects.filter(source="subscription")))
 
     assert len(mail.outbox) == 2
@@ -180,11 +183,11 @@ def test_a_mail_server_failure_is_retried_and_the_email_arrives_once(
     with django_capture_on_commit_callbacks(execute=True):
         send_low_balance_email(user.pk, Decimal(5))
 
-    run_queued_tasks()
+    send_queued_emails()
     assert smtp.messages == []
     assert QueuedEmail.objects.get().state == "pending"
-    run_queued_tasks_later()
-    run_queued_tasks_later()
+    send_queued_emails_later()
+    send_queued_emails_later()
 
     assert len(smtp.messages) == 1
     assert QueuedEmail.objects.get().state == "sent"
@@ -198,7 +201,7 @@ def test_no_low_balance_email_goes_to_an_account_closed_before_it_was_sent(
     user.is_active = False
     user.save()
 
-    run_queued_tasks()
+    send_queued_emails()
 
     assert mail.outbox == []
     assert QueuedEmail.objects.get().state == "skipped"
@@ -218,7 +221,7 @@ def test_a_hold_that_takes_what_is_available_below_the_threshold_sends_the_email
 
     with django_capture_on_commit_callbacks(execute=True):
         ledger.hold(user, 12, key="call-1", expires_at=_in_an_hour())
-    run_queued_tasks()
+    send_queued_emails()
 
     assert len(mail.outbox) == 1
     assert "balance is now 8 credits" in mail.outbox[0].body  # what is left to spend
@@ -233,7 +236,7 @@ def test_a_settle_within_its_hold_sends_nothing_since_it_frees_credits(
     with django_capture_on_commit_callbacks(execute=True):
         ledger.settle("call-1", amount=5)
 
-    assert queued_task_names() == []
+    assert pending_email_builders() == []
 
 
 def test_a_settle_whose_excess_crosses_the_threshold_sends_the_email(
@@ -244,7 +247,7 @@ def test_a_settle_whose_excess_crosses_the_threshold_sends_the_email(
 
     with django_capture_on_commit_callbacks(execute=True):
         ledger.settle("call-1", amount=12)
-    run_queued_tasks()
+    send_queued_emails()
 
     assert len(mail.outbox) == 1
     assert "balance is now 8 credits" in mail.outbox[0].body

@@ -4,7 +4,7 @@ Sign up, confirm the email, land on the home, turn on an authenticator app,
 sign out and back in with a code, buy a credit pack, subscribe then upgrade
 with its preview, run a service, copy its curl snippet, and see today's bar
 of the home's chart grow. Only the process edges are stand-ins: the offline
-Stripe simulator and the test mail outbox (the worker's queue is run here).
+Stripe simulator and the test mail outbox (the worker's email thread is played here).
 axe checks the pages only this flow shows (common/testing/axe.py).
 """
 

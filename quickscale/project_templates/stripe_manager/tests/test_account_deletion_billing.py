@@ -21,8 +21,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
-from common.testing.mail import run_queued_tasks_later
-from common.testing.tasks import queued_task_names, run_queued_tasks
+from common.testing.tasks import queued_task_names, run_queued_tasks, run_queued_tasks_later
 from stripe_manager import customer_sync
 from stripe_manager.gateway import GatewayError, get_gateway
 from stripe_manager.models import Payment, SimulatedObject, StripeCustomer, UserSubscription

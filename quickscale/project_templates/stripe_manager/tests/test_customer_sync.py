@@ -14,8 +14,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.urls import reverse
 
-from common.testing.mail import run_queued_tasks_later
-from common.testing.tasks import queued_task_names, run_queued_tasks
+from common.testing.tasks import queued_task_names, run_queued_tasks, run_queued_tasks_later
 from stripe_manager import customer_sync
 from stripe_manager.gateway import StripeGateway
 from stripe_manager.models import SimulatedObject

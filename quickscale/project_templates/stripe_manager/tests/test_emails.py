@@ -1,4 +1,4 @@
-"""Billing emails go through the task queue: the webhook only records them, the worker sends.
+"""Billing emails go through the outbox: the webhook only records them, the worker sends.
 
 SMTP is the process edge: Django's SMTP backend talks to a fake server on a
 local socket that hangs, refuses or accepts.
@@ -17,10 +17,12 @@ from common.testing.mail import (
     FakeSMTPServer,
     body_of,
     fake_smtp_server,
-    run_queued_tasks_later,
+    pending_email_builders,
+    send_queued_emails,
+    send_queued_emails_later,
     send_through,
 )
-from common.testing.tasks import queued_task_names, run_queued_tasks
+from common.testing.tasks import queued_task_names
 from stripe_manager.models import Payment, Refund
 from stripe_manager.refunds import refund_apply
 from stripe_manager.tests.factories import (
@@ -32,7 +34,7 @@ from stripe_manager.tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-SEND = "common.mail_tasks.send_queued_email"
+RECEIPT = "stripe_manager.emails.receipt_email"
 
 
 @pytest.fixture
@@ -52,13 +54,14 @@ def test_a_webhook_answers_while_the_mail_server_hangs_and_the_receipt_arrives_l
 
     # The request is over and the mail server was never asked: it only queued the receipt.
     assert smtp.connections == 0
-    assert queued_task_names() == [SEND]
+    assert pending_email_builders() == [RECEIPT]  # the outbox row alone
+    assert queued_task_names() == []
     payment = Payment.objects.get()
     assert QueuedEmail.objects.get().key == f"receipt:{payment.pk}"
 
-    run_queued_tasks()  # the worker meets the hung server and gives up after EMAIL_TIMEOUT
+    send_queued_emails()  # the worker meets the hung server and gives up after EMAIL_TIMEOUT
     assert (smtp.connections, smtp.messages) == (1, [])
-    run_queued_tasks_later()
+    send_queued_emails_later()
 
     [message] = smtp.messages
     assert message["To"] == customer.user.email
@@ -75,7 +78,7 @@ def test_an_event_delivered_again_sends_its_email_once(
     with django_capture_on_commit_callbacks(execute=True):
         assert deliver(client, event) == 200
         assert deliver(client, event) == 200
-    run_queued_tasks()
+    send_queued_emails()
 
     [message] = mail.outbox
     assert "renews" in message.body
@@ -93,7 +96,7 @@ def test_each_failed_payment_attempt_of_an_invoice_is_told(
     with django_capture_on_commit_callbacks(execute=True):
         assert deliver(client, first) == 200
         assert deliver(client, second) == 200
-    run_queued_tasks()
+    send_queued_emails()
 
     assert len(mail.outbox) == 2
     assert all(m.subject.endswith("Your payment failed") for m in mail.outbox)
@@ -107,7 +110,7 @@ def test_a_refund_sends_one_notice_however_often_stripe_reports_it(
         refunded = refund_event(customer, "pi_cs_r", "re_1", 250)
         assert deliver(client, refunded) == 200
         assert deliver(client, {**refunded, "id": "evt_refund_again"}) == 200
-    run_queued_tasks()
+    send_queued_emails()
 
     _receipt, notice = mail.outbox
     payment = Payment.objects.get()
@@ -144,7 +147,7 @@ def test_a_receipt_for_an_account_closed_before_sending_is_skipped(
     customer.user.is_active = False
     customer.user.save()
 
-    run_queued_tasks()
+    send_queued_emails()
 
     assert mail.outbox == []
     assert QueuedEmail.objects.get().state == "skipped"

@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 
-from common.testing.tasks import queued_task_names, run_queued_tasks
+from common.testing.mail import pending_email_builders, send_queued_emails
+from common.testing.tasks import queued_task_names
 from credits.models import CreditLot
 from stripe_manager import shapes
 from stripe_manager.models import (
@@ -45,8 +46,9 @@ def test_checkout_completed_for_a_paid_purchase_grants_credits_once(client, cust
     assert payment.credits == 300
     assert balance(customer.user) == (0, 300, 300)
     assert len(mail.outbox) == with_email  # the request sends nothing itself
-    # The receipt's task, queued with the event (database queue), once for two deliveries.
-    assert queued_task_names() == ["common.mail_tasks.send_queued_email"]
+    # The receipt, queued with the event (the outbox row, no task), once for two deliveries.
+    assert pending_email_builders() == ["stripe_manager.emails.receipt_email"]
+    assert queued_task_names() == []
 
 
 def test_the_receipt_email_is_sent_by_the_worker_after_the_purchase_commits(
@@ -55,7 +57,7 @@ def test_the_receipt_email_is_sent_by_the_worker_after_the_purchase_commits(
     with django_capture_on_commit_callbacks(execute=True):
         deliver(client, purchase_completed(customer, catalog["pack"]))
     assert mail.outbox == []  # the webhook only queued it
-    run_queued_tasks()
+    send_queued_emails()
     assert len(mail.outbox) == 1
     assert Payment.objects.get().receipt_number in mail.outbox[0].subject
 
@@ -188,7 +190,7 @@ def test_an_upgrade_whose_proration_invoice_is_not_paid_keeps_the_old_plan(
     assert balance(customer.user) == (500, 0, 500)
     assert not CreditLot.objects.filter(price_id="price_pro").exists()
     assert Payment.objects.get(stripe_invoice_id="in_up").status == Payment.Status.FAILED
-    run_queued_tasks()
+    send_queued_emails()
     assert "/billing/" in mail.outbox[-1].body
 
     # The customer pays the invoice later: Stripe applies the update.
@@ -242,7 +244,7 @@ def test_invoice_payment_failed_records_it_and_emails_a_billing_link(
         assert deliver(client, event) == 200
         assert deliver(client, event) == 200
     assert Payment.objects.get().status == Payment.Status.FAILED
-    run_queued_tasks()
+    send_queued_emails()
     assert len(mail.outbox) == 1
     assert "/billing/" in mail.outbox[0].body
     assert balance(customer.user)[2] == 0
@@ -260,7 +262,7 @@ def test_invoice_upcoming_emails_the_renewal(
     )
     with django_capture_on_commit_callbacks(execute=True):
         assert deliver(client, event) == 200
-    run_queued_tasks()
+    send_queued_emails()
     assert len(mail.outbox) == 1
     assert "renews" in mail.outbox[0].body
     assert Payment.objects.count() == 0

@@ -15,7 +15,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.urls import reverse
 
 from common.email import absolute_url
-from common.testing.tasks import run_queued_tasks
+from common.testing.mail import send_queued_emails
 from credits import ledger
 from stripe_manager.models import Payment
 from stripe_manager.refunds import refund_apply
@@ -61,7 +61,7 @@ def refund(django_capture_on_commit_callbacks: Any) -> Callable[[str, int], None
 
 
 def _notices() -> list[EmailMultiAlternatives]:
-    run_queued_tasks()
+    send_queued_emails()
     return [m for m in mail.outbox if isinstance(m, EmailMultiAlternatives)]
 
 

@@ -145,3 +145,44 @@ def test_on_rq_a_stored_event_is_applied_while_the_only_worker_runs_a_long_job(
         post_and_see_it_applied_at_once(client, purchase_completed(customer, catalog["pack"]), log)
         assert started.count == 1  # the job is still running
     assert balance(customer.user)[2] == 100
+
+
+def test_a_stored_event_is_applied_while_the_mail_server_hangs_the_worker_sending_an_email(
+    client, customer, catalog, tmp_path
+):
+    """Each work source has a thread of its own: a mail server that says nothing until
+    EMAIL_TIMEOUT must not hold a purchase back (nor the receipt it queues)."""
+    from common.mail_tasks import email_queue
+    from common.models import QueuedEmail
+    from common.testing.mail import fake_smtp_server
+    from common.tests import sample_emails
+    from common.tests.test_mail_worker import mail_worker_env
+    from common.tests.test_worker import worker as mail_worker
+
+    log = tmp_path / "worker.log"
+    with fake_smtp_server() as smtp:
+        smtp.script = ["hang"]
+        env = mail_worker_env(tmp_path, smtp, timeout=60)
+        with mail_worker(env, log, "--no-scheduler", "--poll-seconds", POLL_SECONDS):
+            try:
+                wait_for_start(log)
+                stuck = email_queue(sample_emails.notice, address="eve@example.com")
+                wait_for(lambda: smtp.connections == 1, "the email's send hanging", log)
+
+                post_and_see_it_applied_at_once(
+                    client, purchase_completed(customer, catalog["pack"]), log
+                )
+                stuck.refresh_from_db()
+                assert (stuck.state, stuck.claimed_until is not None) == ("pending", True)
+                assert smtp.messages == []  # still hanging on the first email
+            finally:
+                smtp.release()  # the send fails at once; the worker stops without waiting
+            # Freed, the email thread goes on to the receipt the purchase queued.
+            wait_for(
+                lambda: QueuedEmail.objects.filter(
+                    key__startswith="receipt:", state="sent"
+                ).exists(),
+                "the receipt sent",
+                log,
+            )
+    assert balance(customer.user)[2] == 100

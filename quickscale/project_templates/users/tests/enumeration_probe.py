@@ -24,7 +24,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import override_settings, setup_test_environment  # noqa: E402
 from django.urls import reverse  # noqa: E402
 
-from common.testing.tasks import run_queued_tasks  # noqa: E402
+from common.testing.mail import send_queued_emails  # noqa: E402
 from users.models import CustomUser  # noqa: E402
 
 KNOWN = "owner@example.com"
@@ -83,7 +83,7 @@ known = _flows(dict.fromkeys(("signup", "login", "reset"), KNOWN), "198.51.100.1
 unknown = _flows(
     {flow: f"nobody-{flow}@example.com" for flow in ("signup", "login", "reset")}, "198.51.100.2"
 )
-run_queued_tasks()  # the requests queued their emails; play the worker that sends them
+send_queued_emails()  # the requests queued their emails; play the worker that sends them
 sys.stdout.write(
     json.dumps(
         {

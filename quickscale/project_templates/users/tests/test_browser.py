@@ -8,7 +8,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from common.testing.browser import PHONE, log_in
-from common.testing.tasks import run_queued_tasks
+from common.testing.mail import send_queued_emails
 from users.models import Profile
 from users.tests.factories import PASSWORD, make_user
 
@@ -16,8 +16,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def link_in_last_mail(pattern: str) -> str:
-    """The link in the newest email, once the worker (played here) has sent what was queued."""
-    run_queued_tasks()
+    """The link in the newest email, once the worker's email thread (played here) has sent
+    what was queued."""
+    send_queued_emails()
     body = str(mail.outbox[-1].body)
     match = re.search(rf"https?://\S*{pattern}\S*", body)
     assert match, body

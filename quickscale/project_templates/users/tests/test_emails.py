@@ -1,4 +1,4 @@
-"""allauth's emails (confirm address, reset password) go through the task queue.
+"""allauth's emails (confirm address, reset password) go through the outbox.
 
 The request renders the email and queues it; the worker sends it. SMTP is the
 process edge: Django's SMTP backend talks to a fake server on a local socket.
@@ -18,10 +18,12 @@ from common.testing.mail import (
     FakeSMTPServer,
     body_of,
     fake_smtp_server,
-    run_queued_tasks_later,
+    pending_email_builders,
+    send_queued_emails,
+    send_queued_emails_later,
     send_through,
 )
-from common.testing.tasks import queued_task_names, run_queued_tasks
+from common.testing.tasks import queued_task_names
 from users.models import CustomUser
 from users.tests.factories import make_user
 
@@ -45,7 +47,7 @@ def test_the_confirmation_email_has_text_and_html_parts_with_the_project_name(
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("account_signup"), SIGNUP)
     assert mail.outbox == []  # queued by the request, sent by the worker
-    run_queued_tasks()
+    send_queued_emails()
 
     message = mail.outbox[-1]
     assert isinstance(message, EmailMultiAlternatives)
@@ -67,7 +69,7 @@ def test_the_password_reset_email_has_text_and_html_parts_with_the_project_name(
     make_user("dana@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("account_reset_password"), {"email": "dana@example.com"})
-    run_queued_tasks()
+    send_queued_emails()
 
     message = mail.outbox[-1]
     assert isinstance(message, EmailMultiAlternatives)
@@ -90,10 +92,11 @@ def test_a_reset_request_answers_while_the_mail_server_hangs_and_the_email_comes
 
     assert response.status_code == 302
     assert smtp.connections == 0  # the request never talked to the mail server
-    assert queued_task_names() == ["common.mail_tasks.send_queued_email"]
-    run_queued_tasks()  # the worker meets the hung server and gives up after EMAIL_TIMEOUT
+    assert pending_email_builders() == ["common.email.prerendered"]  # the outbox row alone
+    assert queued_task_names() == []
+    send_queued_emails()  # the worker meets the hung server and gives up after EMAIL_TIMEOUT
     assert smtp.messages == []
-    run_queued_tasks_later()
+    send_queued_emails_later()
     [message] = smtp.messages
     assert message["To"] == "dana@example.com"
     assert "/accounts/password/reset/key/" in body_of(message)
@@ -111,9 +114,9 @@ def test_a_refusing_mail_server_at_signup_creates_the_account_and_the_link_comes
     assert response.status_code == 200
     assert "could not send" not in response.content.decode()
     user = CustomUser.objects.get(email="eve@example.com")
-    run_queued_tasks()
+    send_queued_emails()
     assert (smtp.connections, smtp.messages) == (1, [])  # refused: 421
-    run_queued_tasks_later()
+    send_queued_emails_later()
     [message] = smtp.messages
     link = next(w for w in body_of(message).split() if "/accounts/confirm-email/" in w)
     assert client.post(link.split("testserver", 1)[1]).status_code == 302
@@ -129,7 +132,7 @@ def test_the_link_is_kept_in_the_queue_only_until_the_email_is_sent(
     queued = QueuedEmail.objects.get()
     assert queued.secret and "/accounts/password/reset/key/" in queued.params["body"]
 
-    run_queued_tasks()
+    send_queued_emails()
 
     queued.refresh_from_db()
     assert (queued.state, queued.params) == ("sent", {})

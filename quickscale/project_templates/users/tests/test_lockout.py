@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from common.testing.tasks import run_queued_tasks
+from common.testing.mail import send_queued_emails
 from users.models import LoginLockout, SecurityEvent
 from users.tests.factories import PASSWORD, make_user
 
@@ -95,7 +95,7 @@ def test_a_locked_account_can_reset_its_password_and_sign_in(
         sign_in(client, user.email, "wrong")
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("account_reset_password"), {"email": user.email})
-    run_queued_tasks()
+    send_queued_emails()
     assert response.status_code == 302
     link = next(line for line in mailoutbox[-1].body.splitlines() if "/password/reset/key/" in line)
     path = link.strip().split("testserver", 1)[1]
