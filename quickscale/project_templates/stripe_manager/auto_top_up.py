@@ -75,6 +75,7 @@ from stripe_manager.gateway import (
     payments_enabled,
 )
 from stripe_manager.models import AutoTopUp, AutoTopUpCharge, Payment, StripeCustomer
+from stripe_manager.money import AmountError, from_minor, to_minor
 from users.models import CustomUser
 from users.signals import account_deleted
 
@@ -331,6 +332,10 @@ def _start_charge(charge_id: int) -> _ChargeRequest | str:
         customer = StripeCustomer.objects.filter(user_id=charge.user_id).first()
         if customer is None or not setting.payment_method_id:
             return _refuse(charge, setting, Status.FAILED, "No saved card.")
+        try:
+            amount = to_minor(charge.amount, charge.currency)
+        except AmountError as error:  # a price Stripe cannot be asked for: never retried
+            return _refuse(charge, setting, Status.FAILED, str(error))
         charge.tries += 1
         charge.status = Status.CHARGING
         charge.enqueued_at = timezone.now()
@@ -338,7 +343,7 @@ def _start_charge(charge_id: int) -> _ChargeRequest | str:
         return _ChargeRequest(
             customer_id=customer.stripe_customer_id,
             payment_method_id=setting.payment_method_id,
-            amount=int(charge.amount * 100),
+            amount=amount,
             currency=charge.currency,
             description=f"Auto top-up: {product.name}",
             idempotency_key=charge.idempotency_key,
@@ -475,8 +480,9 @@ def _reconcile(charge_id: int, intent_id: str) -> bool:
         if charge is None or charge.status != Status.CHARGED:
             return False  # its webhook came meanwhile
         if status == "succeeded":
-            received = Decimal(int(intent.get("amount_received") or 0)) / 100
-            _grant(charge, intent_id=intent_id, amount=received or charge.amount)
+            currency = str(intent.get("currency") or charge.currency)
+            received = from_minor(int(intent.get("amount_received") or 0), currency)
+            _grant(charge, intent_id=intent_id, amount=received or charge.amount, currency=currency)
         else:
             setting = AutoTopUp.objects.select_for_update().get(user_id=charge.user_id)
             _refuse(charge, setting, Status.DECLINED, f"The payment failed at Stripe ({status}).")
@@ -541,13 +547,9 @@ def top_up_paid(*, user: CustomUser, intent: dict[str, Any]) -> None:
     charge = _webhook_charge(user, intent)
     if charge.payment_id is not None:
         return  # granted already (by the task, the sweep or an earlier delivery)
-    amount = Decimal(int(intent.get("amount_received") or intent.get("amount") or 0)) / 100
-    _grant(
-        charge,
-        intent_id=str(intent["id"]),
-        amount=amount,
-        currency=str(intent.get("currency") or charge.currency),
-    )
+    currency = str(intent.get("currency") or charge.currency)
+    amount = from_minor(int(intent.get("amount_received") or intent.get("amount") or 0), currency)
+    _grant(charge, intent_id=str(intent["id"]), amount=amount, currency=currency)
 
 
 def top_up_failed(*, user: CustomUser, intent: dict[str, Any]) -> None:

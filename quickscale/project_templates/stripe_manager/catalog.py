@@ -10,10 +10,9 @@ from django.db import transaction
 from stripe_manager import pricing_cache
 from stripe_manager.gateway import PriceInfo, get_gateway
 from stripe_manager.models import StripeProduct
+from stripe_manager.money import from_minor
 
 logger = logging.getLogger(__name__)
-
-CENTS = Decimal("100")
 
 
 @transaction.atomic
@@ -36,7 +35,7 @@ def catalog_apply(prices: list[PriceInfo], *, product_id: str | None = None) -> 
                 "stripe_product_id": info.product_id,
                 "name": info.name,
                 "description": info.description,
-                "price": Decimal(info.unit_amount) / CENTS,
+                "price": from_minor(info.unit_amount, info.currency),
                 "currency": info.currency,
                 "interval": info.interval,
                 "credit_amount": info.credit_amount or Decimal("0"),

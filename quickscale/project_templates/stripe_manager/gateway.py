@@ -24,6 +24,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from stripe_manager import money
+
 if TYPE_CHECKING:
     # Types only: the SDK itself loads when a StripeGateway is made.
     import stripe
@@ -104,8 +106,8 @@ class PriceInfo:
     product_id: str
     name: str
     description: str
-    unit_amount: int  # minor units (cents)
-    currency: str
+    unit_amount: int  # the currency's minor units (``stripe_manager.money``)
+    currency: str  # one ``price_currency`` accepts
     interval: str  # "none", "month" or "year"
     credit_amount: Decimal | None  # price metadata, else product metadata, else None
     display_order: int = 0
@@ -335,6 +337,23 @@ def metadata_credit_amount(*metadatas: Any) -> Decimal | None:
                 return amount
             logger.warning("ignoring non-numeric credit_amount", extra={"value": value})
     return None
+
+
+def price_currency(currency: str, *, where: str) -> str:
+    """``currency`` (lower case) when this project can hold its amounts exactly.
+
+    A three-decimal currency raises ``CatalogError`` naming ``where``
+    (``stripe_manager.money`` says why), so the sync stops before it writes
+    anything and ``stripe_check`` names the price.
+    """
+    try:
+        money.exponent(currency)
+    except money.UnsupportedCurrency as error:
+        raise CatalogError(
+            f"{where}: {error}",
+            "Price it in another currency in Stripe, then sync the catalog again.",
+        ) from error
+    return currency.lower()
 
 
 # Stripe refuses longer trials (``trial_period_days`` is at most 730).
@@ -845,7 +864,7 @@ class StripeGateway(Gateway):
                     name=(product.name if product else "") or price.nickname or price.id,
                     description=(product.description if product else None) or "",
                     unit_amount=price.unit_amount or 0,
-                    currency=price.currency,
+                    currency=price_currency(price.currency, where=where),
                     interval=price.recurring.interval if price.recurring else "none",
                     credit_amount=metadata_credit_amount(metadata, product_metadata),
                     display_order=metadata_display_order(metadata, product_metadata),

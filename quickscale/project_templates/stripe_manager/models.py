@@ -30,8 +30,9 @@ current by signed webhooks (``stripe_manager/webhooks.py``).
     transaction after a failed attempt was rolled back, for staff to see.
 
 Money amounts are ``Decimal`` in the currency's main unit (2 places); Stripe's
-integer minor units are converted at the edge. Every foreign key that money
-history hangs on is ``PROTECT``.
+integer minor units are converted at the edge, per currency
+(``stripe_manager.money``). Every foreign key that money history hangs on is
+``PROTECT``.
 """
 
 from __future__ import annotations

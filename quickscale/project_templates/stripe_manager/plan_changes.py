@@ -30,6 +30,7 @@ from stripe_manager import selectors, services
 from stripe_manager.exceptions import PlanChangeError
 from stripe_manager.gateway import get_gateway
 from stripe_manager.models import StripeProduct, UserSubscription
+from stripe_manager.money import from_minor
 from users.models import CustomUser
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ Kind = Literal["upgrade", "downgrade", "cancel"]
 # Long enough to read the page; short enough that Stripe's period has not moved on.
 CONFIRM_MAX_AGE_SECONDS = 15 * 60
 _SALT = "stripe_manager.plan_change"
-CENTS = Decimal(100)
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def preview_change(*, user: CustomUser, price_id: str) -> PlanChangePreview:
         kind=kind,
         current=current,
         new=new,
-        amount_due=Decimal(amount) / CENTS,
+        amount_due=from_minor(amount, currency),
         currency=currency,
         effective_at=None if kind == "upgrade" else subscription.current_period_end,
         plan_credits_left=_plan_credits_left(user),

@@ -31,12 +31,12 @@ from stripe_manager import emails
 from stripe_manager.exceptions import RefundError
 from stripe_manager.gateway import GatewayError, get_gateway
 from stripe_manager.models import Payment, Refund
+from stripe_manager.money import AmountError, from_minor, to_minor
 from users.models import CustomUser
 
 logger = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
-CENTS = Decimal("100")
 REFUNDABLE = (Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED)
 
 
@@ -85,13 +85,18 @@ def refund_payment(
                 f"{payment.receipt_number} is left to refund; "
                 f"{format_money(value, payment.currency)} was asked."
             )
+        try:
+            # Checked before the row exists: a refund Stripe cannot be asked for stays unsaved.
+            minor_units = to_minor(value, payment.currency)
+        except AmountError as error:
+            raise RefundError(str(error)) from error
         refund = Refund.objects.create(
             payment=payment, amount=value, idempotency_key=key, reason=reason, requested_by=actor
         )
     try:
         result = get_gateway().create_refund(
             payment_intent_id=payment.stripe_payment_intent_id,
-            amount=int(value * CENTS),
+            amount=minor_units,
             idempotency_key=key,
             metadata={"refund_key": key, "receipt_number": payment.receipt_number},
         )
@@ -177,7 +182,7 @@ def refund_apply(
         )
     if refund is not None and refund.reversed_at is not None:
         return refund
-    value = Decimal(amount) / CENTS
+    value = from_minor(amount, payment.currency)
     if refund is None:
         refund = Refund.objects.create(
             payment=payment,

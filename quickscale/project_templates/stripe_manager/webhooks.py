@@ -52,12 +52,12 @@ from stripe_manager.models import (
     UserSubscription,
     WebhookFailure,
 )
+from stripe_manager.money import from_minor
 from stripe_manager.refunds import plan_payment_for_intent, refund_apply
 from users.models import CustomUser
 
 logger = logging.getLogger(__name__)
 
-CENTS = Decimal("100")
 # The first key of the advisory locks that serialize one customer's events (``_claim``);
 # the second is the customer id's hash. Any constant no other lock in the project uses.
 CUSTOMER_LOCK = 0x5153_5745  # "QSWE"
@@ -438,7 +438,9 @@ def _purchase_payment(session: Obj, *, status: str, **final: str) -> tuple[Payme
             "product": product,
             "kind": Payment.Kind.CREDIT_PURCHASE,
             "status": status,
-            "amount": Decimal(int(session.get("amount_total") or 0)) / CENTS,
+            "amount": from_minor(
+                int(session.get("amount_total") or 0), str(session.get("currency") or "usd")
+            ),
             "currency": session.get("currency") or "usd",
             "quantity": quantity,
             "credits": _decimal(metadata.get("credits"), default_credits),
@@ -541,7 +543,9 @@ def _invoice_paid(invoice: Obj, event: Obj) -> None:
     settled = {
         "product": product,
         "status": Payment.Status.SUCCEEDED,
-        "amount": Decimal(int(invoice.get("amount_paid") or 0)) / CENTS,
+        "amount": from_minor(
+            int(invoice.get("amount_paid") or 0), str(invoice.get("currency") or "usd")
+        ),
         "credits": product.credit_amount,
         "credit_reference": invoice["id"],
         "price_id": price_id,
@@ -618,7 +622,9 @@ def _invoice_payment_failed(invoice: Obj, event: Obj) -> None:
                 "product": product,
                 "kind": Payment.Kind.SUBSCRIPTION,
                 "status": Payment.Status.FAILED,
-                "amount": Decimal(int(invoice.get("amount_due") or 0)) / CENTS,
+                "amount": from_minor(
+                    int(invoice.get("amount_due") or 0), str(invoice.get("currency") or "usd")
+                ),
                 "currency": invoice.get("currency") or "usd",
                 "price_id": price_id,
                 "description": f"{product.name} (payment failed)" if product else "Plan renewal",
@@ -626,15 +632,15 @@ def _invoice_payment_failed(invoice: Obj, event: Obj) -> None:
                 "stripe_created": _ts(invoice.get("created")),
             },
         )
-    amount = Decimal(int(invoice.get("amount_due") or 0)) / CENTS
     currency = str(invoice.get("currency") or "usd")
+    amount = from_minor(int(invoice.get("amount_due") or 0), currency)
     emails.queue_payment_failed(str(event["id"]), user.pk, amount, currency)
 
 
 def _invoice_upcoming(invoice: Obj, event: Obj) -> None:
     user = _user_for_customer(invoice.get("customer"))
-    amount = Decimal(int(invoice.get("amount_due") or 0)) / CENTS
     currency = str(invoice.get("currency") or "usd")
+    amount = from_minor(int(invoice.get("amount_due") or 0), currency)
     when = _ts(invoice.get("next_payment_attempt") or invoice.get("period_end"))
     emails.queue_upcoming_renewal(str(event["id"]), user.pk, amount, currency, when)
 

@@ -77,11 +77,11 @@ def charge_saved_card(
     description: str,
     idempotency_key: str,
     metadata: dict[str, str],
-    charge: Callable[[str, int], str],
+    charge: Callable[[str, int, str], str],
 ) -> OffSessionPayment:
     """An off-session PaymentIntent, confirmed at once; the same key gives the same answer.
 
-    ``charge`` records a paid charge (customer, amount) and returns its intent id.
+    ``charge`` records a paid charge (customer, amount, currency) and returns its intent id.
     """
     earlier = SimulatedObject.objects.filter(
         kind="payment_intent", data__key=idempotency_key
@@ -99,7 +99,7 @@ def charge_saved_card(
         if processing:
             status = "processing"
         elif refusal is None:
-            intent_id = charge(customer_id, amount)
+            intent_id = charge(customer_id, amount, currency)
         intent = {
             "key": idempotency_key,
             "id": intent_id,

@@ -31,6 +31,7 @@ from stripe_manager.gateway import (
     metadata_highlight,
     metadata_trial_credits,
     metadata_trial_days,
+    price_currency,
 )
 from stripe_manager.models import SimulatedObject
 from stripe_manager.simulator import cards, store
@@ -326,7 +327,7 @@ class SimulatorGateway(Gateway):
                     name=product.get("name", price["id"]),
                     description=product.get("description") or "",
                     unit_amount=int(price["unit_amount"]),
-                    currency=price["currency"],
+                    currency=price_currency(price["currency"], where=where),
                     interval=(price.get("recurring") or {}).get("interval") or "none",
                     credit_amount=metadata_credit_amount(*metadatas),
                     display_order=metadata_display_order(*metadatas),
@@ -396,7 +397,9 @@ class SimulatorGateway(Gateway):
                 *paid,
             ]
         else:
-            payment_intent = self._charge(session["customer"], session["amount_total"])
+            payment_intent = self._charge(
+                session["customer"], session["amount_total"], price["currency"]
+            )
             if session.get("save_card"):
                 events.append(
                     cards.saved_card_event(
@@ -500,11 +503,15 @@ class SimulatorGateway(Gateway):
             trial_end=sub.get("trial_end"),
         )
 
-    def _charge(self, customer: str, amount: int) -> str:
+    def _charge(self, customer: str, amount: int, currency: str) -> str:
         payment_intent = shapes.new_id("pi_sim")
         charge_id = shapes.new_id("ch_sim")
         charge = shapes.charge(
-            charge_id, customer=customer, payment_intent=payment_intent, amount=amount
+            charge_id,
+            customer=customer,
+            payment_intent=payment_intent,
+            amount=amount,
+            currency=currency,
         )
         store.save(charge_id, "charge", charge)
         return payment_intent
@@ -528,7 +535,7 @@ class SimulatorGateway(Gateway):
         )
         events = [shapes.event("invoice.paid", invoice)]
         if total > 0:
-            payment_intent = self._charge(sub["customer"], total)
+            payment_intent = self._charge(sub["customer"], total, invoice["currency"])
             paid = shapes.invoice_payment(
                 shapes.new_id("inpay_sim"),
                 invoice=invoice["id"],

@@ -7,6 +7,7 @@ from typing import Any
 from stripe_manager import shapes
 from stripe_manager.gateway import GatewayError
 from stripe_manager.models import SimulatedObject, StripeProduct
+from stripe_manager.money import to_minor
 
 Obj = dict[str, Any]
 
@@ -47,7 +48,7 @@ def price(price_id: str) -> Obj:
     return shapes.price(
         price_id,
         product_id=product.stripe_product_id,
-        unit_amount=int(product.price * 100),
+        unit_amount=to_minor(product.price, product.currency),
         currency=product.currency,
         interval=product.interval,
     )

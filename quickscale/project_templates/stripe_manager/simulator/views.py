@@ -15,7 +15,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from stripe_manager import selectors
 from stripe_manager.gateway import GatewayError, get_gateway, uses_simulator
 from stripe_manager.models import StripeCustomer
-from stripe_manager.simulator import cards
+from stripe_manager.money import from_minor
+from stripe_manager.simulator import cards, store
 from stripe_manager.simulator.gateway import SimulatorGateway
 
 
@@ -54,13 +55,15 @@ def checkout(request: HttpRequest, session_id: str) -> HttpResponse:
                 raise Http404("No such test card.")
             return _see_other(simulator.complete_checkout(session_id, card=card))
         return _see_other(simulator.cancel_checkout(session_id))
+    currency = str(store.price(session["price"])["currency"])
     return TemplateResponse(
         request,
         "stripe_manager/simulator/checkout.html",
         {
             "session": session,
             "product": selectors.product_for_price(session["price"]),
-            "amount": session["amount_total"] / 100,
+            "amount": from_minor(int(session["amount_total"]), currency),
+            "currency": currency,
             "test_cards": cards.TEST_CARDS.items(),
         },
     )

@@ -14,6 +14,7 @@ from django.utils import timezone
 from credits import ledger
 from stripe_manager import shapes, signing, webhook_queue
 from stripe_manager.models import ReceivedStripeEvent, StripeCustomer, StripeProduct
+from stripe_manager.money import to_minor
 from users.models import CustomUser
 
 SECRET = "whsec_test_secret"
@@ -52,7 +53,8 @@ def price_obj(product: StripeProduct) -> dict[str, Any]:
     return shapes.price(
         product.stripe_price_id,
         product_id=product.stripe_product_id,
-        unit_amount=int(product.price * 100),
+        unit_amount=to_minor(product.price, product.currency),
+        currency=product.currency,
         interval=product.interval,
     )
 
@@ -139,7 +141,8 @@ def purchase_completed(
             session_id,
             customer=customer.stripe_customer_id,
             mode="payment",
-            amount_total=int(pack.price * 100) * quantity,
+            amount_total=to_minor(pack.price, pack.currency) * quantity,
+            currency=pack.currency,
             metadata={
                 "user_id": str(customer.user_id),
                 "price_id": pack.stripe_price_id,
@@ -206,7 +209,7 @@ def invoice_paid(
     lines.append(
         shapes.invoice_line(
             price_obj=price_obj(plan),
-            amount=int(plan.price * 100),
+            amount=to_minor(plan.price, plan.currency),
             period_start=start,
             period_end=start + 30 * DAY,
         )
