@@ -12,11 +12,13 @@ the portal). When the account's change, a background task pushes them:
   later change supersedes an earlier one and a retry never pushes stale data.
   Pushes for one customer take its row lock, so two running at once push in turn
   and the last reads the newest data.
-- A deleted account's customer is erased, not deleted: first every
-  subscription of it that has not ended is cancelled at once, with no final
-  invoice, no proration and no refund (a deleted account must stop being
-  billed; the rest of its period is given up with the account, as the deletion
-  page says); then its name, email, phone, addresses and metadata are cleared
+- A deleted account's customer is erased, not deleted: first its Checkout
+  sessions still open are expired (one opened before the deletion could
+  otherwise be paid after it, starting a plan on an account nobody can sign
+  in to), then every subscription of it that has not ended is cancelled at
+  once, with no final invoice, no proration and no refund (a deleted account
+  must stop being billed; the rest of its period is given up with the account,
+  as the deletion page says); then its name, email, phone, addresses and metadata are cleared
   through ``customers.update`` (Stripe's modify), while the customer stays with
   its payments and invoices. Deleting it would also detach its cards, and the
   project's deletion keeps financial history and refunds possible
@@ -163,7 +165,15 @@ def customer_sync(user_id: int) -> str:
 
 
 def _erase(gateway: Gateway, customer: StripeCustomer) -> None:
-    """End the customer's subscriptions, then clear its personal data, then the mark."""
+    """Close the customer's open checkouts, end its subscriptions, then clear its personal
+    data, then the mark. Checkouts first: one paid before it closed has started its plan by
+    the time the subscriptions are listed."""
+    closed = gateway.expire_checkout_sessions(customer_id=customer.stripe_customer_id)
+    if closed:
+        logger.info(
+            "open checkouts of a deleted account expired",
+            extra={"user_id": customer.user_id, "sessions": closed},
+        )
     ended = gateway.cancel_customer_subscriptions(customer_id=customer.stripe_customer_id)
     if ended:
         logger.info(

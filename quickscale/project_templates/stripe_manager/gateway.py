@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     )
     from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
     from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
+    from stripe.params.checkout import SessionListParams as CheckoutSessionListParams
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +233,17 @@ class Gateway(abc.ABC):
     @abc.abstractmethod
     def set_cancel_at_period_end(self, *, subscription_id: str, cancel: bool) -> None:
         """Cancel at period end (``cancel=True``) or resume (``False``)."""
+
+    def expire_checkout_sessions(self, *, customer_id: str) -> list[str]:
+        """Expire the customer's Checkout sessions still open; return their ids.
+
+        For an account being deleted, before its subscriptions are cancelled: a
+        checkout opened before the deletion can then no longer be paid (and start
+        a plan nobody would cancel). A session paid meanwhile is left out; its
+        subscription is ended by the cancellation that follows. Not abstract, as
+        ``cancel_customer_subscriptions``.
+        """
+        raise GatewayError("This payment gateway cannot expire checkout sessions.")
 
     def cancel_customer_subscriptions(self, *, customer_id: str) -> list[str]:
         """End every subscription of the customer that has not ended, now; return their ids.
@@ -711,6 +723,34 @@ class StripeGateway(Gateway):
             subscription_id,
             params=params,
         )
+
+    def expire_checkout_sessions(self, *, customer_id: str) -> list[str]:
+        import stripe
+
+        listing: CheckoutSessionListParams = {
+            "customer": customer_id,
+            "status": "open",
+            "limit": 100,
+        }
+        page = self._call(
+            "list the checkout sessions", self._client.v1.checkout.sessions.list, params=listing
+        )
+        expired = []
+        for session in page.auto_paging_iter():
+            try:
+                self._client.v1.checkout.sessions.expire(session.id)
+            except stripe.InvalidRequestError as error:
+                # Paid (or expired) since it was listed: only an open session can expire.
+                logger.warning(
+                    "checkout session not expired",
+                    extra={"session_id": session.id, "error": str(error)[:500]},
+                )
+                continue
+            except stripe.StripeError as error:
+                message = f"Stripe could not expire the checkout session: {error}"
+                raise GatewayError(message) from error
+            expired.append(session.id)
+        return expired
 
     def cancel_customer_subscriptions(self, *, customer_id: str) -> list[str]:
         # Without a status, Stripe lists the subscriptions that are not canceled.

@@ -189,6 +189,17 @@ class SimulatorGateway(Gateway):
         deliver([shapes.event("customer.subscription.updated", self._subscription_obj(sub))])
 
     @transaction.atomic
+    def expire_checkout_sessions(self, *, customer_id: str) -> list[str]:
+        rows = SimulatedObject.objects.select_for_update().filter(
+            kind="checkout_session", data__customer=customer_id, data__status="open"
+        )
+        expired = []
+        for row in rows.order_by("object_id"):
+            store.save(row.object_id, "checkout_session", {**row.data, "status": "expired"})
+            expired.append(row.object_id)
+        return expired
+
+    @transaction.atomic
     def cancel_customer_subscriptions(self, *, customer_id: str) -> list[str]:
         rows = SimulatedObject.objects.select_for_update().filter(
             kind="subscription", data__customer=customer_id

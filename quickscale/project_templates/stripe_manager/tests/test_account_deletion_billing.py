@@ -1,7 +1,8 @@
 """Deleting an account stops its billing, and the Stripe customer's erasure is never lost.
 
-A deleted account's subscriptions are cancelled at once (no proration, no
-refund) before the customer's personal data is erased; the erasure stays marked
+A deleted account's open checkouts are expired and its subscriptions cancelled
+at once (no proration, no refund) before the customer's personal data is
+erased; the erasure stays marked
 until it is done, and the periodic sweep sends again one whose task was lost or
 given up.
 """
@@ -28,7 +29,13 @@ from stripe_manager.models import Payment, SimulatedObject, StripeCustomer, User
 from stripe_manager.tests import test_customer_sync
 from stripe_manager.tests.factories import make_customer
 from stripe_manager.tests.test_customer_sync import signed_in, simulated_customer
-from stripe_manager.tests.test_gateway import _error, _list, sdk_customer, sdk_subscription
+from stripe_manager.tests.test_gateway import (
+    _error,
+    _list,
+    sdk_checkout_session,
+    sdk_customer,
+    sdk_subscription,
+)
 from stripe_manager.tests.test_gateway_customers import BlankKeepingFakeStripe
 from users.tests.factories import PASSWORD, make_user
 
@@ -55,6 +62,16 @@ def fake(settings) -> Any:
     settings.STRIPE_GATEWAY = "stripe_manager.tests.test_customer_sync.FakeHttpStripeGateway"
     yield test_customer_sync._fakes[-1]
     test_customer_sync._fakes.pop()
+
+
+def no_open_checkouts(fake: Any, customer_id: str) -> None:
+    """Stripe's answer to the erasure's first question: this customer has no open checkout."""
+    url = f"/v1/checkout/sessions?customer={customer_id}"
+    fake.answer(
+        "GET",
+        "/v1/checkout/sessions",
+        _list([sdk_checkout_session("cs", "https://checkout.stripe.com/c/pay/cs")][:0], url=url),
+    )
 
 
 def subscribed(client) -> Any:
@@ -96,6 +113,7 @@ def test_through_stripe_the_subscriptions_are_cancelled_without_proration_before
 ):
     user = make_user()
     make_customer(user, "cus_plan")
+    no_open_checkouts(fake, "cus_plan")
     fake.answer(
         "GET",
         "/v1/subscriptions",
@@ -108,7 +126,12 @@ def test_through_stripe_the_subscriptions_are_cancelled_without_proration_before
     client.post(reverse("users:delete"), {"password": PASSWORD})
     run_queued_tasks()
 
-    listed, cancelled, erased = fake.sent
+    checkouts, listed, cancelled, erased = fake.sent
+    assert (checkouts.path, checkouts.params["customer"], checkouts.params["status"]) == (
+        "/v1/checkout/sessions",
+        "cus_plan",
+        "open",
+    )
     assert (listed.method, listed.path, listed.params["customer"]) == (
         "GET",
         "/v1/subscriptions",
@@ -127,6 +150,7 @@ def test_through_stripe_the_subscriptions_are_cancelled_without_proration_before
 def test_a_refused_cancel_erases_nothing_yet_and_is_retried(client, fake, caplog):
     user = make_user()
     make_customer(user, "cus_refused")
+    no_open_checkouts(fake, "cus_refused")
     fake.answer(
         "GET",
         "/v1/subscriptions",
@@ -139,9 +163,92 @@ def test_a_refused_cancel_erases_nothing_yet_and_is_retried(client, fake, caplog
     with caplog.at_level(logging.WARNING, logger="stripe_manager.customer_sync"):
         run_queued_tasks()
 
-    assert [sent.path for sent in fake.sent] == ["/v1/subscriptions", "/v1/subscriptions/sub_1"]
+    assert [sent.path for sent in fake.sent] == [
+        "/v1/checkout/sessions",
+        "/v1/subscriptions",
+        "/v1/subscriptions/sub_1",
+    ]
     assert "stripe customer sync failed; retrying" in caplog.messages
     assert queued_task_names() == [TASK]
+    assert StripeCustomer.objects.get(user=user).erasure_due_at is not None
+
+
+def test_a_checkout_opened_before_the_deletion_cannot_be_paid_after_it(client):
+    """The user opens a plan's checkout in one tab and deletes the account in another: the
+    checkout is closed with the account, so paying it later starts no plan."""
+    call_command("seed_demo_catalog", stdout=None)
+    user = make_user()
+    signed_in(client, user)
+    opened = client.post("/billing/checkout/", {"price_id": BASIC, "quantity": "1"})
+    session_id = opened["Location"].rstrip("/").rsplit("/", 1)[-1]
+
+    client.post(reverse("users:delete"), {"password": PASSWORD})
+    run_queued_tasks()
+
+    simulator = get_gateway()
+    assert simulator.checkout_session(session_id)["status"] == "expired"  # type: ignore[attr-defined]
+    simulator.complete_checkout(session_id)  # type: ignore[attr-defined]  # the other tab pays
+    run_queued_tasks()
+    assert not SimulatedObject.objects.filter(kind="subscription").exists()
+    assert not UserSubscription.objects.filter(user=user).exists()
+    assert not Payment.objects.filter(user=user).exists()
+    assert StripeCustomer.objects.get(user=user).erasure_due_at is None
+
+
+def test_through_stripe_open_checkouts_are_expired_before_the_subscriptions_are_listed(
+    client, fake
+):
+    """One session still open is expired; one paid between the list and the expiry (Stripe
+    refuses to expire it) is passed over, and the plan it started is cancelled after."""
+    user = make_user()
+    make_customer(user, "cus_tabs")
+    url = "/v1/checkout/sessions?customer=cus_tabs"
+    open_one, paid_meanwhile = (
+        sdk_checkout_session("cs_open", "https://checkout.stripe.com/c/pay/cs_open"),
+        sdk_checkout_session("cs_paid", "https://checkout.stripe.com/c/pay/cs_paid"),
+    )
+    fake.answer("GET", "/v1/checkout/sessions", _list([open_one, paid_meanwhile], url=url))
+    fake.answer("POST", "/v1/checkout/sessions/cs_open/expire", open_one)
+    fake.answer(
+        "POST",
+        "/v1/checkout/sessions/cs_paid/expire",
+        _error("Only Checkout Sessions with a status of open can be expired."),
+        400,
+    )
+    fake.answer(
+        "GET",
+        "/v1/subscriptions",
+        _list([sdk_subscription()], url="/v1/subscriptions?customer=cus_tabs"),
+    )
+    fake.answer("DELETE", "/v1/subscriptions/sub_1", sdk_subscription())
+    fake.answer("POST", "/v1/customers/cus_tabs", sdk_customer("cus_tabs"))
+    signed_in(client, user)
+
+    client.post(reverse("users:delete"), {"password": PASSWORD})
+    run_queued_tasks()
+
+    assert [(sent.method, sent.path) for sent in fake.sent] == [
+        ("GET", "/v1/checkout/sessions"),
+        ("POST", "/v1/checkout/sessions/cs_open/expire"),
+        ("POST", "/v1/checkout/sessions/cs_paid/expire"),
+        ("GET", "/v1/subscriptions"),
+        ("DELETE", "/v1/subscriptions/sub_1"),
+        ("POST", "/v1/customers/cus_tabs"),
+    ]
+    assert StripeCustomer.objects.get(user=user).erasure_due_at is None
+
+
+def test_a_failed_checkout_listing_erases_nothing_yet_and_is_retried(client, fake):
+    user = make_user()
+    make_customer(user, "cus_flaky")
+    fake.answer("GET", "/v1/checkout/sessions", _error("Stripe is down", code="x"), 400)
+    signed_in(client, user)
+
+    client.post(reverse("users:delete"), {"password": PASSWORD})
+    run_queued_tasks()
+
+    assert [sent.path for sent in fake.sent] == ["/v1/checkout/sessions"]
+    assert queued_task_names() == [TASK]  # retried later
     assert StripeCustomer.objects.get(user=user).erasure_due_at is not None
 
 
@@ -178,6 +285,7 @@ def test_an_erasure_given_up_after_its_last_attempt_is_sent_again_by_the_sweep(c
     make_customer(user, "cus_later")
     # An empty page of subscriptions (typed by the slice; only the gateway imports stripe).
     empty = _list([sdk_subscription()][:0], url="/v1/subscriptions?customer=cus_later")
+    no_open_checkouts(fake, "cus_later")
     fake.answer("GET", "/v1/subscriptions", _error("Stripe is down", code="x"), 400)
     signed_in(client, user)
     client.post(reverse("users:delete"), {"password": PASSWORD})
@@ -188,6 +296,7 @@ def test_an_erasure_given_up_after_its_last_attempt_is_sent_again_by_the_sweep(c
     assert StripeCustomer.objects.get(user=user).erasure_due_at is not None
 
     fake.answers.clear()
+    no_open_checkouts(fake, "cus_later")
     fake.answer("GET", "/v1/subscriptions", empty)
     fake.answer("POST", "/v1/customers/cus_later", sdk_customer("cus_later"))
     _age_erasures(16)
