@@ -290,7 +290,9 @@ class ReceivedStripeEvent(models.Model):
 
     event_id = models.CharField(max_length=255, unique=True)
     event_type = models.CharField(max_length=100)
-    customer_id = models.CharField(max_length=255, blank=True, default="")
+    # db_default: web processes of the release before it (their inserts name no customer)
+    # keep storing events while a deploy rolls out.
+    customer_id = models.CharField(max_length=255, blank=True, db_default="")
     payload = models.TextField()
     state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
     # Attempts that ended, applied or failed (one cut short by a dying worker is not counted).

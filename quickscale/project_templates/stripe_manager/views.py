@@ -391,8 +391,13 @@ def webhook(request: HttpRequest) -> HttpResponse:
         event = loads_bounded(payload)
         event_id, event_type = str(event["id"]), str(event["type"])
         obj = event["data"]["object"]
-        if not isinstance(obj, dict) or len(event_id) > 255 or len(event_type) > 100:
-            raise TypeError("not an event object, or ids longer than Stripe's")
+        if (
+            not isinstance(obj, dict)
+            or len(event_id) > 255
+            or len(event_type) > 100
+            or "\x00" in event_id + event_type  # no text column takes it
+        ):
+            raise TypeError("not an event object, or ids Stripe never sends")
         customer_id = webhooks.customer_of(obj)
     except signing.SignatureError as error:
         logger.warning("webhook signature rejected", extra={"reason": str(error)})

@@ -99,35 +99,58 @@ def receive(event_id: str, event_type: str, body: str, customer_id: str = "") ->
     (unless it was given up and is armed again).
 
     One statement, in autocommit (SQL on purpose: the ORM needs a savepoint
-    around an insert that may clash). An event given up before is armed again
-    (Stripe's "Resend"); a pending one waiting for its next attempt is due now;
-    a processed one is left as it is. A repeat of an event a worker is applying
-    at that moment waits for that worker's commit (its row is locked), then
-    finds it processed.
+    around an insert that may clash). A new event is inserted; for one stored
+    before, an event given up is armed again (Stripe's "Resend"), a pending one
+    waiting for its next attempt is due now, and a processed one is left as it
+    is. A repeat of an event a worker is applying at that moment is left to
+    that worker (its row is locked: ``SKIP LOCKED``), so a delivery never waits
+    for the worker, even a hung one.
     """
     table = connection.ops.quote_name(ReceivedStripeEvent._meta.db_table)
-    now = timezone.now()
+    # A customer id is a few dozen characters; a longer or mangled one is not ours anyway.
+    customer_id = customer_id.replace("\x00", "")[:255]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH before AS (SELECT state FROM {table} WHERE event_id = %s)
-            INSERT INTO {table} AS e (event_id, event_type, customer_id, payload, state,
-                                      attempts, received_at, next_attempt_at)
-            VALUES (%s, %s, %s, %s, %s, 0, %s, %s)
-            ON CONFLICT (event_id) DO UPDATE SET
-                state = EXCLUDED.state,
-                attempts = CASE WHEN e.state = %s THEN 0 ELSE e.attempts END,
-                payload = EXCLUDED.payload,
-                next_attempt_at = CASE WHEN e.state = %s THEN EXCLUDED.next_attempt_at
-                    ELSE LEAST(e.next_attempt_at, EXCLUDED.next_attempt_at) END
-            WHERE e.state <> %s
-            RETURNING NOT EXISTS (SELECT 1 FROM before WHERE state = %s)
+            WITH inserted AS (
+                INSERT INTO {table} (event_id, event_type, customer_id, payload, state,
+                                     attempts, received_at, next_attempt_at)
+                SELECT %(event_id)s, %(event_type)s, %(customer_id)s, %(payload)s,
+                       %(pending)s, 0, %(now)s, %(now)s
+                -- Not even tried for a stored event: the unique index would wait for a
+                -- worker that has its row updated in an open transaction.
+                WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE event_id = %(event_id)s)
+                ON CONFLICT (event_id) DO NOTHING
+                RETURNING id
+            ), stored AS (
+                SELECT id, state FROM {table}
+                WHERE event_id = %(event_id)s AND state <> %(processed)s
+                FOR UPDATE SKIP LOCKED
+            ), armed AS (
+                UPDATE {table} AS e SET
+                    state = %(pending)s,
+                    attempts = CASE WHEN stored.state = %(failed)s THEN 0 ELSE e.attempts END,
+                    payload = %(payload)s,
+                    customer_id = %(customer_id)s,
+                    next_attempt_at = CASE WHEN stored.state = %(failed)s THEN %(now)s
+                        ELSE LEAST(e.next_attempt_at, %(now)s) END
+                FROM stored
+                WHERE e.id = stored.id AND NOT EXISTS (SELECT 1 FROM inserted)
+                RETURNING stored.state AS was
+            )
+            SELECT EXISTS (SELECT 1 FROM inserted)
+                OR EXISTS (SELECT 1 FROM armed WHERE was = %(failed)s)
             """,
-            [
-                # A customer id is a few dozen characters; a longer one is not ours anyway.
-                *(event_id, event_id, event_type, customer_id[:255], body, PENDING, now, now),
-                *(FAILED, FAILED, PROCESSED, PENDING),
-            ],
+            {
+                "event_id": event_id,
+                "event_type": event_type,
+                "customer_id": customer_id,
+                "payload": body,
+                "now": timezone.now(),
+                "pending": PENDING,
+                "processed": PROCESSED,
+                "failed": FAILED,
+            },
         )
         row = cursor.fetchone()
     # A pending event pulled forward is not new.

@@ -270,9 +270,18 @@ def _claim(event_id: str, event_type: str, customer_id: str = "") -> bool:
     of one subscription arriving together still agree on which plan is newest).
     Events of different customers never wait for each other.
     """
+    received = connection.ops.quote_name(ReceivedStripeEvent._meta.db_table)
+    # The stored row first, waiting for a worker applying it: locks in the worker's
+    # order (row, claim, customer), or the two could deadlock. ``ev`` counts ``held``,
+    # so the row is locked before the claim's insert gets its row.
     sql = _claim_sql(
-        "ev AS MATERIALIZED (SELECT %(event_id)s::text AS event_id, "
-        "%(event_type)s::text AS event_type, %(customer_id)s::text AS customer_id)",
+        f"""held AS MATERIALIZED (
+            SELECT id FROM {received} WHERE event_id = %(event_id)s FOR UPDATE
+        ), ev AS MATERIALIZED (
+            SELECT %(event_id)s::text AS event_id, %(event_type)s::text AS event_type,
+                   %(customer_id)s::text AS customer_id
+            FROM (SELECT count(*) FROM held) AS stored
+        )""",
         "ev.event_id",
     )
     params = _claim_params(

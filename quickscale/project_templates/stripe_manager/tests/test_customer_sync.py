@@ -20,7 +20,13 @@ from stripe_manager.gateway import StripeGateway
 from stripe_manager.models import SimulatedObject
 from stripe_manager.services import customer_get_or_create
 from stripe_manager.tests.factories import make_customer
-from stripe_manager.tests.test_gateway import _error, _list, sdk_customer, sdk_subscription
+from stripe_manager.tests.test_gateway import (
+    _error,
+    _list,
+    sdk_checkout_session,
+    sdk_customer,
+    sdk_subscription,
+)
 from stripe_manager.tests.test_gateway_customers import BlankKeepingFakeStripe
 from users.models import Profile
 from users.tests.factories import PASSWORD, make_user
@@ -187,15 +193,21 @@ def test_deletion_through_the_real_gateway_clears_the_customer_in_one_modify(cli
     make_customer(user, "cus_gdpr")
     # An empty page of subscriptions (typed by the slice; only the gateway imports stripe).
     no_plans = _list([sdk_subscription()][:0], url="/v1/subscriptions?customer=cus_gdpr")
-    fake.answer("GET", "/v1/subscriptions", no_plans)  # a plan is cancelled first (none here)
+    no_checkouts = _list(
+        [sdk_checkout_session("cs", "https://checkout.stripe.com/c/pay/cs")][:0],
+        url="/v1/checkout/sessions?customer=cus_gdpr",
+    )
+    # Open checkouts are closed and plans cancelled first (none here).
+    fake.answer("GET", "/v1/checkout/sessions", no_checkouts)
+    fake.answer("GET", "/v1/subscriptions", no_plans)
     fake.answer("POST", "/v1/customers/cus_gdpr", sdk_customer("cus_gdpr"))
     signed_in(client, user)
 
     client.post(reverse("users:delete"), {"password": PASSWORD})
     run_queued_tasks()
 
-    listed, sent = fake.sent
-    assert listed.path == "/v1/subscriptions"
+    checkouts, listed, sent = fake.sent
+    assert (checkouts.path, listed.path) == ("/v1/checkout/sessions", "/v1/subscriptions")
     assert (sent.method, sent.path) == ("POST", "/v1/customers/cus_gdpr")
     assert sent.params["email"] == "" and sent.params["name"] == ""
     assert sent.params["metadata"] == "" and sent.params["address"] == ""

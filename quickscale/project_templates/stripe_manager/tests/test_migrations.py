@@ -36,12 +36,17 @@ def _store(event_id: str, obj: dict[str, object], state: str = "pending") -> Non
         )
 
 
-def test_events_waiting_when_0008_runs_get_their_customer_from_the_payload(at_0007: None) -> None:
+def test_events_not_applied_when_0008_runs_get_their_customer_from_the_payload(
+    at_0007: None,
+) -> None:
     _store("evt_id", {"object": "invoice", "customer": "cus_plain"})
     _store("evt_expanded", {"object": "charge", "customer": {"id": "cus_expanded"}})
     _store("evt_customer", {"object": "customer", "id": "cus_itself"})
     _store("evt_none", {"object": "price", "customer": None})
     _store("evt_done", {"object": "invoice", "customer": "cus_done"}, state="processed")
+    _store("evt_given_up", {"object": "refund", "customer": "cus_resent"}, state="failed")
+    # Valid JSON, yet neither jsonb nor a text column takes the NUL: dropped from the id.
+    _store("evt_nul", {"object": "invoice", "customer": "cus_\u0000"})
 
     MigrationExecutor(connection).migrate([AFTER])
 
@@ -54,4 +59,6 @@ def test_events_waiting_when_0008_runs_get_their_customer_from_the_payload(at_00
         "evt_customer": "cus_itself",
         "evt_none": "",
         "evt_done": "",  # applied already: its lock is of no use any more
+        "evt_given_up": "cus_resent",  # Stripe's Resend may bring it back
+        "evt_nul": "cus_",
     }

@@ -5,6 +5,7 @@ the webhook filled) or the simulator applies them in process."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,9 +14,16 @@ from django.db import connection, transaction
 from django.test import Client
 
 from credits.models import CreditLot
-from stripe_manager import webhook_queue
+from stripe_manager import webhook_queue, webhooks
 from stripe_manager.models import StripeCustomer, StripeProduct
-from stripe_manager.tests.factories import DAY, NOW, invoice_paid, post_signed
+from stripe_manager.tests.factories import (
+    DAY,
+    NOW,
+    balance,
+    invoice_paid,
+    post_signed,
+    purchase_completed,
+)
 from stripe_manager.webhooks import process_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -114,3 +122,48 @@ def test_events_of_different_customers_do_not_wait_for_each_other(
     first.join(10)
 
     assert done_meanwhile
+
+
+def _waiting_on_an_advisory_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def test_the_simulator_and_a_worker_applying_one_event_never_deadlock(
+    client: Client, customer: StripeCustomer, catalog: dict[str, StripeProduct]
+) -> None:
+    """The simulator applies in process an event the worker may take too. Both take the stored
+    row first, then the claim, then the customer's lock: while the simulator waits for the
+    customer (another of their events being applied), the worker passes the event by. Had
+    the simulator claimed before locking the row, the two would deadlock."""
+    event = purchase_completed(customer, catalog["pack"])
+    assert post_signed(client, event) == 200
+    locked, release = threading.Event(), threading.Event()
+
+    def another_event_of_the_customer() -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            lock: list[int | str] = [webhooks.CUSTOMER_LOCK, customer.stripe_customer_id]
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", lock)
+            locked.set()
+            release.wait(10)
+
+    outcomes: dict[str, object] = {}
+    holder = _in_thread(another_event_of_the_customer)
+    assert locked.wait(10)
+    simulator = _in_thread(lambda: outcomes.update(simulator=process_event(event)))
+    deadline = time.monotonic() + 10
+    while not _waiting_on_an_advisory_lock():
+        assert time.monotonic() < deadline, "the simulator never reached the customer's lock"
+        time.sleep(0.02)
+    worker = _in_thread(
+        lambda: outcomes.update(worker=webhook_queue.apply_received_event(event["id"]))
+    )
+    worker.join(10)
+    release.set()
+    for thread in (holder, simulator):
+        thread.join(10)
+
+    assert outcomes == {"worker": "absent", "simulator": True}
+    assert balance(customer.user)[2] == 100

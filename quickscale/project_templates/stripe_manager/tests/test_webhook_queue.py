@@ -193,6 +193,37 @@ def test_an_event_a_worker_holds_is_passed_by_and_taken_at_once_when_that_worker
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_repeat_delivery_of_an_event_a_worker_is_applying_does_not_wait_for_it(
+    client, customer, catalog
+):
+    event = purchase_completed(customer, catalog["pack"])
+    assert post_signed(client, event) == 200
+    tell, _ = _hold_in_another_worker(event["id"])
+
+    started = time.monotonic()
+    assert post_signed(client, event) == 200  # Stripe delivers it again meanwhile
+    assert time.monotonic() - started < 1  # not held until the worker's commit
+
+    tell(do="die").join(10)
+    assert apply_received_events() == 1
+    assert apply_received_events() == 0
+    assert balance(customer.user)[2] == 100
+
+
+def test_a_resent_event_stored_without_its_customer_gets_it(client, customer, catalog):
+    """A given-up event stored before the column existed: Stripe's Resend fills it in, so the
+    event applies under its customer's lock like any other."""
+    refund = refund_event(customer, "pi_cs_old", "re_old", 1000)
+    assert post_signed(client, refund) == 200
+    ReceivedStripeEvent.objects.update(state="failed", customer_id="")
+
+    assert post_signed(client, refund) == 200
+
+    row = ReceivedStripeEvent.objects.get()
+    assert (row.state, row.customer_id) == ("pending", customer.stripe_customer_id)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_hung_worker_is_cut_off_and_its_event_applied_by_another(client, customer, catalog):
     event = purchase_completed(customer, catalog["pack"])
     assert post_signed(client, event) == 200
