@@ -33,9 +33,14 @@ Design (a transactional outbox whose rows are the worker's work items):
   such attempts it is given up like a failing one. Nothing needs a sweep: no
   task can be lost, since there is none.
 
-A mail server can accept a message and the worker die before it marks the row
-sent; the lapsed claim then sends it again. That window (one UPDATE) is the
-price of never losing one; every other path sends at most once.
+An email is never lost, but can be sent twice: when a worker dies after the mail
+server accepted the message but before it marked the row sent; when a send
+outlives its claim (a very slow exchange, a paused process) and another worker
+takes the email meanwhile; when the server accepted it but answered after
+``EMAIL_TIMEOUT`` (recorded as a failure, so retried). Each write a worker makes
+to the row applies only while its claim holds (``claimed_until`` is still the one
+it set, the row still pending): a late worker logs a warning and changes nothing,
+so it never undoes what the worker that took the email over records.
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ Builder = Callable[..., RenderedEmail | None]
 
 # Longest wait between two attempts, however many failed before.
 MAX_RETRY_DELAY = timedelta(hours=1)
-# The shortest claim: a claim that lapses means its worker died (see _claim_due).
+# The shortest claim: a claim that lapses means its worker died or stalled (see _claim_due).
 LEASE = timedelta(minutes=10)
 
 
@@ -174,8 +179,8 @@ def _claim_due() -> QueuedEmail | None:
     table = connection.ops.quote_name(QueuedEmail._meta.db_table)
     now = timezone.now()
     timeout = int(settings.EMAIL_TIMEOUT or 60)
-    # Far longer than one send can take (each SMTP step gives up after EMAIL_TIMEOUT):
-    # a claim that lapses means its worker died, and the email is due again.
+    # Far longer than one send should take (each SMTP step gives up after EMAIL_TIMEOUT):
+    # a claim that lapses means its worker died or stalled, and the email is due again.
     until = now + max(LEASE, timedelta(seconds=10 * timeout))
     # raw() maps the returned row onto the model, JSON parameters decoded.
     claimed = QueuedEmail.objects.raw(
@@ -199,12 +204,15 @@ def _send(email: QueuedEmail) -> None:
     try:
         rendered = import_string(email.builder)(**email.params)
         if rendered is None:
-            _finish(email, QueuedEmail.State.SKIPPED)
-            logger.info("email skipped: nothing to send", extra={"key": email.key})
+            if _finish(email, QueuedEmail.State.SKIPPED):
+                logger.info("email skipped: nothing to send", extra={"key": email.key})
             return
-        QueuedEmail.objects.filter(pk=email.pk).update(
-            recipients=", ".join(rendered.to)[:500], subject=rendered.subject[:300]
-        )
+        # Also the last look at the claim before sending: a worker that stalled while
+        # building does not send what another worker has taken since.
+        if not _update_claimed(
+            email, recipients=", ".join(rendered.to)[:500], subject=rendered.subject[:300]
+        ):
+            return
         email.recipients = ", ".join(rendered.to)
         deliver(rendered)
     except SendError as error:
@@ -216,20 +224,40 @@ def _send(email: QueuedEmail) -> None:
         logger.exception("email could not be built", extra={"key": email.key})
         _failed(email, error)
         return
-    _finish(email, QueuedEmail.State.SENT)
-    logger.info(
-        "email sent",
-        extra={"key": email.key, "to": email.recipients, "attempts": email.attempts},
-    )
+    if _finish(email, QueuedEmail.State.SENT):
+        logger.info(
+            "email sent",
+            extra={"key": email.key, "to": email.recipients, "attempts": email.attempts},
+        )
 
 
-def _finish(email: QueuedEmail, state: str, *, error: str = "") -> None:
-    now = timezone.now()
-    QueuedEmail.objects.filter(pk=email.pk).update(
+def _update_claimed(email: QueuedEmail, **fields: Any) -> bool:
+    """Write ``fields`` to the row while this worker's claim holds; False when it does not.
+
+    The claim holds while the row is pending and its ``claimed_until`` is the one
+    this claim set. Once it lapsed, another worker may have taken the email and be
+    sending it, or have sent it: this worker's outcome is stale and is dropped, so
+    it never clears the other's claim nor turns a sent email into a failed one.
+    """
+    updated = QueuedEmail.objects.filter(
+        pk=email.pk, state=QueuedEmail.State.PENDING, claimed_until=email.claimed_until
+    ).update(**fields)
+    if not updated:
+        logger.warning(
+            "email claim lapsed; left to the worker that took it",
+            extra={"key": email.key, "attempts": email.attempts},
+        )
+    return bool(updated)
+
+
+def _finish(email: QueuedEmail, state: str, *, error: str = "") -> bool:
+    """Record the email's outcome and end the claim; False when the claim had lapsed."""
+    return _update_claimed(
+        email,
         state=state,
         claimed_until=None,
         last_error=error,
-        sent_at=now if state == QueuedEmail.State.SENT else None,
+        sent_at=timezone.now() if state == QueuedEmail.State.SENT else None,
         **({"params": {}} if email.secret else {}),
     )
 
@@ -239,7 +267,8 @@ def _failed(email: QueuedEmail, error: Exception) -> None:
     message = f"{type(error).__name__}: {error}"[:2000]
     max_attempts = int(settings.EMAIL_MAX_ATTEMPTS)
     if _permanent(error) or email.attempts >= max_attempts:
-        _finish(email, QueuedEmail.State.FAILED, error=message)
+        if not _finish(email, QueuedEmail.State.FAILED, error=message):
+            return
         logger.error(
             "email given up",
             extra={
@@ -254,9 +283,10 @@ def _failed(email: QueuedEmail, error: Exception) -> None:
         return
     delay = retry_delay(email.attempts)
     next_attempt_at = timezone.now() + delay
-    QueuedEmail.objects.filter(pk=email.pk).update(
-        claimed_until=None, next_attempt_at=next_attempt_at, last_error=message
-    )
+    if not _update_claimed(
+        email, claimed_until=None, next_attempt_at=next_attempt_at, last_error=message
+    ):
+        return
     logger.warning(
         "email not sent; retrying",
         extra={

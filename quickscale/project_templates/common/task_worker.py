@@ -26,8 +26,11 @@ migrated, every periodic task imports, and (for rq) Redis answers; a failure
 is a ``WorkerStartError`` whose message is the one line the command prints.
 
 Shutdown: SIGTERM or SIGINT lets the running task finish, then the worker, the
-work sources' threads (each after the item it is applying) and the scheduler
-stop (the scheduler gives its lease up, so another worker takes over at once).
+work sources' threads and the scheduler stop (the scheduler gives its lease up,
+so another worker takes over at once). A work source's thread stops after the
+item it is applying, given ``SOURCES_JOIN_SECONDS`` (all of them together) to
+finish it; one still busy then ends with the process, and its item is due again
+as a dead worker's is.
 A repeated SIGTERM changes nothing (a supervisor may send one to the process
 group and one to the worker); a second SIGINT (Ctrl-C twice) abandons the
 running task, which is then recorded as failed.
@@ -379,7 +382,7 @@ def serve(
 
 def _join(threads: list[threading.Thread]) -> None:
     """Wait for the threads told to stop: the scheduler up to its own limit, the work
-    sources' threads together up to theirs (they stop at once, each after its item)."""
+    sources' threads together up to theirs (each stops after its item, if it ends in time)."""
     start = time.monotonic()
     for thread in threads:
         limit = SCHEDULER_JOIN_SECONDS if thread.name == "scheduler" else SOURCES_JOIN_SECONDS

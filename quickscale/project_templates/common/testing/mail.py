@@ -6,7 +6,7 @@ does, with its own source function (``common.mail_tasks.send_next_due_email``),
 in the test's connection; ``send_queued_emails_later`` lets the retries' time
 come first. Emails are not tasks: ``run_queued_tasks`` sends none of them.
 
-``FakeSMTPServer`` refuses, hangs or accepts.
+``FakeSMTPServer`` refuses, hangs, accepts, or accepts late.
 
 SMTP is the process edge of email: the tests point Django's real SMTP backend
 (``django.core.mail.backends.smtp.EmailBackend``) at this server instead of
@@ -18,6 +18,9 @@ replacing Django's code. Each connection follows the next behaviour of
 - ``reject``: refuses the recipient with ``550`` (final: there is no such mailbox).
 - ``hang``: takes the connection and says nothing until ``release()`` or the
   client gives up (its ``EMAIL_TIMEOUT``).
+- ``late``: says nothing until ``answer()``, then a normal exchange (a send that
+  takes longer than its worker's claim, if the client waits that long);
+  ``late-reject``: the same, then refuses the recipient as ``reject`` does.
 
 ``connections`` counts the connections the server has seen, so a test can show
 a request finished without ever talking to the mail server.
@@ -38,7 +41,7 @@ from django.utils import timezone
 from common.mail_tasks import send_next_due_email
 from common.models import QueuedEmail
 
-Behaviour = Literal["accept", "busy", "reject", "hang"]
+Behaviour = Literal["accept", "busy", "reject", "hang", "late", "late-reject"]
 
 
 class FakeSMTPServer:
@@ -49,6 +52,7 @@ class FakeSMTPServer:
         self.messages: list[Message] = []
         self.connections = 0
         self._released = threading.Event()
+        self._answered = threading.Event()
         self._lock = threading.Lock()
         outer = self
 
@@ -69,12 +73,17 @@ class FakeSMTPServer:
 
     def stop(self) -> None:
         self._released.set()
+        self._answered.set()
         self._server.shutdown()
         self._server.server_close()
 
     def release(self) -> None:
         """Let every hanging connection go (it is closed without a word)."""
         self._released.set()
+
+    def answer(self) -> None:
+        """Let every ``late`` and ``late-reject`` connection go on to its exchange."""
+        self._answered.set()
 
     def _next(self) -> Behaviour:
         with self._lock:
@@ -95,6 +104,8 @@ class FakeSMTPServer:
                 except OSError:
                     return
             return
+        if behaviour in ("late", "late-reject"):
+            self._answered.wait()
         reply = handler.wfile.write
         if behaviour == "busy":
             reply(b"421 fake.test Service not available, try later\r\n")
@@ -108,7 +119,8 @@ class FakeSMTPServer:
             elif command.startswith(b"MAIL FROM"):
                 reply(b"250 OK\r\n")
             elif command.startswith(b"RCPT TO"):
-                reply(b"550 No such mailbox\r\n" if behaviour == "reject" else b"250 OK\r\n")
+                refused = behaviour in ("reject", "late-reject")
+                reply(b"550 No such mailbox\r\n" if refused else b"250 OK\r\n")
             elif command == b"DATA":
                 reply(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                 data = []

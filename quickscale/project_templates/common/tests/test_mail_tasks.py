@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,6 +27,7 @@ from django.utils import timezone
 from django_tasks import task_backends
 from django_tasks.backends.dummy import DummyBackend
 
+from common.email import RenderedEmail
 from common.mail_tasks import (
     EmailParameterError,
     email_queue,
@@ -35,6 +37,7 @@ from common.mail_tasks import (
 )
 from common.models import QueuedEmail
 from common.testing.mail import (
+    Behaviour,
     FakeSMTPServer,
     body_of,
     fake_smtp_server,
@@ -454,3 +457,139 @@ def test_workers_racing_for_the_outbox_send_each_email_once() -> None:
 
     assert sorted(m.to[0] for m in mail.outbox) == sorted(addresses)
     assert set(QueuedEmail.objects.values_list("state", "attempts")) == {("sent", 1)}
+
+
+# A worker slower than its claim: another worker takes the email over, and the late one's
+# outcome must not overwrite what the other records. Its claim lapses as in the tests
+# above (the row's claim moved into the past); both claims are the real send function's.
+
+
+def _lapse_claim(email: QueuedEmail) -> None:
+    QueuedEmail.objects.filter(pk=email.pk).update(
+        claimed_until=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def _row(email: QueuedEmail) -> Mapping[str, Any]:
+    return (
+        QueuedEmail.objects.filter(pk=email.pk)
+        .values("state", "attempts", "claimed_until", "next_attempt_at", "last_error", "sent_at")
+        .get()
+    )
+
+
+def _start_worker() -> threading.Thread:
+    """Another worker's email thread, on its own connection, sending the next due email."""
+
+    def run() -> None:
+        try:
+            send_next_due_email()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def _lapsed_warnings(caplog: Any) -> list[tuple[str, int]]:
+    return [
+        (r.key, r.attempts)
+        for r in caplog.records
+        if r.getMessage() == "email claim lapsed; left to the worker that took it"
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("late_server", ["hang", "late-reject"], ids=["retry", "give-up"])
+def test_a_late_worker_cannot_mark_failed_an_email_another_worker_sent(
+    settings: Any, caplog: Any, late_server: Behaviour
+) -> None:
+    """The late worker's send fails after the other sent the email, for now (the server
+    hung up) or for good (it refused the recipient): the email is neither retried nor
+    given up (real commits: the workers are threads with connections of their own)."""
+    settings.EMAIL_MAX_ATTEMPTS = 5
+    with fake_smtp_server() as smtp:
+        send_through(settings, smtp, timeout=10)
+        smtp.script = [late_server, "accept"]
+        email = _queue(key="notice:late", address="eve@example.com")
+        late = _start_worker()
+        _wait_for(lambda: smtp.connections == 1)  # stuck at a silent mail server
+        _lapse_claim(email)
+
+        assert send_next_due_email() is True  # another worker takes it and sends it
+        sent = _row(email)
+        assert (sent["state"], sent["attempts"], sent["claimed_until"]) == ("sent", 2, None)
+
+        smtp.release()  # the late worker's exchange fails at last
+        smtp.answer()
+        late.join(10)
+        assert not late.is_alive()
+
+    assert _row(email) == sent
+    assert len(smtp.messages) == 1
+    assert _lapsed_warnings(caplog) == [("notice:late", 1)]
+    assert not any(r.getMessage() == "email given up" for r in caplog.records)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_late_worker_cannot_mark_sent_nor_unclaim_an_email_another_worker_took(
+    settings: Any, caplog: Any
+) -> None:
+    """The late worker's message is accepted while another worker is sending the email:
+    the row stays the other's, which records its own outcome (real commits, as above)."""
+    with fake_smtp_server() as smtp:
+        send_through(settings, smtp, timeout=10)
+        smtp.script = ["late", "hang"]
+        email = _queue(key="notice:late", address="eve@example.com")
+        late = _start_worker()
+        _wait_for(lambda: smtp.connections == 1)  # at a mail server slow to answer
+        _lapse_claim(email)
+        taker = _start_worker()
+        _wait_for(lambda: smtp.connections == 2)  # another worker took it and is sending it
+        taken = _row(email)
+        assert (taken["state"], taken["attempts"]) == ("pending", 2)
+        assert taken["claimed_until"] > timezone.now()
+
+        smtp.answer()  # the late worker's message is accepted
+        late.join(10)
+        assert not late.is_alive()
+        assert len(smtp.messages) == 1
+        assert _row(email) == taken  # not marked sent, the other's claim kept
+
+        smtp.release()  # the other worker's send fails: its claim holds, so it is recorded
+        taker.join(10)
+        assert not taker.is_alive()
+
+    after = _row(email)
+    assert (after["state"], after["attempts"], after["claimed_until"]) == ("pending", 2, None)
+    assert after["last_error"].startswith("SMTPServerDisconnected")
+    assert _lapsed_warnings(caplog) == [("notice:late", 1)]
+
+
+def notice_built_by_a_stalled_worker(address: str) -> RenderedEmail | None:
+    """``notice``, but the first worker to build it stalls past its claim, and another
+    worker takes the email and sends it meanwhile (a builder of the test below)."""
+    email = QueuedEmail.objects.get(params__address=address)
+    rendered = sample_emails.notice(address)
+    if email.attempts == 1:
+        _lapse_claim(email)
+        assert send_next_due_email() is True
+    return rendered
+
+
+def test_a_worker_whose_claim_lapsed_while_building_does_not_send(caplog: Any) -> None:
+    email = email_queue(notice_built_by_a_stalled_worker, address="eve@example.com")
+
+    assert send_next_due_email() is True
+
+    assert [m.to for m in mail.outbox] == [["eve@example.com"]]  # by the other worker only
+    assert (_row(email)["state"], _row(email)["attempts"]) == ("sent", 2)
+    assert _lapsed_warnings(caplog) == [(email.key, 1)]
