@@ -27,9 +27,10 @@ from stripe_manager.tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-# The request: one statement (autocommit) stores the event, or finds it stored.
+# The request: one statement (autocommit) stores the event; a second arms one stored before
+# again if it waits or was given up (nothing, for one applied).
 REQUEST = 1
-DUPLICATE_REQUEST = 1
+DUPLICATE_REQUEST = 2
 # The worker's processing, in one transaction: BEGIN, the event taken from its row and
 # claimed (one statement), the lookup of the customer and product (and plan history), the
 # payment, the grant, the receipt's outbox row (the worker's email thread sends it), COMMIT.
