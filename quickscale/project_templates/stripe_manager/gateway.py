@@ -738,17 +738,20 @@ class StripeGateway(Gateway):
         expired = []
         for session in page.auto_paging_iter():
             try:
-                self._client.v1.checkout.sessions.expire(session.id)
-            except stripe.InvalidRequestError as error:
+                self._call(
+                    "expire the checkout session",
+                    self._client.v1.checkout.sessions.expire,
+                    session.id,
+                )
+            except GatewayError as error:
+                if not isinstance(error.__cause__, stripe.InvalidRequestError):
+                    raise
                 # Paid (or expired) since it was listed: only an open session can expire.
                 logger.warning(
                     "checkout session not expired",
                     extra={"session_id": session.id, "error": str(error)[:500]},
                 )
                 continue
-            except stripe.StripeError as error:
-                message = f"Stripe could not expire the checkout session: {error}"
-                raise GatewayError(message) from error
             expired.append(session.id)
         return expired
 

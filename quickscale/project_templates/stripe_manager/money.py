@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from common.formatting import ZERO_DECIMAL_CURRENCIES
+from common.formatting import currency_places
 
 # Stripe's three-decimal currencies (refused here, see the module docstring).
 THREE_DECIMAL_CURRENCIES = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
@@ -55,7 +55,7 @@ def exponent(currency: str) -> int:
             f"{code.upper()} amounts have three decimals, and this project keeps amounts "
             f"with two, so it cannot sell in {code.upper()}."
         )
-    return 0 if code in ZERO_DECIMAL_CURRENCIES else 2
+    return currency_places(code)
 
 
 def from_minor(units: int, currency: str) -> Decimal:
